@@ -1,0 +1,224 @@
+"""The minimal web chat: one page and one websocket, served by the companion itself.
+
+Protocol (JSON text frames), documented for the page in web/index.html:
+  client -> server  {"type": "chat", "text": "..."}   {"type": "stop"}
+  server -> client  {"type": "hello", "character", "greeting", "history": [...]}
+                    {"type": "turn_start", "turn_id"}
+                    {"type": "token", "turn_id", "text"}          (tags already removed)
+                    {"type": "sentence", "turn_id", "index", "text", "emotions"}
+                    {"type": "turn_end", "turn_id", "reply", "emotions", "interrupted", "error", "timings"}
+                    {"type": "error", "message"}
+Security: loopback by default; with a token (required off loopback) every HTTP
+and websocket request must carry it (``?token=`` or ``Authorization: Bearer``);
+the websocket Origin must match the page's host, so another site open in the
+same browser cannot talk to the companion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from aiohttp import WSMsgType, web
+
+from ..config import Settings
+from ..engine import Companion
+from ..resources import bundled
+from ..text import Sentence
+from ..turn import Turn
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_BYTES = 64 * 1024
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class WebChat:
+    """Serves the chat page and websocket for one Companion."""
+
+    def __init__(self, companion: Companion, settings: Settings, *, web_root: Path | None = None) -> None:
+        self.companion = companion
+        self.settings = settings
+        self.web_root = web_root or bundled("web")
+        self.token = settings.web_token()
+        self._runner: web.AppRunner | None = None
+        self._sockets: set[web.WebSocketResponse] = set()
+        self.port: int | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth], client_max_size=MAX_FRAME_BYTES)
+        app.router.add_get("/", self._index)
+        app.router.add_get("/ws", self._ws)
+        app.router.add_get("/health", self._health)
+        app.router.add_static("/static/", self.web_root, show_index=False)
+        return app
+
+    async def start(self) -> None:
+        cfg = self.settings.web
+        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, cfg.host, cfg.port, shutdown_timeout=0.5)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the bound port for port 0
+        self.port = sockets[0].getsockname()[1] if sockets else cfg.port
+        log.info("web chat on http://%s:%s/", "127.0.0.1" if cfg.host == "0.0.0.0" else cfg.host, self.port)
+
+    async def stop(self) -> None:
+        for ws in list(self._sockets):
+            await ws.close(code=1001, message=b"server shutting down")
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- HTTP -----------------------------------------------------------------
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.token:
+            given = request.query.get("token") or ""
+            auth = request.headers.get("Authorization", "")
+            if auth.startswith("Bearer "):
+                given = auth[7:]
+            if not hmac.compare_digest(given.encode(), self.token.encode()):
+                return web.json_response(
+                    {"error": "missing or wrong token: open the page as http://HOST:PORT/?token=YOUR_TOKEN"}, status=401
+                )
+        return await handler(request)
+
+    async def _index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(self.web_root / "index.html", headers={"Cache-Control": "no-store"})
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "character": self.companion.character.name})
+
+    # -- websocket --------------------------------------------------------------
+
+    def _origin_ok(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser (scripts, tests); the token still applies
+        return urlparse(origin).netloc == request.host
+
+    async def _ws(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_ok(request):
+            return web.json_response({"error": "cross-origin websocket refused"}, status=403)
+        session = request.query.get("session", "default")
+        if not _SESSION_RE.match(session):
+            return web.json_response({"error": "session must be 1-64 letters, digits, '-' or '_'"}, status=400)
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=30)
+        await ws.prepare(request)
+        self._sockets.add(ws)
+        conversation = f"web:{session}"
+        replying: asyncio.Task[None] | None = None
+        try:
+            await self._send(ws, await self._hello(conversation))
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    data = _parse(msg.data)
+                    if data is None:
+                        await self._send(ws, {"type": "error", "message": "expected a JSON object with a 'type' field"})
+                        continue
+                    kind = data.get("type")
+                    if kind == "chat":
+                        text = data.get("text")
+                        if not isinstance(text, str) or not text.strip():
+                            await self._send(ws, {"type": "error", "message": "chat needs a non-empty 'text'"})
+                        elif len(text) > self.settings.web.max_message_chars:
+                            await self._send(
+                                ws,
+                                {"type": "error", "message": f"message too long (max {self.settings.web.max_message_chars} characters)"},
+                            )
+                        elif replying is not None and not replying.done():
+                            await self._send(ws, {"type": "error", "message": "still answering; send 'stop' first"})
+                        else:
+                            replying = asyncio.create_task(self._reply(ws, conversation, text.strip()))
+                    elif kind == "stop":
+                        self.companion.interrupt(conversation)
+                    else:
+                        await self._send(ws, {"type": "error", "message": f"unknown message type {kind!r}"})
+                elif msg.type == WSMsgType.BINARY:
+                    await self._send(ws, {"type": "error", "message": "binary frames are not accepted here"})
+                elif msg.type == WSMsgType.ERROR:
+                    log.info("web socket closed with error: %s", ws.exception())
+        finally:
+            if replying is not None and not replying.done():
+                self.companion.interrupt(conversation)
+                await asyncio.gather(replying, return_exceptions=True)
+            self._sockets.discard(ws)
+        return ws
+
+    async def _hello(self, conversation: str) -> dict[str, Any]:
+        recent = await self.companion.history.recent(conversation, 50)
+        return {
+            "type": "hello",
+            "character": self.companion.character.name,
+            "greeting": self.companion.greeting(),
+            "history": [{"role": m.role, "text": m.content} for m in recent if m.role in ("user", "assistant")],
+        }
+
+    async def _reply(self, ws: web.WebSocketResponse, conversation: str, text: str) -> None:
+        turn_id: dict[str, str] = {}
+
+        async def on_start(turn: Turn) -> None:
+            turn_id["id"] = turn.id
+            await self._send(ws, {"type": "turn_start", "turn_id": turn.id})
+
+        async def on_token(chunk: str) -> None:
+            await self._send(ws, {"type": "token", "turn_id": turn_id["id"], "text": chunk})
+
+        async def on_sentence(sentence: Sentence) -> None:
+            await self._send(
+                ws,
+                {
+                    "type": "sentence",
+                    "turn_id": turn_id.get("id", ""),
+                    "index": sentence.index,
+                    "text": sentence.text,
+                    "emotions": list(sentence.emotions),
+                },
+            )
+
+        try:
+            result = await self.companion.respond(
+                text, conversation_id=conversation, speaker_id="web", platform="web",
+                on_token=on_token, on_sentence=on_sentence, on_start=on_start,
+            )
+        except Exception as exc:  # keep the socket alive whatever happens in a turn
+            log.exception("web turn failed")
+            await self._send(ws, {"type": "error", "message": f"the reply failed: {exc}"})
+            return
+        await self._send(
+            ws,
+            {
+                "type": "turn_end",
+                "turn_id": result.turn_id,
+                "reply": result.reply,
+                "emotions": result.emotions,
+                "interrupted": result.interrupted,
+                "error": result.error,
+                "timings": result.timings_ms,
+            },
+        )
+
+    @staticmethod
+    async def _send(ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
+        if ws.closed:
+            return
+        try:
+            await ws.send_str(json.dumps(data))
+        except (ConnectionError, RuntimeError):
+            pass  # the browser went away; the turn still completes and is stored
+
+
+def _parse(raw: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("type"), str) else None

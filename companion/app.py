@@ -1,0 +1,162 @@
+"""Builds the companion from settings, runs its adapters, shuts down cleanly.
+
+``companion run`` is meant to stay up for days, so start-up problems become
+one clear line, and SIGINT/SIGTERM stop everything within about 2 s with
+history flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.handlers
+import signal
+import sys
+from pathlib import Path
+
+from .bus import EventBus
+from .config import Settings
+from .engine import Companion
+from .history import HistoryStore
+from .llm import create_llm
+from .persona import Character, default_character, load_character
+
+log = logging.getLogger("companion")
+
+SHUTDOWN_SECONDS = 2.0
+
+
+class SecretFilter(logging.Filter):
+    """Masks secret values wherever they would appear in a log line."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            masked = message
+            for secret in self.secrets:
+                masked = masked.replace(secret, "***")
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+def setup_logging(settings: Settings, *, console_level: str | None = None, to_file: bool = True) -> Path | None:
+    """Console at the configured level, plus a rotating file in the data folder."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_companion", False):
+            root.removeHandler(handler)
+            handler.close()
+    secret_filter = SecretFilter(settings.secrets())
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(console_level or settings.companion.log_level)
+    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    handlers: list[logging.Handler] = [console]
+    log_file = None
+    if to_file:
+        log_dir = settings.data_path() / "logs"
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+            log_file = log_dir / "companion.log"
+            file_handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+            file_handler.setLevel(logging.INFO)
+            file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            handlers.append(file_handler)
+        except OSError as exc:
+            print(f"warning: cannot write logs to {log_dir}: {exc}", file=sys.stderr)
+            log_file = None
+    for handler in handlers:
+        handler.addFilter(secret_filter)
+        handler._companion = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if "DEBUG" in (settings.companion.log_level, console_level) else logging.INFO)
+    for noisy in ("aiohttp.access", "httpx", "urllib3", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return log_file
+
+
+def load_persona(settings: Settings) -> Character:
+    return load_character(settings.persona.card) if settings.persona.card else default_character()
+
+
+def build_companion(settings: Settings, bus: EventBus | None = None) -> Companion:
+    """Wire the configured parts together (nothing is started or loaded yet)."""
+    return Companion(
+        settings,
+        llm=create_llm(settings),
+        character=load_persona(settings),
+        history=HistoryStore(settings.data_path() / "history.sqlite3"),
+        bus=bus,
+    )
+
+
+def default_model_notice(settings: Settings) -> str | None:
+    """The tiny embedded model must never be mistaken for the real experience."""
+    llm = settings.llm
+    if llm.provider == "transformers" and not llm.transformers.model:
+        return (
+            "using the embedded SmolLM2-135M-Instruct: tiny and shallow, meant for trying things out. "
+            "For real conversations point companion at Ollama or vLLM "
+            '([llm] provider = "openai", [llm.openai] base_url/model) '
+            "or at a bigger local model ([llm.transformers] model = \"<hub id or folder>\")."
+        )
+    return None
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Start everything configured and serve until SIGINT/SIGTERM (or ``stop`` is set)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+            pass
+    notice = default_model_notice(settings)
+    if notice:
+        log.warning(notice)
+    companion = build_companion(settings)
+    web_chat = None
+    try:
+        log.info("starting: character %s, LLM %s", companion.character.name, companion.llm.name)
+        starting = asyncio.ensure_future(companion.start())
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            return
+        stopped.cancel()
+        starting.result()
+        if settings.web.enabled:
+            from .adapters.web import WebChat
+
+            web_chat = WebChat(companion, settings)
+            await web_chat.start()
+            print(
+                f"{companion.character.name} is listening: open http://127.0.0.1:{web_chat.port}/ "
+                "in a browser (Ctrl+C to stop)",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            log.warning("no adapter is enabled ([web] enabled = false); nothing to serve")
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        try:
+            async with asyncio.timeout(SHUTDOWN_SECONDS):
+                if web_chat is not None:
+                    await web_chat.stop()
+                await companion.close()
+        except TimeoutError:
+            log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover
+                pass

@@ -1,0 +1,313 @@
+"""The ``companion`` command: run, chat, config, doctor.
+
+Every failure a user can cause (bad config, missing model, unreachable
+server) ends as one "error: ..." line with a hint and a non-zero exit code,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import mimetypes
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .config import ConfigError, Settings, example_toml, load_settings, resolve_config_path
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="companion", description="A self-hosted AI companion.")
+    parser.add_argument("--version", action="version", version=f"companion {__version__}")
+    parser.add_argument("--config", help="path to companion.toml (default: $COMPANION_CONFIG or ./companion.toml)")
+    parser.add_argument("--data-dir", help="folder for history, logs and caches (overrides the config)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("run", help="start the configured adapters (default: the web chat on 127.0.0.1:8765)")
+
+    chat = sub.add_parser("chat", help="talk to the character in the terminal")
+    chat.add_argument("--message", "-m", help="send one message, print the reply and exit")
+    chat.add_argument("--json", action="store_true", help="with --message: print one JSON object")
+    chat.add_argument("--speaker", default="local", help="who is speaking (an id; memory tells people apart by it)")
+    chat.add_argument("--name", help="the speaker's display name (default: the speaker id)")
+    chat.add_argument("--conversation", default="cli", help="conversation id (history is kept per conversation)")
+    chat.add_argument("--image", action="append", default=[], help="attach an image file or URL (repeatable)")
+
+    config = sub.add_parser("config", help="check or print the configuration")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
+    config_sub.add_parser("check", help="validate the config file and report every problem")
+    config_sub.add_parser("example", help="print a commented companion.toml with every option")
+
+    sub.add_parser("doctor", help="check config, providers, models and ports; print what to fix")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_USAGE
+    if args.command == "config" and args.config_command == "example":
+        sys.stdout.write(example_toml())
+        return 0
+    if args.data_dir:
+        os.environ["COMPANION_DATA_DIR"] = args.data_dir
+    try:
+        path, explicit = resolve_config_path(args.config)
+        settings = load_settings(path, explicit)
+        if args.data_dir:
+            settings.companion.data_dir = args.data_dir
+        if args.command == "config":
+            if args.config_command != "check":
+                _parser().parse_args(["config", "--help"])
+            where = settings.source or "no config file (embedded defaults)"
+            print(f"ok: {where} is valid")
+            return 0
+        if args.command == "doctor":
+            return asyncio.run(_doctor(settings))
+        if args.command == "run":
+            return _run(settings)
+        if args.command == "chat":
+            return _chat(settings, args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_USAGE
+
+
+def _user_error(exc: BaseException) -> str | None:
+    """The message for errors that are the user's to fix, else None (a real bug)."""
+    from .llm.base import LLMError
+    from .persona import CardError
+
+    if isinstance(exc, (LLMError, CardError, ConfigError)):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return f"{exc.strerror}: {exc.filename or ''}".rstrip(": ")
+    return None
+
+
+def _run(settings: Settings) -> int:
+    from .app import run, setup_logging
+
+    log_file = setup_logging(settings)
+    try:
+        asyncio.run(run(settings))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - turned into one clear line
+        message = _user_error(exc)
+        if message is None:
+            import logging
+
+            logging.getLogger("companion").exception("companion stopped on an unexpected error")
+            message = f"unexpected {type(exc).__name__}: {exc} (details in {log_file})"
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
+def _image_url(ref: str) -> str:
+    if ref.startswith(("http://", "https://", "data:")):
+        return ref
+    path = Path(ref).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"--image {ref}: cannot be read ({exc.strerror})") from None
+    mime = mimetypes.guess_type(path.name)[0] or "image/png"
+    if not mime.startswith("image/"):
+        raise ConfigError(f"--image {ref}: not an image ({mime})")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _chat(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import default_model_notice, setup_logging
+
+    setup_logging(settings, console_level="ERROR" if args.json else "WARNING")
+    images = [_image_url(ref) for ref in args.image]
+    if args.json and args.message is None:
+        print("error: --json needs --message", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.json and (notice := default_model_notice(settings)):
+        print(f"note: {notice}", file=sys.stderr)
+    try:
+        return asyncio.run(_chat_async(settings, args, images))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        message = _user_error(exc)
+        if message is None:
+            raise
+        if args.json:
+            print(json.dumps({"error": message}))
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+async def _chat_async(settings: Settings, args: argparse.Namespace, images: list[str]) -> int:
+    from .app import build_companion
+
+    companion = build_companion(settings)
+    speaker_name = args.name or (args.speaker if args.speaker != "local" else None)
+    await companion.start()
+    try:
+        if args.message is not None:
+            return await _one_turn(companion, args, speaker_name, images)
+        return await _interactive(companion, args, speaker_name, images)
+    finally:
+        await companion.close()
+
+
+async def _one_turn(companion: Any, args: argparse.Namespace, speaker_name: str | None, images: list[str]) -> int:
+    def stream(text: str) -> None:
+        if not args.json:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    result = await companion.respond(
+        args.message,
+        conversation_id=args.conversation,
+        speaker_id=args.speaker,
+        speaker_name=speaker_name,
+        platform="cli",
+        images=images,
+        on_token=stream,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "reply": result.reply,
+                    "emotions": result.emotions,
+                    "sentences": [{"text": s.text, "speech": s.speech, "emotions": list(s.emotions)} for s in result.sentences],
+                    "timings": result.timings_ms,
+                    "turn_id": result.turn_id,
+                    "interrupted": result.interrupted,
+                    "error": result.error,
+                    "character": companion.character.name,
+                    "speaker": args.speaker,
+                    "conversation": args.conversation,
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        print()
+        if result.error:
+            print(f"error: {result.error}", file=sys.stderr)
+    return EXIT_FAILURE if result.error else 0
+
+
+async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: str | None, images: list[str]) -> int:
+    name = companion.character.name
+    count = await companion.history.count(args.conversation)
+    print(f"Talking to {name}. Empty line or Ctrl+D to quit; Ctrl+C stops a reply.")
+    if count == 0 and companion.character.first_mes:
+        from .text import extract_emotions
+
+        print(f"{name}: {extract_emotions(companion.greeting(speaker_name))[0]}")
+    you = speaker_name or companion.settings.companion.user_name
+    while True:
+        try:
+            line = await asyncio.to_thread(input, f"{you}: ")
+        except EOFError:
+            print()
+            return 0
+        if not line.strip():
+            return 0
+        sys.stdout.write(f"{name}: ")
+        sys.stdout.flush()
+        task = asyncio.ensure_future(
+            companion.respond(
+                line,
+                conversation_id=args.conversation,
+                speaker_id=args.speaker,
+                speaker_name=speaker_name,
+                images=images,
+                on_token=lambda t: (sys.stdout.write(t), sys.stdout.flush()) and None,
+            )
+        )
+        images = []
+        try:
+            result = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            companion.interrupt(args.conversation)
+            result = await task
+        print()
+        if result.error:
+            print(f"error: {result.error}", file=sys.stderr)
+
+
+async def _doctor(settings: Settings) -> int:
+    from .app import default_model_notice, load_persona
+    from .llm import create_llm
+
+    problems = 0
+
+    def report(ok: bool, what: str, fix: str = "") -> None:
+        nonlocal problems
+        problems += 0 if ok else 1
+        print(f"[{'ok' if ok else 'FAIL'}] {what}" + (f"\n       fix: {fix}" if fix and not ok else ""))
+
+    report(True, f"config: {settings.source or 'no file, embedded defaults'}")
+    data = settings.data_path()
+    try:
+        data.mkdir(parents=True, exist_ok=True)
+        probe = data / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+        report(True, f"data folder {data} is writable")
+    except OSError as exc:
+        report(False, f"data folder {data}: {exc.strerror}", "set [companion] data_dir or COMPANION_DATA_DIR to a writable folder")
+    try:
+        character = load_persona(settings)
+        report(True, f"character: {character.name}")
+    except Exception as exc:  # noqa: BLE001
+        report(False, f"character card: {exc}", "fix [persona] card, or leave it empty for the default character")
+    llm = create_llm(settings)
+    try:
+        async with asyncio.timeout(settings.llm.openai.connect_timeout + 5):
+            status = await llm.check()
+        report(True, f"LLM {llm.name}: {status}")
+    except Exception as exc:  # noqa: BLE001
+        report(False, f"LLM {llm.name}: {exc}", "see [llm] in `companion config example`")
+    finally:
+        await llm.close()
+    if notice := default_model_notice(settings):
+        print(f"[note] {notice}")
+    if settings.web.enabled:
+        free = _port_free(settings.web.host, settings.web.port)
+        report(
+            free,
+            f"web port {settings.web.host}:{settings.web.port} is {'free' if free else 'in use'}",
+            "stop the other program (maybe a companion already running) or set [web] port",
+        )
+    print("all good" if problems == 0 else f"{problems} problem(s) to fix")
+    return 0 if problems == 0 else EXIT_FAILURE
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,340 @@
+"""One TOML file -> validated settings.
+
+Validation happens once at start-up so that a typo is reported with the key
+path, the bad value and a hint, instead of surfacing hours later as a crash.
+Secrets are ``SecretStr`` (never printed) and can come from environment
+variables so the file itself can be shared safely.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "load_settings",
+    "resolve_config_path",
+    "example_toml",
+    "secret_value",
+]
+
+LLM_PROVIDERS = ("transformers", "openai")
+
+
+class ConfigError(Exception):
+    """A configuration problem a user can fix; the message says where and how."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class CompanionSection(_Section):
+    data_dir: str = Field(
+        "",
+        description="Folder for history, logs and caches. Empty: the user data dir "
+        "(~/.local/share/companion on Linux). Also settable with COMPANION_DATA_DIR.",
+    )
+    user_name: str = Field("User", description="How the character calls a person whose name it does not know.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Console log level.")
+
+
+class PersonaSection(_Section):
+    card: str = Field(
+        "",
+        description="Path to a Character Card V2 JSON file. Empty: the embedded default character.",
+    )
+
+
+class OpenAISection(_Section):
+    base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="OpenAI-compatible server. Ollama: http://127.0.0.1:11434/v1, vLLM: http://127.0.0.1:8000/v1, "
+        "llama.cpp server: http://127.0.0.1:8080/v1, LM Studio: http://127.0.0.1:1234/v1, "
+        "OpenRouter: https://openrouter.ai/api/v1.",
+    )
+    model: str = Field("llama3.2", description="Model name as the server knows it.")
+    api_key: SecretStr | None = Field(
+        None, description="API key. Prefer the environment variable named by api_key_env."
+    )
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable read for the API key.")
+    vision: bool = Field(True, description="Send images to the model (set false for text-only models).")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
+
+
+class TransformersSection(_Section):
+    model: str = Field(
+        "",
+        description="Hub id or local folder of a chat model. Empty: the embedded SmolLM2-135M-Instruct "
+        "(tiny; fine for trying things out, not for real conversations).",
+    )
+    device: str = Field("auto", description='"auto" (GPU when there is one), "cpu", "cuda", "cuda:1", "mps".')
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights dtype.")
+    cache_dir: str = Field("", description="Where the converted default model is cached. Empty: the user cache dir.")
+
+
+class LLMSection(_Section):
+    provider: Literal["transformers", "openai"] = Field(
+        "transformers", description='Which provider answers: "transformers" (local) or "openai" (any compatible server).'
+    )
+    fallback: list[Literal["transformers", "openai"]] = Field(
+        default_factory=list,
+        description="Providers tried in order when the primary fails before its first token.",
+    )
+    max_tokens: int = Field(256, gt=0, le=32768, description="Longest reply, in tokens.")
+    temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
+    first_token_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the first token.")
+    idle_timeout: float = Field(30.0, gt=0, description="Seconds allowed between two tokens.")
+    retries: int = Field(2, ge=0, le=10, description="Retries on connection errors, 429 and 5xx (before the first token).")
+    history_messages: int = Field(20, ge=0, description="How many recent messages go into the prompt.")
+    openai: OpenAISection = Field(default_factory=OpenAISection)
+    transformers: TransformersSection = Field(default_factory=TransformersSection)
+
+    @model_validator(mode="after")
+    def _fallback_differs(self) -> "LLMSection":
+        if self.provider in self.fallback:
+            raise ValueError(
+                f"llm.fallback lists the primary provider {self.provider!r}; list only the other providers"
+            )
+        return self
+
+
+class TextSection(_Section):
+    first_clause_chars: int = Field(
+        40, ge=0, description="Cut the first clause early (at , ; :) once it is this long, so speech starts sooner."
+    )
+    max_sentence_chars: int = Field(280, ge=20, description="Cut a run-on sentence at a word boundary past this length.")
+
+
+class WebSection(_Section):
+    enabled: bool = Field(True, description="Serve the web chat when `companion run` starts.")
+    host: str = Field(
+        "127.0.0.1", description="Address to listen on. Anything but loopback requires a token."
+    )
+    port: int = Field(8765, ge=1, le=65535, description="Port of the web chat.")
+    token: SecretStr | None = Field(None, description="Access token; prefer the variable named by token_env.")
+    token_env: str = Field("COMPANION_WEB_TOKEN", description="Environment variable read for the web token.")
+    max_message_chars: int = Field(4000, gt=0, description="Longest chat message accepted from the browser.")
+
+
+class Settings(_Section):
+    companion: CompanionSection = Field(default_factory=CompanionSection)
+    persona: PersonaSection = Field(default_factory=PersonaSection)
+    llm: LLMSection = Field(default_factory=LLMSection)
+    text: TextSection = Field(default_factory=TextSection)
+    web: WebSection = Field(default_factory=WebSection)
+
+    # Where the file came from (None: embedded defaults); not a config key.
+    source: Path | None = Field(None, exclude=True, description="")
+
+    @model_validator(mode="after")
+    def _web_token_for_remote(self) -> "Settings":
+        if self.web.enabled and not is_loopback(self.web.host) and not self.web_token():
+            raise ValueError(
+                f"web.host is {self.web.host!r}, which other machines can reach, but no token is set; "
+                f"set web.token or the environment variable {self.web.token_env}, or use host = \"127.0.0.1\""
+            )
+        return self
+
+    # -- derived values -----------------------------------------------------
+
+    def data_path(self) -> Path:
+        raw = self.companion.data_dir or os.environ.get("COMPANION_DATA_DIR", "")
+        path = Path(raw).expanduser() if raw else Path(platformdirs.user_data_dir("companion"))
+        return path
+
+    def cache_path(self) -> Path:
+        raw = self.llm.transformers.cache_dir
+        return Path(raw).expanduser() if raw else Path(platformdirs.user_cache_dir("companion"))
+
+    def openai_api_key(self) -> str | None:
+        return secret_value(self.llm.openai.api_key, self.llm.openai.api_key_env)
+
+    def web_token(self) -> str | None:
+        return secret_value(self.web.token, self.web.token_env)
+
+    def secrets(self) -> list[str]:
+        """Every secret value in force, so the log filter can mask them."""
+        return [s for s in (self.openai_api_key(), self.web_token()) if s]
+
+
+def secret_value(value: SecretStr | None, env_name: str) -> str | None:
+    """The secret from the file, else from the named environment variable."""
+    if value is not None and value.get_secret_value():
+        return value.get_secret_value()
+    from_env = os.environ.get(env_name, "") if env_name else ""
+    return from_env or None
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# -- loading ------------------------------------------------------------------
+
+
+def resolve_config_path(cli_path: str | None) -> tuple[Path | None, bool]:
+    """Pick the config file: --config, then COMPANION_CONFIG, then ./companion.toml.
+
+    Returns (path, explicit): an explicit path must exist, the implicit one may not.
+    """
+    if cli_path:
+        return Path(cli_path).expanduser(), True
+    env = os.environ.get("COMPANION_CONFIG")
+    if env:
+        return Path(env).expanduser(), True
+    local = Path("companion.toml")
+    return (local, False) if local.exists() else (None, False)
+
+
+def load_settings(path: Path | None, explicit: bool = True) -> Settings:
+    """Read and validate ``path`` (None: defaults); raise ConfigError with every problem found."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        if not path.exists():
+            if explicit:
+                raise ConfigError(
+                    f"config file {path} does not exist.\n"
+                    f"  hint: create one with `companion config example > {path}`, or drop --config to use the defaults"
+                )
+        else:
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"{path}: not valid TOML: {exc}.\n  hint: check quotes and brackets on that line") from None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        where = str(path) if path else "defaults"
+        raise ConfigError(format_validation_error(exc, where)) from None
+    settings.source = path if (path is not None and path.exists()) else None
+    return settings
+
+
+_SECRET_KEYS = {"api_key", "token", "password", "secret"}
+
+
+def format_validation_error(exc: ValidationError, where: str) -> str:
+    lines = [f"{where}: {exc.error_count()} problem(s) in the configuration:"]
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc) or "(top level)"
+        kind = err["type"]
+        value = err.get("input")
+        shown = "<hidden>" if loc and loc[-1] in _SECRET_KEYS else _short(value)
+        if kind == "extra_forbidden":
+            section = ".".join(loc[:-1])
+            known = _known_keys(loc[:-1])
+            close = difflib.get_close_matches(loc[-1], known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            lines.append(f"  - {key}: unknown key in [{section or 'top level'}]. hint: {hint}")
+        elif kind == "missing":
+            lines.append(f"  - {key}: required value is missing. hint: add `{loc[-1]} = ...` (see `companion config example`)")
+        else:
+            msg = err["msg"]
+            if msg.startswith("Value error, "):
+                msg = msg[len("Value error, ") :]
+            hint = _type_hint(loc)
+            lines.append(f"  - {key} = {shown}: {msg}.{(' hint: ' + hint) if hint else ''}")
+    return "\n".join(lines)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _field_model(loc: list[str]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    for part in loc:
+        field = model.model_fields.get(part)
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return None
+        model = field.annotation
+    return model
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    model = _field_model(loc)
+    if model is None:
+        return []
+    return [name for name in model.model_fields if name != "source"]
+
+
+def _type_hint(loc: list[str]) -> str:
+    model = _field_model(loc[:-1]) if loc else None
+    if model is None or loc[-1] not in model.model_fields:
+        return ""
+    field = model.model_fields[loc[-1]]
+    ann = field.annotation
+    if get_origin(ann) is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(ann))
+    if get_origin(ann) is list:
+        inner = get_args(ann)[0]
+        if get_origin(inner) is Literal:
+            return "a list of " + ", ".join(repr(a) for a in get_args(inner))
+    return field.description or ""
+
+
+# -- the commented example ------------------------------------------------------
+
+
+def example_toml() -> str:
+    """A commented companion.toml listing every option at its default."""
+    out = [
+        "# companion.toml: every option, at its default. Delete what you do not change.",
+        "# Secrets (api_key, token) are best left out of this file: use the environment",
+        "# variables named by api_key_env / token_env instead.",
+    ]
+    _emit_model(Settings(), [], out)
+    return "\n".join(out) + "\n"
+
+
+def _emit_model(model: BaseModel, path: list[str], out: list[str]) -> None:
+    scalars, sections = [], []
+    for name, field in type(model).model_fields.items():
+        if name == "source":
+            continue
+        value = getattr(model, name)
+        (sections if isinstance(value, BaseModel) else scalars).append((name, field, value))
+    if path and scalars:
+        out.append("")
+        out.append(f"[{'.'.join(path)}]")
+    for name, field, value in scalars:
+        if field.description:
+            out.append(f"# {field.description}")
+        if value is None:
+            out.append(f'# {name} = ""')
+        else:
+            out.append(f"{name} = {_toml_value(value)}")
+    for name, _field, value in sections:
+        _emit_model(value, path + [name], out)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, SecretStr):
+        return '""'
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

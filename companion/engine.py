@@ -1,0 +1,153 @@
+"""The conversation engine: history + persona + LLM -> one Turn per message.
+
+Adapters (CLI, web, later Discord, voice, games) all call ``respond``; it is
+the one place where a message becomes a prompt, a reply and history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from .bus import EventBus
+from .config import Settings
+from .events import UserMessage
+from .history import HistoryStore
+from .llm.base import LLM, GenerationOptions
+from .persona import Character
+from .prompt import HistoryItem, NewMessage, build_messages
+from .text import ReplyChunker
+from .turn import SentenceSink, TokenSink, Turn, TurnResult
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Companion"]
+
+
+class Companion:
+    """Answers messages in character, one turn at a time per conversation."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        llm: LLM,
+        character: Character,
+        history: HistoryStore,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.character = character
+        self.history = history
+        self.bus = bus or EventBus()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._active: dict[str, Turn] = {}
+
+    async def start(self) -> None:
+        await self.history.open()
+        await self.llm.start()
+
+    async def close(self) -> None:
+        """Stop replies in flight, then flush history; safe to call twice."""
+        for turn in list(self._active.values()):
+            turn.interrupt()
+        for lock in list(self._locks.values()):
+            if lock.locked():
+                try:
+                    async with asyncio.timeout(1.0):
+                        async with lock:
+                            pass
+                except TimeoutError:
+                    log.warning("a reply did not stop within 1 s at shutdown")
+        await self.llm.close()
+        await self.history.close()
+
+    def greeting(self, speaker_name: str | None = None) -> str:
+        return self.character.greeting(speaker_name or self.settings.companion.user_name)
+
+    def interrupt(self, conversation_id: str) -> bool:
+        """Stop the reply being written in ``conversation_id``; False if there was none."""
+        turn = self._active.get(conversation_id)
+        if turn is None or turn.done:
+            return False
+        turn.interrupt()
+        return True
+
+    async def respond(
+        self,
+        text: str,
+        *,
+        conversation_id: str = "default",
+        speaker_id: str = "local",
+        speaker_name: str | None = None,
+        platform: str = "cli",
+        images: Sequence[str] = (),
+        on_token: TokenSink | None = None,
+        on_sentence: SentenceSink | None = None,
+        on_start: Callable[[Turn], Awaitable[None] | None] | None = None,
+    ) -> TurnResult:
+        """Answer ``text`` from ``speaker_id``; the message and the reply are stored in history.
+
+        Messages of one conversation are answered in order; different
+        conversations (two Discord channels, say) proceed concurrently.
+        """
+        started = time.perf_counter()
+        name = speaker_name or (speaker_id if speaker_id != "local" else self.settings.companion.user_name)
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        async with lock:
+            self.bus.publish(UserMessage(conversation_id, speaker_id, text, platform))
+            window = self.settings.llm.history_messages
+            recent = await self.history.recent(conversation_id, window + 1)
+            conversation_start = len(recent) <= window
+            recent = recent[-window:] if window else []
+            items = [HistoryItem(m.role, m.content, m.speaker_name) for m in recent if m.role in ("user", "assistant")]
+            messages = build_messages(
+                self.character,
+                items,
+                NewMessage(text, name, tuple(images)),
+                conversation_start=conversation_start,
+            )
+            # Stored before the LLM runs: a message is never lost to a failing provider.
+            await self.history.add(
+                conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform
+            )
+            turn = Turn(
+                self.llm,
+                messages,
+                bus=self.bus,
+                conversation_id=conversation_id,
+                speaker_id=speaker_id,
+                options=GenerationOptions(
+                    max_tokens=self.settings.llm.max_tokens, temperature=self.settings.llm.temperature
+                ),
+                chunker=ReplyChunker(self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars),
+                on_token=on_token,
+                on_sentence=on_sentence,
+                started_at=started,
+            )
+            turn.mark("prompt_ready")
+            self._active[conversation_id] = turn
+            if on_start is not None:
+                started_cb = on_start(turn)
+                if started_cb is not None:
+                    await started_cb
+            try:
+                result = await turn.run()
+            finally:
+                self._active.pop(conversation_id, None)
+            if result.reply:
+                await self.history.add(
+                    conversation_id,
+                    "assistant",
+                    result.reply,
+                    speaker_id="companion",
+                    speaker_name=self.character.name,
+                    platform=platform,
+                    interrupted=result.interrupted,
+                )
+            if result.error:
+                log.error("turn %s in %s failed: %s", result.turn_id, conversation_id, result.error)
+            return result

@@ -1,0 +1,77 @@
+"""Typed events that travel over the bus.
+
+Events are small frozen dataclasses: subscribers pick them by class (never by a
+bare string name), so a typo is an ImportError rather than silence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base of every event; subscribing to it receives everything."""
+
+
+@dataclass(frozen=True, slots=True)
+class UserMessage(Event):
+    """Someone said or typed something to the companion."""
+
+    conversation_id: str
+    speaker_id: str
+    text: str
+    platform: str = "cli"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStarted(Event):
+    turn_id: str
+    conversation_id: str
+    speaker_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStreamed(Event):
+    turn_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SentenceReady(Event):
+    """A sentence of the reply is complete: ready to show, speak and act out."""
+
+    turn_id: str
+    index: int
+    text: str
+    speech: str
+    emotions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EmotionCue(Event):
+    """The reply carries an emotion (from a tag like ``[happy]``) for the avatar."""
+
+    turn_id: str
+    emotion: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEnded(Event):
+    turn_id: str
+    conversation_id: str
+    reply: str
+    interrupted: bool
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterStatus(Event):
+    """An adapter or provider changed health (connected, reconnecting, error)."""
+
+    name: str
+    state: str
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,151 @@
+"""The LLM base class: timeouts, retries and backoff around a provider's ``_stream``.
+
+Each provider implements only the model call. The public ``stream`` adds what
+every provider needs and none should re-implement: a first-token timeout, an
+idle timeout between tokens, and retries with exponential backoff on transient
+failures, only before the first token (a retry after that would repeat words
+the user has already heard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "LLM",
+    "LLMChunk",
+    "ToolCall",
+    "LLMError",
+    "LLMConnectionError",
+    "LLMTimeoutError",
+    "LLMHTTPError",
+    "GenerationOptions",
+]
+
+Message = dict[str, Any]
+
+
+class LLMError(Exception):
+    """The LLM could not answer; the message says why and what to do."""
+
+    retryable: bool = False
+
+
+class LLMConnectionError(LLMError):
+    retryable = True
+
+
+class LLMTimeoutError(LLMError):
+    """No token within the time allowed; not retried, so a hung server costs one wait, not several."""
+
+
+class LLMHTTPError(LLMError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = status == 429 or status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class LLMChunk:
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOptions:
+    max_tokens: int = 256
+    temperature: float = 0.8
+    tools: Sequence[dict[str, Any]] = field(default_factory=tuple)
+
+
+class LLM(ABC):
+    """A chat model that streams text."""
+
+    name: str = "llm"
+
+    def __init__(
+        self,
+        *,
+        first_token_timeout: float = 60.0,
+        idle_timeout: float = 30.0,
+        retries: int = 2,
+        backoff_base: float = 0.5,
+        backoff_max: float = 8.0,
+    ) -> None:
+        self.first_token_timeout = first_token_timeout
+        self.idle_timeout = idle_timeout
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+
+    async def start(self) -> None:
+        """Load models or open sessions; called once before the first turn."""
+
+    async def close(self) -> None:
+        """Release what ``start`` acquired."""
+
+    async def check(self) -> str:
+        """Verify the provider can answer (for ``companion doctor``); returns a one-line status."""
+        return "ok"
+
+    async def stream(self, messages: list[Message], options: GenerationOptions | None = None) -> AsyncIterator[LLMChunk]:
+        """Stream the reply to ``messages``; raises LLMError subclasses with actionable messages."""
+        options = options or GenerationOptions()
+        attempt = 0
+        while True:
+            agen = self._stream(messages, options).__aiter__()
+            try:
+                try:
+                    async with asyncio.timeout(self.first_token_timeout):
+                        first = await agen.__anext__()
+                except StopAsyncIteration:
+                    return
+                except TimeoutError:
+                    raise LLMTimeoutError(
+                        f"{self.name}: no answer within {self.first_token_timeout:g} s; "
+                        "the server may be overloaded or the model still loading (llm.first_token_timeout)"
+                    ) from None
+                except LLMError as exc:
+                    if not exc.retryable or attempt >= self.retries:
+                        raise
+                    attempt += 1
+                    delay = min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1))
+                    delay *= 0.75 + random.random() * 0.5
+                    log.warning("%s: %s; retry %d/%d in %.1f s", self.name, exc, attempt, self.retries, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                yield first
+                while True:
+                    try:
+                        async with asyncio.timeout(self.idle_timeout):
+                            chunk = await agen.__anext__()
+                    except StopAsyncIteration:
+                        return
+                    except TimeoutError:
+                        raise LLMTimeoutError(
+                            f"{self.name}: the reply stalled for {self.idle_timeout:g} s mid-stream (llm.idle_timeout)"
+                        ) from None
+                    yield chunk
+            finally:
+                await agen.aclose()
+
+    @abstractmethod
+    def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
+        """Yield chunks of the reply; raise LLMError subclasses on failure."""

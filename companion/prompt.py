@@ -1,0 +1,100 @@
+"""Builds the chat messages for one turn: persona, recent history, the new message.
+
+Pure: takes data, returns OpenAI-style message dicts that every provider
+accepts (the transformers provider renders them with the model's chat template).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .persona import Character, substitute
+
+__all__ = ["HistoryItem", "build_messages", "image_part"]
+
+Message = dict[str, Any]
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are {{char}}, talking with {{user}}. Stay in character. Your replies are spoken aloud: "
+    "keep them short and natural."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """One remembered message, as the prompt needs it."""
+
+    role: str  # "user" or "assistant"
+    content: str
+    speaker_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    text: str
+    speaker_name: str
+    images: Sequence[str] = field(default_factory=tuple)  # URLs or data: URLs
+
+
+def image_part(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def build_messages(
+    character: Character,
+    history: Sequence[HistoryItem],
+    new: NewMessage,
+    *,
+    conversation_start: bool,
+) -> list[Message]:
+    """The prompt for one turn.
+
+    ``conversation_start`` says the history window reaches back to the start of
+    the conversation, so the character's greeting is still part of it.
+    Speaker names are prefixed to user messages only when several people talk
+    in the window, so a one-to-one chat reads naturally to small models.
+    """
+    user = new.speaker_name
+
+    def sub(text: str) -> str:
+        return substitute(text, char=character.name, user=user).strip()
+
+    system_parts = [sub(character.system_prompt or DEFAULT_SYSTEM_PROMPT)]
+    if character.description:
+        system_parts.append(sub(character.description))
+    if character.personality:
+        system_parts.append(f"{character.name}'s personality: {sub(character.personality)}")
+    if character.scenario:
+        system_parts.append(f"Scenario: {sub(character.scenario)}")
+    if character.mes_example:
+        examples = sub(character.mes_example).replace("<START>", "").strip()
+        if examples:
+            system_parts.append(f"Example of how {character.name} talks:\n{examples}")
+    messages: list[Message] = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
+
+    if conversation_start and character.first_mes:
+        messages.append({"role": "assistant", "content": sub(character.first_mes)})
+
+    speakers = {h.speaker_name for h in history if h.role == "user"} | {user}
+    several = len(speakers) > 1
+    for item in history:
+        content = item.content
+        if item.role == "user" and several and item.speaker_name:
+            content = f"{item.speaker_name}: {content}"
+        messages.append({"role": item.role, "content": content})
+
+    text = f"{user}: {new.text}" if several else new.text
+    if new.images:
+        parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        parts.extend(image_part(url) for url in new.images)
+        messages.append({"role": "user", "content": parts})
+    else:
+        messages.append({"role": "user", "content": text})
+
+    if character.post_history_instructions:
+        phi = sub(character.post_history_instructions.replace("{{original}}", ""))
+        if phi:
+            messages.append({"role": "system", "content": phi})
+    return messages

@@ -1,0 +1,199 @@
+"""A Turn owns one reply: LLM stream -> sentence chunker -> outputs, cancellable as a unit.
+
+Barge-in, shutdown and "stop" all come down to ``turn.interrupt()``: one
+cancellation point, and the result still says exactly what had been produced.
+Each stage is timestamped so logs, the web UI and ``bench/`` share one source
+of truth about latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from .bus import EventBus
+from .events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded, TurnStarted
+from .llm.base import LLM, GenerationOptions, LLMError, Message, ToolCall
+from .text import DisplayFilter, ReplyChunker, Sentence, extract_emotions, strip_reasoning
+
+__all__ = ["Turn", "TurnResult"]
+
+TokenSink = Callable[[str], Awaitable[None] | None]
+SentenceSink = Callable[[Sentence], Awaitable[None] | None]
+
+
+@dataclass(slots=True)
+class TurnResult:
+    turn_id: str
+    reply: str
+    sentences: list[Sentence]
+    emotions: list[str]
+    interrupted: bool
+    error: str | None
+    timings_ms: dict[str, float]
+    tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
+
+
+class Turn:
+    """One reply in progress. ``await turn.run()`` drives it; ``interrupt()`` stops it."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        messages: list[Message],
+        *,
+        bus: EventBus | None = None,
+        conversation_id: str = "default",
+        speaker_id: str = "local",
+        options: GenerationOptions | None = None,
+        chunker: ReplyChunker | None = None,
+        on_token: TokenSink | None = None,
+        on_sentence: SentenceSink | None = None,
+        started_at: float | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.id = uuid.uuid4().hex[:12]
+        self.llm = llm
+        self.messages = messages
+        self.bus = bus
+        self.conversation_id = conversation_id
+        self.speaker_id = speaker_id
+        self.options = options or GenerationOptions()
+        self.chunker = chunker or ReplyChunker()
+        self.on_token = on_token
+        self.on_sentence = on_sentence
+        self._clock = clock
+        self.t0 = started_at if started_at is not None else clock()
+        self.marks: dict[str, float] = {}
+        self.provider_seconds = 0.0  # time spent waiting on the LLM, to isolate engine overhead
+        self._raw: list[str] = []
+        self._display = DisplayFilter()
+        self.sentences: list[Sentence] = []
+        self.tool_calls: tuple[ToolCall, ...] = ()
+        self.error: str | None = None
+        self.interrupted = False
+        self._task: asyncio.Task[None] | None = None
+        self._interrupt_requested = False
+        self.result: TurnResult | None = None
+
+    # -- control --------------------------------------------------------------
+
+    def mark(self, stage: str) -> None:
+        """Record the first time ``stage`` happened (later voice stages use this too)."""
+        self.marks.setdefault(stage, self._clock())
+
+    def interrupt(self) -> None:
+        """Stop the reply now; ``run()`` returns a result marked interrupted."""
+        self._interrupt_requested = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None
+
+    async def run(self) -> TurnResult:
+        self._task = asyncio.current_task()
+        self.mark("start")
+        if self.bus:
+            self.bus.publish(TurnStarted(self.id, self.conversation_id, self.speaker_id))
+        try:
+            if self._interrupt_requested:
+                raise asyncio.CancelledError
+            await self._generate()
+        except asyncio.CancelledError:
+            self.interrupted = True
+            if not self._interrupt_requested:
+                self._finish()
+                raise  # cancelled from outside (shutdown): let it propagate
+            if self._task is not None:
+                self._task.uncancel()
+        except LLMError as exc:
+            self.error = str(exc)
+        return self._finish()
+
+    # -- internals ------------------------------------------------------------
+
+    async def _generate(self) -> None:
+        stream = self.llm.stream(self.messages, self.options).__aiter__()
+        try:
+            while True:
+                waited = self._clock()
+                try:
+                    chunk = await stream.__anext__()
+                except StopAsyncIteration:
+                    self.provider_seconds += self._clock() - waited
+                    break
+                self.provider_seconds += self._clock() - waited
+                if chunk.tool_calls:
+                    self.tool_calls += chunk.tool_calls
+                if chunk.text:
+                    await self._on_text(chunk.text)
+        finally:
+            await stream.aclose()
+        self.mark("llm_done")
+        for sentence in self.chunker.finish():
+            await self._emit(sentence)
+        tail = self._display.finish()
+        if tail and self.on_token:
+            await _call(self.on_token, tail)
+
+    async def _on_text(self, text: str) -> None:
+        if not self._raw:
+            self.mark("first_token")
+        self._raw.append(text)
+        shown = self._display.feed(text)
+        if shown:
+            if self.bus:
+                self.bus.publish(TokenStreamed(self.id, shown))
+            if self.on_token:
+                await _call(self.on_token, shown)
+        for sentence in self.chunker.feed(text):
+            await self._emit(sentence)
+
+    async def _emit(self, sentence: Sentence) -> None:
+        if not self.sentences:
+            self.mark("first_sentence")
+        self.sentences.append(sentence)
+        if self.bus:
+            for emotion in sentence.emotions:
+                self.bus.publish(EmotionCue(self.id, emotion))
+            self.bus.publish(
+                SentenceReady(self.id, sentence.index, sentence.text, sentence.speech, sentence.emotions)
+            )
+        if self.on_sentence:
+            await _call(self.on_sentence, sentence)
+
+    def _finish(self) -> TurnResult:
+        if self.result is not None:
+            return self.result
+        self.mark("end")
+        reply, emotions = extract_emotions(strip_reasoning("".join(self._raw)))
+        timings = {stage: round((t - self.t0) * 1000, 3) for stage, t in self.marks.items() if stage != "start"}
+        total = self.marks["end"] - self.t0
+        timings["provider"] = round(self.provider_seconds * 1000, 3)
+        timings["overhead"] = round((total - self.provider_seconds) * 1000, 3)
+        self.result = TurnResult(
+            turn_id=self.id,
+            reply=reply,
+            sentences=list(self.sentences),
+            emotions=emotions,
+            interrupted=self.interrupted,
+            error=self.error,
+            timings_ms=timings,
+            tool_calls=self.tool_calls,
+        )
+        if self.bus:
+            self.bus.publish(
+                TurnEnded(self.id, self.conversation_id, reply, self.interrupted, self.error, dict(timings))
+            )
+        return self.result
+
+
+async def _call(fn: Callable[..., Awaitable[None] | None], arg: object) -> None:
+    result = fn(arg)
+    if result is not None and asyncio.iscoroutine(result):
+        await result
