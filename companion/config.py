@@ -120,7 +120,7 @@ class WebSection(_Section):
     host: str = Field(
         "127.0.0.1", description="Address to listen on. Anything but loopback requires a token."
     )
-    port: int = Field(8765, ge=1, le=65535, description="Port of the web chat.")
+    port: int = Field(8765, ge=0, le=65535, description="Port of the web chat (0: any free port, printed at start).")
     token: SecretStr | None = Field(None, description="Access token; prefer the variable named by token_env.")
     token_env: str = Field("COMPANION_WEB_TOKEN", description="Environment variable read for the web token.")
     max_message_chars: int = Field(4000, gt=0, description="Longest chat message accepted from the browser.")

@@ -35,7 +35,7 @@ _SENTENCE_END = ".!?…。！？"
 _CLOSERS = "\"'”’)]»"
 _CLAUSE_END = ",;:—–"
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st vs etc e.g i.e eg ie approx no fig mt ft lt gen col sgt".split()
+    "mr mrs ms dr prof sr jr st vs etc e.g i.e eg ie approx fig mt ft lt gen col sgt".split()
 )
 
 _EMOJI_RE = re.compile(

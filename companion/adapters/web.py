@@ -61,9 +61,9 @@ class WebChat:
 
     async def start(self) -> None:
         cfg = self.settings.web
-        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None)
+        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, cfg.host, cfg.port, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, cfg.host, cfg.port)
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the bound port for port 0
         self.port = sockets[0].getsockname()[1] if sockets else cfg.port

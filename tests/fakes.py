@@ -1,0 +1,93 @@
+"""Local stand-ins for external servers: a real HTTP server speaking the OpenAI API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class FakeOpenAI:
+    """An OpenAI-compatible chat completions server with scriptable failures.
+
+    Each request takes the next mode from ``modes`` (default "ok"):
+    ok | tools | 500 | 429 | 401 | drop (closes mid-stream) | hang (never answers).
+    """
+
+    reply: str = "[happy] Hello there! It is lovely to see you again, friend. How was your day?"
+    token_delay: float = 0.0
+    modes: deque[str] = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    models: list[str] = field(default_factory=lambda: ["test-model"])
+    _runner: web.AppRunner | None = None
+    port: int = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    async def start(self) -> "FakeOpenAI":
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_get("/v1/models", self._models)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        return self
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.requests.append(body)
+        self.headers.append(dict(request.headers))
+        mode = self.modes.popleft() if self.modes else "ok"
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mode in ("500", "429", "401"):
+            status = int(mode)
+            return web.json_response({"error": {"message": f"simulated {status}", "type": "test"}}, status=status)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+
+        async def send(obj: Any) -> None:
+            await resp.write(f"data: {json.dumps(obj)}\n\n".encode())
+
+        base = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": body.get("model", "")}
+        await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+        if mode == "tools":
+            calls = [
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
+                {"index": 0, "function": {"arguments": '{"city": '}},
+                {"index": 0, "function": {"arguments": '"Paris"}'}},
+            ]
+            for call in calls:
+                await send({**base, "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})
+            await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+            await resp.write(b"data: [DONE]\n\n")
+            return resp
+        words = self.reply.split(" ")
+        for i, word in enumerate(words):
+            piece = word if i == 0 else " " + word
+            await send({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
+            if mode == "drop" and i == 2:
+                request.transport.close()  # the server dies mid-reply
+                return resp
+            if self.token_delay:
+                await asyncio.sleep(self.token_delay)
+        await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        await resp.write(b"data: [DONE]\n\n")
+        return resp

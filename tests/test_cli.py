@@ -1,0 +1,152 @@
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+
+import aiohttp
+
+
+def config_file(tmp_path, server, extra: str = "") -> str:
+    path = tmp_path / "companion.toml"
+    path.write_text(
+        f"""
+[companion]
+data_dir = "{tmp_path / 'data'}"
+[llm]
+provider = "openai"
+retries = 0
+[llm.openai]
+base_url = "{server.base_url}"
+model = "test-model"
+{extra}
+"""
+    )
+    return str(path)
+
+
+async def companion(*args: str, env: dict | None = None, timeout: float = 60) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "companion", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_one_turn_json_has_reply_emotions_and_timings(tmp_path, fake_openai):
+    """`chat --message --json` prints one JSON object with reply, emotions and stage timings."""
+    code, out, err = await companion("--config", config_file(tmp_path, fake_openai), "chat", "-m", "Hi!", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["reply"].startswith("Hello there!")
+    assert data["emotions"] == ["happy"]
+    for stage in ("first_token", "first_sentence", "end", "overhead"):
+        assert isinstance(data["timings"][stage], (int, float))
+
+
+async def test_speakers_are_kept_apart_in_scripted_conversations(tmp_path, fake_openai):
+    """--speaker gives each person their own identity; the LLM sees who said what."""
+    cfg = config_file(tmp_path, fake_openai)
+    await companion("--config", cfg, "chat", "-m", "I am Alice", "--speaker", "alice", "--json")
+    code, out, _ = await companion("--config", cfg, "chat", "-m", "And I am Bob", "--speaker", "bob", "--json")
+    assert code == 0 and json.loads(out)["speaker"] == "bob"
+    users = [m["content"] for m in fake_openai.requests[-1]["messages"] if m["role"] == "user"]
+    assert users == ["alice: I am Alice", "bob: And I am Bob"]
+
+
+async def test_image_is_attached_to_the_request(tmp_path, fake_openai):
+    """--image sends a local picture to the model as a base64 data URL."""
+    picture = tmp_path / "cat.png"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    code, _, err = await companion("--config", config_file(tmp_path, fake_openai), "chat", "-m", "what is it", "--image", str(picture), "--json")
+    assert code == 0, err
+    parts = fake_openai.requests[-1]["messages"][-1]["content"]
+    assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+async def test_llm_failure_is_one_clear_line(tmp_path, fake_openai):
+    """A refused API key ends with an error line naming the fix, exit 1, no traceback."""
+    fake_openai.modes.append("401")
+    code, out, err = await companion("--config", config_file(tmp_path, fake_openai, 'api_key = "sk-secret-value"'), "chat", "-m", "hi")
+    assert code == 1
+    assert "refused the API key" in err and "Traceback" not in err
+    assert "sk-secret-value" not in out + err
+
+
+async def test_run_serves_web_chat_and_stops_on_sigterm_within_2s(tmp_path, fake_openai):
+    """`companion run` answers over the web chat and exits cleanly within 2 s of SIGTERM."""
+    port = _free_port()
+    cfg = config_file(tmp_path, fake_openai, f"\n[web]\nport = {port}\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "companion", "--config", cfg, "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            async with http.ws_connect(f"http://127.0.0.1:{port}/ws?session=cli") as ws:
+                await ws.receive(timeout=5)
+                await ws.send_str(json.dumps({"type": "chat", "text": "hello"}))
+                while json.loads((await ws.receive(timeout=5)).data)["type"] != "turn_end":
+                    pass
+        start = time.perf_counter()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 5)
+        elapsed = time.perf_counter() - start
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    err = (await proc.stderr.read()).decode()
+    assert code == 0, err
+    assert elapsed < 2.0
+    assert "Traceback" not in err
+    log_file = tmp_path / "data" / "logs" / "companion.log"
+    assert "shutting down" in log_file.read_text()
+
+
+async def test_doctor_reports_problems_with_fixes(tmp_path, fake_openai):
+    """doctor passes against a reachable server and names the fix when the model is missing."""
+    code, out, _ = await companion("--config", config_file(tmp_path, fake_openai), "doctor")
+    assert code == 0, out
+    assert "all good" in out
+    fake_openai.models = ["something-else"]
+    code, out, _ = await companion("--config", config_file(tmp_path, fake_openai), "doctor")
+    assert code == 1
+    assert "FAIL" in out and "something-else" in out
+
+
+async def test_config_example_is_printed():
+    """`config example` prints the commented example on stdout."""
+    code, out, _ = await companion("config", "example")
+    assert code == 0 and "[llm.openai]" in out
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_embedded_default_answers_with_no_config_at_all(tmp_path):
+    """With no config file, no server and no key, the packaged local model answers."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "companion", "--data-dir", str(tmp_path / "d"), "chat", "-m", "Hello!", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "COMPANION_CONFIG"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 240)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    data = json.loads(out)
+    assert data["reply"].strip() and data["error"] is None and data["character"] == "Mika"

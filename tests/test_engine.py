@@ -1,0 +1,71 @@
+from companion.app import build_companion
+from companion.engine import Companion
+from companion.history import HistoryStore
+from companion.persona import default_character
+from companion.testing import ScriptedLLM
+
+
+def companion_with(settings, llm):
+    return Companion(
+        settings, llm=llm, character=default_character(), history=HistoryStore(settings.data_path() / "history.sqlite3")
+    )
+
+
+async def test_conversation_is_remembered_across_a_restart(fake_openai, settings_for):
+    """After a restart, the earlier exchange is part of the next prompt sent to the LLM."""
+    settings = settings_for(fake_openai)
+    first = build_companion(settings)
+    await first.start()
+    await first.respond("My dog is called Biscuit.", conversation_id="c", speaker_id="alice")
+    await first.close()
+
+    second = build_companion(settings)
+    await second.start()
+    result = await second.respond("What is my dog called?", conversation_id="c", speaker_id="alice")
+    await second.close()
+    assert result.reply and result.error is None
+    sent = fake_openai.requests[-1]["messages"]
+    contents = [m["content"] for m in sent]
+    assert "My dog is called Biscuit." in contents
+    assert any("Hello there!" in c for c in contents if isinstance(c, str))  # the stored reply
+    assert sent[-1] == {"role": "user", "content": "What is my dog called?"}
+
+
+async def test_persona_and_names_are_in_the_prompt(tmp_path, settings_for, fake_openai):
+    """The system prompt carries the character with {{char}}/{{user}} replaced by real names."""
+    settings = settings_for(fake_openai)
+    llm = ScriptedLLM(["Hi Bob!"])
+    comp = companion_with(settings, llm)
+    await comp.start()
+    await comp.respond("hello", conversation_id="x", speaker_id="bob", speaker_name="Bob")
+    await comp.close()
+    system = llm.prompts[0][0]["content"]
+    assert "You are Mika, talking with Bob" in system
+    assert "{{" not in system
+    assert llm.prompts[0][1]["role"] == "assistant"  # the greeting opens a new conversation
+
+
+async def test_several_speakers_are_told_apart(settings_for, fake_openai):
+    """With two people in one conversation, each user message carries its speaker's name."""
+    llm = ScriptedLLM(["Okay."])
+    comp = companion_with(settings_for(fake_openai), llm)
+    await comp.start()
+    await comp.respond("I like tea", conversation_id="room", speaker_id="ann", speaker_name="Ann")
+    await comp.respond("I like coffee", conversation_id="room", speaker_id="ben", speaker_name="Ben")
+    stored = await comp.history.recent("room", 10)
+    await comp.close()
+    users = [m["content"] for m in llm.prompts[1] if m["role"] == "user"]
+    assert users == ["Ann: I like tea", "Ben: I like coffee"]
+    assert [m.speaker_id for m in stored] == ["ann", "companion", "ben", "companion"]
+
+
+async def test_user_message_is_kept_when_the_llm_fails(settings_for, fake_openai):
+    """A failing provider loses no data: the user's message is stored and the error reported."""
+    fake_openai.modes.extend(["401"])
+    comp = build_companion(settings_for(fake_openai))
+    await comp.start()
+    result = await comp.respond("remember this", conversation_id="c")
+    stored = await comp.history.recent("c", 10)
+    await comp.close()
+    assert result.error and "401" in result.error
+    assert [m.content for m in stored] == ["remember this"]

@@ -1,0 +1,73 @@
+import asyncio
+
+from companion.bus import EventBus
+from companion.events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded
+from companion.llm.base import LLMHTTPError
+from companion.testing import ScriptedLLM
+from companion.turn import Turn
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+async def test_turn_streams_sentences_and_records_timings():
+    """A turn yields sentences in order, strips tags into emotions and times each stage."""
+    llm = ScriptedLLM(["[happy] Hi there! How are you today? Tell me everything."])
+    sentences = []
+    result = await Turn(llm, MESSAGES, on_sentence=sentences.append).run()
+    assert [s.text for s in sentences] == ["Hi there!", "How are you today?", "Tell me everything."]
+    assert result.reply == "Hi there! How are you today? Tell me everything."
+    assert result.emotions == ["happy"]
+    t = result.timings_ms
+    assert 0 <= t["first_token"] <= t["first_sentence"] <= t["end"]
+    assert t["overhead"] >= 0 and t["provider"] >= 0
+
+
+async def test_interrupt_stops_the_reply_and_keeps_what_was_said():
+    """interrupt() ends the turn promptly, marked interrupted, with the partial reply."""
+    llm = ScriptedLLM(["One two three four five six seven eight nine ten. " * 5], token_delay=0.02)
+    tokens = []
+    turn = Turn(llm, MESSAGES, on_token=tokens.append)
+    task = asyncio.create_task(turn.run())
+    while len(tokens) < 3:
+        await asyncio.sleep(0.01)
+    turn.interrupt()
+    result = await asyncio.wait_for(task, 1)
+    assert result.interrupted
+    assert result.reply.startswith("One two three")
+    assert len(result.reply.split()) < 20
+
+
+async def test_events_are_published_on_the_bus():
+    """Tokens, sentences, emotion cues and the end of the turn reach bus subscribers."""
+    bus = EventBus()
+    seen = []
+    for cls in (TokenStreamed, SentenceReady, EmotionCue, TurnEnded):
+        bus.subscribe(cls, seen.append)
+    await Turn(ScriptedLLM(["<sad> Oh no. That is bad."]), MESSAGES, bus=bus).run()
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds.count("SentenceReady") == 2
+    assert EmotionCue(seen[0].turn_id, "sad") in seen
+    assert kinds[-1] == "TurnEnded"
+
+
+async def test_llm_error_becomes_a_result_error_not_an_exception():
+    """A failing provider ends the turn with an error message the adapter can show."""
+    llm = ScriptedLLM(fail_with=LLMHTTPError(401, "openai: refused the API key"))
+    result = await Turn(llm, MESSAGES).run()
+    assert result.error == "openai: refused the API key"
+    assert result.reply == "" and not result.interrupted
+
+
+async def test_outside_cancellation_propagates():
+    """Cancellation that is not an interrupt (shutdown) still cancels the caller."""
+    turn = Turn(ScriptedLLM(["a b c d e f g"], token_delay=0.05), MESSAGES)
+    task = asyncio.create_task(turn.run())
+    await asyncio.sleep(0.06)
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    else:
+        raise AssertionError("the turn swallowed a shutdown cancellation")
+    assert turn.result is not None and turn.result.interrupted
