@@ -245,6 +245,10 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
         try:
             result = await asyncio.shield(task)
         except asyncio.CancelledError:
+            # Ctrl+C while a reply streams stops that reply, not the chat
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
             companion.interrupt(args.conversation)
             result = await task
         print()

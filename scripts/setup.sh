@@ -17,8 +17,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
 
-stamp=".venv/.companion-setup"
-want="$(cat pyproject.toml | sha256sum | cut -c1-16) $extras"
+# One stamp per extras set, so ./run.sh and ./test.sh do not reinstall each other's set.
+stamp=".venv/.companion-setup-${extras//,/-}"
+want="$(sha256sum < pyproject.toml | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi

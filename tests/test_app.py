@@ -1,0 +1,37 @@
+import logging
+
+from companion.app import SecretFilter, default_model_notice, setup_logging
+from companion.config import Settings
+
+
+def test_secrets_are_masked_in_console_and_log_file(tmp_path, monkeypatch, capsys):
+    """An API key that ends up in a log message is written as *** everywhere."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-123")
+    settings = Settings.model_validate({"companion": {"data_dir": str(tmp_path)}})
+    log_file = setup_logging(settings)
+    try:
+        logging.getLogger("companion.test").warning("calling with key %s", "sk-very-secret-123")
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        text = log_file.read_text()
+        assert "calling with key ***" in text
+        assert "sk-very-secret-123" not in text
+        assert "sk-very-secret-123" not in capsys.readouterr().err
+    finally:
+        for handler in list(logging.getLogger().handlers):
+            if getattr(handler, "_companion", False):
+                logging.getLogger().removeHandler(handler)
+
+
+def test_secret_filter_ignores_messages_without_secrets():
+    """Ordinary log lines pass through unchanged."""
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+    assert SecretFilter(["abcdef"]).filter(record)
+    assert record.getMessage() == "hello world"
+
+
+def test_tiny_default_model_is_announced():
+    """The embedded default warns that it is tiny and says how to use a real model; others do not."""
+    notice = default_model_notice(Settings())
+    assert notice and "tiny" in notice and "Ollama" in notice
+    assert default_model_notice(Settings.model_validate({"llm": {"provider": "openai"}})) is None
