@@ -126,12 +126,33 @@ class WebSection(_Section):
     max_message_chars: int = Field(4000, gt=0, description="Longest chat message accepted from the browser.")
 
 
+class GamesSection(_Section):
+    enabled: bool = Field(False, description="Host the Neuro game API server so games can connect (`companion run`).")
+    host: str = Field("127.0.0.1", description="Address to listen on. Anything but loopback requires a token.")
+    port: int = Field(
+        8000, ge=0, le=65535, description="Port; games find it through NEURO_SDK_WS_URL=ws://127.0.0.1:8000"
+    )
+    token: SecretStr | None = Field(
+        None, description="Token games must send as ?token= in NEURO_SDK_WS_URL; prefer token_env."
+    )
+    token_env: str = Field("COMPANION_GAMES_TOKEN", description="Environment variable read for the games token.")
+    result_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a game's action/result.")
+    decision_timeout: float = Field(15.0, gt=0, description="Seconds the LLM may take to choose before a fallback choice.")
+    decision_attempts: int = Field(3, ge=1, le=10, description="LLM answers tried before a generated valid choice.")
+    action_retries: int = Field(2, ge=0, le=10, description="New choices after a game reports success: false.")
+    chattiness: float = Field(
+        0.3, ge=0, le=1, description="Share of game events (non-silent context, results) the companion comments on."
+    )
+    max_frame_bytes: int = Field(1_048_576, ge=1024, description="Largest websocket frame accepted from a game.")
+
+
 class Settings(_Section):
     companion: CompanionSection = Field(default_factory=CompanionSection)
     persona: PersonaSection = Field(default_factory=PersonaSection)
     llm: LLMSection = Field(default_factory=LLMSection)
     text: TextSection = Field(default_factory=TextSection)
     web: WebSection = Field(default_factory=WebSection)
+    games: GamesSection = Field(default_factory=GamesSection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")
@@ -142,6 +163,11 @@ class Settings(_Section):
             raise ValueError(
                 f"web.host is {self.web.host!r}, which other machines can reach, but no token is set; "
                 f"set web.token or the environment variable {self.web.token_env}, or use host = \"127.0.0.1\""
+            )
+        if self.games.enabled and not is_loopback(self.games.host) and not self.games_token():
+            raise ValueError(
+                f"games.host is {self.games.host!r}, which other machines can reach, but no token is set; "
+                f"set games.token or the environment variable {self.games.token_env}, or use host = \"127.0.0.1\""
             )
         return self
 
@@ -162,9 +188,12 @@ class Settings(_Section):
     def web_token(self) -> str | None:
         return secret_value(self.web.token, self.web.token_env)
 
+    def games_token(self) -> str | None:
+        return secret_value(self.games.token, self.games.token_env)
+
     def secrets(self) -> list[str]:
         """Every secret value in force, so the log filter can mask them."""
-        return [s for s in (self.openai_api_key(), self.web_token()) if s]
+        return [s for s in (self.openai_api_key(), self.web_token(), self.games_token()) if s]
 
 
 def secret_value(value: SecretStr | None, env_name: str) -> str | None:

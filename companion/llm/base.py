@@ -73,6 +73,9 @@ class GenerationOptions:
     max_tokens: int = 256
     temperature: float = 0.8
     tools: Sequence[dict[str, Any]] = field(default_factory=tuple)
+    # OpenAI-style structured output, e.g. {"type": "json_schema", ...}; providers that
+    # cannot constrain decoding ignore it, so callers must still validate.
+    response_format: dict[str, Any] | None = None
 
 
 class LLM(ABC):

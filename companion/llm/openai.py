@@ -101,6 +101,8 @@ class OpenAILLM(LLM):
         }
         if options.tools:
             payload["tools"] = list(options.tools)
+        if options.response_format:
+            payload["response_format"] = options.response_format
         return payload
 
     def _without_images(self, messages: list[Message]) -> list[Message]:

@@ -1,0 +1,1 @@
+"""Co-playing games that speak the Neuro game API (VedalAI/neuro-sdk)."""

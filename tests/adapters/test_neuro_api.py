@@ -1,0 +1,241 @@
+"""A scripted game client drives the Neuro API server over a real websocket."""
+
+import asyncio
+import json
+import random
+
+import aiohttp
+import pytest
+
+from companion.adapters.neuro_api import GameActionFinished, GameActionSent, GameContextReceived, NeuroGameServer
+from companion.bus import EventBus
+from companion.config import GamesSection
+from companion.games.decider import ActionDecider
+from companion.games.schema import validation_error
+from companion.testing import ScriptedLLM
+
+CELL = {"type": "object", "properties": {"cell": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["cell"]}
+
+
+class Game:
+    """A minimal game client speaking the Neuro API."""
+
+    def __init__(self, ws, name="Tic-tac-toe"):
+        self.ws, self.name = ws, name
+
+    async def send(self, command, data=None):
+        obj = {"command": command, "game": self.name}
+        if data is not None:
+            obj["data"] = data
+        await self.ws.send_str(json.dumps(obj))
+
+    async def recv(self, timeout=5.0):
+        msg = await self.ws.receive(timeout=timeout)
+        assert msg.type == aiohttp.WSMsgType.TEXT, msg
+        return json.loads(msg.data)
+
+    async def start(self, actions=None):
+        await self.send("startup")
+        ack = await self.recv()
+        await self.send("actions/register", {"actions": actions or [
+            {"name": "place", "description": "Place a mark", "schema": CELL},
+            {"name": "pass", "description": "Skip"},
+        ]})
+        return ack
+
+    async def force(self, names=("place", "pass"), priority="low"):
+        await self.send("actions/force", {"query": "Your move", "state": "board", "action_names": list(names), "priority": priority})
+        action = await self.recv()
+        assert action["command"] == "action"
+        return action["data"]
+
+
+@pytest.fixture
+async def server():
+    started = []
+
+    async def make(replies=('{"action": "place", "data": {"cell": 5}}',), **config):
+        bus = EventBus()
+        llm = ScriptedLLM(list(replies))
+        srv = NeuroGameServer(
+            ActionDecider(llm, attempts=2, rng=random.Random(0)),
+            GamesSection(port=0, **config),
+            bus=bus,
+            display_name="Mika",
+        )
+        await srv.start()
+        started.append(srv)
+        srv.llm, srv.events = llm, []
+        bus.subscribe(GameActionSent, srv.events.append)
+        bus.subscribe(GameActionFinished, srv.events.append)
+        bus.subscribe(GameContextReceived, srv.events.append)
+        return srv
+
+    yield make
+    for srv in started:
+        await srv.stop()
+
+
+async def connect(http, srv, name="Tic-tac-toe"):
+    ws = await http.ws_connect(f"http://127.0.0.1:{srv.port}/")
+    return Game(ws, name)
+
+
+async def test_full_protocol_round(server):
+    """startup is acknowledged; a force gets a valid action with data as a JSON string; the result is recorded."""
+    srv = await server()
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        ack = await game.start()
+        assert ack["command"] == "startup" and ack["data"]["session"]["displayName"] == "Mika"
+        await game.send("context", {"message": "The game begins", "silent": False})
+        action = await game.force()
+        assert action["name"] == "place"
+        assert isinstance(action["data"], str) and json.loads(action["data"]) == {"cell": 5}
+        await game.send("action/result", {"id": action["id"], "success": True, "message": "Placed at 5"})
+        await asyncio.sleep(0.05)
+    finished = [e for e in srv.events if isinstance(e, GameActionFinished)]
+    assert finished and finished[0].success is True
+    assert "The game begins" in srv.llm.prompts[0][1]["content"]
+
+
+async def test_failed_result_triggers_a_new_choice_with_the_reason(server):
+    """success: false makes the companion choose again, told why the action failed."""
+    srv = await server(['{"action": "place", "data": {"cell": 5}}', '{"action": "place", "data": {"cell": 1}}'])
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        first = await game.force()
+        await game.send("action/result", {"id": first["id"], "success": False, "message": "Cell 5 is taken"})
+        second = await game.recv()
+        assert second["command"] == "action" and json.loads(second["data"]["data"]) == {"cell": 1}
+    assert "Cell 5 is taken" in srv.llm.prompts[1][1]["content"]
+
+
+async def test_result_timeout_and_late_results_are_ignored(server):
+    """A result that never comes times out; a late one, or one with an unknown id, changes nothing."""
+    srv = await server(result_timeout=0.2)
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        action = await game.force()
+        await asyncio.sleep(0.4)
+        await game.send("action/result", {"id": action["id"], "success": True})
+        await game.send("action/result", {"id": "nonsense", "success": True})
+        action2 = await game.force()  # still serving
+        assert action2["id"] != action["id"]
+    timeouts = [e for e in srv.events if isinstance(e, GameActionFinished) and e.success is None]
+    assert len(timeouts) == 1
+
+
+async def test_context_during_pending_result_is_queued(server):
+    """Context arriving while a result is pending is applied only after the result."""
+    srv = await server()
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        action = await game.force()
+        await game.send("context", {"message": "opponent moved", "silent": True})
+        await asyncio.sleep(0.05)
+        assert not any(isinstance(e, GameContextReceived) for e in srv.events)
+        await game.send("action/result", {"id": action["id"], "success": True})
+        await asyncio.sleep(0.05)
+    assert [e.message for e in srv.events if isinstance(e, GameContextReceived)] == ["opponent moved"]
+
+
+async def test_unregistered_and_unknown_action_names(server):
+    """A force naming only unknown actions waits for registration; unregistered actions are never chosen."""
+    srv = await server(['{"action": "pass"}'])
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        await game.send("actions/unregister", {"action_names": ["place"]})
+        action = await game.force(names=("place", "pass"))
+        assert action["name"] == "pass" and "data" not in action
+        await game.send("action/result", {"id": action["id"], "success": True})
+        await game.send("actions/force", {"query": "Use the item", "action_names": ["use_item"]})
+        with pytest.raises(asyncio.TimeoutError):
+            await game.recv(timeout=0.2)
+        await game.send("actions/register", {"actions": [{"name": "use_item", "description": "Use it"}]})
+        late = await game.recv()
+        assert late["data"]["name"] == "use_item"
+
+
+async def test_garbage_never_crashes_the_server(server):
+    """Malformed JSON, unknown commands, binary and oversized frames are ignored; forces are still answered."""
+    srv = await server(max_frame_bytes=4096)
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        await game.ws.send_str("{oops")
+        await game.send("dance", {})
+        await game.ws.send_bytes(b"\x00\x01")
+        await game.send("actions/force", {"query": 5})
+        action = await game.force()
+        assert action["name"] == "place"
+        big = await connect(http, srv)
+        await big.ws.send_str("x" * 10_000)
+        msg = await big.ws.receive(timeout=5)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+        action = await game.force()  # the first game is unaffected
+        assert action["name"] == "place"
+
+
+async def test_client_disconnecting_mid_force_is_cleaned_up(server):
+    """A game that leaves during a force leaves no pending state behind."""
+    srv = await server()
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        await game.force()
+        await game.ws.close()
+        await asyncio.sleep(0.1)
+    assert srv.connections == {}
+
+
+async def test_two_games_with_the_same_action_names(server):
+    """Two games registering identical action names each get their own actions and results."""
+    srv = await server(['{"action": "place", "data": {"cell": 2}}'])
+    async with aiohttp.ClientSession() as http:
+        a = await connect(http, srv, "Game A")
+        b = await connect(http, srv, "Game B")
+        await a.start()
+        await b.start([{"name": "place", "description": "Place a piece", "schema": CELL}])
+        act_a, act_b = await asyncio.gather(a.force(), b.force(names=("place",)))
+        assert act_a["name"] == act_b["name"] == "place"
+        await a.send("action/result", {"id": act_b["id"], "success": True})  # wrong game's id: ignored
+        await b.send("action/result", {"id": act_b["id"], "success": True})
+        await asyncio.sleep(0.05)
+    finished = {e.game: e.success for e in srv.events if isinstance(e, GameActionFinished)}
+    assert finished == {"Game B": True}
+
+
+async def test_new_force_replaces_the_old_one(server):
+    """Only the newest force is answered."""
+    srv = await server(['{"action": "pass"}'])
+    srv.decider.llm.token_delay = 0.1
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        await game.send("actions/force", {"query": "first", "action_names": ["pass"]})
+        await asyncio.sleep(0.02)
+        await game.send("actions/force", {"query": "second", "action_names": ["pass"]})
+        action = await game.recv()
+        with pytest.raises(asyncio.TimeoutError):
+            await game.recv(timeout=0.4)
+    assert action["command"] == "action"
+    assert srv.llm.prompts[-1][1]["content"].count("second") == 1
+
+
+async def test_model_gibberish_still_yields_schema_valid_action(server):
+    """Even when the model never answers properly, the game gets a valid action."""
+    srv = await server(["blah blah"])
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        for _ in range(5):
+            action = await game.force(names=("place",))
+            assert validation_error(json.loads(action["data"]), CELL) is None
+            await game.send("action/result", {"id": action["id"], "success": True})
+    sent = [e for e in srv.events if isinstance(e, GameActionSent)]
+    assert all(e.fallback for e in sent)
