@@ -13,6 +13,7 @@ import logging.handlers
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .bus import EventBus
 from .config import Settings
@@ -20,6 +21,9 @@ from .engine import Companion
 from .history import HistoryStore
 from .llm import create_llm
 from .persona import Character, default_character, load_character
+
+if TYPE_CHECKING:
+    from .adapters.neuro_api import NeuroGameServer
 
 log = logging.getLogger("companion")
 
@@ -107,6 +111,40 @@ def default_model_notice(settings: Settings) -> str | None:
     return None
 
 
+def build_game_server(companion: Companion, settings: Settings, *, port: int | None = None) -> "NeuroGameServer":
+    """The Neuro game API server, deciding with the companion's LLM and commenting in its voice."""
+    from .adapters.neuro_api import NeuroGameServer
+    from .games.decider import ActionDecider
+
+    cfg = settings.games if port is None else settings.games.model_copy(update={"port": port})
+    decider = ActionDecider(
+        companion.llm,
+        character=companion.character.name,
+        attempts=cfg.decision_attempts,
+        timeout=cfg.decision_timeout,
+    )
+
+    async def comment(conversation: str, text: str) -> None:
+        game = conversation.split(":", 1)[-1]
+        await companion.respond(
+            f"(in the game {game}) {text}",
+            conversation_id=conversation,
+            speaker_id=conversation,
+            speaker_name=game,
+            platform="game",
+        )
+
+    return NeuroGameServer(
+        decider,
+        cfg,
+        bus=companion.bus,
+        token=settings.games_token(),
+        display_name=companion.character.name,
+        commentator=comment,
+        interrupt=companion.interrupt,
+    )
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Start everything configured and serve until SIGINT/SIGTERM (or ``stop`` is set)."""
     stop = stop or asyncio.Event()
@@ -121,6 +159,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         log.warning(notice)
     companion = build_companion(settings)
     web_chat = None
+    game_server = None
     try:
         log.info("starting: character %s, LLM %s", companion.character.name, companion.llm.name)
         starting = asyncio.ensure_future(companion.start())
@@ -143,8 +182,16 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        else:
-            log.warning("no adapter is enabled ([web] enabled = false); nothing to serve")
+        if settings.games.enabled:
+            game_server = build_game_server(companion, settings)
+            await game_server.start()
+            print(
+                f"games can connect: NEURO_SDK_WS_URL=ws://127.0.0.1:{game_server.port}",
+                file=sys.stderr,
+                flush=True,
+            )
+        if not (settings.web.enabled or settings.games.enabled):
+            log.warning("no adapter is enabled ([web] and [games] are off); nothing to serve")
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -152,6 +199,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             async with asyncio.timeout(SHUTDOWN_SECONDS):
                 if web_chat is not None:
                     await web_chat.stop()
+                if game_server is not None:
+                    await game_server.stop()
                 await companion.close()
         except TimeoutError:
             log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)

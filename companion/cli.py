@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     config_sub.add_parser("example", help="print a commented companion.toml with every option")
 
     sub.add_parser("doctor", help="check config, providers, models and ports; print what to fix")
+
+    game = sub.add_parser("game", help="games that speak the Neuro game API")
+    game_sub = game.add_subparsers(dest="game_command", metavar="ACTION")
+    demo = game_sub.add_parser("demo", help="watch the companion play tic-tac-toe through the Neuro API")
+    demo.add_argument("--rounds", type=int, default=1, help="how many games to play")
+    demo.add_argument("--connect", help="play against a running companion at this ws:// URL instead of starting one")
     return parser
 
 
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(settings)
         if args.command == "chat":
             return _chat(settings, args)
+        if args.command == "game":
+            return _game(settings, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -254,6 +262,36 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
         print()
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
+
+
+def _game(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import setup_logging
+    from .games.demo import run_demo
+
+    if args.game_command != "demo":
+        _parser().parse_args(["game", "--help"])
+    setup_logging(settings, console_level="WARNING")
+    try:
+        stats = asyncio.run(run_demo(settings, rounds=args.rounds, connect=args.connect))
+    except KeyboardInterrupt:
+        return 130
+    except (aiohttp_errors() + (ConnectionError, TimeoutError)) as exc:
+        print(f"error: the game lost its connection ({exc}); is the companion running with [games] enabled?", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001
+        message = _user_error(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"played {stats.rounds} game(s), {stats.moves} moves, {stats.rejected} rejected moves: {', '.join(stats.results)}")
+    return 0
+
+
+def aiohttp_errors() -> tuple[type[BaseException], ...]:
+    import aiohttp
+
+    return (aiohttp.ClientError,)
 
 
 async def _doctor(settings: Settings) -> int:
