@@ -142,6 +142,7 @@ def build_game_server(companion: Companion, settings: Settings, *, port: int | N
         display_name=companion.character.name,
         commentator=comment,
         interrupt=companion.interrupt,
+        is_speaking=companion.is_speaking,
     )
 
 

@@ -68,6 +68,10 @@ class Companion:
     def greeting(self, speaker_name: str | None = None) -> str:
         return self.character.greeting(speaker_name or self.settings.companion.user_name)
 
+    def is_speaking(self) -> bool:
+        """True while any reply is being produced."""
+        return any(not turn.done for turn in self._active.values())
+
     def interrupt(self, conversation_id: str) -> bool:
         """Stop the reply being written in ``conversation_id``; False if there was none."""
         turn = self._active.get(conversation_id)

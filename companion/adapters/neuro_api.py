@@ -22,7 +22,7 @@ from aiohttp import WSMsgType, web
 
 from ..bus import EventBus
 from ..config import GamesSection
-from ..events import Event
+from ..events import Event, SentenceReady, TurnEnded
 from ..games.decider import ActionDecider, Decision
 from ..games.protocol import (
     ActionResult,
@@ -129,6 +129,7 @@ class NeuroGameServer:
         display_name: str = "companion",
         commentator: Commentator | None = None,
         interrupt: Callable[[str], object] | None = None,
+        is_speaking: Callable[[], bool] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.decider = decider
@@ -138,6 +139,7 @@ class NeuroGameServer:
         self.display_name = display_name
         self.commentator = commentator
         self.interrupt = interrupt
+        self.is_speaking = is_speaking
         self.rng = rng or random.Random()
         self.connections: dict[str, GameConnection] = {}
         self._ids = itertools.count(1)
@@ -281,6 +283,8 @@ class NeuroGameServer:
                     conn.registered.clear()
                     await conn.registered.wait()
                     actions = conn.state.available(force.action_names)
+                if round_ == 0 and force.priority in ("low", "medium"):
+                    await self._let_sentence_finish()
                 decision = await self.decider.decide(
                     conn.game,
                     actions,
@@ -307,6 +311,15 @@ class NeuroGameServer:
         finally:
             if conn.force is force:
                 conn.force = None
+
+    async def _let_sentence_finish(self, limit: float = 10.0) -> None:
+        """Low-priority forces wait for the sentence being said (high and critical interrupt instead)."""
+        if self.is_speaking is None or not self.is_speaking():
+            return
+        try:
+            await self.bus.wait_for(Event, lambda e: isinstance(e, (SentenceReady, TurnEnded)), timeout=limit)
+        except TimeoutError:
+            pass
 
     async def _send_action(self, conn: GameConnection, decision: Decision) -> ActionResult | None:
         action_id, frame = action_message(decision.name, decision.data)

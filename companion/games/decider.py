@@ -165,7 +165,7 @@ class ActionDecider:
 
     async def _ask(self, messages: list[dict[str, Any]], actions: list[Action]) -> str:
         options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.2)
-        if self._structured and self.llm.name == "openai":
+        if self._structured and self.llm.name in ("openai", "transformers"):
             options = GenerationOptions(
                 max_tokens=self.max_tokens, temperature=0.2, response_format=_response_format(actions)
             )

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message
+from .constrained import json_schema_of, logits_processor
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,13 @@ class TransformersLLM(LLM):
                 try:
                     inputs = self._prepare(messages, options)
                     sampling = options.temperature > 0
+                    extra: dict[str, Any] = {}
+                    schema = json_schema_of(options.response_format)
+                    if schema is not None:
+                        prompt_length = inputs["input_ids"].shape[1]
+                        extra["logits_processor"] = transformers.LogitsProcessorList(
+                            [logits_processor(tokenizer, schema, prompt_length)]
+                        )
                     with torch.inference_mode():
                         self._model.generate(
                             **inputs,
@@ -279,6 +287,7 @@ class TransformersLLM(LLM):
                             streamer=_LoopStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True),
                             stopping_criteria=transformers.StoppingCriteriaList([_Stop()]),
                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+                            **extra,
                         )
                 except BaseException as exc:  # noqa: BLE001 - handed to the event loop
                     put(exc)

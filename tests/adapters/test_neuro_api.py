@@ -239,3 +239,34 @@ async def test_model_gibberish_still_yields_schema_valid_action(server):
             await game.send("action/result", {"id": action["id"], "success": True})
     sent = [e for e in srv.events if isinstance(e, GameActionSent)]
     assert all(e.fallback for e in sent)
+
+
+async def test_low_priority_waits_for_the_sentence_high_priority_interrupts():
+    """A low force acts after the current sentence; a critical one interrupts the game chatter at once."""
+    from companion.events import SentenceReady
+
+    bus = EventBus()
+    interrupted = []
+    srv = NeuroGameServer(
+        ActionDecider(ScriptedLLM(['{"action": "pass"}'])),
+        GamesSection(port=0),
+        bus=bus,
+        interrupt=interrupted.append,
+        is_speaking=lambda: True,
+    )
+    await srv.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            game = await connect(http, srv)
+            await game.start([{"name": "pass", "description": "Skip"}])
+            await game.send("actions/force", {"query": "q", "action_names": ["pass"], "priority": "low"})
+            with pytest.raises(asyncio.TimeoutError):
+                await game.recv(timeout=0.3)
+            bus.publish(SentenceReady("t", 0, "Done talking.", "Done talking."))
+            assert (await game.recv())["command"] == "action"
+            assert interrupted == []
+            action = await game.force(names=("pass",), priority="critical")
+            assert action["name"] == "pass"
+            assert interrupted == ["game:Tic-tac-toe"]
+    finally:
+        await srv.stop()

@@ -74,8 +74,8 @@ async def test_openai_servers_get_a_json_schema_constraint(fake_openai):
 
 
 @pytest.mark.slow
-async def test_tiny_local_model_always_ends_in_a_valid_action():
-    """With the packaged SmolLM2, every decision is an allowed action with schema-valid data."""
+async def test_tiny_local_model_chooses_valid_actions_first_try():
+    """With the packaged SmolLM2 and constrained decoding, every decision is valid on the first try."""
     from companion.llm.transformers import TransformersLLM
 
     llm = TransformersLLM(cache_dir=Path(platformdirs.user_cache_dir("companion")), device="cpu")
@@ -84,5 +84,6 @@ async def test_tiny_local_model_always_ends_in_a_valid_action():
     for query in ("Your turn: pick a cell.", "Pick again."):
         decision = await decider.decide("Tic-tac-toe", [PLACE, PASS], query=query, state="board: empty")
         assert decision.name in ("place", "pass")
+        assert decision.first_try_valid and not decision.fallback, decision.problems
         assert validation_error(decision.data, {"place": PLACE.schema, "pass": None}[decision.name]) is None
     await llm.close()

@@ -78,3 +78,22 @@ async def test_images_are_ignored_with_a_warning_for_text_models(smollm, caplog)
     messages = [{"role": "user", "content": [{"type": "text", "text": "Hi!"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}]
     reply = "".join([c.text async for c in smollm.stream(messages, GenerationOptions(max_tokens=8, temperature=0))])
     assert reply.strip()
+
+
+async def test_json_schema_response_format_constrains_the_output(smollm):
+    """With a json_schema response_format, the local model's text is JSON that fits the schema."""
+    import json
+
+    from companion.games.schema import validation_error
+
+    schema = {
+        "type": "object",
+        "properties": {"mood": {"type": "string", "enum": ["happy", "sad"]}, "level": {"type": "integer", "minimum": 1, "maximum": 5}},
+        "required": ["mood", "level"],
+    }
+    options = GenerationOptions(
+        max_tokens=40, temperature=0.7, response_format={"type": "json_schema", "json_schema": {"name": "m", "schema": schema}}
+    )
+    for _ in range(2):
+        text = "".join([c.text async for c in smollm.stream(MESSAGES, options)])
+        assert validation_error(json.loads(text), schema) is None
