@@ -150,3 +150,41 @@ async def test_embedded_default_answers_with_no_config_at_all(tmp_path):
     assert proc.returncode == 0, err.decode()[-2000:]
     data = json.loads(out)
     assert data["reply"].strip() and data["error"] is None and data["character"] == "Mika"
+
+
+async def test_run_hosts_games_that_connect_and_play(tmp_path, fake_openai):
+    """With [games] enabled, `companion run` accepts a Neuro API game and plays a whole round."""
+    from companion.games.demo import play
+
+    fake_openai.reply = '{"action": "place", "data": {"cell": 5}}'
+    port = _free_port()
+    cfg = config_file(tmp_path, fake_openai, f"\n[web]\nenabled = false\n[games]\nenabled = true\nport = {port}\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "companion", "--config", cfg, "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        for _ in range(100):
+            try:
+                stats = await play(f"ws://127.0.0.1:{port}/", rounds=1, show=lambda _: None, move_timeout=30)
+                break
+            except (aiohttp.ClientError, OSError):
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the game server never came up")
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 5)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert code == 0
+    assert stats.rounds == 1 and stats.rejected == 0
+    assert any("response_format" in r for r in fake_openai.requests)
+
+
+async def test_game_demo_without_a_server_is_one_clear_line(tmp_path):
+    """`game demo --connect` to nothing says what to check, exit 1, no traceback."""
+    code, _, err = await companion("--data-dir", str(tmp_path), "game", "demo", "--connect", f"ws://127.0.0.1:{_free_port()}/")
+    assert code == 1
+    assert "is the companion running" in err and "Traceback" not in err
