@@ -65,8 +65,8 @@ class Companion:
         await self.llm.close()
         await self.history.close()
 
-    def greeting(self, speaker_name: str | None = None) -> str:
-        return self.character.greeting(speaker_name or self.settings.companion.user_name)
+    def greeting(self, speaker_name: str | None = None, conversation_id: str = "") -> str:
+        return self.character.greeting(speaker_name or self.settings.companion.user_name, seed=conversation_id)
 
     def is_speaking(self) -> bool:
         """True while any reply is being produced."""
@@ -113,6 +113,7 @@ class Companion:
                 items,
                 NewMessage(text, name, tuple(images)),
                 conversation_start=conversation_start,
+                seed=conversation_id,
             )
             # Stored before the LLM runs: a message is never lost to a failing provider.
             await self.history.add(

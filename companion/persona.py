@@ -1,26 +1,24 @@
-"""Character cards (Character Card V2 JSON, minimal) and macro substitution.
+"""Characters: Character Card V2/V3 (JSON, PNG, CHARX) -> ``Character``, and back to V3.
 
-Only what the prompt needs today; full V2/V3 import (PNG, CHARX, lorebooks)
-belongs to the persona-and-memory work and will extend ``Character``.
+The card object as read is kept whole in ``Character.raw`` so export preserves
+everything we do not interpret (unknown ``extensions`` above all, which other
+tools store their settings in).
 """
 
 from __future__ import annotations
 
-import json
-import re
+import copy
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .cards import CardError, placeholder_png, read_card_file, write_png_card
+from .lorebook import Lorebook
+from .macros import expand
 from .resources import bundled
 
-__all__ = ["Character", "CardError", "load_character", "default_character", "substitute"]
-
-MAX_CARD_BYTES = 2 * 1024 * 1024
-
-
-class CardError(Exception):
-    """A character card that cannot be used; the message names the file and the problem."""
+__all__ = ["Character", "CardError", "load_character", "default_character", "substitute", "character_from_dict"]
 
 
 @dataclass(slots=True)
@@ -35,50 +33,91 @@ class Character:
     post_history_instructions: str = ""
     creator_notes: str = ""
     alternate_greetings: list[str] = field(default_factory=list)
+    group_only_greetings: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    nickname: str = ""
+    creator: str = ""
+    character_version: str = ""
+    book: Lorebook | None = None
+    extensions: dict[str, Any] = field(default_factory=dict)
+    spec: str = "chara_card_v2"
     source: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    image: bytes | None = None  # the PNG the card came in, reused on PNG export
 
-    def greeting(self, user: str) -> str:
-        return substitute(self.first_mes, char=self.name, user=user)
+    @property
+    def display_name(self) -> str:
+        """What ``{{char}}`` means: the nickname when the card sets one (V3)."""
+        return self.nickname or self.name
+
+    def greeting(self, user: str, seed: str = "") -> str:
+        return expand(self.first_mes, char=self.display_name, user=user, seed=seed)
+
+    # -- export -----------------------------------------------------------------
+
+    def to_v3(self) -> dict[str, Any]:
+        """This character as a Character Card V3 object; unknown fields of the original survive."""
+        out = copy.deepcopy(self.raw) if self.raw.get("spec") in ("chara_card_v2", "chara_card_v3") else {}
+        data = out.get("data") if isinstance(out.get("data"), dict) else {}
+        data.update(
+            {
+                "name": self.name,
+                "description": self.description,
+                "personality": self.personality,
+                "scenario": self.scenario,
+                "first_mes": self.first_mes,
+                "mes_example": self.mes_example,
+                "creator_notes": self.creator_notes,
+                "system_prompt": self.system_prompt,
+                "post_history_instructions": self.post_history_instructions,
+                "alternate_greetings": list(self.alternate_greetings),
+                "group_only_greetings": list(self.group_only_greetings),
+                "tags": list(self.tags),
+                "creator": self.creator,
+                "character_version": self.character_version,
+                "extensions": copy.deepcopy(self.extensions),
+            }
+        )
+        if self.nickname:
+            data["nickname"] = self.nickname
+        if self.book is not None:
+            data["character_book"] = copy.deepcopy(self.book.raw)
+        data.setdefault("creation_date", int(time.time()))
+        data["modification_date"] = int(time.time())
+        out.update({"spec": "chara_card_v3", "spec_version": "3.0", "data": data})
+        return out
+
+    def to_v2(self) -> dict[str, Any]:
+        """A V2 copy for older readers (written beside V3 in PNG exports, as SillyTavern does)."""
+        v3 = self.to_v3()
+        data = {k: v for k, v in v3["data"].items() if k not in ("nickname", "group_only_greetings", "assets", "source", "creation_date", "modification_date", "creator_notes_multilingual")}
+        return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
+
+    def export_png(self) -> bytes:
+        return write_png_card(self.image or placeholder_png(), self.to_v3(), v2_copy=self.to_v2())
 
 
-_MACRO_RE = re.compile(r"\{\{\s*(char|user)\s*\}\}|<(BOT|USER)>", re.IGNORECASE)
-
-
-def substitute(text: str, *, char: str, user: str) -> str:
-    """Replace ``{{char}}`` / ``{{user}}`` (and legacy ``<BOT>`` / ``<USER>``)."""
-
-    def _sub(match: re.Match[str]) -> str:
-        which = (match.group(1) or match.group(2)).lower()
-        return char if which in ("char", "bot") else user
-
-    return _MACRO_RE.sub(_sub, text)
+def substitute(text: str, *, char: str, user: str, seed: str = "") -> str:
+    """Expand card macros (``{{char}}``, ``{{user}}``, ``{{pick:…}}``, …)."""
+    return expand(text, char=char, user=user, seed=seed)
 
 
 def load_character(path: str | Path) -> Character:
-    """Load a Character Card V2 (or V1 flat) JSON file."""
+    """Load a card from JSON (V1/V2/V3), PNG (``chara``/``ccv3``) or CHARX."""
     path = Path(path).expanduser()
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise CardError(f"character card {path}: cannot be read ({exc.strerror}). hint: check [persona] card") from None
-    if size > MAX_CARD_BYTES:
-        raise CardError(f"character card {path}: {size} bytes is too large for a JSON card (limit {MAX_CARD_BYTES})")
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise CardError(f"character card {path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    except UnicodeDecodeError:
-        raise CardError(
-            f"character card {path}: not UTF-8 text; PNG and CHARX cards are not supported yet, export it as JSON"
-        ) from None
-    return character_from_dict(raw, path)
+    raw, png = read_card_file(path)
+    character = character_from_dict(raw, path)
+    character.image = png
+    return character
 
 
 def character_from_dict(raw: Any, source: Path | None = None) -> Character:
     where = f"character card {source}" if source else "character card"
     if not isinstance(raw, dict):
         raise CardError(f"{where}: expected a JSON object at the top level")
+    spec = raw.get("spec")
+    if spec is not None and spec not in ("chara_card_v2", "chara_card_v3"):
+        raise CardError(f"{where}: unknown spec {spec!r} (expected chara_card_v2 or chara_card_v3)")
     data = raw.get("data") if isinstance(raw.get("data"), dict) else raw
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -98,6 +137,15 @@ def character_from_dict(raw: Any, source: Path | None = None) -> Character:
             raise CardError(f"{where}: field {key!r} should be a list of strings")
         return list(value)
 
+    extensions = data.get("extensions") or {}
+    if not isinstance(extensions, dict):
+        raise CardError(f"{where}: field 'extensions' should be an object")
+    book = None
+    if isinstance(data.get("character_book"), dict):
+        try:
+            book = Lorebook.from_dict(data["character_book"], where)
+        except (ValueError, TypeError) as exc:
+            raise CardError(f"{where}: invalid character_book: {exc}") from None
     return Character(
         name=name.strip(),
         description=text("description"),
@@ -109,8 +157,16 @@ def character_from_dict(raw: Any, source: Path | None = None) -> Character:
         post_history_instructions=text("post_history_instructions"),
         creator_notes=text("creator_notes"),
         alternate_greetings=strings("alternate_greetings"),
+        group_only_greetings=strings("group_only_greetings"),
         tags=strings("tags"),
+        nickname=text("nickname"),
+        creator=text("creator"),
+        character_version=text("character_version"),
+        book=book,
+        extensions=extensions,
+        spec=spec or "chara_card_v1",
         source=source,
+        raw=raw,
     )
 
 

@@ -48,6 +48,7 @@ def build_messages(
     new: NewMessage,
     *,
     conversation_start: bool,
+    seed: str = "",
 ) -> list[Message]:
     """The prompt for one turn.
 
@@ -57,21 +58,29 @@ def build_messages(
     in the window, so a one-to-one chat reads naturally to small models.
     """
     user = new.speaker_name
+    char = character.display_name
 
     def sub(text: str) -> str:
-        return substitute(text, char=character.name, user=user).strip()
+        return substitute(text, char=char, user=user, seed=seed).strip()
 
-    system_parts = [sub(character.system_prompt or DEFAULT_SYSTEM_PROMPT)]
+    # {{original}} in a card's system prompt stands for the prompt we would have used.
+    system_prompt = (character.system_prompt or DEFAULT_SYSTEM_PROMPT).replace("{{original}}", DEFAULT_SYSTEM_PROMPT)
+    lore = character.book.activate([h.content for h in history] + [new.text]) if character.book else None
+    system_parts = [sub(system_prompt)]
+    if lore:
+        system_parts.extend(sub(e.content) for e in lore.before_char)
     if character.description:
         system_parts.append(sub(character.description))
     if character.personality:
-        system_parts.append(f"{character.name}'s personality: {sub(character.personality)}")
+        system_parts.append(f"{char}'s personality: {sub(character.personality)}")
     if character.scenario:
         system_parts.append(f"Scenario: {sub(character.scenario)}")
+    if lore:
+        system_parts.extend(sub(e.content) for e in lore.after_char)
     if character.mes_example:
         examples = sub(character.mes_example).replace("<START>", "").strip()
         if examples:
-            system_parts.append(f"Example of how {character.name} talks:\n{examples}")
+            system_parts.append(f"Example of how {char} talks:\n{examples}")
     messages: list[Message] = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
 
     if conversation_start and character.first_mes:

@@ -158,7 +158,7 @@ class WebChat:
         return {
             "type": "hello",
             "character": self.companion.character.name,
-            "greeting": self.companion.greeting(),
+            "greeting": self.companion.greeting(conversation_id=conversation),
             "history": [{"role": m.role, "text": m.content} for m in recent if m.role in ("user", "assistant")],
         }
 

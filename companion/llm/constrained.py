@@ -108,8 +108,9 @@ def logits_processor(tokenizer: Any, schema: dict[str, Any], prompt_length: int)
     table = tokenizer_table(tokenizer)
     enforcer = TokenEnforcer(table, JsonSchemaParser(tighten(schema), config=config))
     # JSON never needs whitespace, and a small model otherwise spends its token budget
-    # on blank lines inside the object: only a plain space is kept.
-    blank = {tid for tid, text, _ in table.regular_tokens if text.strip() == "" and text != " "}
+    # on blank lines and runs of spaces inside the object: only single spaces are kept.
+    spaces = {tid for tid, text, _ in table.regular_tokens if text.strip() == ""}
+    blank = {tid for tid in spaces if tokenizer.decode([tid]) != " "}
 
     class _SchemaLogits(transformers.LogitsProcessor):
         def __call__(self, input_ids: Any, scores: Any) -> Any:
@@ -117,7 +118,8 @@ def logits_processor(tokenizer: Any, schema: dict[str, Any], prompt_length: int)
             for row in range(input_ids.shape[0]):
                 generated = input_ids[row, prompt_length:].tolist()
                 allowed = enforcer.get_allowed_tokens(generated).allowed_tokens
-                useful = [t for t in allowed if t not in blank]
+                banned = spaces if generated and generated[-1] in spaces else blank
+                useful = [t for t in allowed if t not in banned]
                 mask[row, useful or allowed] = 0
             return scores + mask
 
