@@ -20,7 +20,7 @@ from .config import Settings
 from .engine import Companion
 from .history import HistoryStore
 from .llm import create_llm
-from .persona import Character, default_character, load_character
+from .persona import Character, default_character, load_character, resolve_card
 
 if TYPE_CHECKING:
     from .adapters.neuro_api import NeuroGameServer
@@ -84,7 +84,10 @@ def setup_logging(settings: Settings, *, console_level: str | None = None, to_fi
 
 
 def load_persona(settings: Settings) -> Character:
-    return load_character(settings.persona.card) if settings.persona.card else default_character()
+    """The configured character: a card file, an imported character's name, or the default."""
+    if not settings.persona.card:
+        return default_character()
+    return load_character(resolve_card(settings.persona.card, settings.data_path() / "personas"))
 
 
 def build_companion(settings: Settings, bus: EventBus | None = None) -> Companion:

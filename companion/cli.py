@@ -49,6 +49,18 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="check config, providers, models and ports; print what to fix")
 
+    persona = sub.add_parser("persona", help="character cards: show, import, export")
+    persona_sub = persona.add_subparsers(dest="persona_command", metavar="ACTION")
+    show = persona_sub.add_parser("show", help="print a card as the companion reads it")
+    show.add_argument("card", nargs="?", help="card file or imported name (default: the configured character)")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    imp = persona_sub.add_parser("import", help="copy a card (JSON, PNG, CHARX) into your persona folder")
+    imp.add_argument("card")
+    exp = persona_sub.add_parser("export", help="write a character as a V3 card")
+    exp.add_argument("name", help="imported name or card file")
+    exp.add_argument("--format", choices=["png", "json"], default="png")
+    exp.add_argument("--output", "-o", help="file to write (default: NAME.png / NAME.json here)")
+
     game = sub.add_parser("game", help="games that speak the Neuro game API")
     game_sub = game.add_subparsers(dest="game_command", metavar="ACTION")
     demo = game_sub.add_parser("demo", help="watch the companion play tic-tac-toe through the Neuro API")
@@ -86,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             return _chat(settings, args)
         if args.command == "game":
             return _game(settings, args)
+        if args.command == "persona":
+            return _persona(settings, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -262,6 +276,62 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
         print()
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
+
+
+def _persona(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import load_persona
+    from .persona import CardError, import_character, load_character, resolve_card, slug
+    from .prompt import NewMessage, build_messages
+
+    personas = settings.data_path() / "personas"
+    try:
+        if args.persona_command == "show":
+            character = load_character(resolve_card(args.card, personas)) if args.card else load_persona(settings)
+            user = settings.companion.user_name
+            system = build_messages(character, [], NewMessage("", user), conversation_start=False, seed="show")[0]["content"]
+            info = {
+                "name": character.name,
+                "nickname": character.nickname,
+                "spec": character.spec,
+                "description": character.description,
+                "personality": character.personality,
+                "scenario": character.scenario,
+                "greetings": [character.greeting(user, seed="show")]
+                + [g for g in character.alternate_greetings],
+                "tags": character.tags,
+                "creator": character.creator,
+                "lorebook_entries": len(character.book.entries) if character.book else 0,
+                "system_prompt": system,
+                "source": str(character.source) if character.source else None,
+            }
+            if args.json:
+                print(json.dumps(info, ensure_ascii=False, indent=2))
+            else:
+                print(f"{info['name']}" + (f" ({info['nickname']})" if info["nickname"] else "") + f"  [{info['spec']}]")
+                print(f"greetings: {len(info['greetings'])}, lorebook entries: {info['lorebook_entries']}")
+                print(f"\nsystem prompt as built:\n{system}")
+            return 0
+        if args.persona_command == "import":
+            character, target = import_character(Path(args.card).expanduser(), personas)
+            print(f"imported {character.name} -> {target}\nuse it: [persona] card = \"{character.name}\"")
+            return 0
+        if args.persona_command == "export":
+            character = load_character(resolve_card(args.name, personas))
+            output = Path(args.output) if args.output else Path(f"{slug(character.name)}.{args.format}")
+            if args.format == "png":
+                output.write_bytes(character.export_png())
+            else:
+                output.write_text(json.dumps(character.to_v3(), ensure_ascii=False, indent=2), encoding="utf-8")
+            print(f"wrote {output}")
+            return 0
+    except CardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:
+        print(f"error: {exc.strerror}: {exc.filename}", file=sys.stderr)
+        return EXIT_FAILURE
+    _parser().parse_args(["persona", "--help"])
+    return EXIT_USAGE
 
 
 def _game(settings: Settings, args: argparse.Namespace) -> int:

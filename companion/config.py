@@ -51,7 +51,8 @@ class CompanionSection(_Section):
 class PersonaSection(_Section):
     card: str = Field(
         "",
-        description="Path to a Character Card V2 JSON file. Empty: the embedded default character.",
+        description="A character card (V2/V3 JSON, PNG or CHARX) path, or the name of a character imported with "
+        "`companion persona import`. Empty: the embedded default character.",
     )
 
 

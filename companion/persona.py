@@ -172,3 +172,42 @@ def character_from_dict(raw: Any, source: Path | None = None) -> Character:
 
 def default_character() -> Character:
     return load_character(bundled("persona") / "default.json")
+
+
+def slug(name: str) -> str:
+    """A file-system-safe name for an imported character."""
+    import re
+
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-").lower()
+    return cleaned or "character"
+
+
+def resolve_card(ref: str, personas_dir: Path) -> Path:
+    """A card reference is a file path, or the name of a character imported into ``personas_dir``."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path
+    for candidate in (personas_dir / f"{slug(ref)}.png", personas_dir / f"{slug(ref)}.json"):
+        if candidate.exists():
+            return candidate
+    known = sorted({p.stem for p in personas_dir.glob("*.json")} | {p.stem for p in personas_dir.glob("*.png")}) if personas_dir.is_dir() else []
+    hint = f"imported characters: {', '.join(known)}" if known else "import one with `companion persona import CARD`"
+    raise CardError(f"no character card {ref!r}: not a file, and not an imported character ({hint})")
+
+
+def import_character(source: Path, personas_dir: Path) -> tuple[Character, Path]:
+    """Copy a card into the user's persona folder as V3 (PNG cards keep their image)."""
+    character = load_character(source)
+    personas_dir.mkdir(parents=True, exist_ok=True)
+    if character.image is not None:
+        target = personas_dir / f"{slug(character.name)}.png"
+        data = character.export_png()
+    else:
+        import json
+
+        target = personas_dir / f"{slug(character.name)}.json"
+        data = json.dumps(character.to_v3(), ensure_ascii=False, indent=2).encode()
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    return character, target

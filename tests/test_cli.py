@@ -188,3 +188,30 @@ async def test_game_demo_without_a_server_is_one_clear_line(tmp_path):
     code, _, err = await companion("--data-dir", str(tmp_path), "game", "demo", "--connect", f"ws://127.0.0.1:{_free_port()}/")
     assert code == 1
     assert "is the companion running" in err and "Traceback" not in err
+
+
+async def test_persona_show_import_export_round_trip(tmp_path):
+    """`persona import` stores a card, `show --json` reads it by name, `export` writes a loadable PNG."""
+    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {
+        "name": "Captain Lyra", "description": "{{char}} sails.", "first_mes": "Ahoy!", "alternate_greetings": ["Hoy!"],
+        "character_book": {"entries": [{"keys": ["ship"], "content": "The ship is fast."}]},
+        "extensions": {"other_app": {"keep": True}}}}
+    src = tmp_path / "lyra.json"
+    src.write_text(json.dumps(card))
+    data = ["--data-dir", str(tmp_path / "d")]
+    code, out, err = await companion(*data, "persona", "import", str(src))
+    assert code == 0, err
+    code, out, _ = await companion(*data, "persona", "show", "Captain Lyra", "--json")
+    info = json.loads(out)
+    assert info["name"] == "Captain Lyra" and info["lorebook_entries"] == 1
+    assert info["greetings"] == ["Ahoy!", "Hoy!"]
+    assert "Captain Lyra sails." in info["system_prompt"]
+    exported = tmp_path / "out.png"
+    code, _, err = await companion(*data, "persona", "export", "Captain Lyra", "--format", "png", "-o", str(exported))
+    assert code == 0, err
+    from companion.persona import load_character
+
+    again = load_character(exported)
+    assert again.name == "Captain Lyra" and again.extensions == {"other_app": {"keep": True}}
+    code, _, err = await companion(*data, "persona", "show", "Nobody")
+    assert code == 1 and "import" in err and "Traceback" not in err
