@@ -24,6 +24,9 @@ from .persona import Character, default_character, load_character, resolve_card
 
 if TYPE_CHECKING:
     from .adapters.neuro_api import NeuroGameServer
+    from .llm.base import LLM
+    from .memory.embed import Embedder
+    from .memory.manager import MemoryManager
 
 log = logging.getLogger("companion")
 
@@ -90,14 +93,52 @@ def load_persona(settings: Settings) -> Character:
     return load_character(resolve_card(settings.persona.card, settings.data_path() / "personas"))
 
 
+def build_embedder(settings: Settings) -> "Embedder":
+    """The configured memory embedder (not started)."""
+    from .memory.embed import OpenAIEmbedder, SentenceTransformerEmbedder
+
+    cfg = settings.memory
+    if cfg.embedder == "openai":
+        return OpenAIEmbedder(
+            cfg.embeddings_base_url or settings.llm.openai.base_url,
+            cfg.embedder_model or "nomic-embed-text",
+            settings.openai_api_key(),
+        )
+    return SentenceTransformerEmbedder(cfg.embedder_model)
+
+
+def build_memory(settings: Settings, llm: "LLM", character: Character) -> "MemoryManager | None":
+    """Long-term memory as configured (None when disabled)."""
+    cfg = settings.memory
+    if not cfg.enabled:
+        return None
+    from .memory.manager import MemoryManager
+    from .memory.store import MemoryStore, RankWeights
+
+    embedder = build_embedder(settings)
+    store = MemoryStore(settings.data_path() / "memory.sqlite3", weights=RankWeights(half_life_days=cfg.half_life_days))
+    return MemoryManager(
+        store,
+        embedder,
+        llm,
+        character=character.display_name,
+        recall_k=cfg.recall_k,
+        budget_chars=cfg.budget_chars,
+        extract=cfg.extract,
+    )
+
+
 def build_companion(settings: Settings, bus: EventBus | None = None) -> Companion:
     """Wire the configured parts together (nothing is started or loaded yet)."""
+    llm = create_llm(settings)
+    character = load_persona(settings)
     return Companion(
         settings,
-        llm=create_llm(settings),
-        character=load_persona(settings),
+        llm=llm,
+        character=character,
         history=HistoryStore(settings.data_path() / "history.sqlite3"),
         bus=bus,
+        memory=build_memory(settings, llm, character),
     )
 
 

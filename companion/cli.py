@@ -61,6 +61,25 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", choices=["png", "json"], default="png")
     exp.add_argument("--output", "-o", help="file to write (default: NAME.png / NAME.json here)")
 
+    memory = sub.add_parser("memory", help="long-term memory: search, list, forget, export, link identities")
+    memory_sub = memory.add_subparsers(dest="memory_command", metavar="ACTION")
+    search = memory_sub.add_parser("search", help="memories closest in meaning to a query")
+    search.add_argument("query")
+    search.add_argument("--speaker", help="only this person (any of their linked ids)")
+    search.add_argument("--limit", type=int, default=8)
+    search.add_argument("--json", action="store_true")
+    mlist = memory_sub.add_parser("list", help="newest memories")
+    mlist.add_argument("--speaker")
+    mlist.add_argument("--limit", type=int, default=50)
+    mlist.add_argument("--json", action="store_true")
+    forget = memory_sub.add_parser("forget", help="delete one memory by id, or everything about a speaker")
+    forget.add_argument("id", nargs="?", type=int)
+    forget.add_argument("--speaker")
+    memory_sub.add_parser("export", help="every memory as JSON lines on stdout")
+    link = memory_sub.add_parser("link", help="treat two speaker ids as one person (e.g. discord:123 and local)")
+    link.add_argument("speaker")
+    link.add_argument("other")
+
     game = sub.add_parser("game", help="games that speak the Neuro game API")
     game_sub = game.add_subparsers(dest="game_command", metavar="ACTION")
     demo = game_sub.add_parser("demo", help="watch the companion play tic-tac-toe through the Neuro API")
@@ -100,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             return _game(settings, args)
         if args.command == "persona":
             return _persona(settings, args)
+        if args.command == "memory":
+            return asyncio.run(_memory(settings, args))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -276,6 +297,65 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
         print()
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
+
+
+async def _memory(settings: Settings, args: argparse.Namespace) -> int:
+    from .memory.store import MemoryStore
+
+    if args.memory_command is None:
+        _parser().parse_args(["memory", "--help"])
+    store = MemoryStore(settings.data_path() / "memory.sqlite3")
+    await store.open()
+    try:
+
+        def as_dict(m: Any, score: float | None = None) -> dict[str, Any]:
+            d = {"id": m.id, "person": m.person_id, "kind": m.kind, "subject": m.subject, "content": m.content,
+                 "importance": round(m.importance, 3), "created_at": m.created_at, "last_access": m.last_access,
+                 "superseded_by": m.superseded_by, "conversation": m.conversation_id}
+            if score is not None:
+                d["score"] = round(score, 4)
+            return d
+
+        person = await store.person_for(args.speaker) if getattr(args, "speaker", None) else None
+        if args.memory_command == "search":
+            from .app import build_embedder
+
+            embedder = build_embedder(settings)
+            query = (await embedder.embed([args.query]))[0]
+            await embedder.close()
+            people = [person] if person else sorted({m.person_id for m in await store.list(limit=1_000_000)})
+            found = await store.recall(people, query, k=args.limit, refresh=False)
+            rows = [as_dict(r.memory, r.score) for r in found]
+        elif args.memory_command == "list":
+            rows = [as_dict(m) for m in await store.list(person, limit=args.limit)]
+        elif args.memory_command == "forget":
+            if args.id is None and person is None:
+                print("error: give a memory id or --speaker ID", file=sys.stderr)
+                return EXIT_USAGE
+            count = await store.forget_person(person) if person else await store.forget([args.id])
+            print(f"forgot {count} memor{'y' if count == 1 else 'ies'}")
+            return 0 if count else EXIT_FAILURE
+        elif args.memory_command == "export":
+            for m in await store.list(include_superseded=True, limit=10_000_000):
+                print(json.dumps(as_dict(m), ensure_ascii=False))
+            return 0
+        elif args.memory_command == "link":
+            merged = await store.link(args.speaker, args.other)
+            print(f"{args.speaker} and {args.other} are now one person ({merged}); ids: {', '.join(await store.identities(merged))}")
+            return 0
+        else:
+            return EXIT_USAGE
+        if getattr(args, "json", False):
+            print(json.dumps(rows, ensure_ascii=False, indent=2))
+        else:
+            for row in rows:
+                extra = f"  score {row['score']}" if "score" in row else ""
+                print(f"#{row['id']} [{row['person']}] {row['content']}{extra}")
+            if not rows:
+                print("no memories")
+        return 0
+    finally:
+        await store.close()
 
 
 def _persona(settings: Settings, args: argparse.Namespace) -> int:

@@ -147,6 +147,25 @@ class GamesSection(_Section):
     max_frame_bytes: int = Field(1_048_576, ge=1024, description="Largest websocket frame accepted from a game.")
 
 
+class MemorySection(_Section):
+    enabled: bool = Field(True, description="Long-term memory: remember facts about each person across sessions and platforms.")
+    embedder: Literal["sentence-transformers", "openai"] = Field(
+        "sentence-transformers", description="How memories are embedded for recall."
+    )
+    embedder_model: str = Field(
+        "",
+        description="sentence-transformers model (hub id or folder; empty: the packaged all-MiniLM-L6-v2), "
+        "or the embeddings model name on the OpenAI-compatible server.",
+    )
+    embeddings_base_url: str = Field(
+        "", description="OpenAI-compatible server for embeddings (empty: llm.openai.base_url)."
+    )
+    extract: bool = Field(True, description="Let the LLM distil facts from each exchange in the background.")
+    recall_k: int = Field(6, ge=0, le=50, description="Memories about the speaker put into each prompt.")
+    budget_chars: int = Field(1200, ge=0, description="Most characters of memories in one prompt.")
+    half_life_days: float = Field(30.0, gt=0, description="Days after which an unrecalled memory's importance halves.")
+
+
 class Settings(_Section):
     companion: CompanionSection = Field(default_factory=CompanionSection)
     persona: PersonaSection = Field(default_factory=PersonaSection)
@@ -154,6 +173,7 @@ class Settings(_Section):
     text: TextSection = Field(default_factory=TextSection)
     web: WebSection = Field(default_factory=WebSection)
     games: GamesSection = Field(default_factory=GamesSection)
+    memory: MemorySection = Field(default_factory=MemorySection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")

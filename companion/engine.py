@@ -10,16 +10,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from .bus import EventBus
 from .config import Settings
 from .events import UserMessage
 from .history import HistoryStore
 from .llm.base import LLM, GenerationOptions
+from .memory.manager import Exchange
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages
 from .text import ReplyChunker
 from .turn import SentenceSink, TokenSink, Turn, TurnResult
+
+if TYPE_CHECKING:
+    from .memory.manager import MemoryManager
 
 log = logging.getLogger(__name__)
 
@@ -37,21 +42,29 @@ class Companion:
         character: Character,
         history: HistoryStore,
         bus: EventBus | None = None,
+        memory: "MemoryManager | None" = None,
     ) -> None:
         self.settings = settings
         self.llm = llm
         self.character = character
         self.history = history
         self.bus = bus or EventBus()
+        self.memory = memory
         self._locks: dict[str, asyncio.Lock] = {}
         self._active: dict[str, Turn] = {}
 
     async def start(self) -> None:
         await self.history.open()
         await self.llm.start()
+        if self.memory is not None:
+            try:
+                await self.memory.start()
+            except Exception as exc:  # memory is valuable, not vital: keep talking without it
+                log.warning("long-term memory is off: %s", exc)
+                self.memory = None
 
-    async def close(self) -> None:
-        """Stop replies in flight, then flush history; safe to call twice."""
+    async def close(self, memory_grace: float = 0.5) -> None:
+        """Stop replies in flight, give queued memory extraction ``memory_grace`` seconds, flush history."""
         for turn in list(self._active.values()):
             turn.interrupt()
         for lock in list(self._locks.values()):
@@ -62,6 +75,13 @@ class Companion:
                             pass
                 except TimeoutError:
                     log.warning("a reply did not stop within 1 s at shutdown")
+        if self.memory is not None:
+            if memory_grace > 0:
+                try:
+                    await self.memory.drain(memory_grace)
+                except TimeoutError:
+                    log.info("memory: extraction still queued at shutdown; it is dropped")
+            await self.memory.close()
         await self.llm.close()
         await self.history.close()
 
@@ -108,17 +128,32 @@ class Companion:
             conversation_start = len(recent) <= window
             recent = recent[-window:] if window else []
             items = [HistoryItem(m.role, m.content, m.speaker_name) for m in recent if m.role in ("user", "assistant")]
+            person, forget, memory_block = None, None, ""
+            if self.memory is not None:
+                self.memory.turn_started()
+                try:
+                    person, forget, memory_block = await self.memory.prepare(
+                        speaker_id, text, conversation_id=conversation_id, platform=platform, speaker_name=name
+                    )
+                except Exception:
+                    log.exception("memory recall failed; answering without it")
+                if forget == "all":
+                    await self.history.forget_speaker(speaker_id)
+                    items = [i for i in items if i.role != "user" or i.speaker_name != name]
             messages = build_messages(
                 self.character,
                 items,
                 NewMessage(text, name, tuple(images)),
                 conversation_start=conversation_start,
                 seed=conversation_id,
+                memories=memory_block,
             )
             # Stored before the LLM runs: a message is never lost to a failing provider.
-            await self.history.add(
-                conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform
-            )
+            # (Except the request to be forgotten itself.)
+            if forget != "all":
+                await self.history.add(
+                    conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform
+                )
             turn = Turn(
                 self.llm,
                 messages,
@@ -143,6 +178,10 @@ class Companion:
                 result = await turn.run()
             finally:
                 self._active.pop(conversation_id, None)
+                if self.memory is not None:
+                    self.memory.turn_ended()
+            if self.memory is not None and person is not None and forget is None and not result.error:
+                self.memory.remember(Exchange(person, conversation_id, name, text, result.reply))
             if result.reply:
                 await self.history.add(
                     conversation_id,

@@ -1,24 +1,18 @@
 """Conversation history in SQLite (WAL), per conversation and per speaker.
 
-All database work runs on one dedicated thread: sqlite3 calls block, and the
-event loop must never wait on the disk. WAL lets readers (a future web page
+All database work runs on one dedicated thread (``SqliteThread``). WAL lets readers (a future web page
 browsing history) run while a turn writes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
+
+from .dbthread import SqliteThread
 
 __all__ = ["HistoryStore", "StoredMessage"]
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -51,47 +45,14 @@ class StoredMessage:
     interrupted: bool
 
 
-class HistoryStore:
+class HistoryStore(SqliteThread):
     """Async facade over one SQLite file; open() before use, close() flushes."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None
+    schema_version = _VERSION
+    thread_name = "history-db"
 
-    async def open(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-db")
-        await self._run(self._open_sync)
-
-    def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=5000")
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > _VERSION:
-            conn.close()
-            raise RuntimeError(
-                f"history database {self.path} was written by a newer companion (schema {version}); upgrade companion"
-            )
+    def _setup(self, conn: sqlite3.Connection) -> None:
         conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={_VERSION}")
-        self._conn = conn
-
-    async def close(self) -> None:
-        """Checkpoint the WAL into the main file and release the thread."""
-        if self._executor is None:
-            return
-        await self._run(self._close_sync)
-        self._executor.shutdown(wait=True)
-        self._executor = None
-
-    def _close_sync(self) -> None:
-        if self._conn is not None:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            self._conn.close()
-            self._conn = None
 
     async def add(
         self,
@@ -116,6 +77,16 @@ class HistoryStore:
             return int(cur.lastrowid or 0)
 
         return await self._run(insert)
+
+    async def forget_speaker(self, speaker_id: str) -> int:
+        """Delete everything one speaker said (a "forget everything about me" request)."""
+
+        def work() -> int:
+            db = self._db()
+            db.execute("PRAGMA secure_delete=ON")
+            return db.execute("DELETE FROM messages WHERE speaker_id = ?", (speaker_id,)).rowcount
+
+        return await self._run(work)
 
     async def recent(self, conversation_id: str, limit: int) -> list[StoredMessage]:
         """The last ``limit`` messages of a conversation, oldest first."""
@@ -150,16 +121,6 @@ class HistoryStore:
             .fetchall()
         )
         return [_row(r) for r in rows]
-
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise RuntimeError("history store is not open")
-        return self._conn
-
-    async def _run(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise RuntimeError("history store is not open; call open() first")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
 
 def _row(r: tuple) -> StoredMessage:

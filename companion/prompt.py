@@ -49,6 +49,7 @@ def build_messages(
     *,
     conversation_start: bool,
     seed: str = "",
+    memories: str = "",
 ) -> list[Message]:
     """The prompt for one turn.
 
@@ -77,6 +78,8 @@ def build_messages(
         system_parts.append(f"Scenario: {sub(character.scenario)}")
     if lore:
         system_parts.extend(sub(e.content) for e in lore.after_char)
+    if memories:
+        system_parts.append(memories)
     if character.mes_example:
         examples = sub(character.mes_example).replace("<START>", "").strip()
         if examples:

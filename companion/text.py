@@ -8,6 +8,7 @@ first long clause) while the LLM is still writing the rest.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 
@@ -302,3 +303,35 @@ class ReplyChunker:
         sentence = Sentence(self._count, display, speech, tuple(emotions))
         self._count += 1
         return sentence
+
+
+def first_json_object(text: str) -> dict | None:
+    """The first complete JSON object in model text (prose and code fences around it are ignored)."""
+    start = text.find("{")
+    while start >= 0:
+        depth, in_str, escape = 0, False, False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_str:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == '"':
+                    in_str = False
+            elif ch == '"':
+                in_str = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        obj = json.loads(text[start : i + 1])
+                    except json.JSONDecodeError:
+                        break
+                    if isinstance(obj, dict):
+                        return obj
+                    break
+        start = text.find("{", start + 1)
+    return None

@@ -25,7 +25,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 fi
 
 case ",$extras," in
-  *,local-llm,*)
+  *,local-llm,*|*,memory,*)
     # Install torch first and pinned: an unpinned torch would pull a multi-GB CUDA build
     # on machines without a GPU. Override with TORCH_SPEC (e.g. a CUDA build) if you want.
     echo "==> installing ${TORCH_SPEC:-torch==2.13.0}"

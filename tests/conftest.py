@@ -34,6 +34,7 @@ def settings_for(tmp_path: Path):
                     **llm,
                 },
                 "web": {"port": 0},
+                "memory": {"enabled": False},  # memory has its own tests; here it would add a model load
             }
         )
 

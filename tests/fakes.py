@@ -25,6 +25,9 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     models: list[str] = field(default_factory=lambda: ["test-model"])
+    # answer to memory-extraction requests (those asking for the "memories" JSON schema)
+    extraction_reply: str = '{"facts": []}'
+    embeddings: list[list[float]] | None = None
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -47,6 +50,15 @@ class FakeOpenAI:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    async def _stream_text(self, request: web.Request, body: dict[str, Any], text: str) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        chunk = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": text}}]}
+        await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        done = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        await resp.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+        return resp
+
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})
 
@@ -54,6 +66,9 @@ class FakeOpenAI:
         body = await request.json()
         self.requests.append(body)
         self.headers.append(dict(request.headers))
+        fmt = body.get("response_format") or {}
+        if (fmt.get("json_schema") or {}).get("name") == "memories":
+            return await self._stream_text(request, body, self.extraction_reply)
         mode = self.modes.popleft() if self.modes else "ok"
         if mode == "hang":
             await asyncio.sleep(3600)

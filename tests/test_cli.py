@@ -17,10 +17,12 @@ data_dir = "{tmp_path / 'data'}"
 [llm]
 provider = "openai"
 retries = 0
+[memory]
+enabled = {"true" if "memory-on" in extra else "false"}
 [llm.openai]
 base_url = "{server.base_url}"
 model = "test-model"
-{extra}
+{extra.replace("memory-on", "")}
 """
     )
     return str(path)

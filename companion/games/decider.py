@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..llm.base import LLM, GenerationOptions, LLMError, LLMHTTPError
+from ..text import first_json_object
 from .protocol import Action
 from .schema import compact, example_for, validation_error
 
@@ -39,7 +40,7 @@ class Decision:
 
 def parse_choice(text: str) -> tuple[str | None, Any, str | None]:
     """Read ``{"action": name, "data": {...}}`` from model text; returns (name, data, problem)."""
-    obj = _first_json_object(text)
+    obj = first_json_object(text)
     if obj is None:
         return None, None, 'no JSON object found; reply with {"action": "<name>", "data": {...}} only'
     name = obj.get("action", obj.get("name"))
@@ -52,37 +53,6 @@ def parse_choice(text: str) -> tuple[str | None, Any, str | None]:
         except json.JSONDecodeError:
             pass
     return name, data, None
-
-
-def _first_json_object(text: str) -> dict[str, Any] | None:
-    start = text.find("{")
-    while start >= 0:
-        depth, in_str, escape = 0, False, False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if in_str:
-                if escape:
-                    escape = False
-                elif ch == "\\":
-                    escape = True
-                elif ch == '"':
-                    in_str = False
-            elif ch == '"':
-                in_str = True
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        obj = json.loads(text[start : i + 1])
-                    except json.JSONDecodeError:
-                        break
-                    if isinstance(obj, dict):
-                        return obj
-                    break
-        start = text.find("{", start + 1)
-    return None
 
 
 class ActionDecider:

@@ -1,0 +1,1 @@
+"""Long-term memory: what the companion knows about each person and about itself."""

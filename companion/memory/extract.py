@@ -1,0 +1,114 @@
+"""Pure helpers for memory: forget requests, the extraction prompt and its parsing, prompt rendering."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..games.schema import validation_error
+from ..text import first_json_object
+
+__all__ = ["forget_intent", "extraction_messages", "EXTRACTION_SCHEMA", "parse_extraction", "Fact"]
+
+_FORGET_ALL = re.compile(
+    r"\bforget (?:everything|all|anything) (?:about|of|you know about) me\b|\bforget (?:about )?me\b|\bforget who i am\b|"
+    r"\bdelete (?:everything|all) (?:about|of) me\b",
+    re.IGNORECASE,
+)
+_FORGET_LAST = re.compile(
+    r"\bforget (?:that|this|it|what i (?:just )?(?:said|told you))\b|\bdon'?t remember (?:that|this)\b",
+    re.IGNORECASE,
+)
+
+
+def forget_intent(text: str) -> str | None:
+    """"all" for "forget everything about me", "last" for "forget that", else None."""
+    if _FORGET_ALL.search(text):
+        return "all"
+    if _FORGET_LAST.search(text):
+        return "last"
+    return None
+
+
+EXTRACTION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "facts": {
+            "type": "array",
+            "maxItems": 4,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "about": {"type": "string", "enum": ["user", "self"]},
+                    "subject": {"type": "string", "maxLength": 40},
+                    "fact": {"type": "string", "maxLength": 200},
+                    "importance": {"type": "integer", "minimum": 1, "maximum": 10},
+                },
+                "required": ["about", "subject", "fact", "importance"],
+            },
+        }
+    },
+    "required": ["facts"],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    about: str  # "user" or "self"
+    subject: str
+    fact: str
+    importance: float  # 0..1
+
+
+def extraction_messages(char: str, user: str, user_text: str, reply: str) -> list[dict[str, Any]]:
+    system = (
+        f"You extract long-term memories for {char}, an AI companion. From the exchange below, list durable facts "
+        f"worth remembering for weeks: about {user} (name, likes, plans, people and pets, events in their life) and "
+        f"about {char}'s own experiences. Skip small talk, greetings and anything temporary. Each fact is one short "
+        "sentence in the third person with a short subject key (e.g. 'favourite colour', 'dog name') and an "
+        'importance from 1 (trivia) to 10 (life event). Reply with JSON only: {"facts": [...]} (an empty list is fine).'
+    )
+    user_msg = f"{user}: {user_text}\n{char}: {reply}"
+    return [{"role": "system", "content": system}, {"role": "user", "content": user_msg}]
+
+
+def parse_extraction(text: str) -> list[Fact]:
+    """Facts from the model's JSON; anything malformed is dropped rather than stored."""
+    obj = first_json_object(text)
+    if obj is None or not isinstance(obj.get("facts"), list):
+        return []
+    facts = []
+    for item in obj["facts"][:8]:
+        if not isinstance(item, dict) or validation_error(item, EXTRACTION_SCHEMA["properties"]["facts"]["items"]):
+            continue
+        fact = item["fact"].strip()
+        if len(fact) < 4:
+            continue
+        facts.append(Fact(item["about"], item["subject"].strip(), fact, float(item["importance"]) / 10))
+    return facts
+
+
+def render_memories(char: str, user: str, about_user: Sequence[str], about_self: Sequence[str], budget_chars: int) -> str:
+    """The memory block of the system prompt, cut to the budget (best memories first)."""
+    lines: list[str] = []
+    used = 0
+
+    def add(header: str, items: Sequence[str]) -> None:
+        nonlocal used
+        picked = []
+        for item in items:
+            if used + len(item) > budget_chars:
+                break
+            picked.append(f"- {item}")
+            used += len(item) + 3
+        if picked:
+            lines.append(header)
+            lines.extend(picked)
+
+    add(f"What {char} remembers about {user}:", about_user)
+    add(f"{char}'s own memories:", about_self)
+    return "\n".join(lines)
+
+

@@ -1,0 +1,200 @@
+"""Memory in the conversation: recall before a reply, extraction after it, forgetting on request.
+
+Extraction uses the same LLM as the conversation, so it must never make a
+person wait: it runs only while no reply is being written, and a reply that
+starts meanwhile cancels it (the exchange is queued again and retried later).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+
+from ..llm.base import LLM, GenerationOptions, LLMError
+from .embed import Embedder, EmbeddingError
+from .extract import EXTRACTION_SCHEMA, extraction_messages, forget_intent, parse_extraction, render_memories
+from .store import SELF, MemoryStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MemoryManager", "Exchange"]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    person_id: str
+    conversation_id: str
+    speaker_name: str
+    user_text: str
+    reply: str
+
+
+class MemoryManager:
+    def __init__(
+        self,
+        store: MemoryStore,
+        embedder: Embedder,
+        llm: LLM | None,
+        *,
+        character: str,
+        recall_k: int = 6,
+        budget_chars: int = 1200,
+        extract: bool = True,
+        max_queue: int = 200,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.llm = llm
+        self.character = character
+        self.recall_k = recall_k
+        self.budget_chars = budget_chars
+        self.extract_enabled = extract and llm is not None
+        self._queue: deque[Exchange] = deque(maxlen=max_queue)  # bounded: oldest dropped under a flood
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._busy_turns = 0
+        self._worker: asyncio.Task[None] | None = None
+        self._current: asyncio.Task[None] | None = None
+        self.extracted = 0  # facts stored since start (for tests, logs)
+
+    async def start(self) -> None:
+        await self.store.open()
+        await self.embedder.start()
+        pruned = await self.store.prune()
+        if pruned:
+            log.info("memory: pruned %d faded memories", pruned)
+        if self.extract_enabled:
+            self._worker = asyncio.create_task(self._work(), name="memory-extraction")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+        await self.embedder.close()
+        await self.store.close()
+
+    # -- before a reply ---------------------------------------------------------
+
+    def turn_started(self) -> None:
+        """A reply is being written: extraction yields the LLM at once."""
+        self._busy_turns += 1
+        self._idle.clear()
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+
+    def turn_ended(self) -> None:
+        self._busy_turns = max(0, self._busy_turns - 1)
+        if self._busy_turns == 0:
+            self._idle.set()
+
+    async def prepare(
+        self, speaker_id: str, text: str, *, conversation_id: str, platform: str = "", speaker_name: str = ""
+    ) -> tuple[str, str | None, str]:
+        """(person id, forget intent or None, memory block for the prompt)."""
+        person = await self.store.person_for(speaker_id, platform=platform, display_name=speaker_name)
+        intent = forget_intent(text)
+        if intent == "all":
+            removed = await self.store.forget_person(person)
+            self._drop_queued(person)
+            log.info("memory: forgot everything about %s (%d memories) on request", person, removed)
+            return person, intent, ""
+        if intent == "last":
+            import time
+
+            recent = await self.store.recent(person, conversation_id=conversation_id, since=time.time() - 900)
+            await self.store.forget([m.id for m in recent])
+            self._drop_queued(person, conversation_id)
+            log.info("memory: forgot %d recent memories of %s on request", len(recent), person)
+        try:
+            query = (await self.embedder.embed([text]))[0]
+        except EmbeddingError as exc:
+            log.warning("memory: recall skipped: %s", exc)
+            return person, intent, ""
+        about_user = await self.store.recall([person], query, k=self.recall_k)
+        about_self = await self.store.recall([SELF], query, k=max(1, self.recall_k // 3))
+        block = render_memories(
+            self.character,
+            speaker_name or speaker_id,
+            [r.memory.content for r in about_user],
+            [r.memory.content for r in about_self],
+            self.budget_chars,
+        )
+        return person, intent, block
+
+    # -- after a reply ----------------------------------------------------------
+
+    def remember(self, exchange: Exchange) -> None:
+        """Queue an exchange for background extraction."""
+        if not self.extract_enabled or not exchange.reply.strip():
+            return
+        self._queue.append(exchange)
+        self._wake.set()
+
+    def _drop_queued(self, person: str, conversation_id: str | None = None) -> None:
+        kept = [e for e in self._queue if not (e.person_id == person and conversation_id in (None, e.conversation_id))]
+        self._queue.clear()
+        self._queue.extend(kept)
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Wait until queued extraction is done (tests, shutdown of scripted runs)."""
+        async with asyncio.timeout(timeout):
+            while self._queue or (self._current is not None and not self._current.done()):
+                await asyncio.sleep(0.02)
+
+    async def _work(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            await self._idle.wait()
+            if not self._queue:
+                continue
+            exchange = self._queue[0]
+            self._current = asyncio.create_task(self._extract(exchange))
+            try:
+                await self._current
+                if self._queue and self._queue[0] is exchange:
+                    self._queue.popleft()
+            except asyncio.CancelledError:
+                if self._worker is not None and self._worker.cancelling():
+                    raise
+                # a reply started: keep the exchange queued and try again when idle
+            except Exception:  # one bad exchange must not stop memory for good
+                log.exception("memory extraction failed")
+                if self._queue and self._queue[0] is exchange:
+                    self._queue.popleft()
+
+    async def _extract(self, exchange: Exchange) -> None:
+        assert self.llm is not None
+        messages = extraction_messages(self.character, exchange.speaker_name, exchange.user_text, exchange.reply)
+        options = GenerationOptions(
+            max_tokens=200,
+            temperature=0.2,
+            response_format={"type": "json_schema", "json_schema": {"name": "memories", "schema": EXTRACTION_SCHEMA}},
+        )
+        try:
+            text = "".join([c.text async for c in self.llm.stream(messages, options)])
+        except LLMError as exc:
+            log.warning("memory extraction skipped: %s", exc)
+            return
+        facts = parse_extraction(text)
+        if not facts:
+            return
+        vectors = await self.embedder.embed([f.fact for f in facts])
+        for fact, vector in zip(facts, vectors):
+            person = exchange.person_id if fact.about == "user" else SELF
+            await self.store.add(
+                person,
+                fact.fact,
+                vector,
+                kind="fact" if fact.about == "user" else "self",
+                subject=fact.subject,
+                importance=fact.importance,
+                conversation_id=exchange.conversation_id,
+            )
+            self.extracted += 1
+        log.info("memory: %d fact(s) from %s", len(facts), exchange.conversation_id)

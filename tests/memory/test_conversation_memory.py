@@ -1,0 +1,99 @@
+"""Memory across sessions, through the real CLI, with a local OpenAI-compatible server."""
+
+import asyncio
+import json
+import sqlite3
+import time
+
+import pytest
+
+from companion.app import build_companion
+from companion.config import Settings
+from tests.test_cli import companion, config_file
+
+pytestmark = pytest.mark.slow
+
+FACTS = json.dumps({"facts": [
+    {"about": "user", "subject": "sister name", "fact": "Alice's sister is called Ottilie.", "importance": 7},
+    {"about": "self", "subject": "mood", "fact": "I enjoyed hearing about Alice's family.", "importance": 3},
+]})
+
+
+def system_prompt(request) -> str:
+    return request["messages"][0]["content"]
+
+
+async def test_fact_from_session_one_is_recalled_in_session_three(tmp_path, fake_openai):
+    """A fact told in one process is in the prompt two restarts later, in another conversation."""
+    cfg = config_file(tmp_path, fake_openai, "memory-on")
+    fake_openai.extraction_reply = FACTS
+    code, _, err = await companion("--config", cfg, "chat", "-m", "My sister Ottilie visits today", "--speaker", "alice", "--conversation", "s1", "--json")
+    assert code == 0, err
+    fake_openai.extraction_reply = '{"facts": []}'
+    await companion("--config", cfg, "chat", "-m", "I like rainy days", "--speaker", "alice", "--conversation", "s2", "--json")
+    code, _, err = await companion("--config", cfg, "chat", "-m", "Do you remember my sister?", "--speaker", "alice", "--conversation", "s3", "--json")
+    assert code == 0, err
+    chat_requests = [r for r in fake_openai.requests if "response_format" not in r]
+    assert "Alice's sister is called Ottilie." in system_prompt(chat_requests[-1])
+    assert "Ottilie" not in system_prompt(chat_requests[0])  # it was not known before
+    code, out, _ = await companion("--config", cfg, "memory", "search", "sister", "--speaker", "alice", "--json")
+    assert code == 0 and json.loads(out)[0]["content"] == "Alice's sister is called Ottilie."
+
+
+def mem_settings(tmp_path, server) -> Settings:
+    return Settings.model_validate({
+        "companion": {"data_dir": str(tmp_path / "d")},
+        "llm": {"provider": "openai", "openai": {"base_url": server.base_url, "model": "test-model"}},
+    })
+
+
+async def test_forget_requests_remove_memories(tmp_path, fake_openai):
+    """'forget that' drops what was just learnt; 'forget everything about me' drops all of it and the chat log."""
+    fake_openai.extraction_reply = FACTS
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
+    await comp.memory.drain()
+    assert [m.content for m in await comp.memory.store.list("alice")] == ["Alice's sister is called Ottilie."]
+    await comp.respond("Actually, forget that.", conversation_id="c", speaker_id="alice", speaker_name="Alice")
+    await comp.memory.drain()
+    assert await comp.memory.store.list("alice") == []
+    await comp.respond("My sister Ottilie visits again", conversation_id="c", speaker_id="alice", speaker_name="Alice")
+    await comp.memory.drain()
+    await comp.respond("Please forget everything about me.", conversation_id="c", speaker_id="alice", speaker_name="Alice")
+    await comp.memory.drain()
+    assert await comp.memory.store.list("alice", include_superseded=True) == []
+    said = [m.content for m in await comp.history.recent("c", 50) if m.speaker_id == "alice"]
+    assert said == []
+    await comp.close()
+    with sqlite3.connect(tmp_path / "d" / "memory.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM memories WHERE person_id = 'alice'").fetchone()[0] == 0
+
+
+async def test_extraction_runs_after_the_reply_and_yields_to_new_turns(tmp_path, fake_openai):
+    """A reply returns before extraction; a new turn cancels extraction, which is retried afterwards."""
+    fake_openai.extraction_reply = FACTS
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    memory = comp.memory
+    release = asyncio.Event()
+    original = memory._extract
+
+    async def slow_extract(exchange):
+        await release.wait()
+        await original(exchange)
+
+    memory._extract = slow_extract
+    start = time.perf_counter()
+    await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice")
+    assert time.perf_counter() - start < 2
+    assert memory.extracted == 0  # not done yet: the reply did not wait for it
+    await asyncio.sleep(0.05)
+    running = memory._current
+    assert running is not None and not running.done()
+    await comp.respond("And how are you?", conversation_id="c", speaker_id="alice")
+    assert running.cancelled()  # the new turn took the LLM back
+    release.set()
+    await memory.drain()
+    assert memory.extracted >= 2
+    await comp.close()
