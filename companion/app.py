@@ -125,6 +125,7 @@ def build_memory(settings: Settings, llm: "LLM", character: Character) -> "Memor
         recall_k=cfg.recall_k,
         budget_chars=cfg.budget_chars,
         extract=cfg.extract,
+        summary_every=cfg.summary_every,
     )
 
 

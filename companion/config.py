@@ -161,6 +161,9 @@ class MemorySection(_Section):
         "", description="OpenAI-compatible server for embeddings (empty: llm.openai.base_url)."
     )
     extract: bool = Field(True, description="Let the LLM distil facts from each exchange in the background.")
+    summary_every: int = Field(
+        20, ge=0, description="Summarise a conversation into one memory every this many messages (0: never)."
+    )
     recall_k: int = Field(6, ge=0, le=50, description="Memories about the speaker put into each prompt.")
     budget_chars: int = Field(1200, ge=0, description="Most characters of memories in one prompt.")
     half_life_days: float = Field(30.0, gt=0, description="Days after which an unrecalled memory's importance halves.")

@@ -31,6 +31,15 @@ class Exchange:
     reply: str
 
 
+@dataclass(frozen=True, slots=True)
+class SummaryJob:
+    """Summarise the last stretch of a long conversation into one memory."""
+
+    person_id: str
+    conversation_id: str
+    messages: tuple[str, ...]
+
+
 class MemoryManager:
     def __init__(
         self,
@@ -42,6 +51,7 @@ class MemoryManager:
         recall_k: int = 6,
         budget_chars: int = 1200,
         extract: bool = True,
+        summary_every: int = 20,
         max_queue: int = 200,
     ) -> None:
         self.store = store
@@ -51,7 +61,9 @@ class MemoryManager:
         self.recall_k = recall_k
         self.budget_chars = budget_chars
         self.extract_enabled = extract and llm is not None
-        self._queue: deque[Exchange] = deque(maxlen=max_queue)  # bounded: oldest dropped under a flood
+        self.summary_every = summary_every
+        self._queue: deque[Exchange | SummaryJob] = deque(maxlen=max_queue)  # bounded: oldest dropped under a flood
+        self._transcripts: dict[str, list[str]] = {}  # conversation -> lines since its last summary
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -132,12 +144,20 @@ class MemoryManager:
         if not self.extract_enabled or not exchange.reply.strip():
             return
         self._queue.append(exchange)
+        if self.summary_every > 0:
+            lines = self._transcripts.setdefault(exchange.conversation_id, [])
+            lines += [f"{exchange.speaker_name}: {exchange.user_text}", f"{self.character}: {exchange.reply}"]
+            if len(lines) >= self.summary_every:
+                self._queue.append(SummaryJob(exchange.person_id, exchange.conversation_id, tuple(lines)))
+                self._transcripts[exchange.conversation_id] = []
         self._wake.set()
 
     def _drop_queued(self, person: str, conversation_id: str | None = None) -> None:
         kept = [e for e in self._queue if not (e.person_id == person and conversation_id in (None, e.conversation_id))]
         self._queue.clear()
         self._queue.extend(kept)
+        for conversation in [conversation_id] if conversation_id else list(self._transcripts):
+            self._transcripts.pop(conversation, None)
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until queued extraction is done (tests, shutdown of scripted runs)."""
@@ -154,7 +174,8 @@ class MemoryManager:
             if not self._queue:
                 continue
             exchange = self._queue[0]
-            self._current = asyncio.create_task(self._extract(exchange))
+            job = self._summarise(exchange) if isinstance(exchange, SummaryJob) else self._extract(exchange)
+            self._current = asyncio.create_task(job)
             try:
                 await self._current
                 if self._queue and self._queue[0] is exchange:
@@ -167,6 +188,28 @@ class MemoryManager:
                 log.exception("memory extraction failed")
                 if self._queue and self._queue[0] is exchange:
                     self._queue.popleft()
+
+    async def _summarise(self, job: SummaryJob) -> None:
+        assert self.llm is not None
+        messages = [
+            {
+                "role": "system",
+                "content": f"Summarise this part of a conversation of {self.character} in two or three sentences, "
+                "third person, keeping names, plans and feelings worth remembering later. Plain text only.",
+            },
+            {"role": "user", "content": "\n".join(job.messages)[-6000:]},
+        ]
+        try:
+            text = "".join([c.text async for c in self.llm.stream(messages, GenerationOptions(max_tokens=160, temperature=0.3))])
+        except LLMError as exc:
+            log.warning("memory summary skipped: %s", exc)
+            return
+        summary = text.strip()
+        if len(summary) < 10:
+            return
+        vector = (await self.embedder.embed([summary]))[0]
+        await self.store.add(job.person_id, summary, vector, kind="summary", importance=0.4, conversation_id=job.conversation_id)
+        log.info("memory: summarised %d lines of %s", len(job.messages), job.conversation_id)
 
     async def _extract(self, exchange: Exchange) -> None:
         assert self.llm is not None

@@ -97,3 +97,20 @@ async def test_extraction_runs_after_the_reply_and_yields_to_new_turns(tmp_path,
     await memory.drain()
     assert memory.extracted >= 2
     await comp.close()
+
+
+async def test_long_conversations_are_summarised_into_memories(tmp_path, fake_openai):
+    """Every summary_every messages, a summary of the conversation is stored as a memory."""
+    settings = mem_settings(tmp_path, fake_openai)
+    settings.memory.summary_every = 4
+    fake_openai.reply = "Alice and Mika talked about Alice's trip to Lisbon next spring."
+    comp = build_companion(settings)
+    await comp.start()
+    for text in ("I am going to Lisbon", "next spring, with my sister"):
+        await comp.respond(text, conversation_id="trip", speaker_id="alice", speaker_name="Alice")
+    await comp.memory.drain()
+    summaries = [m for m in await comp.memory.store.list("alice") if m.kind == "summary"]
+    await comp.close()
+    assert len(summaries) == 1 and "Lisbon" in summaries[0].content
+    summary_request = next(r for r in fake_openai.requests if "Summarise" in r["messages"][0]["content"])
+    assert "I am going to Lisbon" in summary_request["messages"][1]["content"]
