@@ -15,11 +15,11 @@ __all__ = ["IVFIndex"]
 
 
 class IVFIndex:
-    def __init__(self, ids: np.ndarray, matrix: np.ndarray, *, nprobe: int = 32, seed: int = 0) -> None:
+    def __init__(self, ids: np.ndarray, matrix: np.ndarray, *, nprobe: int | None = None, seed: int = 0) -> None:
         n, dim = matrix.shape
         self.dim = dim
-        self.nprobe = nprobe
         k = max(16, int(np.sqrt(n)))
+        self.nprobe = nprobe or max(32, k // 16)
         rng = np.random.default_rng(seed)
         sample = matrix[rng.choice(n, size=min(n, k * 30), replace=False)]
         centroids = sample[rng.choice(len(sample), size=k, replace=False)].copy()

@@ -111,3 +111,26 @@ async def test_database_passes_integrity_check(store, embedder, tmp_path):
     with sqlite3.connect(tmp_path / "memory.sqlite3") as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_large_stores_recall_through_the_index(tmp_path, monkeypatch):
+    """Past the IVF threshold, recall still finds the right memory, sees new ones and forgets deleted ones."""
+    import companion.memory.store as store_module
+
+    monkeypatch.setattr(store_module, "IVF_MIN_MEMORIES", 500)
+    rng = np.random.default_rng(0)
+    topics = rng.standard_normal((20, 16)).astype(np.float32)
+    vectors = topics[rng.integers(0, 20, 2000)] + 0.3 * rng.standard_normal((2000, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    s = MemoryStore(tmp_path / "big.sqlite3")
+    await s.open()
+    await s.add_many([("p", f"memory {i}", vectors[i], 0.5) for i in range(2000)])
+    best = await s.recall(["p"], vectors[123], k=1)
+    assert best[0].memory.content == "memory 123"
+    assert isinstance(s._cache["p"], store_module.IVFIndex)
+    fresh = -vectors[5]
+    new_id = await s.add("p", "a brand new memory", fresh)
+    assert (await s.recall(["p"], fresh, k=1))[0].memory.id == new_id
+    await s.forget([new_id])
+    assert all(r.memory.id != new_id for r in await s.recall(["p"], fresh, k=8))
+    await s.close()
