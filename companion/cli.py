@@ -212,7 +212,10 @@ async def _chat_async(settings: Settings, args: argparse.Namespace, images: list
             return await _one_turn(companion, args, speaker_name, images)
         return await _interactive(companion, args, speaker_name, images)
     finally:
-        await companion.close()
+        # a one-off chat ends right after the reply: give memory extraction time to finish, or nothing is remembered
+        if companion.memory is not None and companion.memory.pending() and not args.json:
+            print("(saving memories…)", file=sys.stderr)
+        await companion.close(memory_grace=120.0)
 
 
 async def _one_turn(companion: Any, args: argparse.Namespace, speaker_name: str | None, images: list[str]) -> int:

@@ -27,6 +27,7 @@ class FakeOpenAI:
     models: list[str] = field(default_factory=lambda: ["test-model"])
     # answer to memory-extraction requests (those asking for the "memories" JSON schema)
     extraction_reply: str = '{"facts": []}'
+    extraction_delay: float = 0.0  # seconds before answering an extraction request (a slow local model)
     embeddings: list[list[float]] | None = None
     _runner: web.AppRunner | None = None
     port: int = 0
@@ -68,6 +69,7 @@ class FakeOpenAI:
         self.headers.append(dict(request.headers))
         fmt = body.get("response_format") or {}
         if (fmt.get("json_schema") or {}).get("name") == "memories":
+            await asyncio.sleep(self.extraction_delay)
             return await self._stream_text(request, body, self.extraction_reply)
         mode = self.modes.popleft() if self.modes else "ok"
         if mode == "hang":

@@ -95,7 +95,7 @@ class SentenceTransformerEmbedder(Embedder):
     async def _embed(self, texts: list[str]) -> np.ndarray:
         await self.start()
         return await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: self._model.encode(texts, convert_to_numpy=True, normalize_embeddings=True)
+            self._executor, lambda: self._model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
         )
 
 

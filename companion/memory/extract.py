@@ -80,12 +80,16 @@ def parse_extraction(text: str) -> list[Fact]:
     if obj is None or not isinstance(obj.get("facts"), list):
         return []
     facts = []
+    seen: set[str] = set()
     for item in obj["facts"][:8]:
         if not isinstance(item, dict) or validation_error(item, EXTRACTION_SCHEMA["properties"]["facts"]["items"]):
             continue
-        fact = item["fact"].strip()
-        if len(fact) < 4:
+        fact = " ".join(item["fact"].split())
+        key = fact.lower().rstrip(".!")
+        # a bare word ("Biscuit") is not a memory: small models emit those, and recall would surface them out of context
+        if len(fact) < 8 or len(fact.split()) < 3 or key in seen:
             continue
+        seen.add(key)
         facts.append(Fact(item["about"], item["subject"].strip(), fact, float(item["importance"]) / 10))
     return facts
 

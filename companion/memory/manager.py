@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MemoryManager", "Exchange"]
 
+DUPLICATE_SIMILARITY = 0.95  # a new fact this close to a stored one is the same memory said again
+
 
 @dataclass(frozen=True, slots=True)
 class Exchange:
@@ -159,10 +161,14 @@ class MemoryManager:
         for conversation in [conversation_id] if conversation_id else list(self._transcripts):
             self._transcripts.pop(conversation, None)
 
+    def pending(self) -> bool:
+        """True while exchanges wait for extraction or one is being extracted."""
+        return bool(self._queue) or (self._current is not None and not self._current.done())
+
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until queued extraction is done (tests, shutdown of scripted runs)."""
         async with asyncio.timeout(timeout):
-            while self._queue or (self._current is not None and not self._current.done()):
+            while self.pending():
                 await asyncio.sleep(0.02)
 
     async def _work(self) -> None:
@@ -228,8 +234,14 @@ class MemoryManager:
         if not facts:
             return
         vectors = await self.embedder.embed([f.fact for f in facts])
+        stored = 0
         for fact, vector in zip(facts, vectors):
             person = exchange.person_id if fact.about == "user" else SELF
+            nearest = await self.store.recall([person], vector, k=4, refresh=False)
+            same = [r.memory.id for r in nearest if r.similarity >= DUPLICATE_SIMILARITY]
+            if same:
+                await self.store.touch(same)  # said again: it matters, keep it fresh
+                continue
             await self.store.add(
                 person,
                 fact.fact,
@@ -240,4 +252,5 @@ class MemoryManager:
                 conversation_id=exchange.conversation_id,
             )
             self.extracted += 1
-        log.info("memory: %d fact(s) from %s", len(facts), exchange.conversation_id)
+            stored += 1
+        log.info("memory: %d new fact(s) from %s", stored, exchange.conversation_id)

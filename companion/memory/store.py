@@ -292,14 +292,20 @@ class MemoryStore(SqliteThread):
         ranked.sort(key=lambda r: r.score, reverse=True)
         best = ranked[:k]
         if refresh and best:
-            chosen = [r.memory.id for r in best]
-            await self._run(
-                lambda: self._db().execute(
-                    f"UPDATE memories SET last_access = ?, access_count = access_count + 1 WHERE id IN ({','.join('?' * len(chosen))})",
-                    (now, *chosen),
-                )
-            )
+            await self.touch([r.memory.id for r in best], now)
         return best
+
+    async def touch(self, ids: Sequence[int], now: float | None = None) -> None:
+        """Mark memories as used now: recalled or said again, they fade more slowly."""
+        if not ids:
+            return
+        when = self.clock() if now is None else now
+        await self._run(
+            lambda: self._db().execute(
+                f"UPDATE memories SET last_access = ?, access_count = access_count + 1 WHERE id IN ({','.join('?' * len(ids))})",
+                (when, *ids),
+            )
+        )
 
     def effective_importance(self, memory: Memory, now: float | None = None) -> float:
         now = self.clock() if now is None else now

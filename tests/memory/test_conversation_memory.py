@@ -9,6 +9,7 @@ import pytest
 
 from companion.app import build_companion
 from companion.config import Settings
+from companion.memory.store import SELF
 from tests.test_cli import companion, config_file
 
 pytestmark = pytest.mark.slow
@@ -38,6 +39,36 @@ async def test_fact_from_session_one_is_recalled_in_session_three(tmp_path, fake
     assert "Ottilie" not in system_prompt(chat_requests[0])  # it was not known before
     code, out, _ = await companion("--config", cfg, "memory", "search", "sister", "--speaker", "alice", "--json")
     assert code == 0 and json.loads(out)[0]["content"] == "Alice's sister is called Ottilie."
+
+
+async def test_one_off_chat_waits_for_slow_extraction(tmp_path, fake_openai):
+    """`companion chat -m` keeps what it learnt even when extraction takes seconds after the reply."""
+    cfg = config_file(tmp_path, fake_openai, "memory-on")
+    fake_openai.extraction_reply = FACTS
+    fake_openai.extraction_delay = 2.0
+    code, _, err = await companion("--config", cfg, "chat", "-m", "My sister Ottilie visits today", "--speaker", "alice", "--json")
+    assert code == 0, err
+    code, out, _ = await companion("--config", cfg, "memory", "list", "--speaker", "alice", "--json")
+    assert code == 0 and "Alice's sister is called Ottilie." in [m["content"] for m in json.loads(out)]
+
+
+async def test_a_fact_said_twice_is_one_memory(tmp_path, fake_openai):
+    """Repeating a fact refreshes the stored memory instead of storing a copy; bare words are not memories."""
+    fake_openai.extraction_reply = json.dumps({"facts": [
+        {"about": "user", "subject": "dog", "fact": "Alice's dog is called Biscuit.", "importance": 6},
+        {"about": "user", "subject": "dog", "fact": "Alice's dog is called Biscuit", "importance": 6},
+        {"about": "self", "subject": "dog", "fact": "Biscuit", "importance": 6},
+    ]})
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    for conversation in ("a", "b"):
+        await comp.respond("My dog is called Biscuit", conversation_id=conversation, speaker_id="alice")
+        await comp.memory.drain()
+    about_alice = [m.content for m in await comp.memory.store.list("alice", include_superseded=True)]
+    about_self = [m.content for m in await comp.memory.store.list(SELF, include_superseded=True)]
+    await comp.close()
+    assert about_alice == ["Alice's dog is called Biscuit."]
+    assert about_self == []
 
 
 def mem_settings(tmp_path, server) -> Settings:
