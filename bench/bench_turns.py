@@ -71,7 +71,8 @@ async def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.model_validate(
-            {"companion": {"data_dir": tmp}, "llm": {"max_tokens": args.max_tokens, "temperature": 0.7}}
+            {"companion": {"data_dir": tmp}, "llm": {"max_tokens": args.max_tokens, "temperature": 0.7},
+             "memory": {"enabled": False}}  # memory recall is a model call of its own: measured in bench/memory_recall.py
         )
         scripted = Companion(
             settings,

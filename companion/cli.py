@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--conversation", default="cli", help="conversation id (history is kept per conversation)")
     chat.add_argument("--image", action="append", default=[], help="attach an image file or URL (repeatable)")
 
+    voice = sub.add_parser("voice", help="one spoken turn from a WAV file, headless (VAD -> STT -> LLM -> TTS)")
+    voice.add_argument("--input", "-i", required=True, help="WAV file with the question (any rate, mono or stereo)")
+    voice.add_argument("--output", "-o", help="write the spoken reply to this WAV file")
+    voice.add_argument("--json", action="store_true", help="print one JSON object (transcript, reply, timings)")
+    voice.add_argument("--fast", action="store_true", help="feed the file as fast as possible instead of at real-time pace")
+    voice.add_argument("--speaker", default="local", help="who is speaking (an id; memory tells people apart by it)")
+    voice.add_argument("--name", help="the speaker's display name")
+    voice.add_argument("--conversation", default="voice", help="conversation id")
+
     config = sub.add_parser("config", help="check or print the configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     config_sub.add_parser("check", help="validate the config file and report every problem")
@@ -121,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             return _persona(settings, args)
         if args.command == "memory":
             return asyncio.run(_memory(settings, args))
+        if args.command == "voice":
+            return _voice(settings, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -135,6 +146,12 @@ def _user_error(exc: BaseException) -> str | None:
     from .persona import CardError
 
     if isinstance(exc, (LLMError, CardError, ConfigError)):
+        return str(exc)
+    try:
+        from .voice.errors import VoiceError
+    except ImportError:  # pragma: no cover
+        VoiceError = ()  # type: ignore[assignment,misc]  # noqa: N806
+    if isinstance(exc, VoiceError):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{exc.strerror}: {exc.filename or ''}".rstrip(": ")
@@ -158,6 +175,40 @@ def _run(settings: Settings) -> int:
             message = f"unexpected {type(exc).__name__}: {exc} (details in {log_file})"
         print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILURE
+    return 0
+
+
+def _voice(settings: Settings, args: argparse.Namespace) -> int:
+    from .app import setup_logging
+
+    setup_logging(settings, console_level="ERROR" if args.json else "WARNING")
+    try:
+        from .voice.cli import one_voice_turn
+    except ImportError as exc:
+        print(f"error: voice needs its extra ({exc.name} is missing): pip install 'companion[voice]'", file=sys.stderr)
+        return EXIT_FAILURE
+    try:
+        out = asyncio.run(one_voice_turn(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001
+        message = _user_error(exc)
+        if message is None:
+            raise
+        if args.json:
+            print(json.dumps({"error": message}))
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+    elif not out["heard"]:
+        print(out["message"])
+    else:
+        print(f"you: {out['transcript']}")
+        print(f"reply: {out['spoken']}")
+        t = out["timings"]
+        print(f"voice-to-voice: {t.get('voice_to_voice_ms', '?')} ms" + (f"; written to {out['output']}" if out["output"] else ""))
     return 0
 
 

@@ -56,6 +56,14 @@ class Companion:
     async def start(self) -> None:
         await self.history.open()
         await self.llm.start()
+        # A local model prefills the (long, fixed) system prompt now, not during the first reply.
+        try:
+            system = build_messages(
+                self.character, [], NewMessage("", self.settings.companion.user_name), conversation_start=False
+            )[:1]
+            await self.llm.warm(system)
+        except Exception as exc:  # noqa: BLE001 - a warm-up is an optimisation, never a reason to stop
+            log.debug("llm warm-up skipped: %s", exc)
         if self.memory is not None:
             try:
                 await self.memory.start()
@@ -112,11 +120,17 @@ class Companion:
         on_token: TokenSink | None = None,
         on_sentence: SentenceSink | None = None,
         on_start: Callable[[Turn], Awaitable[None] | None] | None = None,
+        spoken: Callable[[TurnResult], Awaitable[str | None]] | None = None,
     ) -> TurnResult:
         """Answer ``text`` from ``speaker_id``; the message and the reply are stored in history.
 
         Messages of one conversation are answered in order; different
         conversations (two Discord channels, say) proceed concurrently.
+
+        ``spoken`` (voice) is awaited once the text is complete and returns
+        what the listener actually heard: None when they heard it all, else the
+        prefix they heard before interrupting. Only that goes into history and
+        memory, so the character never "remembers" saying what nobody heard.
         """
         started = time.perf_counter()
         name = speaker_name or (speaker_id if speaker_id != "local" else self.settings.companion.user_name)
@@ -176,17 +190,23 @@ class Companion:
                     await started_cb
             try:
                 result = await turn.run()
+                heard = await spoken(result) if spoken is not None else None
             finally:
                 self._active.pop(conversation_id, None)
                 if self.memory is not None:
                     self.memory.turn_ended()
-            if self.memory is not None and person is not None and forget is None and not result.error:
-                self.memory.remember(Exchange(person, conversation_id, name, text, result.reply))
-            if result.reply:
+            stored = result.reply
+            if heard is not None:
+                stored = heard.strip()
+                result.interrupted = True
+                result.spoken = stored
+            if self.memory is not None and person is not None and forget is None and not result.error and stored:
+                self.memory.remember(Exchange(person, conversation_id, name, text, stored))
+            if stored:
                 await self.history.add(
                     conversation_id,
                     "assistant",
-                    result.reply,
+                    stored,
                     speaker_id="companion",
                     speaker_name=self.character.name,
                     platform=platform,

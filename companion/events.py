@@ -75,3 +75,39 @@ class AdapterStatus(Event):
     state: str
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechStarted(Event):
+    """A person started speaking (voice)."""
+
+    conversation_id: str
+    speaker_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript(Event):
+    """What a person said: partial while they speak (captions), then final."""
+
+    conversation_id: str
+    speaker_id: str
+    text: str
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BargedIn(Event):
+    """The person interrupted the companion; ``heard`` is what they had heard of the reply."""
+
+    conversation_id: str
+    turn_id: str
+    heard: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceTimings(Event):
+    """Per-stage latency of one voice turn, in ms from the end of the person's speech."""
+
+    conversation_id: str
+    turn_id: str
+    timings: dict[str, float] = field(default_factory=dict)

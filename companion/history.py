@@ -78,6 +78,22 @@ class HistoryStore(SqliteThread):
 
         return await self._run(insert)
 
+    async def retract(self, conversation_id: str, speaker_id: str, content: str) -> bool:
+        """Delete the newest message ``speaker_id`` sent with this content (voice: they had not finished speaking)."""
+
+        def work() -> bool:
+            row = self._db().execute(
+                "SELECT id FROM messages WHERE conversation_id = ? AND speaker_id = ? AND role = 'user' AND content = ?"
+                " ORDER BY id DESC LIMIT 1",
+                (conversation_id, speaker_id, content),
+            ).fetchone()
+            if row is None:
+                return False
+            self._db().execute("DELETE FROM messages WHERE id = ?", (row[0],))
+            return True
+
+        return await self._run(work)
+
     async def forget_speaker(self, speaker_id: str) -> int:
         """Delete everything one speaker said (a "forget everything about me" request)."""
 

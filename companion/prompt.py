@@ -78,12 +78,14 @@ def build_messages(
         system_parts.append(f"Scenario: {sub(character.scenario)}")
     if lore:
         system_parts.extend(sub(e.content) for e in lore.after_char)
-    if memories:
-        system_parts.append(memories)
     if character.mes_example:
         examples = sub(character.mes_example).replace("<START>", "").strip()
         if examples:
             system_parts.append(f"Example of how {char} talks:\n{examples}")
+    # Memories change every turn: last, so everything above is a stable prefix that local models
+    # and servers (llama.cpp, vLLM, Ollama) can keep cached between turns.
+    if memories:
+        system_parts.append(memories)
     messages: list[Message] = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
 
     if conversation_start and character.first_mes:

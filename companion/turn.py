@@ -35,6 +35,7 @@ class TurnResult:
     error: str | None
     timings_ms: dict[str, float]
     tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
+    spoken: str | None = None  # voice: the part the listener heard, when they interrupted
 
 
 class Turn:

@@ -104,6 +104,9 @@ class LLM(ABC):
     async def close(self) -> None:
         """Release what ``start`` acquired."""
 
+    async def warm(self, messages: list[Message]) -> None:
+        """Pre-compute what a prompt starting with ``messages`` needs (local models cache it); default: nothing."""
+
     async def check(self) -> str:
         """Verify the provider can answer (for ``companion doctor``); returns a one-line status."""
         return "ok"

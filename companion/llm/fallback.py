@@ -41,6 +41,9 @@ class FallbackLLM(LLM):
         for provider in self.providers:
             await provider.close()
 
+    async def warm(self, messages: list[Message]) -> None:
+        await self.providers[0].warm(messages)
+
     async def check(self) -> str:
         return "; ".join(f"{p.name}: {await p.check()}" for p in self.providers)
 

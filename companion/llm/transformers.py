@@ -140,6 +140,10 @@ class TransformersLLM(LLM):
         self._lock = asyncio.Lock()  # one generation at a time: they would only slow each other
         self._load_lock = asyncio.Lock()
         self._warned_images = False
+        # Prompt prefix cache: the KV of the last prompt+reply, reused for the tokens the next prompt shares
+        # (system prompt, persona, earlier turns), so only the new message is prefilled.
+        # Two entries: the conversation's and the background memory extraction's prompts differ from the start.
+        self._caches: list[tuple[Any, list[int]]] = []
 
     @property
     def is_default(self) -> bool:
@@ -244,6 +248,36 @@ class TransformersLLM(LLM):
             return {"role": message["role"], "content": "\n".join(texts)}
         return message
 
+    def _reuse_cache(self, ids: list[int]) -> Any:
+        """The cached KV cut to what this prompt shares with an earlier one, or a fresh cache."""
+        from transformers import DynamicCache
+
+        best, shared = -1, 0
+        for i, (_, cached_ids) in enumerate(self._caches):
+            common = min(_common_prefix(cached_ids, ids), len(ids) - 1)  # at least one token must be fed
+            if common > shared:
+                best, shared = i, common
+        if best < 0 or shared < 16:
+            return DynamicCache()
+        kv, _ = self._caches.pop(best)  # taken out: generate() extends it in place
+        extra = kv.get_seq_length() - shared
+        if extra > 0:
+            kv.crop(-extra)  # transformers 5: a negative count removes that many tokens from the end
+        return kv
+
+    def _keep_cache(self, output: Any) -> None:
+        cache = getattr(output, "past_key_values", None) or getattr(output, "cache", None)
+        if cache is None or not hasattr(cache, "crop"):
+            return
+        length = cache.get_seq_length()
+        self._caches.insert(0, (cache, output.sequences[0][:length].tolist()))
+        del self._caches[2:]
+
+    async def warm(self, messages: list[Message]) -> None:
+        """Prefill ``messages`` (the system prompt) now, so the first reply only reads the new message."""
+        async for _ in self.stream(messages, GenerationOptions(max_tokens=1, temperature=0.0)):
+            pass
+
     async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
         if self._model is None:
             await self.start()
@@ -277,9 +311,12 @@ class TransformersLLM(LLM):
                         extra["logits_processor"] = transformers.LogitsProcessorList(
                             [logits_processor(tokenizer, schema, prompt_length)]
                         )
+                    reuse = self._reuse_cache(inputs["input_ids"][0].tolist()) if not self._vision else None
                     with torch.inference_mode():
-                        self._model.generate(
+                        output = self._model.generate(
                             **inputs,
+                            cache=reuse,
+                            return_dict_in_generate=True,
                             max_new_tokens=options.max_tokens,
                             do_sample=sampling,
                             temperature=options.temperature if sampling else None,
@@ -289,7 +326,10 @@ class TransformersLLM(LLM):
                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
                             **extra,
                         )
+                    if not self._vision:
+                        self._keep_cache(output)
                 except BaseException as exc:  # noqa: BLE001 - handed to the event loop
+                    self._caches = []
                     put(exc)
                 finally:
                     put(_END)
@@ -311,6 +351,14 @@ class TransformersLLM(LLM):
                 # the lock admits the next turn; it is daemon, so exit never waits on it.
                 if thread.is_alive():
                     await asyncio.get_running_loop().run_in_executor(None, thread.join, 5.0)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _to_processor_message(message: Message) -> Message:

@@ -1,0 +1,451 @@
+"""The voice loop: heard audio -> VAD -> turn policy -> STT -> engine -> TTS -> playback, with barge-in.
+
+Stages overlap wherever they can:
+- transcription starts at the first silence after speech, while the
+  end-of-speech wait is still running (and is thrown away if speech resumes);
+- long speech is transcribed stretch by stretch at its pauses while the person
+  is still talking, so at the end only the last stretch remains;
+- the reply is spoken sentence by sentence: sentence n+1 is synthesised while
+  sentence n plays.
+
+All audio positions are sample counts of the input stream; wall-clock times
+come from when each chunk arrived, so timings are the ones a speaking person
+experiences whether the source is a microphone or a file played at real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..events import BargedIn, SpeechStarted, Transcript, VoiceTimings
+from ..text import Sentence
+from .audio import INPUT_RATE
+from .playback import PlaybackBuffer
+from .policy import BargeIn, PolicyEvent, Signal, TurnPolicy
+from .stt.base import STT, STTError
+from .tts.base import TTS, TTSError
+from .vad import VAD, FrameSplitter
+
+if TYPE_CHECKING:
+    from ..engine import Companion
+    from ..turn import Turn, TurnResult
+
+log = logging.getLogger(__name__)
+
+__all__ = ["VoicePipeline", "VoiceTurn", "InputRing"]
+
+
+class InputRing:
+    """Recent input audio with the wall-clock time each chunk arrived."""
+
+    def __init__(self, rate: int = INPUT_RATE, keep_seconds: float = 120.0) -> None:
+        self.rate = rate
+        self.keep = int(keep_seconds * rate)
+        self._chunks: deque[tuple[int, np.ndarray, float]] = deque()  # (first sample, samples, arrival)
+        self.end = 0  # samples received so far
+
+    def append(self, samples: np.ndarray, arrived: float) -> None:
+        self._chunks.append((self.end, samples, arrived))
+        self.end += len(samples)
+
+    def trim(self, keep_from: int) -> None:
+        keep_from = max(keep_from, self.end - self.keep)
+        while self._chunks and self._chunks[0][0] + len(self._chunks[0][1]) <= keep_from:
+            self._chunks.popleft()
+
+    def slice(self, start: int, stop: int) -> np.ndarray:
+        parts = []
+        for first, data, _ in self._chunks:
+            last = first + len(data)
+            if last <= start or first >= stop:
+                continue
+            parts.append(data[max(0, start - first) : min(len(data), stop - first)])
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+    def time_of(self, sample: int) -> float:
+        """When ``sample`` was heard: its chunk's arrival, less the part of the chunk after it."""
+        previous = None
+        for first, data, arrived in self._chunks:
+            last = first + len(data)
+            if first <= sample < last or (sample == last and data is self._chunks[-1][1]):
+                estimate = arrived - (last - sample) / self.rate
+                return max(estimate, previous) if previous is not None else estimate
+            previous = arrived
+        return self._chunks[-1][2] if self._chunks else time.perf_counter()
+
+
+@dataclass
+class VoiceTurn:
+    """One spoken exchange: what was heard, what was said, and when each stage happened."""
+
+    transcript: str
+    end_of_speech: float  # perf_counter of the last voiced sample
+    marks: dict[str, float] = field(default_factory=dict)
+    result: "TurnResult | None" = None
+    turn: "Turn | None" = None
+    barged_in: bool = False
+    continued: bool = False  # the person went on talking before hearing anything: merged into the next turn
+    speculative_hit: bool = False
+    stt_seconds: float = 0.0  # transcription compute still running after the end-of-speech wait
+    llm_seconds_to_first_sentence: float = 0.0
+    tts_first_seconds: float = 0.0
+    recall_seconds: float = 0.0
+
+    def mark(self, stage: str, at: float | None = None) -> None:
+        self.marks.setdefault(stage, time.perf_counter() if at is None else at)
+
+    def timings_ms(self) -> dict[str, float]:
+        t0 = self.end_of_speech
+        out = {stage: round((t - t0) * 1000, 1) for stage, t in self.marks.items()}
+        if "playback_start" in self.marks:
+            v2v = self.marks["playback_start"] - t0
+            out["voice_to_voice_ms"] = round(v2v * 1000, 1)
+            wait = self.marks.get("end_detected", t0) - t0
+            models = self.stt_seconds + self.llm_seconds_to_first_sentence + self.tts_first_seconds + self.recall_seconds
+            out["overhead_ms"] = round(max(0.0, v2v - wait - models) * 1000, 1)
+        out["stt_after_end_ms"] = round(self.stt_seconds * 1000, 1)
+        out["llm_to_first_sentence_ms"] = round(self.llm_seconds_to_first_sentence * 1000, 1)
+        out["tts_first_chunk_ms"] = round(self.tts_first_seconds * 1000, 1)
+        return out
+
+
+@dataclass
+class _Stretch:
+    """A transcription in flight of input samples [start, stop)."""
+
+    start: int
+    stop: int
+    task: asyncio.Task[str]
+    commit: bool  # a long stretch ending at a pause: kept even if speech resumes
+    started: float = field(default_factory=time.perf_counter)
+
+
+class VoicePipeline:
+    def __init__(
+        self,
+        companion: "Companion",
+        *,
+        vad: VAD,
+        stt: STT,
+        tts: TTS,
+        buffer: PlaybackBuffer,
+        policy: TurnPolicy | None = None,
+        barge_in: BargeIn | None = None,
+        conversation_id: str = "voice",
+        speaker_id: str = "local",
+        speaker_name: str | None = None,
+        platform: str = "voice",
+        commit_seconds: float = 8.0,
+        on_turn: Callable[[VoiceTurn], Any] | None = None,
+    ) -> None:
+        self.companion = companion
+        self.bus = companion.bus
+        self.vad = vad
+        self.stt = stt
+        self.tts = tts
+        self.buffer = buffer
+        self.policy = policy or TurnPolicy()
+        self.barge_in = barge_in or BargeIn()
+        self.conversation_id = conversation_id
+        self.speaker_id = speaker_id
+        self.speaker_name = speaker_name
+        self.platform = platform
+        self.commit_samples = int(commit_seconds * INPUT_RATE)
+        self.on_turn = on_turn
+        self.ring = InputRing()
+        self.turns: list[VoiceTurn] = []
+        self.heard_nothing = 0  # utterances that turned out empty (noise, or nothing whisper could read)
+        self._reset_utterance()
+        self._current: VoiceTurn | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._tts_task: asyncio.Task[None] | None = None
+        self._barge_pending = False
+        self._end_tasks: set[asyncio.Task[None]] = set()
+        self._last_finish: asyncio.Task[None] | None = None
+        self._speech_seq = 0  # utterances started so far
+        self._carry: list[str] = []  # words said before a pause the person then talked through
+
+    def _reset_utterance(self) -> None:
+        self._committed: list[str] = []
+        self._commit_cut: int | None = None  # input sample where uncommitted speech starts
+        self._commit_task: _Stretch | None = None
+        self._speculative: _Stretch | None = None
+
+    # -- input ------------------------------------------------------------------
+
+    async def run(self, source: AsyncIterable[np.ndarray], *, max_turns: int | None = None) -> None:
+        """Listen until the source ends (or ``max_turns`` turns started), then finish the last reply."""
+        splitter = FrameSplitter(self.vad.frame_samples)
+        position = 0
+        async for chunk in source:
+            self.ring.append(chunk, time.perf_counter())
+            for frame in splitter.feed(chunk):
+                events = self.policy.feed(self.vad.prob(frame), position, len(frame))
+                position += len(frame)
+                for event in events:
+                    self._on_event(event)
+                if self._barge_pending and self.barge_in.should_interrupt(self.policy.speech_samples):
+                    self._barge_pending = False
+                    self.interrupt_reply()
+            keep = self._commit_cut if self._commit_cut is not None else position - INPUT_RATE
+            self.ring.trim(keep)
+            if max_turns is not None and sum("first_audio" in t.marks for t in self.turns) >= max_turns:
+                break
+        if self._end_tasks:
+            await asyncio.gather(*self._end_tasks, return_exceptions=True)
+        if self._turn_task is not None:
+            await asyncio.gather(self._turn_task, return_exceptions=True)
+
+    def _on_event(self, event: PolicyEvent) -> None:
+        if event.signal is Signal.SPEECH_START:
+            self._speech_seq += 1
+            self._commit_cut = event.speech_start
+            self.bus.publish(SpeechStarted(self.conversation_id, self.speaker_id))
+            voice = self._current
+            if voice is not None and self.buffer.first_play_at is None and not voice.barged_in:
+                # They paused, we started thinking, they went on: nothing was said yet, so take it all back
+                # and answer the whole thing once they are done.
+                voice.continued = True
+                self.buffer.clear()
+                if self._tts_task is not None:
+                    self._tts_task.cancel()
+                if voice.turn is not None:
+                    voice.turn.interrupt()
+            elif self.speaking() and self.barge_in.mode != "off":
+                self._barge_pending = True
+                if self.barge_in.should_interrupt(self.policy.speech_samples):
+                    self._barge_pending = False
+                    self.interrupt_reply()
+        elif event.signal is Signal.PAUSE:
+            self._transcribe_to(event.speech_end)
+        elif event.signal is Signal.RESUME:
+            spec = self._speculative
+            if spec is not None and not spec.commit:
+                spec.task.cancel()  # stale: the person went on talking
+                self._speculative = None
+        elif event.signal is Signal.END:
+            self._barge_pending = False
+            previous = self._last_finish
+            task = asyncio.create_task(
+                self._finish_utterance(event, time.perf_counter(), self._speech_seq, previous), name="voice-utterance"
+            )
+            self._last_finish = task
+            self._end_tasks.add(task)
+            task.add_done_callback(self._end_tasks.discard)
+        elif event.signal is Signal.DISCARD:
+            self._barge_pending = False
+            self._reset_utterance()
+
+    def _transcribe_to(self, stop: int) -> None:
+        """Start transcribing the uncommitted speech up to ``stop`` (a pause), speculatively."""
+        start = self._commit_cut if self._commit_cut is not None else 0
+        if stop <= start:
+            return
+        if self._speculative is not None and not self._speculative.task.done() and not self._speculative.commit:
+            self._speculative.task.cancel()
+        commit = stop - start >= self.commit_samples and self._commit_task is None
+        prompt = " ".join(self._committed)
+        audio = self.ring.slice(start, stop)
+        task = asyncio.create_task(self._stt(audio, partial=True, prompt=prompt), name="voice-stt")
+        stretch = _Stretch(start, stop, task, commit)
+        self._speculative = stretch
+        if commit:
+            self._commit_task = stretch
+            self._commit_cut = stop
+            task.add_done_callback(lambda t, s=stretch: self._on_committed(s))
+        else:
+            task.add_done_callback(lambda t: self._publish_partial(t))
+
+    def _on_committed(self, stretch: _Stretch) -> None:
+        if stretch.task.cancelled() or stretch.task.exception() is not None:
+            return
+        text = stretch.task.result()
+        if text:
+            self._committed.append(text)
+            self.bus.publish(Transcript(self.conversation_id, self.speaker_id, " ".join(self._committed), False))
+        if self._commit_task is stretch:
+            self._commit_task = None
+
+    def _publish_partial(self, task: asyncio.Task[str]) -> None:
+        if task.cancelled() or task.exception() is not None or not task.result():
+            return
+        text = " ".join([*self._committed, task.result()])
+        self.bus.publish(Transcript(self.conversation_id, self.speaker_id, text, False))
+
+    async def _stt(self, audio: np.ndarray, *, partial: bool, prompt: str = "") -> str:
+        try:
+            return await self.stt.transcribe(audio, partial=partial, prompt=prompt)
+        except STTError as exc:
+            log.error("stt: %s", exc)
+            return ""
+
+    async def _finish_utterance(
+        self, event: PolicyEvent, detected_at: float, seq: int, previous: asyncio.Task[None] | None
+    ) -> None:
+        end_of_speech = self.ring.time_of(event.speech_end)
+        commit, spec = self._commit_task, self._speculative
+        committed = self._committed
+        cut = self._commit_cut if self._commit_cut is not None else event.speech_start
+        self._reset_utterance()
+        if commit is not None:
+            await asyncio.gather(commit.task, return_exceptions=True)
+            self._on_committed_into(commit, committed)
+        hit = spec is not None and not spec.commit and spec.stop == event.speech_end and not spec.task.cancelled()
+        if hit:
+            tail = await spec.task
+        elif commit is not None and commit.stop >= event.speech_end:
+            tail = ""
+        else:
+            tail = await self._stt(self.ring.slice(cut, event.speech_end), partial=False, prompt=" ".join(committed))
+        transcript = " ".join(p for p in [*committed, tail] if p).strip()
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        if self._turn_task is not None and not self._turn_task.done():
+            if self.barge_in.mode != "off" or (self._current is not None and self._current.continued):
+                self.interrupt_reply()
+            await asyncio.gather(self._turn_task, return_exceptions=True)
+        if self._speech_seq > seq and _meaningful(transcript):
+            self._carry.append(transcript)  # they are already speaking again: answer everything together
+            return
+        if self._carry:
+            transcript = " ".join([*self._carry, transcript]).strip()
+            self._carry = []
+        done = time.perf_counter()
+        voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit)
+        voice.mark("end_detected", detected_at)
+        voice.mark("transcript", done)
+        voice.stt_seconds = max(0.0, done - detected_at)
+        if not _meaningful(transcript):
+            self.heard_nothing += 1
+            log.info("voice: heard sound but no words")
+            return
+        self.bus.publish(Transcript(self.conversation_id, self.speaker_id, transcript, True))
+        self.turns.append(voice)
+        self._turn_task = asyncio.create_task(self._reply(voice), name="voice-turn")
+
+    @staticmethod
+    def _on_committed_into(stretch: _Stretch, committed: list[str]) -> None:
+        if stretch.task.done() and not stretch.task.cancelled() and stretch.task.exception() is None:
+            text = stretch.task.result()
+            if text and text not in committed:
+                committed.append(text)
+
+    # -- output -----------------------------------------------------------------
+
+    def speaking(self) -> bool:
+        """True while a reply is being written or played."""
+        return (self._turn_task is not None and not self._turn_task.done()) or self.buffer.busy
+
+    def interrupt_reply(self) -> str:
+        """Barge-in: stop writing, stop synthesising, drop queued audio. Returns what the person had heard."""
+        voice = self._current
+        heard = self.buffer.clear()
+        if self._tts_task is not None:
+            self._tts_task.cancel()
+        if voice is not None and voice.turn is not None:
+            voice.barged_in = True
+            voice.mark("barge_in")
+            voice.turn.interrupt()
+            self.bus.publish(BargedIn(self.conversation_id, voice.turn.id, heard))
+            log.info("voice: barge-in after %r", heard[-60:])
+        return heard
+
+    async def _reply(self, voice: VoiceTurn) -> None:
+        self._current = voice
+        self.buffer.reset()
+        sentences: asyncio.Queue[Sentence | None] = asyncio.Queue()
+        self._tts_task = asyncio.create_task(self._speak(voice, sentences), name="voice-tts")
+        tts_task = self._tts_task
+
+        def on_start(turn: "Turn") -> None:
+            voice.turn = turn
+            if voice.continued:
+                turn.interrupt()
+            voice.mark("llm_start")
+            voice.recall_seconds = max(0.0, turn.marks.get("prompt_ready", turn.t0) - turn.t0)
+
+        def on_sentence(sentence: Sentence) -> None:
+            if voice.turn is not None and "first_sentence" not in voice.marks:
+                voice.mark("first_sentence")
+                voice.llm_seconds_to_first_sentence = voice.turn.provider_seconds
+            sentences.put_nowait(sentence)
+
+        async def spoken(result: "TurnResult") -> str | None:
+            sentences.put_nowait(None)
+            if voice.turn is not None and "first_token" in voice.turn.marks:
+                voice.mark("first_token", voice.turn.marks["first_token"])
+            await asyncio.gather(tts_task, return_exceptions=True)
+            if not voice.barged_in:
+                await self.buffer.wait_drained()
+            if self.buffer.first_play_at is not None:
+                voice.mark("playback_start", self.buffer.first_play_at)
+            if voice.barged_in or voice.continued or result.interrupted:
+                return self.buffer.spoken_text()
+            return None
+
+        try:
+            voice.result = await self.companion.respond(
+                voice.transcript,
+                conversation_id=self.conversation_id,
+                speaker_id=self.speaker_id,
+                speaker_name=self.speaker_name,
+                platform=self.platform,
+                on_sentence=on_sentence,
+                on_start=on_start,
+                spoken=spoken,
+            )
+        finally:
+            tts_task.cancel()
+            await asyncio.gather(tts_task, return_exceptions=True)
+            self._current = None
+        if voice.continued:
+            await self.companion.history.retract(self.conversation_id, self.speaker_id, voice.transcript)
+            self._carry.insert(0, voice.transcript)
+            self.turns.remove(voice)
+            log.info("voice: the person went on speaking; the reply was dropped before a word was played")
+            return
+        voice.mark("done")
+        timings = voice.timings_ms()
+        turn_id = voice.result.turn_id if voice.result else ""
+        self.bus.publish(VoiceTimings(self.conversation_id, turn_id, timings))
+        log.info(
+            "voice turn %s: voice-to-voice %s ms (stt after end %s, llm first sentence %s, tts %s)%s",
+            turn_id, timings.get("voice_to_voice_ms"), timings["stt_after_end_ms"],
+            timings["llm_to_first_sentence_ms"], timings["tts_first_chunk_ms"], " [barge-in]" if voice.barged_in else "",
+        )
+        if self.on_turn is not None:
+            self.on_turn(voice)
+
+    async def _speak(self, voice: VoiceTurn, sentences: "asyncio.Queue[Sentence | None]") -> None:
+        """Synthesise sentences in order while earlier ones play (the buffer overlaps the two)."""
+        first = True
+        while (sentence := await sentences.get()) is not None:
+            text = sentence.speech.strip()
+            if not text:
+                continue
+            started = time.perf_counter()
+            try:
+                async for samples in self.tts.synthesize(text):
+                    if first:
+                        voice.tts_first_seconds = time.perf_counter() - started
+                        voice.mark("first_audio")
+                        first = False
+                    self.buffer.push(sentence.index, text, samples, self.tts.sample_rate)
+            except TTSError as exc:
+                log.error("tts: %s (the reply is shown but not spoken)", exc)
+                continue
+            self.buffer.end_sentence(sentence.index)
+
+
+def _meaningful(text: str) -> bool:
+    """Whisper's stock hallucinations on noise ("Thank you.", "you") are not a turn."""
+    cleaned = "".join(ch for ch in text.lower() if ch.isalnum() or ch == " ").strip()
+    return bool(cleaned) and cleaned not in {"you", "thanks for watching", "uh", "um", "hmm"}

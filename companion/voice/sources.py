@@ -1,0 +1,116 @@
+"""Where heard audio comes from: a WAV file streamed like a microphone, the microphone itself, or a queue.
+
+Every source is an async iterator of 16 kHz mono float32 chunks. Adapters
+(web UI, Discord) feed a :class:`QueueSource` with whatever they receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .audio import INPUT_RATE, iter_wav, resample, to_float
+from .playback import AudioDeviceError, _sounddevice
+
+__all__ = ["WavFileSource", "MicrophoneSource", "QueueSource"]
+
+
+class WavFileSource:
+    """A WAV file delivered at real-time pace (as a person would speak it) or, with ``realtime=False``, at once."""
+
+    def __init__(self, path: str | Path, *, realtime: bool = True, chunk_ms: int = 20, tail_silence_ms: int = 1500) -> None:
+        self.path = Path(path)
+        self.realtime = realtime
+        self.chunk_s = chunk_ms / 1000
+        self.tail_silence_ms = tail_silence_ms  # a file may end mid-sentence: close it with silence so the turn ends
+
+    async def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        start = time.perf_counter()
+        sent = 0
+        chunks = iter_wav(self.path, self.chunk_s)
+        tail = int(INPUT_RATE * self.tail_silence_ms / 1000)
+        block = int(INPUT_RATE * self.chunk_s)
+        silence_blocks = (np.zeros(block, np.float32) for _ in range(tail // block))
+        for chunk in _chain(chunks, silence_blocks):
+            if self.realtime:
+                due = start + sent / INPUT_RATE
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            else:
+                await asyncio.sleep(0)
+            sent += len(chunk)
+            yield chunk
+
+
+def _chain(*iterables: Any) -> Any:
+    for it in iterables:
+        yield from it
+
+
+class QueueSource:
+    """Audio pushed by an adapter (web UI microphone, a Discord speaker), at any rate, int16 or float."""
+
+    def __init__(self, max_chunks: int = 500) -> None:
+        self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(max_chunks)
+        self.dropped = 0
+
+    def feed(self, samples: np.ndarray, rate: int = INPUT_RATE) -> None:
+        data = to_float(np.asarray(samples))
+        if rate != INPUT_RATE:
+            data = resample(data, rate, INPUT_RATE)
+        try:
+            self._queue.put_nowait(data)
+        except asyncio.QueueFull:  # the pipeline fell behind: drop rather than grow without bound
+            self.dropped += 1
+
+    def close(self) -> None:
+        try:
+            self._queue.put_nowait(None)
+        except asyncio.QueueFull:
+            self._queue.get_nowait()
+            self._queue.put_nowait(None)
+
+    async def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        while True:
+            chunk = await self._queue.get()
+            if chunk is None:
+                return
+            yield chunk
+
+
+class MicrophoneSource(QueueSource):
+    """The local microphone through sounddevice (its callback thread hands blocks to the loop)."""
+
+    def __init__(self, *, device: str | int | None = None, block_ms: int = 20) -> None:
+        super().__init__()
+        self.device = device
+        self.block = INPUT_RATE * block_ms // 1000
+        self._stream: Any = None
+
+    def start(self) -> None:
+        sd = _sounddevice()
+        loop = asyncio.get_running_loop()
+
+        def callback(indata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
+            loop.call_soon_threadsafe(self.feed, indata[:, 0].copy())
+
+        try:
+            self._stream = sd.InputStream(
+                samplerate=INPUT_RATE, channels=1, dtype="float32", blocksize=self.block, device=self.device, callback=callback
+            )
+            self._stream.start()
+        except Exception as exc:  # noqa: BLE001
+            raise AudioDeviceError(f"cannot open the microphone ({exc}); check [voice] input_device or `python -m sounddevice`") from None
+
+    async def close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.stop()
+            self._stream.close()
+            self._stream = None
+        self.close()

@@ -1,0 +1,1 @@
+"""Speech to text providers behind :class:`~companion.voice.stt.base.STT`."""

@@ -1,0 +1,1 @@
+"""Text to speech providers behind :class:`~companion.voice.tts.base.TTS`."""
