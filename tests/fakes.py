@@ -29,6 +29,9 @@ class FakeOpenAI:
     extraction_reply: str = '{"facts": []}'
     extraction_delay: float = 0.0  # seconds before answering an extraction request (a slow local model)
     embeddings: list[list[float]] | None = None
+    transcription: str = "What is the weather like in Paris?"  # answer of /v1/audio/transcriptions
+    speech: bytes = b""  # body of /v1/audio/speech (raw 24 kHz PCM, or a WAV)
+    audio_requests: list[dict[str, Any]] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     port: int = 0
 
@@ -40,6 +43,8 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
+        app.router.add_post("/v1/audio/speech", self._speech)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -58,6 +63,22 @@ class FakeOpenAI:
         await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
         done = {"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         await resp.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
+        return resp
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        upload = form.get("file")
+        audio = upload.file.read() if hasattr(upload, "file") else b""
+        self.audio_requests.append({"path": "transcriptions", "model": form.get("model"), "bytes": len(audio), "wav": audio[:4] == b"RIFF"})
+        return web.json_response({"text": self.transcription})
+
+    async def _speech(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.audio_requests.append({"path": "speech", **body})
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await resp.prepare(request)
+        for i in range(0, len(self.speech), 4801):  # odd block size: samples split across chunks
+            await resp.write(self.speech[i : i + 4801])
         return resp
 
     async def _models(self, request: web.Request) -> web.Response:

@@ -402,6 +402,9 @@ class VoicePipeline:
                 on_start=on_start,
                 spoken=spoken,
             )
+        except Exception:
+            log.exception("voice: the reply failed")
+            raise
         finally:
             tts_task.cancel()
             await asyncio.gather(tts_task, return_exceptions=True)

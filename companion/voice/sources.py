@@ -17,7 +17,7 @@ import numpy as np
 from .audio import INPUT_RATE, iter_wav, resample, to_float
 from .playback import AudioDeviceError, _sounddevice
 
-__all__ = ["WavFileSource", "MicrophoneSource", "QueueSource"]
+__all__ = ["WavFileSource", "MicrophoneSource", "QueueSource", "feed_realtime"]
 
 
 class WavFileSource:
@@ -114,3 +114,12 @@ class MicrophoneSource(QueueSource):
             self._stream.close()
             self._stream = None
         self.close()
+
+
+async def feed_realtime(source: QueueSource, samples: np.ndarray, block_ms: int = 20) -> None:
+    """Push ``samples`` into ``source`` at real-time pace, the way a microphone delivers them (benchmarks, tests)."""
+    block = INPUT_RATE * block_ms // 1000
+    start = time.perf_counter()
+    for i in range(0, len(samples), block):
+        source.feed(samples[i : i + block])
+        await asyncio.sleep(max(0.0, start + (i + block) / INPUT_RATE - time.perf_counter()))

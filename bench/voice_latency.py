@@ -1,0 +1,123 @@
+"""Voice-to-voice latency on the embedded defaults (whisper-base, SmolLM2-135M, piper joe), stage by stage.
+
+K spoken questions (5-8 s, made locally with piper) are streamed into the real
+pipeline at real-time pace, as a microphone would deliver them; each reply
+plays out at real time before the next question. Printed per stage, in ms from
+the end of the person's speech (the last voiced sample): median and p90.
+
+- voice_to_voice_ms: end of speech -> first reply sample played (the
+  end-of-speech wait included).
+- overhead_ms: voice-to-voice minus the end-of-speech wait and the time spent
+  inside models (STT after the wait, LLM until the first sentence, first TTS
+  chunk, memory recall): what the pipeline itself costs.
+- "first audio before the LLM finished" counts replies of more than one sentence
+  whose first audio was ready while the LLM was still writing.
+
+    .venv/bin/python bench/voice_latency.py --questions 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+from companion.app import build_companion
+from companion.config import Settings
+from companion.voice.audio import INPUT_RATE, Audio
+from companion.voice.build import build_pipeline, build_stt, build_tts
+from companion.voice.pipeline import VoiceTurn
+from companion.voice.playback import PacedOutput, PlaybackBuffer
+from companion.voice.sources import QueueSource, feed_realtime as feed
+
+QUESTIONS = [
+    "Hi there, I just got home from work and I am really tired. What should I cook for dinner tonight?",
+    "My friend Anna is visiting next weekend. Can you suggest something fun we could do together in the city?",
+    "I have been learning to play the guitar for three months. How can I practise better every day?",
+    "The weather has been cold and rainy all week long. Do you know any good books for a cosy evening?",
+    "I want to start running in the mornings before work. How far should I run during the first week?",
+    "My cat keeps waking me up at five in the morning. What can I do so that we both sleep longer?",
+    "Tomorrow I have an important job interview at a bank. Could you help me feel a little less nervous?",
+    "We are planning a trip to the mountains in the summer. What should we pack for a long hike there?",
+    "I finally finished painting the living room blue today. Do you think blue makes people feel calm?",
+    "Can you tell me a short story about a dragon who is afraid of the dark and wants to make friends?",
+]
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+async def speak_questions(tts, n: int) -> list[np.ndarray]:
+    out = []
+    for text in QUESTIONS[:n]:
+        chunks = [c async for c in tts.synthesize(text)]
+        out.append(Audio(np.concatenate(chunks), tts.sample_rate).to(INPUT_RATE).samples)
+    return out
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=60)
+    parser.add_argument("--memory", action="store_true", help="keep long-term memory on (recall + background extraction)")
+    parser.add_argument("--first-clause", type=int, default=None, help="text.first_clause_chars (default: the config default)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.model_validate({
+            "companion": {"data_dir": tmp},
+            "llm": {"max_tokens": args.max_tokens, "temperature": 0.7},
+            "memory": {"enabled": args.memory},
+            **({"text": {"first_clause_chars": args.first_clause}} if args.first_clause is not None else {}),
+        })
+        companion = build_companion(settings)
+        stt, tts = build_stt(settings), build_tts(settings)
+        t = time.perf_counter()
+        await companion.start()
+        await stt.start()
+        await tts.start()
+        print(f"models loaded and warmed in {time.perf_counter() - t:.1f} s")
+        questions = await speak_questions(tts, args.questions)
+        print("questions: " + ", ".join(f"{len(q) / INPUT_RATE:.1f}s" for q in questions))
+        buffer = PlaybackBuffer(tts.sample_rate)
+        output = PacedOutput(buffer, realtime=True)
+        output.start()
+        turns: list[VoiceTurn] = []
+        pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
+        pipeline.on_turn = turns.append
+        source = QueueSource()
+        run = asyncio.create_task(pipeline.run(source))
+        silence = np.zeros(INPUT_RATE // 10, np.float32)
+        for i, q in enumerate(questions):
+            await feed(source, np.concatenate([np.zeros(INPUT_RATE // 2, np.float32), q]))
+            while len(turns) <= i:  # until the reply has been played out
+                await feed(source, silence)
+            print(f"  {i + 1}: v2v {turns[-1].timings_ms().get('voice_to_voice_ms')} ms  heard {turns[-1].transcript[:60]!r}")
+        source.close()
+        await run
+        await output.close()
+        await stt.close()
+        await tts.close()
+        await companion.close()
+
+    stages = ["end_detected", "transcript", "first_token", "first_sentence", "first_audio", "playback_start",
+              "stt_after_end_ms", "llm_to_first_sentence_ms", "tts_first_chunk_ms", "voice_to_voice_ms", "overhead_ms"]
+    rows = [t.timings_ms() for t in turns]
+    print(f"\nvoice turns on the embedded defaults ({len(rows)} questions, ms from the end of speech)")
+    for stage in stages:
+        values = [r[stage] for r in rows if stage in r]
+        if values:
+            print(f"  {stage:>26}: median {statistics.median(values):8.1f}   p90 {pct(values, 0.9):8.1f}")
+    multi = [t for t in turns if t.result and len(t.result.sentences) > 1]
+    early = [t for t in multi if t.turn and "first_audio" in t.marks and t.marks["first_audio"] < t.turn.marks.get("llm_done", float("inf"))]
+    print(f"  first audio before the LLM finished: {len(early)}/{len(multi)} multi-sentence replies")
+    print(f"  speculative transcript used: {sum(t.speculative_hit for t in turns)}/{len(turns)}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,81 @@
+"""Local voice chat for ``companion run``: the microphone in, the speaker out, supervised.
+
+A missing or unplugged device must not take the companion down: the web chat
+and other adapters keep serving, and we retry opening the devices with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from .errors import VoiceError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engine import Companion
+
+log = logging.getLogger(__name__)
+
+
+def _device(value: str) -> str | int | None:
+    if not value:
+        return None
+    return int(value) if value.isdigit() else value
+
+
+async def run_local_voice(companion: "Companion", settings: "Settings", stop: asyncio.Event) -> None:
+    """Listen and speak until ``stop`` is set; reopen the devices with backoff when they fail."""
+    from ..events import AdapterStatus
+    from .build import build_pipeline, build_stt, build_tts
+    from .playback import PlaybackBuffer, SpeakerOutput
+    from .sources import MicrophoneSource
+
+    stt, tts = build_stt(settings), build_tts(settings)
+    try:
+        await stt.start()
+        await tts.start()
+    except VoiceError as exc:
+        log.error("voice is off: %s", exc)
+        companion.bus.publish(AdapterStatus("voice", "error", str(exc)))
+        return
+    delay = 1.0
+    warned = False
+    try:
+        while not stop.is_set():
+            buffer = PlaybackBuffer(tts.sample_rate)
+            mic = MicrophoneSource(device=_device(settings.voice.input_device))
+            speaker = SpeakerOutput(buffer, device=_device(settings.voice.output_device))
+            try:
+                speaker.start()
+                mic.start()
+            except VoiceError as exc:
+                await speaker.close()
+                await mic.close_stream()
+                if not warned:
+                    log.error("voice: %s; retrying in the background", exc)
+                    warned = True
+                companion.bus.publish(AdapterStatus("voice", "reconnecting", str(exc)))
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 30.0)
+                continue
+            delay, warned = 1.0, False
+            companion.bus.publish(AdapterStatus("voice", "connected", "microphone and speaker open"))
+            log.info("voice: listening on the microphone (barge-in %s)", settings.voice.barge_in)
+            pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
+            listening = asyncio.create_task(pipeline.run(mic))
+            stopping = asyncio.create_task(stop.wait())
+            await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            mic.close()
+            pipeline.interrupt_reply()
+            await asyncio.gather(listening, return_exceptions=True)
+            await mic.close_stream()
+            await speaker.close()
+    finally:
+        await stt.close()
+        await tts.close()

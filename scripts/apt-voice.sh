@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# System packages for voice: espeak-ng (the espeak TTS, and speech made by the tests)
+# and PortAudio (microphone and speaker through sounddevice). Installs them with apt
+# when missing (as root, or through sudo); otherwise says what to run.
+set -uo pipefail
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+ldconfig -p 2>/dev/null | grep -q libportaudio || missing+=(libportaudio2)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "note: install ${missing[*]} with your package manager for the espeak voice and the microphone" >&2
+  exit 0
+fi
+as_root=()
+if [ "$(id -u)" != 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    as_root=(sudo)
+  else
+    echo "note: run 'sudo apt-get install -y ${missing[*]}' for the espeak voice, the microphone and the voice tests" >&2
+    exit 0
+  fi
+fi
+echo "==> apt-get install ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+  "${as_root[@]}" apt-get update -q >/dev/null 2>&1
+  "${as_root[@]}" apt-get install -y -q "${missing[@]}" >/dev/null || echo "note: could not install ${missing[*]}" >&2
+}
+exit 0

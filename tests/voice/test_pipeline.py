@@ -1,0 +1,162 @@
+"""The voice loop on a scripted timeline: real VAD on real speech, barge-in, continuation, timings."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from companion.config import Settings
+from companion.engine import Companion
+from companion.events import BargedIn, SpeechStarted, Transcript, VoiceTimings
+from companion.history import HistoryStore
+from companion.persona import default_character
+from companion.testing import ScriptedLLM
+from companion.voice.audio import INPUT_RATE
+from companion.voice.pipeline import VoicePipeline
+from companion.voice.playback import PacedOutput, PlaybackBuffer
+from companion.voice.policy import BargeIn
+from companion.voice.sources import QueueSource, feed_realtime as feed
+from companion.voice.stt.base import STT
+from companion.voice.tts.base import TTS
+from companion.voice.vad import SileroVAD
+from tests.voice.conftest import speech_16k
+
+REPLY = (
+    "Paris is sunny today and quite warm. "
+    "You could walk along the river in the afternoon. "
+    "In the evening the museums stay open late. "
+    "Do not forget a hat because the sun is strong."
+)
+
+
+class ListSTT(STT):
+    """The prepared transcript of the utterance being heard (the STT itself has its own tests)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.pipeline: VoicePipeline | None = None
+
+    async def transcribe(self, samples, *, partial=False, prompt=""):
+        seq = self.pipeline._speech_seq  # noqa: SLF001 - which utterance this is
+        await asyncio.sleep(0.05)
+        return self.texts[min(seq - 1, len(self.texts) - 1)]
+
+
+class ToneTTS(TTS):
+    """A quarter second of tone per word, at once: lets the test know how long each sentence plays."""
+
+    sample_rate = 16000
+
+    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+        n = int(0.25 * self.sample_rate * len(text.split()))
+        yield (np.sin(np.arange(n) / 10) * 0.3).astype(np.float32)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * INPUT_RATE), np.float32)
+
+
+async def make(tmp_path: Path, stt: STT, barge_in: BargeIn, llm: ScriptedLLM | None = None):
+    settings = Settings.model_validate({"companion": {"data_dir": str(tmp_path)}, "memory": {"enabled": False}})
+    companion = Companion(
+        settings, llm=llm or ScriptedLLM([REPLY], token_delay=0.01), character=default_character(),
+        history=HistoryStore(tmp_path / "h.sqlite3"),
+    )
+    await companion.start()
+    buffer = PlaybackBuffer(16000)
+    output = PacedOutput(buffer, realtime=True)
+    output.start()
+    pipeline = VoicePipeline(companion, vad=SileroVAD(), stt=stt, tts=ToneTTS(), buffer=buffer, barge_in=barge_in)
+    stt.pipeline = pipeline
+    return companion, pipeline, output
+
+
+def stamp(bus, kind, into: list) -> None:
+    bus.subscribe(kind, lambda e: into.append((time.perf_counter(), e)))
+
+
+async def test_barge_in_stops_the_reply_and_history_keeps_only_what_was_heard(tmp_path):
+    """Speaking over the reply stops it within 200 ms; queued audio is dropped; history holds the heard prefix."""
+    question = speech_16k("What is the weather like in Paris today", tmp_path, "q")
+    interruption = speech_16k("Wait, stop, what about tomorrow", tmp_path, "i")
+    companion, pipeline, output = await make(tmp_path, ListSTT(["What is the weather like in Paris today?", "Wait, what about tomorrow?"]), BargeIn("on"))
+    starts, barges = [], []
+    stamp(companion.bus, SpeechStarted, starts)
+    stamp(companion.bus, BargedIn, barges)
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    await feed(source, np.concatenate([silence(0.3), question, silence(0.5)]))
+    while pipeline.buffer.first_play_at is None:  # wait for the reply to be heard
+        await feed(source, silence(0.1))
+    await feed(source, silence(2.4))  # the first sentence (8 words = 2 s) and a bit of the second play
+    await feed(source, np.concatenate([interruption, silence(0.6)]))
+    source.close()
+    await asyncio.wait_for(run, 30)
+    await output.close()
+
+    assert len(barges) == 1
+    barge_at, event = barges[0]
+    speech_at = starts[-1][0]
+    assert barge_at - speech_at < 0.2
+    assert event.heard.startswith("Paris is sunny today and quite warm.")
+    assert "museums" not in event.heard
+    assert not pipeline.buffer.busy
+    stored = [m for m in await companion.history.recent("voice", 10) if m.role == "assistant"]
+    assert stored[0].content == event.heard and stored[0].interrupted
+    assert "hat" not in stored[0].content and "interrupt" not in stored[0].content.lower()
+    users = [m.content for m in await companion.history.recent("voice", 10) if m.role == "user"]
+    assert users == ["What is the weather like in Paris today?", "Wait, what about tomorrow?"]
+    await companion.close()
+
+
+async def test_barge_in_off_lets_the_reply_finish(tmp_path):
+    """With barge_in = "off", talking over the reply does not cut it; the whole reply is stored."""
+    question = speech_16k("Tell me about Paris", tmp_path, "q")
+    llm = ScriptedLLM(["Paris is lovely. It has many parks."], token_delay=0.005)
+    companion, pipeline, output = await make(tmp_path, ListSTT(["Tell me about Paris.", "Okay."]), BargeIn("off"), llm)
+    barges = []
+    stamp(companion.bus, BargedIn, barges)
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    await feed(source, np.concatenate([silence(0.3), question, silence(0.5)]))
+    while pipeline.buffer.first_play_at is None:
+        await feed(source, silence(0.1))
+    await feed(source, np.concatenate([question, silence(2.5)]))
+    source.close()
+    await asyncio.wait_for(run, 30)
+    await output.close()
+    assert barges == []
+    replies = [m.content for m in await companion.history.recent("voice", 10) if m.role == "assistant"]
+    assert replies[0] == "Paris is lovely. It has many parks."
+    await companion.close()
+
+
+async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
+    """A pause long enough to end the turn, then more speech before any reply audio: one answer to both parts."""
+    part1 = speech_16k("I was wondering", tmp_path, "a")
+    part2 = speech_16k("whether it will rain in London tomorrow", tmp_path, "b")
+    llm = ScriptedLLM(["Probably, it is London after all."], token_delay=0.2)  # slow enough that nothing plays yet
+    companion, pipeline, output = await make(tmp_path, ListSTT(["I was wondering", "whether it will rain in London tomorrow?"]), BargeIn("on"), llm)
+    finals, timings = [], []
+    companion.bus.subscribe(Transcript, lambda e: finals.append(e.text) if e.final else None)
+    companion.bus.subscribe(VoiceTimings, timings.append)
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    await feed(source, np.concatenate([silence(0.3), part1, silence(0.5), part2, silence(0.5)]))
+    while pipeline.speaking() or pipeline.buffer.first_play_at is None:
+        await feed(source, silence(0.1))
+    source.close()
+    await asyncio.wait_for(run, 30)
+    await output.close()
+    history = await companion.history.recent("voice", 10)
+    assert [(m.role, m.content) for m in history] == [
+        ("user", "I was wondering whether it will rain in London tomorrow?"),
+        ("assistant", "Probably, it is London after all."),
+    ]
+    assert len(timings) == 1 and timings[0].timings["voice_to_voice_ms"] > 0
+    await companion.close()

@@ -1,0 +1,102 @@
+"""`companion voice` end to end with the embedded defaults, and what it does with bad audio."""
+
+import asyncio
+import json
+import wave
+
+import numpy as np
+import pytest
+
+from companion.config import Settings
+from companion.events import AdapterStatus
+from companion.voice.audio import read_wav
+from tests.test_cli import companion
+from tests.voice.conftest import words
+
+pytestmark = pytest.mark.slow
+
+
+def offline_config(tmp_path) -> str:
+    path = tmp_path / "companion.toml"
+    path.write_text(f'[companion]\ndata_dir = "{tmp_path / "data"}"\n[memory]\nenabled = false\n[llm]\nmax_tokens = 60\n')
+    return str(path)
+
+
+async def test_full_spoken_turn_with_embedded_defaults(tmp_path, say, whisper):
+    """A spoken question gives a transcript with its keywords, a reply WAV at piper's rate, and every timing."""
+    question = say("What is the capital of France", "capital")
+    out = tmp_path / "reply.wav"
+    code, stdout, err = await companion(
+        "--config", offline_config(tmp_path), "voice", "--input", str(question), "--output", str(out), "--json", timeout=240
+    )
+    assert code == 0, err
+    data = json.loads(stdout)
+    assert {"capital", "france"} <= words(data["transcript"]), data["transcript"]
+    assert data["reply"]
+    with wave.open(str(out)) as w:
+        assert w.getframerate() == 22050 and w.getnchannels() == 1 and w.getnframes() > 22050 // 2
+    timings = data["timings"]
+    for stage in ("end_detected", "transcript", "first_token", "first_sentence", "first_audio", "playback_start", "voice_to_voice_ms"):
+        assert timings[stage] > 0, stage
+    assert timings["transcript"] <= timings["first_token"] <= timings["first_sentence"] <= timings["first_audio"] <= timings["playback_start"]
+    # what piper said is what whisper hears back
+    heard = words(await whisper.transcribe(read_wav(out).samples))
+    said = {w for w in words(data["spoken"]) if len(w) > 3}
+    assert said and len(said & heard) / len(said) >= 0.6, (said, heard)
+
+
+async def test_two_hours_of_silence_is_nothing_heard(tmp_path):
+    """Two hours of silence end in a clean 'nothing heard', quickly, without a traceback."""
+    path = tmp_path / "silence.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        block = np.zeros(16000 * 60, dtype="<i2").tobytes()
+        for _ in range(120):
+            w.writeframes(block)
+    code, stdout, err = await companion("--config", offline_config(tmp_path), "voice", "-i", str(path), "--fast", "--json", timeout=240)
+    assert code == 0, err
+    data = json.loads(stdout)
+    assert data["heard"] is False and "nothing heard" in data["message"]
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("content, message", [(b"", "is empty"), (b"hello, not audio at all" * 10, "not a WAV file")])
+async def test_bad_input_files_are_one_line_errors(tmp_path, content, message):
+    """Unreadable input fails before any model loads, with one clear line."""
+    path = tmp_path / "in.wav"
+    path.write_bytes(content)
+    code, stdout, err = await companion("--config", offline_config(tmp_path), "voice", "-i", str(path), timeout=60)
+    assert code == 1
+    assert message in err and "Traceback" not in err
+
+
+async def test_run_with_voice_and_no_audio_device_keeps_serving(tmp_path, fake_openai):
+    """With [voice] on and no microphone, the companion reports it and retries instead of stopping."""
+    from companion.app import build_companion
+    from companion.voice.local import run_local_voice
+
+    settings = Settings.model_validate({
+        "companion": {"data_dir": str(tmp_path)},
+        "memory": {"enabled": False},
+        "llm": {"provider": "openai", "openai": {"base_url": fake_openai.base_url, "model": "m"}},
+        "voice": {"enabled": True, "input_device": "no-such-microphone", "stt": {"provider": "openai"}, "tts": {"provider": "espeak"}},
+    })
+    comp = build_companion(settings)
+    await comp.start()
+    statuses = []
+    comp.bus.subscribe(AdapterStatus, statuses.append)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_local_voice(comp, settings, stop))
+    for _ in range(100):
+        if statuses:
+            break
+        await asyncio.sleep(0.05)
+    result = await comp.respond("still there?", conversation_id="web")  # the rest keeps working
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    await comp.close()
+    assert statuses and statuses[0].state == "reconnecting"
+    assert "microphone" in statuses[0].detail or "audio" in statuses[0].detail or "PortAudio" in statuses[0].detail
+    assert result.reply
