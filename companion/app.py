@@ -191,6 +191,17 @@ def build_game_server(companion: Companion, settings: Settings, *, port: int | N
     )
 
 
+async def _run_avatar(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
+    try:
+        from .avatar.avatar import Avatar
+        from .avatar.cli import resolve_url, token_path
+    except ImportError as exc:
+        log.error("avatar is off: %s; pip install 'companion[avatar]'", exc)
+        return
+    avatar = Avatar(settings.avatar, companion.bus, companion.audio_level, token_path=token_path(settings), url=await resolve_url(settings))
+    await avatar.run(stop)
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Start everything configured and serve until SIGINT/SIGTERM (or ``stop`` is set)."""
     stop = stop or asyncio.Event()
@@ -236,17 +247,21 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
+        avatar_task = None
+        if settings.avatar.enabled:
+            avatar_task = asyncio.create_task(_run_avatar(companion, settings, stop), name="avatar")
         voice_task = None
         if settings.voice.enabled:
             from .voice.local import run_local_voice
 
             voice_task = asyncio.create_task(run_local_voice(companion, settings, stop), name="local-voice")
             print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
-        if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled):
+        if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled):
             log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
         await stop.wait()
-        if voice_task is not None:
-            await asyncio.gather(voice_task, return_exceptions=True)
+        for task in (voice_task, avatar_task):
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
         log.info("shutting down")
     finally:
         try:

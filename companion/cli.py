@@ -51,6 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     voice.add_argument("--name", help="the speaker's display name")
     voice.add_argument("--conversation", default="voice", help="conversation id")
 
+    avatar = sub.add_parser("avatar", help="VTube Studio: check the connection")
+    avatar_sub = avatar.add_subparsers(dest="avatar_command", metavar="ACTION")
+    check = avatar_sub.add_parser("check", help="connect, authenticate, list hotkeys and expressions, wiggle the mouth")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+
     config = sub.add_parser("config", help="check or print the configuration")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION")
     config_sub.add_parser("check", help="validate the config file and report every problem")
@@ -132,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_memory(settings, args))
         if args.command == "voice":
             return _voice(settings, args)
+        if args.command == "avatar":
+            return _avatar(settings, args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -175,6 +182,32 @@ def _run(settings: Settings) -> int:
             message = f"unexpected {type(exc).__name__}: {exc} (details in {log_file})"
         print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILURE
+    return 0
+
+
+def _avatar(settings: Settings, args: argparse.Namespace) -> int:
+    if args.avatar_command != "check":
+        _parser().parse_args(["avatar", "--help"])
+    from .app import setup_logging
+
+    setup_logging(settings, console_level="ERROR" if args.json else "WARNING")
+    from .avatar.cli import avatar_check
+    from .avatar.client import AvatarError
+
+    try:
+        out = asyncio.run(avatar_check(settings))
+    except KeyboardInterrupt:
+        return 130
+    except AvatarError as exc:
+        print(json.dumps({"error": str(exc)}) if args.json else f"error: {exc}", file=sys.stdout if args.json else sys.stderr)
+        return EXIT_FAILURE
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"connected to VTube Studio {out['vtube_studio']} at {out['url']}; model: {out['model']}")
+        print("hotkeys: " + (", ".join(h["name"] for h in out["hotkeys"]) or "none"))
+        print("expressions: " + (", ".join(out["expressions"]) or "none"))
+        print(f"mouth wiggled for 1 s ({out['mouth_frames']} frames)")
     return 0
 
 

@@ -221,9 +221,34 @@ class VoiceSection(_Section):
     commit_seconds: float = Field(
         8.0, ge=2, le=28, description="Long speech is transcribed in stretches of about this length at its pauses, while it goes on."
     )
+    first_chunk_words: int = Field(
+        6, ge=0, le=50,
+        description="Speak the first words of a reply after this many words even before any punctuation "
+        "(0: wait for a clause or sentence end); the first audio starts sooner.",
+    )
     conversation: str = Field("voice", description="Conversation id of the local voice chat (history and memory).")
     stt: STTSection = Field(default_factory=STTSection)
     tts: TTSSection = Field(default_factory=TTSSection)
+
+
+class AvatarSection(_Section):
+    enabled: bool = Field(False, description="Drive a VTube Studio model: lip sync, expressions, states (`companion run`).")
+    url: str = Field("ws://127.0.0.1:8001", description="VTube Studio API address (Settings > 'Start API').")
+    discover: bool = Field(False, description="Find VTube Studio's port through its UDP broadcast (port 47779) first.")
+    plugin_name: str = Field("companion", min_length=3, max_length=32, description="Name shown in VTube Studio's approval pop-up.")
+    developer: str = Field("companion project", min_length=3, max_length=32, description="Developer shown in the pop-up.")
+    lipsync_hz: int = Field(30, ge=10, le=60, description="Mouth updates per second (one batched request each).")
+    mouth_gain: float = Field(6.0, gt=0, le=100, description="Loudness to mouth opening: raise it if the mouth barely moves.")
+    mouth_smile: float = Field(-1.0, ge=-1.0, le=1.0, description="Also set MouthSmile while speaking (0..1); -1: leave it alone.")
+    emotions: dict[str, str] = Field(
+        default_factory=dict,
+        description='Emotion tag -> hotkey name/ID or expression file (*.exp3.json), e.g. {happy = "Smile"}. '
+        "Unmapped emotions use hotkeys whose names match (smile, cry, angry...).",
+    )
+    states: dict[Literal["idle", "listening", "thinking", "speaking"], str] = Field(
+        default_factory=dict, description='State -> hotkey name/ID, e.g. {thinking = "Think"}.'
+    )
+    hotkey_cooldown: float = Field(2.0, ge=0, description="Seconds before the same hotkey is triggered again.")
 
 
 class Settings(_Section):
@@ -235,6 +260,7 @@ class Settings(_Section):
     games: GamesSection = Field(default_factory=GamesSection)
     memory: MemorySection = Field(default_factory=MemorySection)
     voice: VoiceSection = Field(default_factory=VoiceSection)
+    avatar: AvatarSection = Field(default_factory=AvatarSection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")
@@ -446,6 +472,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, SecretStr):
         return '""'
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')

@@ -22,6 +22,7 @@ from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages
 from .text import ReplyChunker
 from .turn import SentenceSink, TokenSink, Turn, TurnResult
+from .voice.level import AudioLevel
 
 if TYPE_CHECKING:
     from .memory.manager import MemoryManager
@@ -45,6 +46,7 @@ class Companion:
         memory: "MemoryManager | None" = None,
     ) -> None:
         self.settings = settings
+        self.audio_level = AudioLevel()  # loudness of the reply being played (voice), for the avatar's mouth
         self.llm = llm
         self.character = character
         self.history = history
@@ -121,6 +123,7 @@ class Companion:
         on_sentence: SentenceSink | None = None,
         on_start: Callable[[Turn], Awaitable[None] | None] | None = None,
         spoken: Callable[[TurnResult], Awaitable[str | None]] | None = None,
+        first_words: int = 0,
     ) -> TurnResult:
         """Answer ``text`` from ``speaker_id``; the message and the reply are stored in history.
 
@@ -177,7 +180,9 @@ class Companion:
                 options=GenerationOptions(
                     max_tokens=self.settings.llm.max_tokens, temperature=self.settings.llm.temperature
                 ),
-                chunker=ReplyChunker(self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars),
+                chunker=ReplyChunker(
+                    self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars, first_words
+                ),
                 on_token=on_token,
                 on_sentence=on_sentence,
                 started_at=started,

@@ -189,6 +189,9 @@ class Sentence:
     emotions: tuple[str, ...] = field(default_factory=tuple)
 
 
+_WORD_AND_SPACE = re.compile(r"\S+\s+")
+
+
 class ReplyChunker:
     """Cuts a token stream into sentences the moment each one is complete.
 
@@ -198,9 +201,10 @@ class ReplyChunker:
     holds back the voice.
     """
 
-    def __init__(self, first_clause_chars: int = 40, max_chars: int = 280) -> None:
+    def __init__(self, first_clause_chars: int = 40, max_chars: int = 280, first_words: int = 0) -> None:
         self.first_clause_chars = first_clause_chars
         self.max_chars = max_chars
+        self.first_words = first_words  # voice: cut the very first piece after this many words (0: never)
         self._buffer = ""
         self._count = 0
         self._reasoning = ReasoningFilter()
@@ -264,6 +268,10 @@ class ReplyChunker:
                 and text[i + 1].isspace()
             ):
                 return i + 1
+        if self._count == 0 and self.first_words > 0:
+            words = [m for m in _WORD_AND_SPACE.finditer(text) if any(c.isalpha() for c in m.group()) and not m.group().startswith("[")]
+            if len(words) > self.first_words:  # one more word must follow: never leave a lone word behind the cut
+                return words[self.first_words - 1].end()
         if len(text) >= self.max_chars:
             space = text.rfind(" ", 0, self.max_chars)
             return space + 1 if space > 0 else self.max_chars

@@ -101,3 +101,13 @@ def test_extract_emotions_keeps_markdown_links_and_drops_closing_tags():
     text, emotions = extract_emotions("See [docs](http://a.b) <happy>yay</happy>")
     assert emotions == ["happy"]
     assert text == "See [docs](http://a.b) yay"
+
+
+def test_voice_first_piece_is_cut_after_n_words_without_punctuation():
+    """With first_words, the first piece is spoken after that many words; later pieces wait for punctuation."""
+    text = "Well I think that the best thing to do tonight is cook pasta with garlic and then watch a film together. Yes."
+    pieces = [s.text for s, _ in stream(ReplyChunker(first_clause_chars=1000, first_words=5), text)]
+    assert pieces[0] == "Well I think that the"
+    assert pieces[1].startswith("best thing") and pieces[1].endswith("together.")
+    whole = [s.text for s, _ in stream(ReplyChunker(first_clause_chars=1000), text)]
+    assert whole[0].startswith("Well I think") and whole[0].endswith("together.")

@@ -111,4 +111,5 @@ def build_pipeline(
         speaker_id=speaker_id,
         speaker_name=speaker_name,
         commit_seconds=v.commit_seconds,
+        first_words=v.first_chunk_words,
     )

@@ -33,7 +33,7 @@ async def one_voice_turn(settings: Settings, args: argparse.Namespace) -> dict[s
     try:
         await stt.start()
         await tts.start()
-        buffer = PlaybackBuffer(tts.sample_rate)
+        buffer = PlaybackBuffer(tts.sample_rate, level=companion.audio_level)
         output = PacedOutput(buffer, realtime=not args.fast, record=True)
         pipeline = build_pipeline(
             companion, settings, stt=stt, tts=tts, buffer=buffer,

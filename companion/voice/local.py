@@ -44,7 +44,7 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
     warned = False
     try:
         while not stop.is_set():
-            buffer = PlaybackBuffer(tts.sample_rate)
+            buffer = PlaybackBuffer(tts.sample_rate, level=companion.audio_level)
             mic = MicrophoneSource(device=_device(settings.voice.input_device))
             speaker = SpeakerOutput(buffer, device=_device(settings.voice.output_device))
             try:

@@ -144,6 +144,7 @@ class VoicePipeline:
         speaker_name: str | None = None,
         platform: str = "voice",
         commit_seconds: float = 8.0,
+        first_words: int = 0,
         on_turn: Callable[[VoiceTurn], Any] | None = None,
     ) -> None:
         self.companion = companion
@@ -160,6 +161,7 @@ class VoicePipeline:
         self.platform = platform
         self.commit_samples = int(commit_seconds * INPUT_RATE)
         self.on_turn = on_turn
+        self.first_words = first_words
         self.ring = InputRing()
         self.turns: list[VoiceTurn] = []
         self.heard_nothing = 0  # utterances that turned out empty (noise, or nothing whisper could read)
@@ -401,6 +403,7 @@ class VoicePipeline:
                 on_sentence=on_sentence,
                 on_start=on_start,
                 spoken=spoken,
+                first_words=self.first_words,
             )
         except Exception:
             log.exception("voice: the reply failed")

@@ -24,6 +24,7 @@ import numpy as np
 
 from .audio import resample
 from .errors import VoiceError
+from .level import AudioLevel
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,9 @@ def spoken_prefix(text: str, fraction: float) -> str:
 class PlaybackBuffer:
     """Thread-safe queue of sentence audio at one sample rate, read by an output."""
 
-    def __init__(self, rate: int) -> None:
+    def __init__(self, rate: int, level: "AudioLevel | None" = None) -> None:
         self.rate = rate
+        self.level = level  # lip sync reads the loudness of what is heard
         self._lock = threading.Lock()
         self._segments: deque[_Segment] = deque()
         self._played: dict[int, list[int]] = {}  # sentence index -> [samples played, samples queued]
@@ -110,6 +112,8 @@ class PlaybackBuffer:
                     self._segments.popleft()
             if filled and self.first_play_at is None:
                 self.first_play_at = time.perf_counter()
+            if filled and self.level is not None:
+                self.level.record(out[:filled], self.rate)
             self.samples_played += filled
             if not self._segments:
                 self._drained.set()

@@ -1,0 +1,1 @@
+"""The avatar: a VTube Studio model driven through its public API (lip sync, expressions, states)."""

@@ -1,0 +1,237 @@
+"""The avatar adapter: keeps VTube Studio connected and moves the model with the companion.
+
+- Supervision: connect when VTube Studio appears, reconnect with backoff,
+  re-authenticate, re-subscribe, re-read hotkeys when a model loads; the
+  companion keeps talking while the avatar is away (one log line, not a flood).
+- Lip sync: one writer task injects ``MouthOpen`` at ``lipsync_hz`` from the
+  level of the audio being heard; every controlled parameter is re-sent at
+  least once a second; the mouth closes when speech ends or is cut off.
+- Expressions and states: emotion tags and idle/listening/thinking/speaking
+  trigger hotkeys (or expression files), with a per-hotkey cooldown and the
+  queue/cooldown errors absorbed quietly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..events import AdapterStatus, EmotionCue, SpeechStarted, TurnEnded, TurnStarted
+from ..voice.level import AudioLevel
+from .client import AvatarAuthError, AvatarError, AvatarUnavailable, VTSClient
+from .lipsync import MouthEnvelope
+from .protocol import HOTKEY_BUSY_ERRORS, PARAM_CONTROLLED_BY_OTHER_PLUGIN, ApiError, Hotkey, default_emotion_map, find_hotkey
+
+if TYPE_CHECKING:
+    from ..bus import EventBus
+    from ..config import AvatarSection
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Avatar"]
+
+KNOWN_EMOTIONS = ["happy", "sad", "angry", "surprised", "embarrassed", "thinking", "excited", "scared", "love", "neutral"]
+KEEPALIVE = 0.5  # seconds between re-sends of an unchanged parameter (VTube Studio drops it after 1 s)
+
+
+class Avatar:
+    def __init__(self, cfg: "AvatarSection", bus: "EventBus", level: AudioLevel, *, token_path: Any, url: str | None = None) -> None:
+        self.cfg = cfg
+        self.bus = bus
+        self.level = level
+        self.client = VTSClient(
+            url or cfg.url, token_path=token_path, plugin_name=cfg.plugin_name, developer=cfg.developer
+        )
+        self.hotkeys: list[Hotkey] = []
+        self.emotion_map: dict[str, Hotkey] = {}
+        self.mouth = MouthEnvelope(gain=cfg.mouth_gain)
+        self.injections = 0  # requests sent (for tests and benches)
+        self.state = "idle"
+        self._last_trigger: dict[str, float] = {}
+        self._warned: set[str] = set()
+        self._unsubscribe: list[Any] = []
+        self.connected = asyncio.Event()
+
+    # -- supervision ----------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay connected until ``stop`` is set."""
+        self._unsubscribe = [
+            self.bus.subscribe(EmotionCue, self._on_emotion),
+            self.bus.subscribe(TurnStarted, lambda e: self._set_state("thinking")),
+            self.bus.subscribe(SpeechStarted, lambda e: self._set_state("listening")),
+            self.bus.subscribe(TurnEnded, lambda e: self._set_state("idle") if self.level.last_sound() < time.perf_counter() - 0.1 else None),
+        ]
+        delay, reported = 1.0, False
+        try:
+            while not stop.is_set():
+                try:
+                    await self._session(stop)
+                    delay, reported = 1.0, False
+                    if not stop.is_set():
+                        log.warning("avatar: VTube Studio went away; reconnecting")
+                        self.bus.publish(AdapterStatus("avatar", "reconnecting", "VTube Studio went away"))
+                except AvatarAuthError as exc:
+                    log.error("avatar: %s", exc)
+                    self.bus.publish(AdapterStatus("avatar", "error", str(exc)))
+                    delay = 30.0  # the user must act; retry slowly in case they allow it meanwhile
+                except (AvatarError, ApiError, OSError) as exc:
+                    if not reported:
+                        log.warning("avatar: %s (retrying in the background)", exc)
+                        reported = True
+                    self.bus.publish(AdapterStatus("avatar", "reconnecting", str(exc)))
+                finally:
+                    self.connected.clear()
+                    await self.client.close()
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, 30.0)
+        finally:
+            for undo in self._unsubscribe:
+                undo()
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        await self.client.connect()
+        self.client.on("ModelLoadedEvent", self._on_model_loaded)
+        await self.client.request("EventSubscriptionRequest", {"eventName": "ModelLoadedEvent", "subscribe": True, "config": {}})
+        await self._load_hotkeys()
+        self.connected.set()
+        self.bus.publish(AdapterStatus("avatar", "connected", f"VTube Studio at {self.client.url}"))
+        log.info("avatar: connected to VTube Studio (%d hotkeys)", len(self.hotkeys))
+        lips = asyncio.create_task(self._lipsync(), name="avatar-lipsync")
+        closed = asyncio.create_task(self.client.closed.wait())
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({lips, closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (lips, closed, stopping):
+                task.cancel()
+            await asyncio.gather(lips, closed, stopping, return_exceptions=True)
+        if lips.done() and not lips.cancelled() and lips.exception() is not None:
+            raise lips.exception()  # type: ignore[misc]
+        if stop.is_set() and self.client.connected:
+            await self._send_mouth(0.0, wait=True)
+
+    async def _on_model_loaded(self, data: dict[str, Any]) -> None:
+        if data.get("modelLoaded", True):
+            log.info("avatar: model %s loaded; reading its hotkeys", data.get("modelName", "?"))
+            await self._load_hotkeys()
+
+    async def _load_hotkeys(self) -> None:
+        data = await self.client.request("HotkeysInCurrentModelRequest", {})
+        self.hotkeys = [Hotkey.from_api(h) for h in data.get("availableHotkeys", []) if isinstance(h, dict)]
+        self.emotion_map = default_emotion_map(self.hotkeys, KNOWN_EMOTIONS)
+        for emotion, ref in self.cfg.emotions.items():
+            if ref.endswith(".exp3.json"):
+                continue
+            hotkey = find_hotkey(self.hotkeys, ref)
+            if hotkey is None:
+                self._warn_once(f"map:{emotion}", f"avatar: [avatar.emotions] {emotion} = {ref!r}: the model has no such hotkey")
+            else:
+                self.emotion_map[emotion] = hotkey
+
+    # -- lip sync -----------------------------------------------------------------
+
+    async def _lipsync(self) -> None:
+        period = 1.0 / self.cfg.lipsync_hz
+        next_at = time.perf_counter()
+        last_sent, last_value = 0.0, -1.0
+        while True:
+            now = time.perf_counter()
+            value = self.mouth.step(self.level.at(now))
+            speaking = value > 0 or self.level.at(now) > 0
+            if speaking and self.state != "speaking":
+                self._set_state("speaking")
+            elif not speaking and self.state == "speaking" and now - self.level.last_sound() > 0.3:
+                self._set_state("idle")
+            if speaking or value != last_value or now - last_sent >= KEEPALIVE:
+                await self._send_mouth(value)
+                last_sent, last_value = now, value
+            next_at += period
+            delay = next_at - time.perf_counter()
+            if delay < -period:  # fell behind (a stalled loop): skip ahead instead of bursting
+                next_at = time.perf_counter()
+                delay = 0
+            await asyncio.sleep(max(0.0, delay))
+
+    async def _send_mouth(self, value: float, *, wait: bool = False) -> None:
+        values = [{"id": "MouthOpen", "value": round(value, 4)}]
+        if self.cfg.mouth_smile >= 0:
+            values.append({"id": "MouthSmile", "value": self.cfg.mouth_smile if value > 0 else 0.0})
+        future = self.client.send_nowait("InjectParameterDataRequest", {"faceFound": False, "mode": "set", "parameterValues": values})
+        self.injections += 1
+        future.add_done_callback(self._check_injection)
+        if wait:
+            await asyncio.gather(future, return_exceptions=True)
+
+    def _check_injection(self, future: asyncio.Future[dict[str, Any]]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if isinstance(exc, ApiError) and exc.error_id == PARAM_CONTROLLED_BY_OTHER_PLUGIN:
+            self._warn_once("454", "avatar: another plugin controls MouthOpen, so lip sync cannot move the mouth; "
+                            "turn off the other plugin's lip sync (or its MouthOpen control) in VTube Studio")
+        elif isinstance(exc, ApiError):
+            self._warn_once(f"inject:{exc.error_id}", f"avatar: lip sync: {exc}")
+
+    # -- expressions and states -----------------------------------------------------
+
+    def _on_emotion(self, event: EmotionCue) -> None:
+        ref = self.cfg.emotions.get(event.emotion)
+        if ref and ref.endswith(".exp3.json"):
+            self._spawn(self._expression(ref))
+            return
+        hotkey = self.emotion_map.get(event.emotion)
+        if hotkey is not None:
+            self._spawn(self.trigger(hotkey))
+
+    def _set_state(self, state: str) -> None:
+        if state == self.state:
+            return
+        self.state = state
+        ref = self.cfg.states.get(state)  # type: ignore[call-overload]
+        if ref:
+            hotkey = find_hotkey(self.hotkeys, ref)
+            if hotkey is None:
+                self._warn_once(f"state:{state}", f"avatar: [avatar.states] {state} = {ref!r}: the model has no such hotkey")
+            else:
+                self._spawn(self.trigger(hotkey))
+
+    def _spawn(self, coro: Any) -> None:
+        if not self.connected.is_set():
+            coro.close()
+            return
+        asyncio.get_running_loop().create_task(coro)
+
+    async def trigger(self, hotkey: Hotkey) -> bool:
+        """Trigger a hotkey unless it is cooling down; VTube Studio's queue/cooldown errors are absorbed."""
+        now = time.monotonic()
+        if now - self._last_trigger.get(hotkey.hotkey_id, -1e9) < self.cfg.hotkey_cooldown:
+            return False
+        self._last_trigger[hotkey.hotkey_id] = now
+        try:
+            await self.client.request("HotkeyTriggerRequest", {"hotkeyID": hotkey.hotkey_id})
+        except ApiError as exc:
+            if exc.error_id in HOTKEY_BUSY_ERRORS:
+                log.debug("avatar: hotkey %s skipped: %s", hotkey.name, exc.message)
+                return False
+            self._warn_once(f"hotkey:{exc.error_id}", f"avatar: hotkey {hotkey.name!r}: {exc}")
+            return False
+        except AvatarUnavailable:
+            return False
+        return True
+
+    async def _expression(self, file: str) -> None:
+        try:
+            await self.client.request("ExpressionActivationRequest", {"expressionFile": file, "active": True, "fadeTime": 0.25})
+        except (ApiError, AvatarUnavailable) as exc:
+            self._warn_once(f"expr:{file}", f"avatar: expression {file}: {exc}")
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning(message)

@@ -1,0 +1,149 @@
+"""The avatar adapter: lip sync from the audio being heard, emotions and states as hotkeys, reconnection."""
+
+import asyncio
+import logging
+import statistics
+
+import numpy as np
+import pytest
+
+from companion.avatar.avatar import Avatar
+from companion.bus import EventBus
+from companion.config import AvatarSection
+from companion.events import AdapterStatus, EmotionCue, TurnStarted
+from companion.voice.level import AudioLevel
+from companion.voice.playback import PacedOutput, PlaybackBuffer
+from tests.fakes_vts import FakeVTS
+
+
+@pytest.fixture
+async def vts():
+    server = await FakeVTS().start()
+    yield server
+    await server.stop()
+
+
+async def start(vts, tmp_path, **cfg):
+    bus, level = EventBus(), AudioLevel()
+    avatar = Avatar(AvatarSection(enabled=True, **cfg), bus, level, token_path=tmp_path / "tok", url=vts.url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(avatar.run(stop))
+    await asyncio.wait_for(avatar.connected.wait(), 5)
+    return avatar, bus, level, stop, task
+
+
+def tone(seconds: float, rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (np.sin(2 * np.pi * 220 * t) * 0.3).astype(np.float32)
+
+
+async def test_mouth_follows_played_audio_at_the_configured_rate_and_closes_after(vts, tmp_path):
+    """While audio plays, MouthOpen is injected at lipsync_hz and opens; after it ends the mouth is closed."""
+    avatar, bus, level, stop, task = await start(vts, tmp_path, lipsync_hz=40)
+    buffer = PlaybackBuffer(16000, level=level)
+    output = PacedOutput(buffer, realtime=True)
+    output.start()
+    await asyncio.sleep(0.3)
+    vts.injections.clear()
+    buffer.push(0, "la la la", tone(1.0), 16000, final=True)
+    await asyncio.sleep(0.2)
+    started = asyncio.get_running_loop().time()
+    await buffer.wait_drained()
+    during = [v for _, v in vts.injections]
+    times = [t for t, _ in vts.injections]
+    await asyncio.sleep(0.4)
+    await output.close()
+    after = vts.injections[-1][1]
+    stop.set()
+    await task
+    rate = (len(times) - 1) / (times[-1] - times[0])
+    assert abs(rate - 40) / 40 < 0.1, rate
+    assert max(v["MouthOpen"] for v in during) > 0.5
+    assert after["MouthOpen"] == 0.0
+    assert started  # noqa: PT018
+
+
+async def test_mouth_closes_when_the_reply_is_interrupted(vts, tmp_path):
+    """A barge-in (buffer cleared) closes the mouth within about 100 ms."""
+    avatar, bus, level, stop, task = await start(vts, tmp_path, lipsync_hz=30)
+    buffer = PlaybackBuffer(16000, level=level)
+    output = PacedOutput(buffer, realtime=True)
+    output.start()
+    buffer.push(0, "long reply", tone(3.0), 16000, final=True)
+    await asyncio.sleep(0.5)
+    assert vts.injections[-1][1]["MouthOpen"] > 0
+    buffer.clear()
+    await asyncio.sleep(0.15)
+    assert vts.injections[-1][1]["MouthOpen"] == 0.0
+    await output.close()
+    stop.set()
+    await task
+
+
+async def test_idle_parameters_are_resent_at_least_once_a_second(vts, tmp_path):
+    """With nothing playing, MouthOpen is still re-sent well within VTube Studio's one-second limit."""
+    avatar, bus, level, stop, task = await start(vts, tmp_path)
+    await asyncio.sleep(2.2)
+    stop.set()
+    await task
+    times = [t for t, _ in vts.injections]
+    gaps = np.diff(times)
+    assert len(times) >= 3 and gaps.max() < 1.0
+
+
+async def test_emotions_and_states_trigger_hotkeys(vts, tmp_path):
+    """[happy] triggers the model's Smile hotkey by name; a mapped state triggers its hotkey; busy errors are absorbed."""
+    avatar, bus, level, stop, task = await start(vts, tmp_path, states={"thinking": "Think pose"}, emotions={"sad": "Cry"})
+    bus.publish(EmotionCue("t1", "happy"))
+    bus.publish(TurnStarted("t1", "c", "alice"))
+    await asyncio.sleep(0.1)
+    assert "hk-smile" in vts.triggered and "hk-think" in vts.triggered
+    vts.hotkey_errors = [200]  # HotkeyQueueFull: skipped quietly
+    bus.publish(EmotionCue("t2", "sad"))
+    await asyncio.sleep(0.1)
+    assert "hk-cry" not in vts.triggered
+    avatar._last_trigger.clear()  # noqa: SLF001 - past the cooldown
+    bus.publish(EmotionCue("t3", "sad"))
+    await asyncio.sleep(0.1)
+    assert vts.triggered.count("hk-cry") == 1
+    stop.set()
+    await task
+
+
+async def test_param_controlled_by_another_plugin_is_reported_once(vts, tmp_path, caplog):
+    """Error 454 on injection gives one clear warning, not one per frame."""
+    vts.inject_error = 454
+    caplog.set_level(logging.WARNING)
+    avatar, bus, level, stop, task = await start(vts, tmp_path, lipsync_hz=30)
+    await asyncio.sleep(1.2)
+    stop.set()
+    await task
+    warnings = [r for r in caplog.records if "another plugin" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+async def test_reconnects_reauthenticates_and_resubscribes(vts, tmp_path):
+    """VTube Studio closing and reopening: the avatar comes back with the stored token and its subscriptions."""
+    avatar, bus, level, stop, task = await start(vts, tmp_path)
+    statuses = []
+    bus.subscribe(AdapterStatus, lambda e: statuses.append(e.state))
+    assert vts.subscriptions == ["ModelLoadedEvent"]
+    port = vts.port
+    await vts.stop()
+    await asyncio.sleep(0.3)
+    assert not avatar.connected.is_set()
+    vts.port = port
+    await vts.start()
+    for _ in range(100):
+        if avatar.connected.is_set():
+            break
+        await asyncio.sleep(0.05)
+    assert avatar.connected.is_set()
+    assert vts.token_requests == 1 and vts.subscriptions == ["ModelLoadedEvent", "ModelLoadedEvent"]
+    assert "reconnecting" in statuses and statuses[-1] == "connected"
+    vts.hotkeys = vts.hotkeys + [{"name": "Blush", "type": "ToggleExpression", "file": "blush.exp3.json", "hotkeyID": "hk-blush"}]
+    await vts.emit("ModelLoadedEvent", {"modelLoaded": True, "modelName": "Other"})
+    await asyncio.sleep(0.1)
+    assert avatar.emotion_map["embarrassed"].hotkey_id == "hk-blush"
+    stop.set()
+    await task
