@@ -13,7 +13,7 @@ import logging.handlers
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .bus import EventBus
 from .config import Settings
@@ -191,6 +191,41 @@ def build_game_server(companion: Companion, settings: Settings, *, port: int | N
     )
 
 
+class Extensions:
+    """Plugins and MCP servers of one running companion; ``close()`` undoes them."""
+
+    def __init__(self, companion: Companion, settings: Settings) -> None:
+        from .plugins import PluginManager
+        from .tools.registry import ToolRegistry
+
+        self.settings = settings
+        if companion.tools is None:
+            companion.tools = ToolRegistry()
+        self.plugins = PluginManager(companion)
+        self.companion = companion
+        self.mcp: list[Any] = []
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    async def start(self) -> None:
+        await self.plugins.load_enabled()
+        if self.settings.tools.mcp:
+            try:
+                from .tools.mcp import MCPServer
+            except ImportError as exc:  # pragma: no cover - mcp is imported lazily inside
+                log.error("MCP servers are off: %s", exc)
+                return
+            for name, cfg in self.settings.tools.mcp.items():
+                server = MCPServer(name, cfg, self.companion.tools, self.companion.bus)  # type: ignore[arg-type]
+                self.mcp.append(server)
+                self._tasks.append(asyncio.create_task(server.run(self._stop), name=f"mcp-{name}"))
+
+    async def close(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.plugins.unload_all()
+
+
 async def _run_avatar(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
     try:
         from .avatar.avatar import Avatar
@@ -250,6 +285,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         avatar_task = None
         if settings.avatar.enabled:
             avatar_task = asyncio.create_task(_run_avatar(companion, settings, stop), name="avatar")
+        extensions = Extensions(companion, settings)
+        await extensions.start()
         voice_task = None
         if settings.voice.enabled:
             from .voice.local import run_local_voice
@@ -262,6 +299,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         for task in (voice_task, avatar_task):
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
+        await extensions.close()
         log.info("shutting down")
     finally:
         try:

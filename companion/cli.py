@@ -51,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     voice.add_argument("--name", help="the speaker's display name")
     voice.add_argument("--conversation", default="voice", help="conversation id")
 
+    plugins = sub.add_parser("plugins", help="plugins: list them, run their commands")
+    plugins_sub = plugins.add_subparsers(dest="plugins_command", metavar="ACTION")
+    plist = plugins_sub.add_parser("list", help="available plugins: enabled, loaded or failed (and why), with their tools")
+    plist.add_argument("--json", action="store_true")
+    prun = plugins_sub.add_parser("run", help="run a command a plugin added: companion plugins run PLUGIN COMMAND [ARGS...]")
+    prun.add_argument("plugin")
+    prun.add_argument("plugin_command")
+    prun.add_argument("args", nargs=argparse.REMAINDER)
+
     avatar = sub.add_parser("avatar", help="VTube Studio: check the connection")
     avatar_sub = avatar.add_subparsers(dest="avatar_command", metavar="ACTION")
     check = avatar_sub.add_parser("check", help="connect, authenticate, list hotkeys and expressions, wiggle the mouth")
@@ -139,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
             return _voice(settings, args)
         if args.command == "avatar":
             return _avatar(settings, args)
+        if args.command == "plugins":
+            return asyncio.run(_plugins(settings, args))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -183,6 +194,56 @@ def _run(settings: Settings) -> int:
         print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
+
+
+async def _plugins(settings: Settings, args: argparse.Namespace) -> int:
+    """Load the enabled plugins into a companion that never talks, to report on them or run a command."""
+    from .app import setup_logging
+    from .engine import Companion
+    from .history import HistoryStore
+    from .persona import default_character
+    from .plugins import PluginManager
+    from .testing import ScriptedLLM
+
+    if args.plugins_command not in ("list", "run"):
+        _parser().parse_args(["plugins", "--help"])
+    setup_logging(settings, console_level="ERROR")
+    companion = Companion(settings, llm=ScriptedLLM(), character=default_character(), history=HistoryStore(settings.data_path() / "history.sqlite3"))
+    await companion.start()
+    manager = PluginManager(companion)
+    try:
+        if args.plugins_command == "run":
+            if not await manager.load(args.plugin):
+                print(f"error: plugin {args.plugin} failed to load: {manager.states[args.plugin].error}", file=sys.stderr)
+                return EXIT_FAILURE
+            handler = manager.commands.get(f"{args.plugin}.{args.plugin_command}")
+            if handler is None:
+                known = ", ".join(k.split(".", 1)[1] for k in manager.commands if k.startswith(args.plugin + ".")) or "none"
+                print(f"error: plugin {args.plugin} has no command {args.plugin_command!r} (it has: {known})", file=sys.stderr)
+                return EXIT_USAGE
+            return await handler(list(args.args))
+        await manager.load_enabled()
+        states = manager.discover()
+        tools = {name: [t for t in manager.tools.names() if (tool := manager.tools.get(t)) and tool.source == name] for name in states}
+        rows = [
+            {"name": s.name, "enabled": s.enabled, "status": s.status, "error": s.error, "origin": s.origin, "tools": tools.get(s.name, [])}
+            for s in sorted(states.values(), key=lambda s: s.name)
+        ]
+        rows += [
+            {"name": s.name, "enabled": True, "status": s.status, "error": s.error, "origin": "", "tools": []}
+            for s in manager.states.values() if s.name not in states
+        ]
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            for row in rows:
+                flag = "enabled" if row["enabled"] else "-"
+                extra = f"  ({row['error']})" if row["error"] else (f"  tools: {', '.join(row['tools'])}" if row["tools"] else "")
+                print(f"{row['name']:<16} {flag:<8} {row['status']:<10}{extra}")
+        return 0 if all(r["status"] != "failed" for r in rows) else EXIT_FAILURE
+    finally:
+        await manager.unload_all()
+        await companion.close()
 
 
 def _avatar(settings: Settings, args: argparse.Namespace) -> int:
@@ -291,11 +352,16 @@ async def _chat_async(settings: Settings, args: argparse.Namespace, images: list
     companion = build_companion(settings)
     speaker_name = args.name or (args.speaker if args.speaker != "local" else None)
     await companion.start()
+    from .app import Extensions
+
+    extensions = Extensions(companion, settings)
+    await extensions.start()
     try:
         if args.message is not None:
             return await _one_turn(companion, args, speaker_name, images)
         return await _interactive(companion, args, speaker_name, images)
     finally:
+        await extensions.close()
         # a one-off chat ends right after the reply: give memory extraction time to finish, or nothing is remembered
         if companion.memory is not None and companion.memory.pending() and not args.json:
             print("(saving memories…)", file=sys.stderr)

@@ -251,6 +251,39 @@ class AvatarSection(_Section):
     hotkey_cooldown: float = Field(2.0, ge=0, description="Seconds before the same hotkey is triggered again.")
 
 
+class MCPServerSection(_Section):
+    command: str = Field("", description="stdio server: the program to start (e.g. npx, uvx, python).")
+    args: list[str] = Field(default_factory=list, description="stdio server: its arguments.")
+    env: dict[str, str] = Field(default_factory=dict, description="stdio server: environment (it gets no other secrets).")
+    url: str = Field("", description="Streamable HTTP server: its URL (instead of command).")
+    permission: Literal["anyone", "known", "owner"] = Field("owner", description="Who may make the model call its tools.")
+    timeout: float = Field(30.0, gt=0, description="Seconds a tool call may take before the server is considered hung.")
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> "MCPServerSection":
+        if bool(self.command) == bool(self.url):
+            raise ValueError("give either command (stdio) or url (streamable HTTP) for each MCP server")
+        return self
+
+
+class ToolsSection(_Section):
+    owners: list[str] = Field(
+        default_factory=lambda: ["local"],
+        description='Speaker ids allowed owner-only tools (the local terminal/voice user is "local"; add e.g. "discord:1234").',
+    )
+    known_users: list[str] = Field(default_factory=list, description="Speaker ids allowed tools marked for known users.")
+    mcp: dict[str, MCPServerSection] = Field(
+        default_factory=dict,
+        description='MCP servers by name, e.g. [tools.mcp.files] command = "npx" args = ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]; '
+        "their tools are offered as name__tool.",
+    )
+
+
+class PluginsSection(_Section):
+    enabled: list[str] = Field(default_factory=list, description='Plugins to load by name, e.g. ["clock", "dice", "reminders", "screen"].')
+    folder: str = Field("", description="Extra folder with your own plugins (empty: DATA/plugins).")
+
+
 class Settings(_Section):
     companion: CompanionSection = Field(default_factory=CompanionSection)
     persona: PersonaSection = Field(default_factory=PersonaSection)
@@ -261,6 +294,8 @@ class Settings(_Section):
     memory: MemorySection = Field(default_factory=MemorySection)
     voice: VoiceSection = Field(default_factory=VoiceSection)
     avatar: AvatarSection = Field(default_factory=AvatarSection)
+    tools: ToolsSection = Field(default_factory=ToolsSection)
+    plugins: PluginsSection = Field(default_factory=PluginsSection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")

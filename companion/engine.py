@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from .bus import EventBus
 from .config import Settings
-from .events import UserMessage
+from .events import ToolCalled, UserMessage
 from .history import HistoryStore
-from .llm.base import LLM, GenerationOptions
+from .llm.base import LLM, GenerationOptions, Message
 from .memory.manager import Exchange
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages
 from .text import ReplyChunker
+from .tools.registry import ToolContext, ToolRegistry
 from .turn import SentenceSink, TokenSink, Turn, TurnResult
 from .voice.level import AudioLevel
 
@@ -46,7 +47,9 @@ class Companion:
         memory: "MemoryManager | None" = None,
     ) -> None:
         self.settings = settings
-        self.audio_level = AudioLevel()  # loudness of the reply being played (voice), for the avatar's mouth
+        self.audio_level = AudioLevel()
+        self.tools: ToolRegistry | None = None  # set when plugins or MCP servers provide tools
+        self._warned_tools = False  # loudness of the reply being played (voice), for the avatar's mouth
         self.llm = llm
         self.character = character
         self.history = history
@@ -101,6 +104,44 @@ class Companion:
     def is_speaking(self) -> bool:
         """True while any reply is being produced."""
         return any(not turn.done for turn in self._active.values())
+
+    def permission_level(self, speaker_id: str, platform: str) -> str:
+        """anyone < known < owner, from [tools] owners / known_users (the local user is the owner by default)."""
+        cfg = self.settings.tools
+        if speaker_id in cfg.owners:
+            return "owner"
+        if speaker_id in cfg.known_users:
+            return "known"
+        return "anyone"
+
+    def _llm_tools_ok(self) -> bool:
+        ok = getattr(self.llm, "supports_tools", True)
+        if not ok and not self._warned_tools and self.tools is not None and len(self.tools):
+            self._warned_tools = True
+            log.warning(
+                "tools are off for %s: its chat template has no tool-call format; use an OpenAI-compatible "
+                "server (Ollama, vLLM) or a local model whose template supports tools", self.llm.name
+            )
+        return bool(ok)
+
+    async def _run_tools(self, part: TurnResult, ctx: ToolContext) -> list[Message]:
+        """Run the calls the model asked for; the messages that tell it the results."""
+        assert self.tools is not None
+        calls = [
+            {"id": c.id or f"call_{i}", "type": "function", "function": {"name": c.name, "arguments": c.arguments or "{}"}}
+            for i, c in enumerate(part.tool_calls)
+        ]
+        out: list[Message] = [{"role": "assistant", "content": part.reply or None, "tool_calls": calls}]
+        images: list[str] = []
+        for call, spec in zip(part.tool_calls, calls):
+            result = await self.tools.call(call.name, call.arguments, ctx)
+            self.bus.publish(ToolCalled(ctx.conversation_id, call.name, ctx.speaker_id, not result.is_error))
+            log.info("tool %s for %s: %s", call.name, ctx.speaker_id, "ok" if not result.is_error else result.text[:120])
+            out.append({"role": "tool", "tool_call_id": spec["id"], "content": result.text})
+            images += result.images
+        if images:
+            out.append({"role": "user", "content": [{"type": "text", "text": "(the image from the tool)"}, *({"type": "image_url", "image_url": {"url": u}} for u in images)]})
+        return out
 
     def interrupt(self, conversation_id: str) -> bool:
         """Stop the reply being written in ``conversation_id``; False if there was none."""
@@ -171,30 +212,43 @@ class Companion:
                 await self.history.add(
                     conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform
                 )
-            turn = Turn(
-                self.llm,
-                messages,
-                bus=self.bus,
-                conversation_id=conversation_id,
-                speaker_id=speaker_id,
-                options=GenerationOptions(
-                    max_tokens=self.settings.llm.max_tokens, temperature=self.settings.llm.temperature
-                ),
-                chunker=ReplyChunker(
-                    self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars, first_words
-                ),
-                on_token=on_token,
-                on_sentence=on_sentence,
-                started_at=started,
+            ctx = ToolContext(speaker_id, platform, conversation_id, self.permission_level(speaker_id, platform))
+            offered = self.tools.specs_for(ctx) if self.tools is not None and self._llm_tools_ok() else []
+            chunker = ReplyChunker(self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars, first_words)
+            options = GenerationOptions(
+                max_tokens=self.settings.llm.max_tokens, temperature=self.settings.llm.temperature, tools=tuple(offered)
             )
-            turn.mark("prompt_ready")
-            self._active[conversation_id] = turn
-            if on_start is not None:
-                started_cb = on_start(turn)
-                if started_cb is not None:
-                    await started_cb
+            results: list[TurnResult] = []
             try:
-                result = await turn.run()
+                for round_ in range(MAX_TOOL_ROUNDS + 1):
+                    turn = Turn(
+                        self.llm,
+                        messages,
+                        bus=self.bus,
+                        conversation_id=conversation_id,
+                        speaker_id=speaker_id,
+                        options=options,
+                        chunker=chunker,  # shared across tool rounds: sentence numbers keep counting
+                        on_token=on_token,
+                        on_sentence=on_sentence,
+                        started_at=started if round_ == 0 else None,
+                    )
+                    turn.mark("prompt_ready")
+                    self._active[conversation_id] = turn
+                    if on_start is not None and round_ == 0:
+                        started_cb = on_start(turn)
+                        if started_cb is not None:
+                            await started_cb
+                    part = await turn.run()
+                    results.append(part)
+                    if not part.tool_calls or part.interrupted or part.error or self.tools is None:
+                        break
+                    if round_ == MAX_TOOL_ROUNDS:
+                        log.warning("turn %s: still calling tools after %d rounds; stopping there", part.turn_id, round_)
+                        break
+                    messages = messages + await self._run_tools(part, ctx)
+                    options = GenerationOptions(max_tokens=options.max_tokens, temperature=options.temperature, tools=options.tools)
+                result = _merge(results)
                 heard = await spoken(result) if spoken is not None else None
             finally:
                 self._active.pop(conversation_id, None)
@@ -220,3 +274,25 @@ class Companion:
             if result.error:
                 log.error("turn %s in %s failed: %s", result.turn_id, conversation_id, result.error)
             return result
+
+
+MAX_TOOL_ROUNDS = 4
+
+
+def _merge(parts: list[TurnResult]) -> TurnResult:
+    """One result for a reply written over several tool rounds."""
+    if len(parts) == 1:
+        return parts[0]
+    first, last = parts[0], parts[-1]
+    timings = dict(first.timings_ms)
+    timings["end"] = sum(p.timings_ms.get("end", 0.0) for p in parts)
+    return TurnResult(
+        turn_id=first.turn_id,
+        reply=" ".join(p.reply for p in parts if p.reply).strip(),
+        sentences=[s for p in parts for s in p.sentences],
+        emotions=[e for p in parts for e in p.emotions],
+        interrupted=last.interrupted,
+        error=last.error,
+        timings_ms=timings,
+        tool_calls=tuple(c for p in parts for c in p.tool_calls),
+    )

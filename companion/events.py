@@ -111,3 +111,22 @@ class VoiceTimings(Event):
     conversation_id: str
     turn_id: str
     timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalled(Event):
+    """The model called a tool (``ok`` False: refused, failed or timed out)."""
+
+    conversation_id: str
+    name: str
+    speaker_id: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement(Event):
+    """Something the companion says unprompted (a reminder, a timer): shown, spoken, stored."""
+
+    conversation_id: str
+    text: str
+    speaker_id: str = ""

@@ -29,6 +29,8 @@ class FakeOpenAI:
     extraction_reply: str = '{"facts": []}'
     extraction_delay: float = 0.0  # seconds before answering an extraction request (a slow local model)
     embeddings: list[list[float]] | None = None
+    tool_name: str = "get_weather"  # the call "tools" mode makes
+    tool_args: str = '{"city": "Paris"}'
     transcription: str = "What is the weather like in Paris?"  # answer of /v1/audio/transcriptions
     speech: bytes = b""  # body of /v1/audio/speech (raw 24 kHz PCM, or a WAV)
     audio_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -107,10 +109,11 @@ class FakeOpenAI:
         base = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "model": body.get("model", "")}
         await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
         if mode == "tools":
+            half = len(self.tool_args) // 2
             calls = [
-                {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": ""}},
-                {"index": 0, "function": {"arguments": '{"city": '}},
-                {"index": 0, "function": {"arguments": '"Paris"}'}},
+                {"index": 0, "id": "call_1", "type": "function", "function": {"name": self.tool_name, "arguments": ""}},
+                {"index": 0, "function": {"arguments": self.tool_args[:half]}},
+                {"index": 0, "function": {"arguments": self.tool_args[half:]}},
             ]
             for call in calls:
                 await send({**base, "choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 from aiohttp import WSMsgType, web
 
 from ..config import Settings
+from ..events import Announcement
 from ..engine import Companion
 from ..resources import bundled
 from ..text import Sentence
@@ -49,6 +50,8 @@ class WebChat:
         self.token = settings.web_token()
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
+        self._conversation_of: dict[web.WebSocketResponse, str] = {}
+        self._unsubscribe: Any = None
         self.port: int | None = None
 
     def app(self) -> web.Application:
@@ -59,7 +62,14 @@ class WebChat:
         app.router.add_static("/static/", self.web_root, show_index=False)
         return app
 
+    def _announce(self, event: Announcement) -> None:
+        """Reminders and timers reach the browsers showing that conversation."""
+        for ws, conversation in list(self._conversation_of.items()):
+            if conversation == event.conversation_id and not ws.closed:
+                asyncio.get_running_loop().create_task(self._send(ws, {"type": "announcement", "text": event.text}))
+
     async def start(self) -> None:
+        self._unsubscribe = self.companion.bus.subscribe(Announcement, self._announce)
         cfg = self.settings.web
         self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -70,6 +80,8 @@ class WebChat:
         log.info("web chat on http://%s:%s/", "127.0.0.1" if cfg.host == "0.0.0.0" else cfg.host, self.port)
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         for ws in list(self._sockets):
             await ws.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
@@ -115,6 +127,7 @@ class WebChat:
         await ws.prepare(request)
         self._sockets.add(ws)
         conversation = f"web:{session}"
+        self._conversation_of[ws] = conversation
         replying: asyncio.Task[None] | None = None
         try:
             await self._send(ws, await self._hello(conversation))
@@ -151,6 +164,7 @@ class WebChat:
                 self.companion.interrupt(conversation)
                 await asyncio.gather(replying, return_exceptions=True)
             self._sockets.discard(ws)
+            self._conversation_of.pop(ws, None)
         return ws
 
     async def _hello(self, conversation: str) -> dict[str, Any]:

@@ -41,6 +41,10 @@ class FallbackLLM(LLM):
         for provider in self.providers:
             await provider.close()
 
+    @property
+    def supports_tools(self) -> bool:
+        return bool(getattr(self.providers[0], "supports_tools", True))
+
     async def warm(self, messages: list[Message]) -> None:
         await self.providers[0].warm(messages)
 

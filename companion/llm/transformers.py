@@ -12,6 +12,7 @@ so later starts take well under a second.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import shutil
 import threading
@@ -19,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message
+from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
 from .constrained import json_schema_of, logits_processor
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,13 @@ class TransformersLLM(LLM):
     @property
     def supports_images(self) -> bool:
         return self._vision
+
+    @property
+    def supports_tools(self) -> bool:
+        """Only models whose chat template has the <tool_call> format (Qwen, Hermes, SmolLM3...); not SmolLM2."""
+        tok = getattr(self._tokenizer, "tokenizer", self._tokenizer)
+        template = getattr(tok, "chat_template", None) or ""
+        return "<tool_call>" in template
 
     async def start(self) -> None:
         async with self._load_lock:
@@ -336,6 +344,7 @@ class TransformersLLM(LLM):
 
             thread = threading.Thread(target=generate, name="transformers-generate", daemon=True)
             thread.start()
+            calls = ToolCallSplitter() if options.tools else None
             try:
                 while True:
                     item = await queue.get()
@@ -343,7 +352,16 @@ class TransformersLLM(LLM):
                         break
                     if isinstance(item, BaseException):
                         raise LLMError(f"transformers: generation failed: {type(item).__name__}: {item}")
-                    yield LLMChunk(text=item)
+                    text = calls.feed(item) if calls is not None else item
+                    if text:
+                        yield LLMChunk(text=text)
+                if calls is not None:
+                    tail, found = calls.finish()
+                    if tail:
+                        yield LLMChunk(text=tail)
+                    if found:
+                        yield LLMChunk(tool_calls=found, finish_reason="tool_calls")
+                        return
                 yield LLMChunk(finish_reason="stop")
             finally:
                 stop.set()
@@ -351,6 +369,51 @@ class TransformersLLM(LLM):
                 # the lock admits the next turn; it is daemon, so exit never waits on it.
                 if thread.is_alive():
                     await asyncio.get_running_loop().run_in_executor(None, thread.join, 5.0)
+
+
+class ToolCallSplitter:
+    """Separates ``<tool_call>{json}</tool_call>`` blocks (the Hermes/Qwen format) from the streamed text."""
+
+    OPEN, CLOSE = "<tool_call>", "</tool_call>"
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._calls: list[ToolCall] = []
+
+    def feed(self, text: str) -> str:
+        self._held += text
+        out = []
+        while True:
+            start = self._held.find(self.OPEN)
+            if start < 0:
+                # keep back what could be the start of a tag
+                keep = max((i for i in range(1, len(self.OPEN)) if self._held.endswith(self.OPEN[:i])), default=0)
+                out.append(self._held[: len(self._held) - keep])
+                self._held = self._held[len(self._held) - keep :]
+                return "".join(out)
+            out.append(self._held[:start])
+            end = self._held.find(self.CLOSE, start)
+            if end < 0:
+                self._held = self._held[start:]
+                return "".join(out)
+            self._parse(self._held[start + len(self.OPEN) : end])
+            self._held = self._held[end + len(self.CLOSE) :]
+
+    def _parse(self, body: str) -> None:
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(obj, dict) and isinstance(obj.get("name"), str):
+            args = obj.get("arguments", {})
+            self._calls.append(ToolCall(f"call_{len(self._calls)}", obj["name"], args if isinstance(args, str) else json.dumps(args)))
+
+    def finish(self) -> tuple[str, tuple[ToolCall, ...]]:
+        if self._held.startswith(self.OPEN):
+            self._parse(self._held[len(self.OPEN) :])
+            self._held = ""
+        tail, self._held = self._held, ""
+        return tail, tuple(self._calls)
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -67,6 +67,13 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
             companion.bus.publish(AdapterStatus("voice", "connected", "microphone and speaker open"))
             log.info("voice: listening on the microphone (barge-in %s)", settings.voice.barge_in)
             pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
+            from ..events import Announcement
+
+            def announce(event: Announcement, pipeline=pipeline) -> None:
+                if event.conversation_id == pipeline.conversation_id:
+                    asyncio.get_running_loop().create_task(pipeline.say(event.text))
+
+            unsubscribe = companion.bus.subscribe(Announcement, announce)
             listening = asyncio.create_task(pipeline.run(mic))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -74,6 +81,7 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
             mic.close()
             pipeline.interrupt_reply()
             await asyncio.gather(listening, return_exceptions=True)
+            unsubscribe()
             await mic.close_stream()
             await speaker.close()
     finally:

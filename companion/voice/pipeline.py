@@ -342,6 +342,19 @@ class VoicePipeline:
 
     # -- output -----------------------------------------------------------------
 
+    async def say(self, text: str) -> None:
+        """Speak ``text`` unprompted (a reminder, a timer) once the companion is not already speaking."""
+        while self.speaking():
+            await asyncio.sleep(0.05)
+        self.buffer.reset()
+        try:
+            async for samples in self.tts.synthesize(text):
+                self.buffer.push(0, text, samples, self.tts.sample_rate)
+        except TTSError as exc:
+            log.error("tts: %s (announcement not spoken)", exc)
+            return
+        self.buffer.end_sentence(0)
+
     def speaking(self) -> bool:
         """True while a reply is being written or played."""
         return (self._turn_task is not None and not self._turn_task.done()) or self.buffer.busy
