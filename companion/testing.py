@@ -29,9 +29,11 @@ class ScriptedLLM(LLM):
         self.token_delay = token_delay
         self.fail_with = fail_with
         self.prompts: list[list[Message]] = []
+        self.options: list[GenerationOptions] = []
 
     async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
         self.prompts.append(messages)
+        self.options.append(options)
         if self.fail_with is not None:
             raise self.fail_with
         reply = self.replies[(len(self.prompts) - 1) % len(self.replies)]

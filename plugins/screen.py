@@ -13,7 +13,7 @@ def grab(monitor: int = 1) -> bytes:
         import mss.tools
     except ImportError:
         raise RuntimeError("the screen plugin needs mss: pip install mss") from None
-    with mss.mss() as shot:
+    with (mss.MSS() if hasattr(mss, "MSS") else mss.mss()) as shot:
         monitors = shot.monitors
         if monitor >= len(monitors):
             raise RuntimeError(f"there is no monitor {monitor} (found {len(monitors) - 1})")

@@ -42,7 +42,7 @@ case ",$extras," in
     ;;
 esac
 case ",$extras," in
-  *,voice,*) scripts/apt-voice.sh ;;
+  *,voice,*|*,tools,*) scripts/apt-packages.sh ;;
 esac
 if [ "${CI:-}" = "true" ]; then
   # CI must never pull CUDA wheels: they are gigabytes and useless on the CPU runners.

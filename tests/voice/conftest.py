@@ -17,7 +17,7 @@ def espeak(text: str, path: Path, *, wpm: int = 160) -> Path:
     """A WAV of ``text`` spoken by espeak-ng (22050 Hz mono, 16-bit)."""
     if shutil.which("espeak-ng") is None:
         if os.environ.get("CI") == "true":
-            pytest.fail("espeak-ng is missing in CI: scripts/apt-voice.sh should have installed it")
+            pytest.fail("espeak-ng is missing in CI: scripts/apt-packages.sh should have installed it")
         pytest.skip("espeak-ng is not installed (apt install espeak-ng); CI installs it")
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", str(wpm), "-w", str(path), text], check=True)
     return path

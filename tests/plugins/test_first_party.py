@@ -1,0 +1,116 @@
+"""The first-party plugins: dice, clock, reminders (across a restart), screen (a real image part)."""
+
+import asyncio
+import base64
+import io
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from companion.app import build_companion
+from companion.events import Announcement
+from companion.plugins import PluginManager
+from companion.tools.registry import ToolContext
+
+OWNER = ToolContext("local", "cli", "chat-1", "owner")
+
+
+async def loaded(settings, *names):
+    comp = build_companion(settings)
+    await comp.start()
+    plugins = PluginManager(comp)
+    for name in names:
+        assert await plugins.load(name), plugins.states[name].error
+    return comp, plugins
+
+
+async def test_dice_rolls_within_range(settings_for, fake_openai):
+    """roll_dice understands 2d6+1 and refuses nonsense."""
+    comp, plugins = await loaded(settings_for(fake_openai), "dice")
+    for _ in range(30):
+        text = (await comp.tools.call("roll_dice", '{"dice": "2d6+1"}', OWNER)).text
+        total = int(text.rsplit("=", 1)[1])
+        assert 3 <= total <= 13
+    assert "not dice notation" in (await comp.tools.call("roll_dice", '{"dice": "lots"}', OWNER)).text
+    await plugins.unload_all()
+    await comp.close()
+
+
+async def test_clock_time_and_timer(settings_for, fake_openai):
+    """current_time answers; a one-second timer announces itself."""
+    comp, plugins = await loaded(settings_for(fake_openai), "clock")
+    assert time.strftime("%Y") in (await comp.tools.call("current_time", "{}", OWNER)).text
+    assert "unknown time zone" in (await comp.tools.call("current_time", '{"timezone": "Mars/Olympus"}', OWNER)).text
+    heard = []
+    comp.bus.subscribe(Announcement, heard.append)
+    await comp.tools.call("set_timer", '{"seconds": 1, "label": "tea"}', OWNER)
+    await asyncio.sleep(1.3)
+    assert [a.text for a in heard] == ["Your tea is done!"]
+    await plugins.unload_all()
+    await comp.close()
+
+
+async def test_reminder_survives_a_restart_and_fires(settings_for, fake_openai):
+    """A reminder set before the process stops is delivered after a restart: announced and in the chat history."""
+    settings = settings_for(fake_openai)
+    comp, plugins = await loaded(settings, "reminders")
+    out = await comp.tools.call("set_reminder", '{"text": "call mum", "when": "in 2 seconds"}', OWNER)
+    assert "reminder set" in out.text
+    await plugins.unload_all()
+    await comp.close()  # the process is gone before the reminder is due
+
+    await asyncio.sleep(2.2)
+    comp, plugins = await loaded(settings, "reminders")
+    heard = []
+    comp.bus.subscribe(Announcement, heard.append)
+    for _ in range(40):
+        if heard:
+            break
+        await asyncio.sleep(0.05)
+    assert [(a.conversation_id, a.text) for a in heard] == [("chat-1", "Reminder: call mum")]
+    history = await comp.history.recent("chat-1", 5)
+    assert history[-1].content == "Reminder: call mum"
+    await asyncio.sleep(0.3)
+    assert len(heard) == 1  # delivered once
+    await plugins.unload_all()
+    await comp.close()
+
+
+def _display_or_generated(monkeypatch):
+    """A real capture from a virtual display (Xvfb) when installed, else a generated PNG."""
+    if shutil.which("Xvfb"):
+        display = ":97"
+        proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "320x240x24"], stderr=subprocess.DEVNULL)
+        time.sleep(0.8)
+        monkeypatch.setenv("DISPLAY", display)
+        return proc
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, "PNG")
+    png = buf.getvalue()
+    monkeypatch.setattr("companion_plugin_screen.grab", lambda monitor=1: png, raising=False)
+    return None
+
+
+async def test_screen_sends_a_real_image_to_the_model(settings_for, fake_openai, monkeypatch):
+    """look_at_screen's screenshot reaches the LLM request as an image part (owner only)."""
+    fake_openai.modes.extend(["tools", "ok"])
+    fake_openai.tool_name, fake_openai.tool_args = "look_at_screen", "{}"
+    fake_openai.reply = "Nice screen!"
+    comp, plugins = await loaded(settings_for(fake_openai), "screen")
+    proc = _display_or_generated(monkeypatch)
+    try:
+        await comp.respond("what do you think of this?", conversation_id="c", speaker_id="local")
+    finally:
+        if proc is not None:
+            proc.terminate()
+    last = fake_openai.requests[-1]["messages"]
+    images = [p for m in last if isinstance(m.get("content"), list) for p in m["content"] if p.get("type") == "image_url"]
+    assert images, last
+    data = base64.b64decode(images[0]["image_url"]["url"].split(",", 1)[1])
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 60
+    await plugins.unload_all()
+    await comp.close()
