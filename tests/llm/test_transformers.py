@@ -97,3 +97,17 @@ async def test_json_schema_response_format_constrains_the_output(smollm):
     for _ in range(2):
         text = "".join([c.text async for c in smollm.stream(MESSAGES, options)])
         assert validation_error(json.loads(text), schema) is None
+
+
+def test_hermes_tool_calls_are_split_from_the_streamed_text():
+    """<tool_call>{json}</tool_call> blocks become tool calls, even when split across tokens; other text streams."""
+    from companion.llm.transformers import ToolCallSplitter
+
+    splitter = ToolCallSplitter()
+    shown = "".join(
+        splitter.feed(piece)
+        for piece in ["Let me check. <tool", "_call>{\"name\": \"get_weather\", ", "\"arguments\": {\"city\": \"Oslo\"}}</tool_", "call>"]
+    )
+    tail, calls = splitter.finish()
+    assert (shown + tail).strip() == "Let me check."
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", '{"city": "Oslo"}')]
