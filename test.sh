@@ -3,7 +3,7 @@
 # Any arguments go to pytest (e.g. ./test.sh -k config).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup.sh local-llm,memory,voice,avatar,tools,dev
+scripts/setup.sh local-llm,memory,voice,avatar,tools,discord,dev
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?

@@ -287,16 +287,22 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             avatar_task = asyncio.create_task(_run_avatar(companion, settings, stop), name="avatar")
         extensions = Extensions(companion, settings)
         await extensions.start()
+        discord_task = None
+        if settings.discord.enabled:
+            from .adapters.discord.bot import run_discord
+
+            discord_task = asyncio.create_task(run_discord(companion, settings, stop), name="discord")
         voice_task = None
         if settings.voice.enabled:
             from .voice.local import run_local_voice
 
             voice_task = asyncio.create_task(run_local_voice(companion, settings, stop), name="local-voice")
             print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
-        if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled):
+        if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled
+                or settings.discord.enabled):
             log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
         await stop.wait()
-        for task in (voice_task, avatar_task):
+        for task in (voice_task, avatar_task, discord_task):
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
         await extensions.close()

@@ -284,6 +284,25 @@ class PluginsSection(_Section):
     folder: str = Field("", description="Extra folder with your own plugins (empty: DATA/plugins).")
 
 
+class DiscordSection(_Section):
+    enabled: bool = Field(False, description="Run the Discord bot (`companion run`); the token comes from token_env.")
+    token: SecretStr | None = Field(None, description="Bot token; prefer the environment variable named by token_env.")
+    token_env: str = Field("DISCORD_TOKEN", description="Environment variable read for the bot token.")
+    channels: list[int] = Field(default_factory=list, description="Channel ids where every message is answered (not only mentions).")
+    answer_dms: bool = Field(True, description="Answer direct messages.")
+    allow_bots: bool = Field(False, description="Answer messages from other bots too.")
+    blocked_users: list[int] = Field(default_factory=list, description="User ids the companion ignores.")
+    ping_users: bool = Field(False, description="Let replies mention (ping) users; @everyone and roles are never pinged.")
+    debounce_seconds: float = Field(1.5, ge=0, le=30, description="Quick messages in a row within this time get one answer.")
+    user_messages_per_minute: int = Field(6, ge=1, description="Answers per user per minute; more are ignored (spam).")
+    channel_messages_per_minute: int = Field(20, ge=1, description="Answers per channel per minute.")
+    reactions: bool = Field(True, description="Turn emotion tags into emoji reactions (else they are just removed).")
+    speak_in_voice: bool = Field(True, description="After /join, speak replies in the voice channel.")
+    experimental_voice_receive: bool = Field(
+        False, description="Listen in voice channels (discord-ext-voice-recv + DAVE decrypt shim; experimental, see README)."
+    )
+
+
 class Settings(_Section):
     companion: CompanionSection = Field(default_factory=CompanionSection)
     persona: PersonaSection = Field(default_factory=PersonaSection)
@@ -296,6 +315,7 @@ class Settings(_Section):
     avatar: AvatarSection = Field(default_factory=AvatarSection)
     tools: ToolsSection = Field(default_factory=ToolsSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
+    discord: DiscordSection = Field(default_factory=DiscordSection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")
@@ -306,6 +326,11 @@ class Settings(_Section):
             raise ValueError(
                 f"web.host is {self.web.host!r}, which other machines can reach, but no token is set; "
                 f"set web.token or the environment variable {self.web.token_env}, or use host = \"127.0.0.1\""
+            )
+        if self.discord.enabled and not self.discord_token():
+            raise ValueError(
+                f"discord.enabled is true but there is no bot token: set the environment variable {self.discord.token_env} "
+                "(or discord.token); see README, Discord"
             )
         if self.games.enabled and not is_loopback(self.games.host) and not self.games_token():
             raise ValueError(
@@ -334,10 +359,13 @@ class Settings(_Section):
     def games_token(self) -> str | None:
         return secret_value(self.games.token, self.games.token_env)
 
+    def discord_token(self) -> str | None:
+        return secret_value(self.discord.token, self.discord.token_env)
+
     def secrets(self) -> list[str]:
         """Every secret value in force, so the log filter can mask them."""
         voice = (os.environ.get(self.voice.stt.api_key_env or "", ""), os.environ.get(self.voice.tts.api_key_env or "", ""))
-        return [s for s in (self.openai_api_key(), self.web_token(), self.games_token(), *voice) if s]
+        return [s for s in (self.openai_api_key(), self.web_token(), self.games_token(), self.discord_token(), *voice) if s]
 
 
 def secret_value(value: SecretStr | None, env_name: str) -> str | None:

@@ -1,0 +1,1 @@
+"""Discord: text chat, slash commands, speaking (and, experimentally, listening) in voice channels."""

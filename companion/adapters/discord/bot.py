@@ -1,0 +1,404 @@
+"""The Discord adapter: answers messages, slash commands, speaks in voice channels.
+
+The decisions (who is answered, debouncing, rate limits, splitting) are pure
+logic in ``policy``; this module turns discord.py objects into those
+decisions and the companion's replies back into messages, reactions and audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ...events import AdapterStatus
+from ...voice.playback import PlaybackBuffer
+from .audio import RATE, BufferAudioSource
+from .policy import EMOJI_FOR, MessageFacts, RateLimiter, answer_reason, split_reply
+
+if TYPE_CHECKING:
+    from ...config import Settings
+    from ...engine import Companion
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DiscordAdapter", "run_discord"]
+
+CANNOT_LISTEN = (
+    "I can speak here, but I cannot listen in voice channels yet: Discord's end-to-end voice encryption (DAVE) "
+    "is not supported by any released receive library. Talk to me in text and I will answer out loud."
+)
+
+
+def _allowed_mentions(ping_users: bool) -> Any:
+    import discord
+
+    return discord.AllowedMentions(everyone=False, roles=False, users=ping_users, replied_user=False)
+
+
+@dataclass
+class GuildVoice:
+    client: Any  # discord.VoiceClient
+    buffer: PlaybackBuffer
+    muted: bool = False
+    wanted_channel: Any = None  # rejoin target after an unexpected disconnect
+    listener: Any = None
+    speaking: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class DiscordAdapter:
+    def __init__(self, companion: "Companion", settings: "Settings", *, bot_user_id: int = 0) -> None:
+        self.companion = companion
+        self.settings = settings
+        self.cfg = settings.discord
+        self.bot_user_id = bot_user_id
+        self.user_limits = RateLimiter(self.cfg.user_messages_per_minute)
+        self.channel_limits = RateLimiter(self.cfg.channel_messages_per_minute)
+        self._pending: dict[int, list[Any]] = {}
+        self._timers: dict[int, asyncio.Task[None]] = {}
+        self.voice: dict[int, GuildVoice] = {}
+        self._tts: Any = None
+        self.answered = 0
+
+    # -- text ------------------------------------------------------------------
+
+    def facts(self, message: Any) -> MessageFacts:
+        ref = getattr(message, "reference", None)
+        resolved = getattr(ref, "resolved", None) if ref is not None else None
+        replies_to_bot = getattr(getattr(resolved, "author", None), "id", None) == self.bot_user_id
+        channel = message.channel
+        return MessageFacts(
+            author_id=message.author.id,
+            author_is_bot=bool(getattr(message.author, "bot", False)),
+            is_self=message.author.id == self.bot_user_id,
+            is_dm=getattr(message, "guild", None) is None,
+            mentions_bot=any(getattr(m, "id", None) == self.bot_user_id for m in getattr(message, "mentions", [])),
+            replies_to_bot=replies_to_bot,
+            channel_id=channel.id,
+            text=message.content or "",
+            has_images=bool(_images(message)),
+        )
+
+    async def on_message(self, message: Any) -> None:
+        facts = self.facts(message)
+        reason = answer_reason(
+            facts, channels=set(self.cfg.channels), answer_dms=self.cfg.answer_dms, allow_bots=self.cfg.allow_bots,
+            blocked=set(self.cfg.blocked_users),
+        )
+        if reason is None:
+            return
+        if not self.user_limits.allow(facts.author_id) or not self.channel_limits.allow(facts.channel_id):
+            log.info("discord: rate limit: ignoring a message from %s in %s", facts.author_id, facts.channel_id)
+            return
+        self._pending.setdefault(facts.channel_id, []).append(message)
+        timer = self._timers.get(facts.channel_id)
+        if timer is not None and not timer.done():
+            timer.cancel()  # another quick message: wait for the burst to end
+        self._timers[facts.channel_id] = asyncio.create_task(self._flush_later(facts.channel_id))
+
+    async def _flush_later(self, channel_id: int) -> None:
+        await asyncio.sleep(self.cfg.debounce_seconds)
+        messages = self._pending.pop(channel_id, [])
+        if messages:
+            await self.answer(messages)
+
+    def _clean(self, text: str) -> str:
+        return re.sub(rf"<@!?{self.bot_user_id}>", "", text).strip()
+
+    async def answer(self, messages: list[Any]) -> None:
+        last = messages[-1]
+        authors = {m.author.id for m in messages}
+        if len(authors) > 1:
+            text = "\n".join(f"{m.author.display_name}: {self._clean(m.content)}" for m in messages if self._clean(m.content))
+        else:
+            text = "\n".join(self._clean(m.content) for m in messages if self._clean(m.content))
+        images = [url for m in messages for url in _images(m)]  # providers without vision drop them, and log it
+        channel = last.channel
+        async with channel.typing():
+            result = await self.companion.respond(
+                text or "(sent an image)",
+                conversation_id=f"discord:{channel.id}",
+                speaker_id=f"discord:{last.author.id}",
+                speaker_name=last.author.display_name,
+                platform="discord",
+                images=images,
+            )
+        if result.error and not result.reply:
+            return
+        pieces = split_reply(result.reply)
+        allowed = _allowed_mentions(self.cfg.ping_users)
+        for i, piece in enumerate(pieces):
+            if i == 0:
+                await last.reply(piece, mention_author=False, allowed_mentions=allowed)
+            else:
+                await channel.send(piece, allowed_mentions=allowed)
+        self.answered += 1
+        if self.cfg.reactions:
+            for emotion in dict.fromkeys(result.emotions):
+                emoji = EMOJI_FOR.get(emotion)
+                if emoji:
+                    try:
+                        await last.add_reaction(emoji)
+                    except Exception:  # noqa: BLE001 - missing permission: not worth failing a reply
+                        log.debug("discord: cannot react with %s", emoji)
+        guild = getattr(last, "guild", None)
+        if guild is not None and guild.id in self.voice and self.cfg.speak_in_voice:
+            await self.speak(guild.id, result.reply)
+
+    # -- slash commands (handlers take an Interaction; registered in `commands`) ---------------
+
+    async def cmd_ask(self, interaction: Any, question: str) -> None:
+        await interaction.response.defer(thinking=True)
+        user = interaction.user
+        result = await self.companion.respond(
+            question, conversation_id=f"discord:{interaction.channel.id}", speaker_id=f"discord:{user.id}",
+            speaker_name=user.display_name, platform="discord",
+        )
+        pieces = split_reply(result.reply) or ["…"]
+        for piece in pieces:
+            await interaction.followup.send(piece, allowed_mentions=_allowed_mentions(False))
+
+    async def cmd_forget(self, interaction: Any) -> None:
+        speaker = f"discord:{interaction.user.id}"
+        removed = 0
+        if self.companion.memory is not None:
+            person = await self.companion.memory.store.person_for(speaker, platform="discord")
+            removed = await self.companion.memory.store.forget_person(person)
+        said = await self.companion.history.forget_speaker(speaker)
+        await interaction.response.send_message(
+            f"Done: I forgot {removed} memories about you and {said} of your messages.", ephemeral=True
+        )
+
+    async def cmd_persona(self, interaction: Any) -> None:
+        character = self.companion.character
+        about = (character.description or character.personality or "").strip()
+        await interaction.response.send_message(f"**{character.name}**\n{about[:1800]}", ephemeral=True)
+
+    async def cmd_join(self, interaction: Any) -> None:
+        state = getattr(interaction.user, "voice", None)
+        channel = getattr(state, "channel", None)
+        if channel is None:
+            await interaction.response.send_message("Join a voice channel first, then use /join.", ephemeral=True)
+            return
+        await interaction.response.defer(thinking=True)
+        try:
+            vc = await self._connect(channel)
+        except Exception as exc:  # noqa: BLE001 - missing voice deps, permissions, timeouts
+            await interaction.followup.send(f"I could not join {channel.name}: {exc}")
+            return
+        note = "" if self.cfg.experimental_voice_receive else f"\n{CANNOT_LISTEN}"
+        await interaction.followup.send(f"Joined {channel.name}.{note}")
+        del vc
+
+    async def cmd_leave(self, interaction: Any) -> None:
+        entry = self.voice.pop(interaction.guild.id, None) if interaction.guild else None
+        if entry is None:
+            await interaction.response.send_message("I am not in a voice channel here.", ephemeral=True)
+            return
+        entry.wanted_channel = None
+        if entry.listener is not None:
+            await entry.listener.close()
+        await entry.client.disconnect(force=True)
+        await interaction.response.send_message("Left the voice channel.")
+
+    async def cmd_mute(self, interaction: Any) -> None:
+        entry = self.voice.get(interaction.guild.id) if interaction.guild else None
+        if entry is None:
+            await interaction.response.send_message("I am not in a voice channel here.", ephemeral=True)
+            return
+        entry.muted = not entry.muted
+        if entry.muted:
+            entry.buffer.clear()
+        await interaction.response.send_message("Muted: I will only write." if entry.muted else "Unmuted: I will speak again.")
+
+    # -- voice ---------------------------------------------------------------------
+
+    async def _connect(self, channel: Any) -> Any:
+        import discord
+
+        cls: Any = discord.VoiceClient
+        if self.cfg.experimental_voice_receive:
+            from .receive import receive_client_class
+
+            cls = receive_client_class()
+        vc = await channel.connect(cls=cls, self_deaf=not self.cfg.experimental_voice_receive)
+        buffer = PlaybackBuffer(RATE, level=self.companion.audio_level)  # the avatar's mouth follows Discord speech too
+        entry = GuildVoice(vc, buffer, wanted_channel=channel)
+        self.voice[channel.guild.id] = entry
+        if self.cfg.experimental_voice_receive:
+            from .receive import start_listening
+
+            entry.listener = await start_listening(self, entry, channel)
+        self.companion.bus.publish(AdapterStatus("discord-voice", "connected", channel.name))
+        return vc
+
+    async def _tts_engine(self) -> Any:
+        if self._tts is None:
+            from ...voice.build import build_tts
+
+            self._tts = build_tts(self.settings)
+            await self._tts.start()
+        return self._tts
+
+    async def speak(self, guild_id: int, text: str) -> None:
+        """Synthesise ``text`` sentence by sentence into the guild's voice channel."""
+        entry = self.voice.get(guild_id)
+        if entry is None or entry.muted or not text.strip():
+            return
+        from ...text import ReplyChunker
+
+        tts = await self._tts_engine()
+        async with entry.speaking:
+            source = BufferAudioSource(entry.buffer)
+            entry.buffer.reset()
+            chunker = ReplyChunker(first_clause_chars=16)
+            sentences = chunker.feed(text) + chunker.finish()
+            started = False
+            for sentence in sentences:
+                if not sentence.speech:
+                    continue
+                async for samples in tts.synthesize(sentence.speech):
+                    entry.buffer.push(sentence.index, sentence.speech, samples, tts.sample_rate)
+                    if not started and entry.client.is_connected():
+                        entry.client.play(source)
+                        started = True
+                entry.buffer.end_sentence(sentence.index)
+            source.finish()
+            while entry.client.is_playing():
+                await asyncio.sleep(0.05)
+
+    async def on_voice_state_update(self, member: Any, before: Any, after: Any) -> None:
+        """Rejoin when Discord drops our voice connection (not after /leave)."""
+        if member.id != self.bot_user_id or after.channel is not None or before.channel is None:
+            return
+        entry = self.voice.pop(before.channel.guild.id, None)
+        if entry is None or entry.wanted_channel is None:
+            return
+        log.warning("discord: dropped from voice in %s; rejoining", before.channel.name)
+        self.companion.bus.publish(AdapterStatus("discord-voice", "reconnecting", before.channel.name))
+        for delay in (1, 2, 5, 10, 30):
+            await asyncio.sleep(delay)
+            try:
+                await self._connect(entry.wanted_channel)
+                return
+            except Exception as exc:  # noqa: BLE001
+                log.info("discord: rejoin failed (%s); retrying", exc)
+
+    async def close(self) -> None:
+        for entry in list(self.voice.values()):
+            entry.wanted_channel = None
+            try:
+                await entry.client.disconnect(force=True)
+            except Exception:  # noqa: BLE001
+                pass
+        self.voice.clear()
+        if self._tts is not None:
+            await self._tts.close()
+
+
+def _images(message: Any) -> list[str]:
+    return [
+        a.url for a in getattr(message, "attachments", [])
+        if (getattr(a, "content_type", "") or "").startswith("image/")
+    ]
+
+
+def build_commands(adapter: DiscordAdapter) -> list[Any]:
+    """The slash commands, bound to the adapter; admin-only ones need Manage Server."""
+    import discord
+    from discord import app_commands
+
+    @app_commands.command(name="ask", description="Ask the companion something")
+    @app_commands.describe(question="What do you want to ask?")
+    async def ask(interaction: discord.Interaction, question: str) -> None:
+        await adapter.cmd_ask(interaction, question)
+
+    @app_commands.command(name="forget", description="Make the companion forget everything about you")
+    async def forget(interaction: discord.Interaction) -> None:
+        await adapter.cmd_forget(interaction)
+
+    @app_commands.command(name="persona", description="Who is the companion?")
+    async def persona(interaction: discord.Interaction) -> None:
+        await adapter.cmd_persona(interaction)
+
+    @app_commands.command(name="join", description="Join your voice channel and speak the replies there")
+    @app_commands.guild_only()
+    async def join(interaction: discord.Interaction) -> None:
+        await adapter.cmd_join(interaction)
+
+    @app_commands.command(name="leave", description="Leave the voice channel")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def leave(interaction: discord.Interaction) -> None:
+        await adapter.cmd_leave(interaction)
+
+    @app_commands.command(name="mute", description="Stop (or resume) speaking in voice")
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def mute(interaction: discord.Interaction) -> None:
+        await adapter.cmd_mute(interaction)
+
+    return [ask, forget, persona, join, leave, mute]
+
+
+async def run_discord(companion: "Companion", settings: "Settings", stop: asyncio.Event) -> None:
+    """Run the bot until ``stop``; discord.py reconnects the gateway itself, we report status."""
+    try:
+        import discord
+        from discord import app_commands
+    except ImportError:
+        log.error("discord is off: pip install 'companion[discord]'")
+        return
+    token = settings.discord_token()
+    if not token:
+        log.error("discord is off: no bot token; set %s (see README, Discord)", settings.discord.token_env)
+        companion.bus.publish(AdapterStatus("discord", "error", "no bot token"))
+        return
+    intents = discord.Intents.default()
+    intents.message_content = True  # privileged: enable "Message Content Intent" in the developer portal
+    intents.voice_states = True
+    client = discord.Client(intents=intents, allowed_mentions=_allowed_mentions(settings.discord.ping_users))
+    tree = app_commands.CommandTree(client)
+    adapter = DiscordAdapter(companion, settings)
+    for command in build_commands(adapter):
+        tree.add_command(command)
+
+    @client.event
+    async def on_ready() -> None:
+        adapter.bot_user_id = client.user.id if client.user else 0
+        try:
+            await tree.sync()
+        except discord.HTTPException as exc:
+            log.warning("discord: slash commands not synced: %s", exc)
+        companion.bus.publish(AdapterStatus("discord", "connected", str(client.user)))
+        log.info("discord: logged in as %s", client.user)
+
+    @client.event
+    async def on_message(message: discord.Message) -> None:
+        await adapter.on_message(message)
+
+    @client.event
+    async def on_voice_state_update(member: Any, before: Any, after: Any) -> None:
+        await adapter.on_voice_state_update(member, before, after)
+
+    runner = asyncio.create_task(client.start(token))
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if runner in done and runner.exception() is not None:
+            exc = runner.exception()
+            if isinstance(exc, discord.LoginFailure):
+                log.error("discord: the bot token was rejected; create a new one in the developer portal")
+            elif isinstance(exc, discord.PrivilegedIntentsRequired):
+                log.error("discord: enable 'Message Content Intent' for the bot in the developer portal (README, Discord)")
+            else:
+                log.error("discord stopped: %s", exc)
+            companion.bus.publish(AdapterStatus("discord", "error", type(exc).__name__))
+    finally:
+        stopping.cancel()
+        await adapter.close()
+        await client.close()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

@@ -1,0 +1,154 @@
+"""The Discord adapter's behaviour with fake discord.py objects and a local OpenAI-compatible server."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from companion.adapters.discord.audio import FRAME_BYTES, FRAME_SAMPLES, BufferAudioSource
+from companion.adapters.discord.bot import CANNOT_LISTEN, DiscordAdapter
+from companion.app import build_companion
+from companion.voice.playback import PlaybackBuffer
+from tests.adapters.discord.fakes import Attachment, Channel, Guild, Interaction, Message, Reference, User
+
+BOT = User(1, "Mika", bot=True)
+ALICE = User(5, "Alice")
+BOB = User(6, "Bob")
+
+
+@pytest.fixture
+async def adapter(settings_for, fake_openai):
+    settings = settings_for(fake_openai)
+    settings.discord.debounce_seconds = 0.05
+    settings.discord.channels = [99]
+    comp = build_companion(settings)
+    await comp.start()
+    a = DiscordAdapter(comp, settings, bot_user_id=BOT.id)
+    yield a
+    await a.close()
+    await comp.close()
+
+
+async def settle(adapter: DiscordAdapter) -> None:
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if not adapter._pending and all(t.done() for t in adapter._timers.values()):  # noqa: SLF001
+            return
+
+
+async def test_answers_mentions_replies_dms_and_designated_channels_only(adapter, fake_openai):
+    """Mention, reply, DM and channel 99 get answers; plain chatter and other bots do not."""
+    general = Channel(10, Guild())
+    designated = Channel(99, Guild())
+    dm = Channel(50, None)
+    bot_said = Message(BOT, "earlier", general)
+    cases = [
+        Message(ALICE, "<@1> hello!", general, mentions=[BOT]),
+        Message(ALICE, "and you?", general, reference=Reference(bot_said)),
+        Message(ALICE, "hi in dm", dm),
+        Message(BOB, "anyone here?", designated),
+        Message(ALICE, "just chatting with Bob", Channel(11, Guild())),
+        Message(User(7, "OtherBot", bot=True), "<@1> beep", general, mentions=[BOT]),
+    ]
+    for message in cases:
+        await adapter.on_message(message)
+        await settle(adapter)
+    assert len(general.sent) == 2 and len(dm.sent) == 1 and len(designated.sent) == 1
+    assert adapter.answered == 4
+    assert general.typing_count == 2
+    assert "<@1>" not in fake_openai.requests[0]["messages"][-1]["content"]
+
+
+async def test_context_per_channel_and_identity_per_user(adapter):
+    """Each channel is its own conversation; each user is their own speaker."""
+    a, b = Channel(20, Guild()), Channel(21, Guild())
+    await adapter.on_message(Message(ALICE, "<@1> I like tea", a, mentions=[BOT]))
+    await adapter.on_message(Message(BOB, "<@1> I like coffee", b, mentions=[BOT]))
+    await settle(adapter)
+    hist_a = await adapter.companion.history.recent("discord:20", 10)
+    hist_b = await adapter.companion.history.recent("discord:21", 10)
+    assert [(m.speaker_id, m.content) for m in hist_a if m.role == "user"] == [("discord:5", "I like tea")]
+    assert [(m.speaker_id, m.content) for m in hist_b if m.role == "user"] == [("discord:6", "I like coffee")]
+
+
+async def test_quick_messages_get_one_answer(adapter, fake_openai):
+    """Three messages in a burst are answered once, with all three in the prompt."""
+    ch = Channel(99, Guild())
+    for text in ("wait", "I have a question", "what is your favourite colour?"):
+        await adapter.on_message(Message(ALICE, text, ch))
+        await asyncio.sleep(0.01)
+    await settle(adapter)
+    assert len(fake_openai.requests) == 1 and len(ch.sent) == 1
+    assert fake_openai.requests[0]["messages"][-1]["content"] == "wait\nI have a question\nwhat is your favourite colour?"
+
+
+async def test_rate_limit_per_user(adapter):
+    """A user flooding a channel gets at most user_messages_per_minute answers."""
+    adapter.settings.discord.debounce_seconds = 0
+    ch = Channel(99, Guild())
+    for i in range(10):
+        await adapter.on_message(Message(ALICE, f"spam {i}", ch))
+        await settle(adapter)
+    assert adapter.answered == adapter.settings.discord.user_messages_per_minute
+
+
+async def test_long_replies_are_split_and_nobody_is_pinged(adapter, fake_openai):
+    """A 5000-character reply arrives as messages under 2000 chars; mentions are disabled."""
+    fake_openai.reply = " ".join(f"Sentence {i} is here to make the reply long enough." for i in range(100))
+    ch = Channel(99, Guild())
+    await adapter.on_message(Message(ALICE, "tell me everything @everyone", ch))
+    await settle(adapter)
+    assert len(ch.sent) >= 3 and all(len(t) <= 2000 for t, _ in ch.sent)
+    allowed = ch.sent[0][1]
+    assert allowed.everyone is False and allowed.roles is False and allowed.users is False and allowed.replied_user is False
+
+
+async def test_images_reach_the_llm_and_emotions_become_reactions(adapter, fake_openai):
+    """An attached picture is an image part in the LLM request; [happy] becomes a reaction, not text."""
+    fake_openai.reply = "[happy] What a cute cat!"
+    ch = Channel(99, Guild())
+    msg = Message(ALICE, "look!", ch, attachments=[Attachment("https://cdn.example/cat.png"), Attachment("https://cdn.example/a.txt", "text/plain")])
+    await adapter.on_message(msg)
+    await settle(adapter)
+    parts = fake_openai.requests[0]["messages"][-1]["content"]
+    assert [p["image_url"]["url"] for p in parts if p["type"] == "image_url"] == ["https://cdn.example/cat.png"]
+    assert ch.sent[0][0] == "What a cute cat!" and msg.reactions == ["😊"]
+
+
+async def test_slash_commands(adapter, fake_openai):
+    """/ask answers through followups, /persona shows the card, /join needs a voice channel, /forget forgets."""
+    ch = Channel(30, Guild(7))
+    ask = Interaction(ALICE, ch, Guild(7))
+    await adapter.cmd_ask(ask, "How are you?")
+    assert ask.response.deferred and ask.followup.messages
+    persona = Interaction(ALICE, ch, Guild(7))
+    await adapter.cmd_persona(persona)
+    assert adapter.companion.character.name in persona.response.messages[0][0]
+    join = Interaction(ALICE, ch, Guild(7))
+    await adapter.cmd_join(join)
+    assert "voice channel first" in join.response.messages[0][0]
+    forget = Interaction(ALICE, ch, Guild(7))
+    await adapter.cmd_forget(forget)
+    assert await adapter.companion.history.by_speaker("discord:5") == []
+    assert forget.response.messages[0][1] is True  # ephemeral
+    mute = Interaction(ALICE, ch, Guild(7))
+    await adapter.cmd_mute(mute)
+    assert "not in a voice channel" in mute.response.messages[0][0]
+    assert "cannot listen" in CANNOT_LISTEN
+
+
+def test_voice_source_gives_20ms_48k_stereo_frames():
+    """TTS audio at 22.05 kHz comes out as 3840-byte stereo frames at 48 kHz, then the source ends."""
+    buffer = PlaybackBuffer(48_000)
+    t = np.arange(22050) / 22050
+    buffer.push(0, "hello", (np.sin(2 * np.pi * 300 * t) * 0.5).astype(np.float32), 22050, final=True)
+    source = BufferAudioSource(buffer)
+    source.finish()
+    frames = []
+    while frame := source.read():
+        frames.append(frame)
+    assert all(len(f) == FRAME_BYTES for f in frames)
+    assert len(frames) == 50  # one second
+    pcm = np.frombuffer(frames[10], dtype="<i2").reshape(-1, 2)
+    assert pcm.shape == (FRAME_SAMPLES, 2) and np.array_equal(pcm[:, 0], pcm[:, 1]) and np.abs(pcm).max() > 8000
+    assert not source.is_opus()
