@@ -152,3 +152,51 @@ def test_voice_source_gives_20ms_48k_stereo_frames():
     pcm = np.frombuffer(frames[10], dtype="<i2").reshape(-1, 2)
     assert pcm.shape == (FRAME_SAMPLES, 2) and np.array_equal(pcm[:, 0], pcm[:, 1]) and np.abs(pcm).max() > 8000
     assert not source.is_opus()
+
+
+class FakeVoiceClient:
+    """Plays a source the way discord.py's player does: a 20 ms read, Opus-encoded, until an empty read."""
+
+    def __init__(self) -> None:
+        self.packets: list[bytes] = []
+        self._task = None
+
+    def is_connected(self) -> bool:
+        return True
+
+    def is_playing(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def play(self, source) -> None:
+        import discord.opus
+
+        encoder = discord.opus.Encoder()
+
+        async def player() -> None:
+            while frame := source.read():
+                self.packets.append(encoder.encode(frame, encoder.SAMPLES_PER_FRAME))
+                await asyncio.sleep(0)
+
+        self._task = asyncio.get_running_loop().create_task(player())
+
+    async def disconnect(self, force: bool = False) -> None:
+        pass
+
+
+async def test_replies_are_spoken_in_voice_as_opus(adapter, tmp_path):
+    """After /join, speak() streams TTS through the source; every frame Opus-encodes, and it decodes back to speech."""
+    import discord.opus
+
+    from companion.adapters.discord.bot import GuildVoice
+    from tests.voice.conftest import espeak
+
+    espeak("check", tmp_path / "check.wav")  # needs espeak-ng (CI installs it)
+    adapter.settings.voice.tts.provider = "espeak"
+    vc = FakeVoiceClient()
+    adapter.voice[7] = GuildVoice(vc, PlaybackBuffer(48_000, level=adapter.companion.audio_level))
+    await adapter.speak(7, "[happy] Hello everyone in the voice channel. Nice to hear you!")
+    assert len(vc.packets) > 50  # over a second of speech
+    decoder = discord.opus.Decoder()
+    pcm = np.concatenate([np.frombuffer(decoder.decode(p, fec=False), dtype="<i2") for p in vc.packets])
+    assert np.abs(pcm).max() > 3000
+    assert adapter.companion.audio_level.last_sound() > 0  # the avatar's mouth saw it too
