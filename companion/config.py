@@ -303,6 +303,43 @@ class DiscordSection(_Section):
     )
 
 
+class TwitchSection(_Section):
+    enabled: bool = Field(False, description="Read Twitch chat and events through EventSub (`companion run`).")
+    channel: str = Field("", description="Broadcaster login whose chat is read.")
+    client_id: str = Field("", description="Your Twitch application's client id (dev.twitch.tv/console).")
+    client_secret_env: str = Field("TWITCH_CLIENT_SECRET", description="Environment variable with the application's client secret.")
+    post_replies: bool = Field(False, description="Also write the companion's answers into chat.")
+    eventsub_url: str = Field("wss://eventsub.wss.twitch.tv/ws", description="EventSub websocket (changed only for tests).")
+    api_url: str = Field("https://api.twitch.tv/helix", description="Helix API (changed only for tests).")
+    auth_url: str = Field("https://id.twitch.tv/oauth2", description="OAuth endpoint (changed only for tests).")
+
+
+class YouTubeSection(_Section):
+    enabled: bool = Field(False, description="Read YouTube live chat through the Data API (`companion run`).")
+    video_id: str = Field("", description="The live stream's video id (its live chat is found from it).")
+    api_key_env: str = Field("YOUTUBE_API_KEY", description="Environment variable with a Data API key (read-only chat).")
+    api_url: str = Field("https://www.googleapis.com/youtube/v3", description="Data API (changed only for tests).")
+
+
+class StreamSection(_Section):
+    blocked_terms: list[str] = Field(
+        default_factory=list,
+        description="Words never said, posted or answered (matched through case, leetspeak, spacing, look-alike letters).",
+    )
+    blocked_users: list[str] = Field(default_factory=list, description="Chat user ids or names that are ignored.")
+    replacement: str = Field("Let's talk about something else.", description="Said instead of a sentence that hits the blocklist.")
+    user_messages_per_minute: int = Field(10, ge=1, description="Chat messages taken from one user per minute.")
+    speak_up_after: float = Field(90.0, ge=0, description="Seconds of silence after which the companion starts a topic itself (0: never).")
+    speak_up_per_hour: int = Field(20, ge=0, description="At most this many unprompted remarks per hour.")
+    quiet: bool = Field(False, description="Quiet mode: never speak up unprompted.")
+    max_age: float = Field(45.0, gt=0, description="Chat messages not answered within this many seconds expire.")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="Ranking weights: mention, question, paid, event, regular, fairness, freshness."
+    )
+    twitch: TwitchSection = Field(default_factory=TwitchSection)
+    youtube: YouTubeSection = Field(default_factory=YouTubeSection)
+
+
 class Settings(_Section):
     companion: CompanionSection = Field(default_factory=CompanionSection)
     persona: PersonaSection = Field(default_factory=PersonaSection)
@@ -316,6 +353,7 @@ class Settings(_Section):
     tools: ToolsSection = Field(default_factory=ToolsSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     discord: DiscordSection = Field(default_factory=DiscordSection)
+    stream: StreamSection = Field(default_factory=StreamSection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")

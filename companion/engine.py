@@ -21,6 +21,7 @@ from .memory.manager import Exchange
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages
 from .text import ReplyChunker
+from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
 from .turn import SentenceSink, TokenSink, Turn, TurnResult
 from .voice.level import AudioLevel
@@ -49,7 +50,12 @@ class Companion:
         self.settings = settings
         self.audio_level = AudioLevel()
         self.tools: ToolRegistry | None = None  # set when plugins or MCP servers provide tools
-        self._warned_tools = False  # loudness of the reply being played (voice), for the avatar's mouth
+        self._warned_tools = False
+        self.moderator: Moderator | None = None
+        if settings.stream.blocked_terms:
+            self.moderator = Moderator(
+                settings.stream.blocked_terms, blocked_users=settings.stream.blocked_users, replacement=settings.stream.replacement
+            )  # loudness of the reply being played (voice), for the avatar's mouth
         self.llm = llm
         self.character = character
         self.history = history
@@ -205,6 +211,7 @@ class Companion:
                 conversation_start=conversation_start,
                 seed=conversation_id,
                 memories=memory_block,
+                chat_mode=platform in CHAT_PLATFORMS,
             )
             # Stored before the LLM runs: a message is never lost to a failing provider.
             # (Except the request to be forgotten itself.)
@@ -232,6 +239,7 @@ class Companion:
                         on_token=on_token,
                         on_sentence=on_sentence,
                         started_at=started if round_ == 0 else None,
+                        moderate=self.moderator.check_output if self.moderator is not None else None,
                     )
                     turn.mark("prompt_ready")
                     self._active[conversation_id] = turn
@@ -277,6 +285,7 @@ class Companion:
 
 
 MAX_TOOL_ROUNDS = 4
+CHAT_PLATFORMS = ("twitch", "youtube")  # audience chat: quoted, attributed, never instructions
 
 
 def _merge(parts: list[TurnResult]) -> TurnResult:

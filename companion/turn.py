@@ -55,6 +55,7 @@ class Turn:
         on_sentence: SentenceSink | None = None,
         started_at: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        moderate: Callable[[str], str] | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.llm = llm
@@ -66,6 +67,8 @@ class Turn:
         self.chunker = chunker or ReplyChunker()
         self.on_token = on_token
         self.on_sentence = on_sentence
+        self.moderate = moderate  # per sentence, before it is shown, spoken or posted
+        self.moderated = False
         self._clock = clock
         self.t0 = started_at if started_at is not None else clock()
         self.marks: dict[str, float] = {}
@@ -158,6 +161,11 @@ class Turn:
             await self._emit(sentence)
 
     async def _emit(self, sentence: Sentence) -> None:
+        if self.moderate is not None and sentence.text:
+            safe = self.moderate(sentence.text)
+            if safe != sentence.text:
+                self.moderated = True
+                sentence = Sentence(sentence.index, safe, safe, sentence.emotions)
         if not self.sentences:
             self.mark("first_sentence")
         self.sentences.append(sentence)
@@ -175,6 +183,8 @@ class Turn:
             return self.result
         self.mark("end")
         reply, emotions = extract_emotions(strip_reasoning("".join(self._raw)))
+        if self.moderated:  # what was actually said, with blocked sentences replaced
+            reply = " ".join(s.text for s in self.sentences if s.text)
         timings = {stage: round((t - self.t0) * 1000, 3) for stage, t in self.marks.items() if stage != "start"}
         total = self.marks["end"] - self.t0
         timings["provider"] = round(self.provider_seconds * 1000, 3)
