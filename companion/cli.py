@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--name", help="the speaker's display name (default: the speaker id)")
     chat.add_argument("--conversation", default="cli", help="conversation id (history is kept per conversation)")
     chat.add_argument("--image", action="append", default=[], help="attach an image file or URL (repeatable)")
+    chat.add_argument(
+        "--platform", default="cli", choices=["cli", "twitch", "youtube"],
+        help="twitch/youtube: send the message the way stream chat arrives (moderation, prioritiser, chat prompt)",
+    )
 
     voice = sub.add_parser("voice", help="one spoken turn from a WAV file, headless (VAD -> STT -> LLM -> TTS)")
     voice.add_argument("--input", "-i", required=True, help="WAV file with the question (any rate, mono or stereo)")
@@ -374,6 +378,8 @@ async def _one_turn(companion: Any, args: argparse.Namespace, speaker_name: str 
             sys.stdout.write(text)
             sys.stdout.flush()
 
+    if args.platform in ("twitch", "youtube"):
+        return await _stream_chat_turn(companion, args, speaker_name)
     result = await companion.respond(
         args.message,
         conversation_id=args.conversation,
@@ -405,6 +411,37 @@ async def _one_turn(companion: Any, args: argparse.Namespace, speaker_name: str 
         print()
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
+    return EXIT_FAILURE if result.error else 0
+
+
+async def _stream_chat_turn(companion: Any, args: argparse.Namespace, speaker_name: str | None) -> int:
+    """One chat message through exactly the path a Twitch/YouTube message takes."""
+    from .stream.chat import StreamChat
+    from .stream.message import ChatMessage
+
+    chat = StreamChat(companion, companion.settings)
+    name = speaker_name or args.speaker
+    outcome = chat.ingest(ChatMessage(args.platform, args.speaker, name, args.message))
+    candidate = chat.prioritiser.next() if outcome == "queued" else None
+    if candidate is None:
+        out = {"answered": False, "reason": outcome, "platform": args.platform, "speaker": args.speaker}
+        print(json.dumps(out) if args.json else f"not answered: {outcome}")
+        return 0
+    result = await chat.answer(candidate)
+    if args.json:
+        print(json.dumps({
+            "answered": True,
+            "reply": result.reply,
+            "emotions": result.emotions,
+            "sentences": [{"text": s.text, "speech": s.speech} for s in result.sentences],
+            "timings": result.timings_ms,
+            "error": result.error,
+            "platform": args.platform,
+            "speaker": args.speaker,
+            "conversation": f"stream:{args.platform}",
+        }, ensure_ascii=False))
+    else:
+        print(result.reply)
     return EXIT_FAILURE if result.error else 0
 
 

@@ -24,7 +24,6 @@ from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .message import ChatMessage
-from .moderation import normalise
 
 __all__ = ["Weights", "Candidate", "ChatPrioritiser"]
 
@@ -32,6 +31,11 @@ _STOP = set("""a an the i you he she it we they me my your is are was were be be
 but so if not no yes this that what who how why when where can could would should will just lol lmao like im its
 dont get got have has had please pls u ur guys chat mika""".split())
 _WORD = re.compile(r"[a-z0-9']{3,}")
+
+
+def _dedupe_key(text: str) -> str:
+    """Same message for spam purposes: case, spacing, punctuation and stretched letters ignored."""
+    return re.sub(r"(.)\1+", r"\1", re.sub(r"[^\w]+", "", text.lower()))[:200]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +112,7 @@ class ChatPrioritiser:
         """Take one message; returns "queued", "duplicate", "copypasta", "flooding" or "evicted"."""
         now = self.clock()
         self.stats.received += 1
-        key = normalise(message.text)[:200]
+        key = _dedupe_key(message.text)
         words = tuple(w for w in _WORD.findall(message.text.lower()) if w not in _STOP)
         self._recent.append((now, words))
         verdict = self._spam(message, key, now)
