@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .bus import EventBus
 from .config import Settings
 from .engine import Companion
+from .events import AdapterStatus
 from .history import HistoryStore
 from .llm import create_llm
 from .persona import Character, default_character, load_character, resolve_card
@@ -226,6 +227,36 @@ class Extensions:
         await self.plugins.unload_all()
 
 
+async def _run_stream(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
+    """Twitch and/or YouTube chat into one StreamChat; a platform that fails does not stop the others."""
+    from .stream.chat import StreamChat
+    from .stream.twitch import TokenStore, TwitchError, TwitchEventSub
+    from .stream.youtube import YouTubeChat, YouTubeError
+
+    chat = StreamChat(companion, settings)
+    tasks = [asyncio.create_task(chat.run(stop), name="stream-answers")]
+
+    async def guarded(name: str, coro: Any) -> None:
+        try:
+            await coro
+        except (TwitchError, YouTubeError) as exc:
+            log.error("%s is off: %s", name, exc)
+            companion.bus.publish(AdapterStatus(name, "error", str(exc)))
+
+    cfg = settings.stream
+    if cfg.twitch.enabled:
+        twitch = TwitchEventSub(cfg.twitch, TokenStore(settings.data_path() / "twitch_tokens.json"), chat.ingest)
+        if cfg.twitch.post_replies:
+            async def post(platform: str, text: str) -> None:
+                await twitch.send_chat(text)
+
+            chat.posters["twitch"] = post
+        tasks.append(asyncio.create_task(guarded("twitch", twitch.run(stop))))
+    if cfg.youtube.enabled:
+        tasks.append(asyncio.create_task(guarded("youtube", YouTubeChat(cfg.youtube, chat.ingest).run(stop))))
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def _run_avatar(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
     try:
         from .avatar.avatar import Avatar
@@ -287,6 +318,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             avatar_task = asyncio.create_task(_run_avatar(companion, settings, stop), name="avatar")
         extensions = Extensions(companion, settings)
         await extensions.start()
+        stream_task = None
+        if settings.stream.twitch.enabled or settings.stream.youtube.enabled:
+            stream_task = asyncio.create_task(_run_stream(companion, settings, stop), name="stream-chat")
         discord_task = None
         if settings.discord.enabled:
             from .adapters.discord.bot import run_discord
@@ -299,10 +333,10 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             voice_task = asyncio.create_task(run_local_voice(companion, settings, stop), name="local-voice")
             print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
         if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled
-                or settings.discord.enabled):
+                or settings.discord.enabled or settings.stream.twitch.enabled or settings.stream.youtube.enabled):
             log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
         await stop.wait()
-        for task in (voice_task, avatar_task, discord_task):
+        for task in (voice_task, avatar_task, discord_task, stream_task):
             if task is not None:
                 await asyncio.gather(task, return_exceptions=True)
         await extensions.close()

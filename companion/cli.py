@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     prun.add_argument("plugin_command")
     prun.add_argument("args", nargs=argparse.REMAINDER)
 
+    stream = sub.add_parser("stream", help="stream platforms: log in to Twitch")
+    stream_sub = stream.add_subparsers(dest="stream_command", metavar="ACTION")
+    stream_sub.add_parser("twitch-login", help="authorise the bot account on Twitch (device code; tokens kept in the data folder)")
+
     avatar = sub.add_parser("avatar", help="VTube Studio: check the connection")
     avatar_sub = avatar.add_subparsers(dest="avatar_command", metavar="ACTION")
     check = avatar_sub.add_parser("check", help="connect, authenticate, list hotkeys and expressions, wiggle the mouth")
@@ -152,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             return _voice(settings, args)
         if args.command == "avatar":
             return _avatar(settings, args)
+        if args.command == "stream":
+            return _stream(settings, args)
         if args.command == "plugins":
             return asyncio.run(_plugins(settings, args))
     except ConfigError as exc:
@@ -248,6 +254,24 @@ async def _plugins(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await manager.unload_all()
         await companion.close()
+
+
+def _stream(settings: Settings, args: argparse.Namespace) -> int:
+    if args.stream_command != "twitch-login":
+        _parser().parse_args(["stream", "--help"])
+    from .stream.twitch import TokenStore, TwitchError, device_login
+
+    if not settings.stream.twitch.client_id:
+        print("error: set [stream.twitch] client_id first (create an application at https://dev.twitch.tv/console)", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        asyncio.run(device_login(settings.stream.twitch, TokenStore(settings.data_path() / "twitch_tokens.json")))
+    except KeyboardInterrupt:
+        return 130
+    except TwitchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
 
 
 def _avatar(settings: Settings, args: argparse.Namespace) -> int:
