@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from ..backoff import Backoff
 from .message import ChatMessage
 
 if TYPE_CHECKING:
@@ -151,7 +152,7 @@ class TwitchEventSub:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        delay, reported = 1.0, False
+        backoff = Backoff("twitch", stop, log=log)
         try:
             await self._resolve_ids()
             fresh = f"{self.cfg.eventsub_url}?keepalive_timeout_seconds={self.keepalive}"
@@ -160,21 +161,13 @@ class TwitchEventSub:
                 try:
                     moved = await self._session(url, stop, moving)
                     url, moving = (moved, True) if moved else (fresh, False)
-                    delay, reported = 1.0, False
-                    continue
+                    backoff.ok()
                 except TwitchError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - network drops: reconnect with backoff
-                    if not reported:
-                        log.warning("twitch: connection lost (%s); reconnecting", exc or type(exc).__name__)
-                        reported = True
                     self.connected.clear()
                     url, moving = fresh, False
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 60.0)
+                    await backoff.failed(exc)
         finally:
             await self._http.close()
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from ..backoff import Backoff
 from .message import ChatMessage
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ class YouTubeChat:
             return body
 
     async def run(self, stop: asyncio.Event) -> None:
-        delay, reported = 2.0, False
+        backoff = Backoff("youtube", stop, first=2.0, log=log)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
             while not stop.is_set():
                 try:
@@ -67,15 +68,8 @@ class YouTubeChat:
                 except YouTubeError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - network trouble: retry with backoff
-                    if not reported:
-                        log.warning("youtube: %s; retrying", exc or type(exc).__name__)
-                        reported = True
                     self.connected.clear()
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 60.0)
+                    await backoff.failed(exc)
 
     async def _poll_loop(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         if not self.chat_id:
