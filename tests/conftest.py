@@ -39,3 +39,6 @@ def settings_for(tmp_path: Path):
         )
 
     return make
+
+
+from tests.voice.conftest import piper_voice, whisper  # noqa: E402,F401 - session-wide real models for every test folder

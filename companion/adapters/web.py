@@ -2,12 +2,19 @@
 
 Protocol (JSON text frames), documented for the page in web/index.html:
   client -> server  {"type": "chat", "text": "..."}   {"type": "stop"}
+                    {"type": "voice_start"}  {"type": "voice_end"} (push-to-talk released)  {"type": "mute", "on": bool}
+                    binary frames: microphone PCM, 16 kHz mono int16 little-endian
   server -> client  {"type": "hello", "character", "greeting", "history": [...]}
                     {"type": "turn_start", "turn_id"}
                     {"type": "token", "turn_id", "text"}          (tags already removed)
                     {"type": "sentence", "turn_id", "index", "text", "emotions"}
                     {"type": "turn_end", "turn_id", "reply", "emotions", "interrupted", "error", "timings"}
                     {"type": "error", "message"}
+                    voice: {"type": "audio_format", "rate"} then binary reply audio (int16 mono at that rate),
+                    {"type": "transcript", "text", "final"}, {"type": "caption", "text"},
+                    {"type": "voice_timings", "timings"}, {"type": "audio_clear"} (barge-in: drop queued audio)
+Other pages: /control (status, stop, mute, say as the streamer, persona, memories; JSON API under /api/),
+/overlay (subtitles for an OBS browser source; fed by the /events websocket).
 Security: loopback by default; with a token (required off loopback) every HTTP
 and websocket request must carry it (``?token=`` or ``Authorization: Bearer``);
 the websocket Origin must match the page's host, so another site open in the
@@ -28,7 +35,7 @@ from urllib.parse import urlparse
 from aiohttp import WSMsgType, web
 
 from ..config import Settings
-from ..events import Announcement
+from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from ..engine import Companion
 from ..resources import bundled
 from ..text import Sentence
@@ -52,6 +59,14 @@ class WebChat:
         self._sockets: set[web.WebSocketResponse] = set()
         self._conversation_of: dict[web.WebSocketResponse, str] = {}
         self._unsubscribe: Any = None
+        self._event_sockets: set[web.WebSocketResponse] = set()
+        self._undo_events: list[Any] = []
+        self.statuses: dict[str, dict[str, str]] = {}
+        self.muted = False
+        self._voices: dict[web.WebSocketResponse, Any] = {}
+        from .web_voice import VoiceModels
+
+        self.voice_models = VoiceModels(settings)
         self.port: int | None = None
 
     def app(self) -> web.Application:
@@ -59,6 +74,16 @@ class WebChat:
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._ws)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/overlay", self._page("overlay.html"))
+        app.router.add_get("/control", self._page("control.html"))
+        app.router.add_get("/events", self._events_ws)
+        app.router.add_get("/api/status", self._api_status)
+        app.router.add_get("/api/memories", self._api_memories)
+        app.router.add_delete("/api/memories/{id}", self._api_forget)
+        app.router.add_post("/api/stop", self._api_stop)
+        app.router.add_post("/api/mute", self._api_mute)
+        app.router.add_post("/api/say", self._api_say)
+        app.router.add_post("/api/persona", self._api_persona)
         app.router.add_static("/static/", self.web_root, show_index=False)
         return app
 
@@ -70,6 +95,15 @@ class WebChat:
 
     async def start(self) -> None:
         self._unsubscribe = self.companion.bus.subscribe(Announcement, self._announce)
+        from ..stream.chat import ChatAnswering
+
+        bus = self.companion.bus
+        self._undo_events = [
+            bus.subscribe(SentenceReady, lambda e: self._broadcast({"type": "caption", "text": e.text})),
+            bus.subscribe(TurnEnded, lambda e: self._broadcast({"type": "turn_end", "interrupted": e.interrupted})),
+            bus.subscribe(ChatAnswering, lambda e: self._broadcast({"type": "answering", "user": e.user_name, "text": e.text, "platform": e.platform})),
+            bus.subscribe(AdapterStatus, self._on_status),
+        ]
         cfg = self.settings.web
         self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
@@ -82,6 +116,13 @@ class WebChat:
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
+        for undo in self._undo_events:
+            undo()
+        for voice in list(self._voices.values()):
+            await voice.close()
+        await self.voice_models.close()
+        for ws in list(self._event_sockets):
+            await ws.close(code=1001, message=b"server shutting down")
         for ws in list(self._sockets):
             await ws.close(code=1001, message=b"server shutting down")
         if self._runner is not None:
@@ -153,10 +194,25 @@ class WebChat:
                             replying = asyncio.create_task(self._reply(ws, conversation, text.strip()))
                     elif kind == "stop":
                         self.companion.interrupt(conversation)
+                        if ws in self._voices:
+                            self._voices[ws].stop_reply()
+                    elif kind == "voice_start":
+                        await self._voice_for(ws, conversation)
+                    elif kind == "voice_end":
+                        if ws in self._voices:
+                            self._voices[ws].end_of_speech()
+                    elif kind == "mute":
+                        voice = self._voices.get(ws)
+                        if voice is not None:
+                            voice.muted = bool(data.get("on"))
                     else:
                         await self._send(ws, {"type": "error", "message": f"unknown message type {kind!r}"})
                 elif msg.type == WSMsgType.BINARY:
-                    await self._send(ws, {"type": "error", "message": "binary frames are not accepted here"})
+                    voice = self._voices.get(ws)
+                    if voice is None:
+                        await self._send(ws, {"type": "error", "message": 'send {"type": "voice_start"} before microphone audio'})
+                    else:
+                        voice.feed(msg.data)
                 elif msg.type == WSMsgType.ERROR:
                     log.info("web socket closed with error: %s", ws.exception())
         finally:
@@ -165,7 +221,150 @@ class WebChat:
                 await asyncio.gather(replying, return_exceptions=True)
             self._sockets.discard(ws)
             self._conversation_of.pop(ws, None)
+            voice = self._voices.pop(ws, None)
+            if voice is not None:
+                await voice.close()
         return ws
+
+    async def _voice_for(self, ws: web.WebSocketResponse, conversation: str) -> Any:
+        """The socket's voice session, started on first use; None (and an error to the page) when voice is unavailable."""
+        voice = self._voices.get(ws)
+        if voice is not None:
+            return voice
+        from ..voice.errors import VoiceError
+        from .web_voice import BrowserVoice
+
+        async def send_bytes(data: bytes) -> None:
+            if not ws.closed:
+                try:
+                    await ws.send_bytes(data)
+                except (ConnectionError, RuntimeError):
+                    pass
+
+        voice = BrowserVoice(self.companion, self.settings, self.voice_models, conversation, lambda m: self._send(ws, m), send_bytes)
+        self._voices[ws] = voice
+        try:
+            await voice.start()
+        except (VoiceError, ImportError) as exc:
+            self._voices.pop(ws, None)
+            await self._send(ws, {"type": "error", "message": f"voice is unavailable: {exc}"})
+            return None
+        voice.muted = self.muted
+        return voice
+
+    # -- overlay / control ------------------------------------------------------------
+
+    def _page(self, name: str) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            return web.FileResponse(self.web_root / name, headers={"Cache-Control": "no-store"})
+
+        return handler
+
+    def _broadcast(self, data: dict[str, Any]) -> None:
+        for ws in list(self._event_sockets):
+            asyncio.get_running_loop().create_task(self._send(ws, data))
+
+    def _on_status(self, event: AdapterStatus) -> None:
+        self.statuses[event.name] = {"state": event.state, "detail": event.detail}
+        self._broadcast({"type": "status", "name": event.name, "state": event.state, "detail": event.detail})
+
+    async def _events_ws(self, request: web.Request) -> web.StreamResponse:
+        if not self._origin_ok(request):
+            return web.json_response({"error": "cross-origin websocket refused"}, status=403)
+        ws = web.WebSocketResponse(max_msg_size=4096, heartbeat=30)
+        await ws.prepare(request)
+        self._event_sockets.add(ws)
+        try:
+            async for _ in ws:  # read-only: anything sent is ignored
+                pass
+        finally:
+            self._event_sockets.discard(ws)
+        return ws
+
+    async def _api_status(self, request: web.Request) -> web.Response:
+        return web.json_response({
+            "character": self.companion.character.name,
+            "llm": self.companion.llm.name,
+            "speaking": self.companion.is_speaking(),
+            "muted": self.muted,
+            "memory": self.companion.memory is not None,
+            "adapters": self.statuses,
+        })
+
+    async def _api_memories(self, request: web.Request) -> web.Response:
+        memory = self.companion.memory
+        if memory is None:
+            return web.json_response({"error": "long-term memory is off ([memory] enabled = false)"}, status=404)
+        query, speaker = request.query.get("q", ""), request.query.get("speaker", "")
+        person = await memory.store.person_for(speaker) if speaker else None
+        if query:
+            vector = (await memory.embedder.embed([query]))[0]
+            people = [person] if person else sorted({m.person_id for m in await memory.store.list(None, limit=1000)})
+            found = [r.memory for r in await memory.store.recall(people, vector, k=20, refresh=False)]
+        else:
+            found = await memory.store.list(person, limit=100)
+        return web.json_response([{"id": m.id, "person": m.person_id, "kind": m.kind, "content": m.content, "importance": m.importance} for m in found])
+
+    async def _api_forget(self, request: web.Request) -> web.Response:
+        memory = self.companion.memory
+        try:
+            memory_id = int(request.match_info["id"])
+        except ValueError:
+            return web.json_response({"error": "memory id must be a number"}, status=400)
+        if memory is None:
+            return web.json_response({"error": "long-term memory is off"}, status=404)
+        removed = await memory.store.forget([memory_id])
+        return web.json_response({"forgotten": removed}, status=200 if removed else 404)
+
+    async def _api_stop(self, request: web.Request) -> web.Response:
+        stopped = [c for c in list(self.companion._active) if self.companion.interrupt(c)]  # noqa: SLF001
+        for voice in self._voices.values():
+            voice.stop_reply()
+        return web.json_response({"stopped": stopped})
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any] | None:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return body if isinstance(body, dict) else None
+
+    async def _api_mute(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        if body is None or not isinstance(body.get("on"), bool):
+            return web.json_response({"error": 'send {"on": true} or {"on": false}'}, status=400)
+        self.muted = body["on"]
+        for voice in self._voices.values():
+            voice.muted = self.muted
+            if self.muted:
+                voice.stop_reply()
+        return web.json_response({"muted": self.muted})
+
+    async def _api_say(self, request: web.Request) -> web.Response:
+        body = await self._json_body(request)
+        text = body.get("text") if body else None
+        if not isinstance(text, str) or not text.strip() or len(text) > self.settings.web.max_message_chars:
+            return web.json_response({"error": "send {\"text\": \"...\"} (non-empty, not too long)"}, status=400)
+        conversation = str(body.get("conversation") or "web:control")
+        result = await self.companion.respond(
+            text.strip(), conversation_id=conversation, speaker_id="local",
+            speaker_name=self.settings.companion.user_name, platform="web",
+        )
+        return web.json_response({"reply": result.reply, "error": result.error})
+
+    async def _api_persona(self, request: web.Request) -> web.Response:
+        from ..persona import CardError, load_character, resolve_card
+
+        body = await self._json_body(request)
+        card = body.get("card") if body else None
+        if not isinstance(card, str):
+            return web.json_response({"error": 'send {"card": "name or path"}'}, status=400)
+        try:
+            character = load_character(resolve_card(card, self.settings.data_path() / "personas"))
+        except CardError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        self.companion.character = character
+        return web.json_response({"character": character.name})
 
     async def _hello(self, conversation: str) -> dict[str, Any]:
         recent = await self.companion.history.recent(conversation, 50)

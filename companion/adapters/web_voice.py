@@ -1,0 +1,136 @@
+"""Voice through the browser: PCM from the page's microphone in, the reply's audio streamed back out.
+
+One session per websocket. The page sends 16 kHz mono int16 PCM as binary
+frames (push-to-talk or hands-free: the server's VAD decides when a turn
+ends); the reply comes back as binary int16 frames at the TTS's rate, paced in
+real time so barge-in can cut it, plus JSON events for captions, transcripts
+and per-turn timings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..engine import Companion
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BrowserVoice", "VoiceModels"]
+
+SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+SendBytes = Callable[[bytes], Awaitable[None]]
+
+
+class VoiceModels:
+    """STT and TTS shared by every browser session (loaded once, on first use)."""
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self.stt: Any = None
+        self.tts: Any = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> tuple[Any, Any]:
+        async with self._lock:
+            if self.stt is None:
+                from ..voice.build import build_stt, build_tts
+
+                stt, tts = build_stt(self.settings), build_tts(self.settings)
+                await stt.start()
+                await tts.start()
+                self.stt, self.tts = stt, tts
+        return self.stt, self.tts
+
+    async def close(self) -> None:
+        if self.stt is not None:
+            await self.stt.close()
+            await self.tts.close()
+
+
+class BrowserVoice:
+    def __init__(self, companion: "Companion", settings: "Settings", models: VoiceModels, conversation: str, send_json: SendJson, send_bytes: SendBytes) -> None:
+        self.companion = companion
+        self.settings = settings
+        self.models = models
+        self.conversation = conversation
+        self.send_json = send_json
+        self.send_bytes = send_bytes
+        self.source: Any = None
+        self.pipeline: Any = None
+        self.output: Any = None
+        self.muted = False
+        self._task: asyncio.Task[None] | None = None
+        self._turns: set[str] = set()
+        self._unsubscribe: list[Any] = []
+
+    async def start(self) -> None:
+        from ..voice.build import build_pipeline
+        from ..voice.playback import PacedOutput, PlaybackBuffer
+        from ..voice.sources import QueueSource
+
+        stt, tts = await self.models.get()
+        buffer = PlaybackBuffer(tts.sample_rate, level=self.companion.audio_level)
+        self.output = PacedOutput(buffer, realtime=True, on_audio=self._audio_out)
+        self.output.start()
+        self.source = QueueSource()
+        self.pipeline = build_pipeline(self.companion, self.settings, stt=stt, tts=tts, buffer=buffer,
+                                       conversation_id=self.conversation, speaker_id="web", speaker_name=None)
+        bus = self.companion.bus
+        self._unsubscribe = [bus.subscribe(kind, self._on_event) for kind in (Transcript, VoiceTimings, BargedIn, TurnStarted, SentenceReady)]
+        self._task = asyncio.create_task(self.pipeline.run(self.source), name=f"browser-voice-{self.conversation}")
+        await self.send_json({"type": "audio_format", "rate": tts.sample_rate, "encoding": "s16le", "channels": 1})
+
+    def feed(self, pcm: bytes) -> None:
+        if self.source is not None and len(pcm) >= 2:
+            self.source.feed(np.frombuffer(pcm[: len(pcm) // 2 * 2], dtype="<i2"))
+
+    def end_of_speech(self) -> None:
+        """Push-to-talk released: a short silence lets the turn policy end the turn at once."""
+        if self.source is not None:
+            self.source.feed(np.zeros(int(0.5 * 16000), dtype=np.int16))
+
+    def stop_reply(self) -> None:
+        if self.pipeline is not None:
+            self.pipeline.interrupt_reply()
+
+    async def _audio_out(self, block: np.ndarray) -> None:
+        if not self.muted:
+            await self.send_bytes((np.clip(block, -1, 1) * 32767).astype("<i2").tobytes())
+
+    def _on_event(self, event: Event) -> None:
+        message: dict[str, Any] | None = None
+        if isinstance(event, Transcript) and event.conversation_id == self.conversation:
+            message = {"type": "transcript", "text": event.text, "final": event.final}
+        elif isinstance(event, TurnStarted) and event.conversation_id == self.conversation:
+            self._turns.add(event.turn_id)
+            message = {"type": "turn_start", "turn_id": event.turn_id, "voice": True}
+        elif isinstance(event, SentenceReady) and event.turn_id in self._turns:
+            message = {"type": "caption", "turn_id": event.turn_id, "text": event.text}
+        elif isinstance(event, VoiceTimings) and event.conversation_id == self.conversation:
+            self._turns.discard(event.turn_id)
+            message = {"type": "voice_timings", "turn_id": event.turn_id, "timings": event.timings}
+        elif isinstance(event, BargedIn) and event.conversation_id == self.conversation:
+            message = {"type": "audio_clear", "heard": event.heard}
+        if message is not None:
+            asyncio.get_running_loop().create_task(self.send_json(message))
+
+    async def close(self) -> None:
+        for undo in self._unsubscribe:
+            undo()
+        if self.source is not None:
+            self.source.close()
+        if self.pipeline is not None:
+            self.pipeline.interrupt_reply()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self.output is not None:
+            await self.output.close()
