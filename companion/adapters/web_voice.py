@@ -37,6 +37,7 @@ class VoiceModels:
         self.settings = settings
         self.stt: Any = None
         self.tts: Any = None
+        self._owned = False  # only models we built are ours to close (a host may hand us shared ones)
         self._lock = asyncio.Lock()
 
     async def get(self) -> tuple[Any, Any]:
@@ -48,10 +49,11 @@ class VoiceModels:
                 await stt.start()
                 await tts.start()
                 self.stt, self.tts = stt, tts
+                self._owned = True
         return self.stt, self.tts
 
     async def close(self) -> None:
-        if self.stt is not None:
+        if self._owned and self.stt is not None:
             await self.stt.close()
             await self.tts.close()
 

@@ -207,7 +207,7 @@ class ChatPrioritiser:
         if not counts:
             return None
         topic, hits = counts.most_common(1)[0]
-        if hits < max(5, rate // 5):
+        if hits < max(5, min(rate, len(self._recent)) // 10):  # one topic in a tenth of the flood
             return None
         # the burst is answered as a whole: clear the queued chat messages that are part of it
         example = next((m.text for m in self._queue.values() if topic in m.text.lower()), topic)

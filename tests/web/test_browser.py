@@ -1,0 +1,106 @@
+"""The pages in a real headless Chromium (Debian's, driven by Playwright): chat, voice with a fake microphone, overlay, control.
+
+Chromium's fake media flags play a spoken WAV as the microphone. Screenshots go
+to test-artifacts/ for a person to look at.
+"""
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from companion.adapters.web import WebChat
+from companion.app import build_companion
+from companion.voice.audio import Audio, write_wav
+from tests.voice.conftest import speech_16k
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def need_browser() -> None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install 'companion[dev]')")
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI: scripts/apt-packages.sh should have installed it")
+        pytest.skip("chromium is not installed (apt install chromium)")
+
+
+@pytest.fixture
+async def served(settings_for, fake_openai, whisper):
+    settings = settings_for(fake_openai)
+    settings.voice.tts.provider = "espeak"
+    comp = build_companion(settings)
+    await comp.start()
+    chat = WebChat(comp, settings)
+    chat.voice_models.stt = whisper
+    from companion.voice.tts.espeak import EspeakTTS
+
+    chat.voice_models.tts = EspeakTTS()
+    await chat.start()
+    yield chat
+    await chat.stop()
+    await comp.close()
+
+
+async def test_pages_in_a_real_browser(served, fake_openai, tmp_path):
+    """Chat streams, the fake microphone's question is transcribed and answered aloud, the latency timeline and overlay show."""
+    need_browser()
+    from playwright.async_api import async_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    mic = tmp_path / "mic.wav"
+    question = speech_16k("What is the weather like in Paris today", tmp_path)
+    write_wav(mic, Audio(np.concatenate([np.zeros(8000, np.float32), question, np.zeros(48000, np.float32)]), 16000))
+    fake_openai.reply = "[happy] Hello there! It is sunny in Paris today."
+    base = f"http://127.0.0.1:{served.port}"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic}",
+                  "--autoplay-policy=no-user-gesture-required"],
+        )
+        try:
+            page = await browser.new_page()
+            await page.goto(base + "/")
+            await page.wait_for_function("document.getElementById('status').textContent === 'connected'")
+            # chat streaming
+            await page.fill("#text", "Hi Mika!")
+            await page.click("#send")
+            await page.wait_for_function("[...document.querySelectorAll('.assistant')].some(e => e.textContent.includes('sunny in Paris'))")
+            await page.screenshot(path=str(ARTIFACTS / "chat.png"))
+            # voice, hands-free, from the fake microphone
+            await page.check("#handsfree")
+            await page.wait_for_function("[...document.querySelectorAll('.user')].some(e => /paris/i.test(e.textContent))", timeout=60_000)
+            await page.wait_for_function("window.companionVoice.playbackStarted === true", timeout=60_000)
+            await page.wait_for_function("document.getElementById('latencytext').textContent.includes('voice-to-voice')", timeout=60_000)
+            marks = await page.eval_on_selector_all("#timeline span", "els => els.map(e => e.dataset.label)")
+            assert any(m.startswith("playback") for m in marks)
+            await page.uncheck("#handsfree")
+            await page.screenshot(path=str(ARTIFACTS / "voice.png"))
+            # overlay subtitles while a reply is written
+            overlay = await browser.new_page()
+            await overlay.goto(base + "/overlay?size=30&color=ffff00&chat=1")
+            await asyncio.sleep(0.3)
+            await page.fill("#text", "Say something for the overlay")
+            await page.click("#send")
+            await overlay.wait_for_function("document.getElementById('sub').textContent.includes('sunny')")
+            await overlay.screenshot(path=str(ARTIFACTS / "overlay.png"))
+            # control page: status and a persona switch error
+            control = await browser.new_page()
+            await control.goto(base + "/control")
+            await control.wait_for_function("document.getElementById('title').textContent.includes('control')")
+            await control.fill("#card", "no-such-character")
+            await control.click("#persona")
+            await control.wait_for_function("document.getElementById('personaOut').textContent.length > 0")
+            await control.screenshot(path=str(ARTIFACTS / "control.png"))
+        finally:
+            await browser.close()
