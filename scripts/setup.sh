@@ -42,6 +42,7 @@ case ",$extras," in
     ;;
 esac
 case ",$extras," in
+  *,dev,*) scripts/apt-packages.sh test ;;
   *,voice,*|*,tools,*) scripts/apt-packages.sh ;;
 esac
 if [ "${CI:-}" = "true" ]; then
