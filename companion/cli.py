@@ -702,8 +702,63 @@ async def _doctor(settings: Settings) -> int:
             f"web port {settings.web.host}:{settings.web.port} is {'free' if free else 'in use'}",
             "stop the other program (maybe a companion already running) or set [web] port",
         )
+    await _doctor_extras(settings, report)
     print("all good" if problems == 0 else f"{problems} problem(s) to fix")
     return 0 if problems == 0 else EXIT_FAILURE
+
+
+async def _doctor_extras(settings: Settings, report: Any) -> None:
+    """Checks for the parts that are switched on: voice, avatar, Discord, stream, plugins, MCP."""
+    import shutil
+    from importlib.util import find_spec
+
+    if settings.voice.enabled:
+        for module, package in (("faster_whisper", "faster-whisper"), ("piper", "piper-tts"), ("sounddevice", "sounddevice")):
+            report(find_spec(module) is not None, f"voice: {package} installed", "pip install 'companion[voice]' (./run.sh does)")
+        if settings.voice.tts.provider == "espeak":
+            report(shutil.which("espeak-ng") is not None, "voice: espeak-ng installed", "sudo apt-get install espeak-ng")
+        try:
+            from .voice.playback import _sounddevice
+
+            sd = _sounddevice()
+            report(True, f"voice: audio devices found (default input/output {sd.default.device})")
+        except Exception as exc:  # noqa: BLE001
+            report(False, f"voice: {exc}", "connect a microphone and speaker, or use `companion voice -i in.wav -o out.wav`")
+    if settings.avatar.enabled:
+        from .avatar.cli import resolve_url
+
+        url = await resolve_url(settings)
+        try:
+            import websockets
+
+            async with asyncio.timeout(3):
+                async with websockets.connect(url):
+                    pass
+            report(True, f"avatar: VTube Studio answers at {url}")
+        except Exception as exc:  # noqa: BLE001
+            report(False, f"avatar: VTube Studio not reachable at {url} ({type(exc).__name__})",
+                   "start VTube Studio and turn on Settings > 'Start API (allow plugins)', or fix [avatar] url")
+    if settings.discord.enabled:
+        report(find_spec("discord") is not None, "discord: discord.py installed", "pip install 'companion[discord]'")
+        report(bool(settings.discord_token()), f"discord: bot token set ({settings.discord.token_env})", "export DISCORD_TOKEN=... (README, Discord)")
+    if settings.stream.twitch.enabled:
+        tokens = settings.data_path() / "twitch_tokens.json"
+        report(bool(settings.stream.twitch.client_id), "twitch: client_id set", "set [stream.twitch] client_id (dev.twitch.tv/console)")
+        report(tokens.exists(), f"twitch: login stored in {tokens}", "run `companion stream twitch-login`")
+    if settings.stream.youtube.enabled:
+        import os
+
+        report(bool(os.environ.get(settings.stream.youtube.api_key_env)), f"youtube: API key in {settings.stream.youtube.api_key_env}",
+               f"export {settings.stream.youtube.api_key_env}=... (Google Cloud console, YouTube Data API v3)")
+    for name, server in settings.tools.mcp.items():
+        if server.command:
+            report(shutil.which(server.command) is not None, f"mcp {name}: command {server.command!r} found", "install it or fix [tools.mcp] command")
+    if settings.plugins.enabled:
+        from .plugins import discover_plugins, project_plugins_dir, user_plugins_dir
+
+        names = discover_plugins([project_plugins_dir(), user_plugins_dir(settings)], settings.plugins.enabled)
+        for plugin in settings.plugins.enabled:
+            report(plugin in names, f"plugin {plugin}: found", "check the name in `companion plugins list`")
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -125,12 +125,32 @@ class PluginState:
     error: str = ""
 
 
+def user_plugins_dir(settings: Any) -> Path:
+    return Path(settings.plugins.folder).expanduser() if settings.plugins.folder else settings.data_path() / "plugins"
+
+
+def discover_plugins(folders: list[Path], enabled: list[str]) -> dict[str, PluginState]:
+    """Plugins in these folders and the entry point group; earlier sources shadow later ones."""
+    found: dict[str, PluginState] = {}
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            name = path.stem if path.suffix == ".py" else path.name
+            is_plugin = (path.suffix == ".py" and not name.startswith("_")) or (path / "__init__.py").is_file()
+            if is_plugin and name not in found:
+                found[name] = PluginState(name, str(path))
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, PluginState(ep.name, f"entry point {ep.value}"))
+    for name, state in found.items():
+        state.enabled = name in enabled
+    return found
+
+
 class PluginManager:
     def __init__(self, companion: "Companion", *, folders: list[Path] | None = None) -> None:
         self.companion = companion
-        settings = companion.settings
-        user = Path(settings.plugins.folder).expanduser() if settings.plugins.folder else settings.data_path() / "plugins"
-        self.folders = folders if folders is not None else [project_plugins_dir(), user]
+        self.folders = folders if folders is not None else [project_plugins_dir(), user_plugins_dir(companion.settings)]
         if companion.tools is None:
             companion.tools = ToolRegistry()
         self.tools = companion.tools
@@ -139,21 +159,9 @@ class PluginManager:
         self.states: dict[str, PluginState] = {}
 
     def discover(self) -> dict[str, PluginState]:
-        """Every plugin that could be loaded, by name; later sources do not shadow earlier ones."""
-        found: dict[str, PluginState] = {}
-        for folder in self.folders:
-            if not folder.is_dir():
-                continue
-            for path in sorted(folder.iterdir()):
-                name = path.stem if path.suffix == ".py" else path.name
-                is_plugin = (path.suffix == ".py" and not name.startswith("_")) or (path / "__init__.py").is_file()
-                if is_plugin and name not in found:
-                    found[name] = PluginState(name, str(path))
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            found.setdefault(ep.name, PluginState(ep.name, f"entry point {ep.value}"))
-        enabled = set(self.companion.settings.plugins.enabled)
+        """Every plugin that could be loaded, by name, with what this manager knows of its state."""
+        found = discover_plugins(self.folders, self.companion.settings.plugins.enabled)
         for name, state in found.items():
-            state.enabled = name in enabled
             if name in self.states:
                 state.status, state.error = self.states[name].status, self.states[name].error
         self.states.update(found)

@@ -217,3 +217,23 @@ async def test_persona_show_import_export_round_trip(tmp_path):
     assert again.name == "Captain Lyra" and again.extensions == {"other_app": {"keep": True}}
     code, _, err = await companion(*data, "persona", "show", "Nobody")
     assert code == 1 and "import" in err and "Traceback" not in err
+
+
+async def test_doctor_checks_the_parts_that_are_switched_on(tmp_path, fake_openai):
+    """With avatar, Twitch, MCP and plugins on, doctor names each missing piece and how to fix it."""
+    extra = """[avatar]
+enabled = true
+url = "ws://127.0.0.1:9"
+[plugins]
+enabled = ["dice", "nosuch"]
+[stream.twitch]
+enabled = true
+[tools.mcp.files]
+command = "no-such-binary-here"
+"""
+    code, out, _ = await companion("--config", config_file(tmp_path, fake_openai, extra), "doctor")
+    assert code == 1
+    assert "[FAIL] avatar: VTube Studio not reachable" in out and "Start API" in out
+    assert "[FAIL] twitch: login stored" in out and "twitch-login" in out
+    assert "[FAIL] mcp files: command 'no-such-binary-here' found" in out
+    assert "[ok] plugin dice: found" in out and "[FAIL] plugin nosuch: found" in out
