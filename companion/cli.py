@@ -476,7 +476,7 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
     if count == 0 and companion.character.first_mes:
         from .text import extract_emotions
 
-        print(f"{name}: {extract_emotions(companion.greeting(speaker_name))[0]}")
+        print(f"{name}: {extract_emotions(companion.greeting(speaker_name, args.conversation))[0]}")
     you = speaker_name or companion.settings.companion.user_name
     while True:
         try:
@@ -574,6 +574,7 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
 
 def _persona(settings: Settings, args: argparse.Namespace) -> int:
     from .app import load_persona
+    from .macros import expand
     from .persona import CardError, import_character, load_character, resolve_card, slug
     from .prompt import NewMessage, build_messages
 
@@ -590,7 +591,7 @@ def _persona(settings: Settings, args: argparse.Namespace) -> int:
                 "description": character.description,
                 "personality": character.personality,
                 "scenario": character.scenario,
-                "greetings": [character.greeting(user, seed="show")]
+                "greetings": [expand(character.first_mes, char=character.display_name, user=user, seed="show")]
                 + [g for g in character.alternate_greetings],
                 "tags": character.tags,
                 "creator": character.creator,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,16 @@ class Character:
         """What ``{{char}}`` means: the nickname when the card sets one (V3)."""
         return self.nickname or self.name
 
+    def greeting_template(self, seed: str = "") -> str:
+        """first_mes or one of the alternate greetings, picked once per conversation (``seed``), so the
+        greeting a person sees is the one in the prompt, and new conversations do not always open alike."""
+        options = [g for g in [self.first_mes, *self.alternate_greetings] if g.strip()]
+        if not options:
+            return ""
+        return options[zlib.crc32(seed.encode()) % len(options)] if seed else options[0]
+
     def greeting(self, user: str, seed: str = "") -> str:
-        return expand(self.first_mes, char=self.display_name, user=user, seed=seed)
+        return expand(self.greeting_template(seed), char=self.display_name, user=user, seed=seed)
 
     # -- export -----------------------------------------------------------------
 

@@ -109,8 +109,9 @@ def build_messages(
         system_parts.append(memories)
     messages: list[Message] = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
 
-    if conversation_start and character.first_mes:
-        messages.append({"role": "assistant", "content": sub(character.first_mes)})
+    greeting = character.greeting_template(seed) if conversation_start else ""
+    if greeting:
+        messages.append({"role": "assistant", "content": sub(greeting)})
 
     speakers = {h.speaker_name for h in history if h.role == "user"} | {user}
     several = len(speakers) > 1

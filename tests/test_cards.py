@@ -156,3 +156,19 @@ def test_png_export_replaces_old_card_chunks():
     png = write_png_card(png_with(("chara", V2), ("ccv3", V3)), {"spec": "chara_card_v3", "data": {"name": "New"}}, v2_copy={"data": {"name": "New"}})
     assert png.count(b"ccv3\x00") == 1 and png.count(b"chara\x00") == 1
     assert read_png_card(png)["data"]["name"] == "New"
+
+
+def test_alternate_greetings_are_used_one_per_conversation():
+    """Each conversation opens with first_mes or an alternate greeting, the same one every time for it, and the prompt agrees."""
+    from companion.persona import character_from_dict
+    from companion.prompt import NewMessage, build_messages
+
+    card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {
+        "name": "Ava", "description": "A pilot.", "first_mes": "Hello, {{user}}!",
+        "alternate_greetings": ["Welcome aboard, {{user}}.", "Oh! {{user}}, you startled me."]}}
+    ava = character_from_dict(card)
+    seen = {ava.greeting("Sam", seed=f"conv-{i}") for i in range(30)}
+    assert seen == {"Hello, Sam!", "Welcome aboard, Sam.", "Oh! Sam, you startled me."}
+    assert ava.greeting("Sam", seed="conv-7") == ava.greeting("Sam", seed="conv-7")
+    prompt = build_messages(ava, [], NewMessage("hi", "Sam"), conversation_start=True, seed="conv-7")
+    assert prompt[1] == {"role": "assistant", "content": ava.greeting("Sam", seed="conv-7")}
