@@ -175,15 +175,26 @@ def _user_error(exc: BaseException) -> str | None:
 
     if isinstance(exc, (LLMError, CardError, ConfigError)):
         return str(exc)
-    try:
-        from .voice.errors import VoiceError
-    except ImportError:  # pragma: no cover
-        VoiceError = ()  # type: ignore[assignment,misc]  # noqa: N806
-    if isinstance(exc, VoiceError):
+    from .avatar.client import AvatarError
+    from .voice.errors import VoiceError
+
+    if isinstance(exc, (VoiceError, AvatarError)):
         return str(exc)
     if isinstance(exc, OSError) and exc.errno is not None:
         return f"{exc.strerror}: {exc.filename or ''}".rstrip(": ")
     return None
+
+
+def _report(exc: BaseException, as_json: bool) -> int:
+    """A user-fixable error as one line (or one JSON object); anything else is a bug and propagates."""
+    message = _user_error(exc)
+    if message is None:
+        raise exc
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return EXIT_FAILURE
 
 
 def _run(settings: Settings) -> int:
@@ -281,15 +292,13 @@ def _avatar(settings: Settings, args: argparse.Namespace) -> int:
 
     setup_logging(settings, console_level="ERROR" if args.json else "WARNING")
     from .avatar.cli import avatar_check
-    from .avatar.client import AvatarError
 
     try:
         out = asyncio.run(avatar_check(settings))
     except KeyboardInterrupt:
         return 130
-    except AvatarError as exc:
-        print(json.dumps({"error": str(exc)}) if args.json else f"error: {exc}", file=sys.stdout if args.json else sys.stderr)
-        return EXIT_FAILURE
+    except Exception as exc:  # noqa: BLE001
+        return _report(exc, args.json)
     if args.json:
         print(json.dumps(out))
     else:
@@ -314,14 +323,7 @@ def _voice(settings: Settings, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001
-        message = _user_error(exc)
-        if message is None:
-            raise
-        if args.json:
-            print(json.dumps({"error": message}))
-        else:
-            print(f"error: {message}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _report(exc, args.json)
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
     elif not out["heard"]:
@@ -364,14 +366,7 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
         print(file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001
-        message = _user_error(exc)
-        if message is None:
-            raise
-        if args.json:
-            print(json.dumps({"error": message}))
-        else:
-            print(f"error: {message}", file=sys.stderr)
-        return EXIT_FAILURE
+        return _report(exc, args.json)
 
 
 async def _chat_async(settings: Settings, args: argparse.Namespace, images: list[str]) -> int:

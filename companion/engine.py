@@ -108,8 +108,10 @@ class Companion:
         return self.character.greeting(speaker_name or self.settings.companion.user_name, seed=conversation_id)
 
     def is_speaking(self) -> bool:
-        """True while any reply is being produced."""
-        return any(not turn.done for turn in self._active.values())
+        """True while a reply is being written or its audio is still being heard (any voice output)."""
+        if any(not turn.done for turn in self._active.values()):
+            return True
+        return time.perf_counter() - self.audio_level.last_sound() < 0.3
 
     def permission_level(self, speaker_id: str, platform: str) -> str:
         """anyone < known < owner, from [tools] owners / known_users (the local user is the owner by default)."""

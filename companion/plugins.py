@@ -97,6 +97,10 @@ class PluginApp:
         task = asyncio.get_running_loop().create_task(coro_factory(), name=f"plugin-{self.name}-{name or 'task'}")
         self._tasks.append(task)
 
+    def on_unload(self, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` when the plugin is unloaded (close files, connections, threads)."""
+        self._undo.append(fn)
+
     def command(self, name: str, handler: Callable[[list[str]], Awaitable[int]]) -> None:
         """A CLI command: ``companion plugins run PLUGIN NAME [ARGS...]``."""
         key = f"{self.name}.{name}"

@@ -6,6 +6,7 @@ import asyncio
 import re
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from companion.events import Announcement
@@ -35,7 +36,7 @@ def parse_when(text: str, now: datetime | None = None) -> float:
 
 class ReminderStore:
     def __init__(self, path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS reminders (id INTEGER PRIMARY KEY, due REAL NOT NULL, text TEXT NOT NULL,"
@@ -67,7 +68,14 @@ class ReminderStore:
 
 
 async def setup(app) -> None:
+    worker = ThreadPoolExecutor(1, thread_name_prefix="reminders")
+
+    async def run(fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(worker, fn, *args)
+
+    # SQLite stays off the event loop: one worker thread uses the connection
     store = ReminderStore(app.data_dir / "reminders.sqlite3")
+    app.on_unload(lambda: (worker.shutdown(wait=True), store.conn.close()))
     wake = asyncio.Event()
 
     @app.tool(
@@ -80,23 +88,23 @@ async def setup(app) -> None:
             due = parse_when(args["when"])
         except ValueError as exc:
             return f"error: {exc}"
-        store.add(due, args["text"], ctx.speaker_id, ctx.conversation_id)
+        await run(store.add, due, args["text"], ctx.speaker_id, ctx.conversation_id)
         wake.set()
         return f"reminder set for {datetime.fromtimestamp(due).astimezone().strftime('%a %H:%M')}: {args['text']}"
 
     @app.tool("list_reminders", "The person's reminders that have not fired yet.")
     async def list_reminders(args, ctx):
-        rows = store.pending(ctx.speaker_id)
+        rows = await run(store.pending, ctx.speaker_id)
         return "; ".join(f"{datetime.fromtimestamp(d).strftime('%a %H:%M')}: {t}" for _, d, t in rows) or "no reminders"
 
     async def deliver() -> None:
         while True:
-            for rid, text, speaker, conversation in store.due(time.time()):
+            for rid, text, speaker, conversation in await run(store.due, time.time()):
                 message = f"Reminder: {text}"
                 await app.companion.history.add(conversation, "assistant", message, speaker_id="companion", platform="reminder")
                 app.bus.publish(Announcement(conversation, message, speaker))
-                store.mark_done(rid)  # after it was said: a crash in between repeats it rather than losing it
-            nxt = store.next_due()
+                await run(store.mark_done, rid)  # after it was said: a crash in between repeats it rather than losing it
+            nxt = await run(store.next_due)
             wake.clear()
             timeout = 60.0 if nxt is None else max(0.05, min(60.0, nxt - time.time()))
             try:
@@ -106,6 +114,3 @@ async def setup(app) -> None:
 
     app.background(deliver, "deliver")
 
-
-async def teardown(app) -> None:
-    pass

@@ -11,6 +11,15 @@ from typing import Any
 from aiohttp import web
 
 
+async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Run a stand-in server on a free loopback port: (runner to clean up, port)."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+
+
 @dataclass
 class FakeOpenAI:
     """An OpenAI-compatible chat completions server with scriptable failures.
@@ -47,11 +56,7 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:

@@ -142,8 +142,9 @@ class Avatar:
         last_sent, last_value = 0.0, -1.0
         while True:
             now = time.perf_counter()
-            value = self.mouth.step(self.level.at(now))
-            speaking = value > 0 or self.level.at(now) > 0
+            level = self.level.at(now)
+            value = self.mouth.step(level)
+            speaking = value > 0 or level > 0
             if speaking and self.state != "speaking":
                 self._set_state("speaking")
             elif not speaking and self.state == "speaking" and now - self.level.last_sound() > 0.3:

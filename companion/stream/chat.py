@@ -169,6 +169,3 @@ def _event_text(msg: ChatMessage) -> str:
     what = descriptions.get(msg.kind, msg.kind)
     return f"({what}) {msg.text}".strip()
 
-
-def stream_chat_for(companion: Any, settings: Any) -> StreamChat:
-    return StreamChat(companion, settings)

@@ -111,17 +111,20 @@ class TwitchEventSub:
         self.subscribed: list[str] = []
         self.connected = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
+        self._tokens: dict[str, Any] | None = None  # read from disk once; written back when refreshed
 
     # -- Helix -------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
-        token = self.store.load().get("access_token", "")
+        if self._tokens is None:
+            self._tokens = self.store.load()
+        token = self._tokens.get("access_token", "")
         if not token:
             raise TwitchError("no Twitch login: run `companion stream twitch-login` (see README, Twitch)")
         return {"Client-Id": self.cfg.client_id, "Authorization": f"Bearer {token}"}
 
     async def _refresh(self) -> None:
-        tokens = self.store.load()
+        tokens = self._tokens if self._tokens is not None else self.store.load()
         form = {"grant_type": "refresh_token", "refresh_token": tokens.get("refresh_token", ""),
                 "client_id": self.cfg.client_id, "client_secret": _client_secret(self.cfg)}
         assert self._http is not None
@@ -129,7 +132,8 @@ class TwitchEventSub:
             body = await resp.json(content_type=None)
             if resp.status != 200:
                 raise TwitchError("the Twitch login expired and could not be refreshed: run `companion stream twitch-login` again")
-        self.store.save({**tokens, "access_token": body["access_token"], "refresh_token": body.get("refresh_token", tokens.get("refresh_token", ""))})
+        self._tokens = {**tokens, "access_token": body["access_token"], "refresh_token": body.get("refresh_token", tokens.get("refresh_token", ""))}
+        self.store.save(self._tokens)
         log.info("twitch: access token refreshed")
 
     async def helix(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
@@ -140,6 +144,8 @@ class TwitchEventSub:
                     await self._refresh()
                     continue
                 body = await resp.json(content_type=None) if resp.content_length != 0 else {}
+                if resp.status >= 500:
+                    raise ConnectionError(f"Twitch {method} {path}: {resp.status}")  # transient: retried with backoff
                 if resp.status >= 400:
                     raise TwitchError(f"Twitch {method} {path}: {resp.status} {body.get('message', '') if isinstance(body, dict) else ''}")
                 return body if isinstance(body, dict) else {}
@@ -154,11 +160,12 @@ class TwitchEventSub:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         backoff = Backoff("twitch", stop, log=log)
         try:
-            await self._resolve_ids()
             fresh = f"{self.cfg.eventsub_url}?keepalive_timeout_seconds={self.keepalive}"
             url, moving = fresh, False
             while not stop.is_set():
                 try:
+                    if not self.bot_id:
+                        await self._resolve_ids()
                     moved = await self._session(url, stop, moving)
                     url, moving = (moved, True) if moved else (fresh, False)
                     backoff.ok()

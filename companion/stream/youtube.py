@@ -53,6 +53,8 @@ class YouTubeChat:
             body = await resp.json(content_type=None)
             if resp.status == 403 and "quota" in str(body).lower():
                 raise YouTubeError("the YouTube API quota for today is used up (each poll costs 5 units)")
+            if resp.status >= 500:
+                raise ConnectionError(f"YouTube answered {resp.status}")  # transient: retried with backoff
             if resp.status >= 400:
                 message = (body.get("error") or {}).get("message", "") if isinstance(body, dict) else ""
                 raise YouTubeError(f"YouTube {path}: {resp.status} {message}")

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
-from .audio import Audio, AudioError, write_wav
+from .audio import Audio, write_wav
 from .playback import PacedOutput, PlaybackBuffer
 from .sources import WavFileSource
 
@@ -73,5 +73,3 @@ async def one_voice_turn(settings: Settings, args: argparse.Namespace) -> dict[s
         await tts.close()
         await companion.close(memory_grace=30.0)
 
-
-__all__ += ["AudioError"]

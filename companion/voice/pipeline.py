@@ -172,6 +172,8 @@ class VoicePipeline:
         self._barge_pending = False
         self._end_tasks: set[asyncio.Task[None]] = set()
         self._last_finish: asyncio.Task[None] | None = None
+        self._say_lock = asyncio.Lock()
+        self._said = 0
         self._speech_seq = 0  # utterances started so far
         self._carry: list[str] = []  # words said before a pause the person then talked through
 
@@ -343,17 +345,25 @@ class VoicePipeline:
     # -- output -----------------------------------------------------------------
 
     async def say(self, text: str) -> None:
-        """Speak ``text`` unprompted (a reminder, a timer) once the companion is not already speaking."""
-        while self.speaking():
-            await asyncio.sleep(0.05)
-        self.buffer.reset()
-        try:
-            async for samples in self.tts.synthesize(text):
-                self.buffer.push(0, text, samples, self.tts.sample_rate)
-        except TTSError as exc:
-            log.error("tts: %s (announcement not spoken)", exc)
-            return
-        self.buffer.end_sentence(0)
+        """Speak ``text`` that did not come from this pipeline's own turns (a reminder, a stream reply).
+
+        Calls are spoken in order; each is synthesised while the previous one plays, but never over the
+        pipeline's own reply.
+        """
+        async with self._say_lock:
+            while self._turn_task is not None and not self._turn_task.done():
+                await asyncio.sleep(0.05)
+            if not self.buffer.busy:
+                self.buffer.reset()
+                self._said = 0
+            self._said += 1
+            try:
+                async for samples in self.tts.synthesize(text):
+                    self.buffer.push(self._said, text, samples, self.tts.sample_rate)
+            except TTSError as exc:
+                log.error("tts: %s (not spoken: %r)", exc, text[:60])
+                return
+            self.buffer.end_sentence(self._said)
 
     def speaking(self) -> bool:
         """True while a reply is being written or played."""

@@ -117,7 +117,7 @@ class PlaybackBuffer:
             self.samples_played += filled
             if not self._segments:
                 self._drained.set()
-        return out if filled == n else out  # always n samples: outputs want fixed blocks
+        return out  # always n samples (zero-padded): outputs want fixed blocks
 
     def read_available(self, n: int) -> np.ndarray:
         """Up to ``n`` samples, without padding (an empty array when nothing is queued)."""

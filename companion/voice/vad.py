@@ -100,7 +100,6 @@ class FrameSplitter:
     def __init__(self, frame_samples: int) -> None:
         self.frame_samples = frame_samples
         self._pending = np.zeros(0, dtype=np.float32)
-        self.samples_out = 0  # index (in the input stream) of the next frame's first sample
 
     def feed(self, chunk: np.ndarray) -> list[np.ndarray]:
         data = np.concatenate([self._pending, chunk]) if len(self._pending) else chunk

@@ -10,6 +10,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from tests.fakes import serve
+
 
 @dataclass
 class FakeTwitch:
@@ -34,11 +36,7 @@ class FakeTwitch:
         app.router.add_post("/helix/eventsub/subscriptions", self._subscribe)
         app.router.add_post("/helix/chat/messages", self._chat)
         app.router.add_post("/oauth2/token", self._token)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self._runner, self.port = await serve(app)
         return self
 
     async def stop(self) -> None:

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from companion.config import YouTubeSection
 from companion.stream.youtube import YouTubeChat
+from tests.fakes import serve
 from tests.stream.fake_twitch import until
 
 
@@ -27,11 +28,7 @@ class FakeYouTube:
         app = web.Application()
         app.router.add_get("/youtube/v3/videos", self._videos)
         app.router.add_get("/youtube/v3/liveChat/messages", self._messages)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001
+        self.runner, self.port = await serve(app)
         return self
 
     async def _videos(self, request):
@@ -51,17 +48,18 @@ async def test_polls_with_page_tokens_and_turns_super_chats_into_paid_messages(t
     """The backlog is skipped, pageToken is followed, the interval honoured, super chats are paid; errors are retried."""
     monkeypatch.setenv("YOUTUBE_API_KEY", "k")
     server = await FakeYouTube().start()
-    server.fail_next = 0
+    server.fail_next = 1  # a transient 503 first: retried after backoff
     got = []
     cfg = YouTubeSection(enabled=True, video_id="v1", api_url=f"http://127.0.0.1:{server.port}/youtube/v3")
     chat = YouTubeChat(cfg, got.append, min_interval=0.05)
     stop = asyncio.Event()
     task = asyncio.create_task(chat.run(stop))
-    await until(lambda: len(got) == 2)
+    await until(lambda: len(got) == 2, timeout=15)
     assert [(m.user_name, m.text, m.kind) for m in got] == [("Ann", "hello Mika!", "chat"), ("Ben", "love the stream", "superchat")]
     assert got[1].amount == 5.0
-    await until(lambda: len(server.requests) >= 3)
-    assert server.requests[0].get("pageToken") is None and server.requests[1]["pageToken"] == "p1"
+    await until(lambda: len(server.requests) >= 4)
+    assert server.fail_next == 0 and server.requests[0].get("pageToken") is None  # the failed call
+    assert server.requests[1].get("pageToken") is None and server.requests[2]["pageToken"] == "p1"
     assert all(r["liveChatId"] == "chat-1" and r["key"] == "k" for r in server.requests)
     stop.set()
     await task

@@ -160,3 +160,19 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
     ]
     assert len(timings) == 1 and timings[0].timings["voice_to_voice_ms"] > 0
     await companion.close()
+
+
+async def test_said_text_plays_in_order_and_counts_as_speaking(tmp_path):
+    """Unprompted lines (stream replies, reminders) play in order; while heard, the companion counts as speaking."""
+    companion, pipeline, output = await make(tmp_path, ListSTT(["x"]), BargeIn("on"))
+    pipeline.buffer.level = companion.audio_level
+    assert not companion.is_speaking()
+    await asyncio.gather(pipeline.say("first line here"), pipeline.say("and the second"))
+    await asyncio.sleep(0.2)
+    assert companion.is_speaking()  # audio is being heard, though no reply is being written
+    await pipeline.buffer.wait_drained()
+    await asyncio.sleep(0.4)
+    assert pipeline.buffer.spoken_text() == "first line here and the second"
+    assert not companion.is_speaking()
+    await output.close()
+    await companion.close()
