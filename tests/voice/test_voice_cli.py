@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 
 def offline_config(tmp_path) -> str:
     path = tmp_path / "companion.toml"
-    path.write_text(f'[companion]\ndata_dir = "{tmp_path / "data"}"\n[memory]\nenabled = false\n[llm]\nmax_tokens = 60\n')
+    path.write_text(f'[companion]\ndata_dir = "{tmp_path / "data"}"\n[memory]\nenabled = false\n[llm]\nmax_tokens = 60\ntemperature = 0.0  # greedy: the same English reply every run, so the round trip is stable\n')
     return str(path)
 
 
