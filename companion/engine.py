@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,9 @@ from .bus import EventBus
 from .config import Settings
 from .events import ToolCalled, UserMessage
 from .history import HistoryStore
-from .llm.base import LLM, GenerationOptions, Message
+from .hygiene import ReplyHygiene, stop_strings
+from .llm.base import LLM, GenerationOptions, Message, Priority
+from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages
@@ -56,7 +59,8 @@ class Companion:
             self.moderator = Moderator(
                 settings.stream.blocked_terms, blocked_users=settings.stream.blocked_users, replacement=settings.stream.replacement
             )  # loudness of the reply being played (voice), for the avatar's mouth
-        self.llm = llm
+        # Every model call goes through one scheduler (replies first, memory work last).
+        self.llm: LLMScheduler = llm if isinstance(llm, LLMScheduler) else LLMScheduler(llm)
         self.character = character
         self.history = history
         self.bus = bus or EventBus()
@@ -173,6 +177,7 @@ class Companion:
         on_start: Callable[[Turn], Awaitable[None] | None] | None = None,
         spoken: Callable[[TurnResult], Awaitable[str | None]] | None = None,
         first_words: int = 0,
+        priority: Priority = Priority.REPLY,
     ) -> TurnResult:
         """Answer ``text`` from ``speaker_id``; the message and the reply are stored in history.
 
@@ -183,6 +188,9 @@ class Companion:
         what the listener actually heard: None when they heard it all, else the
         prefix they heard before interrupting. Only that goes into history and
         memory, so the character never "remembers" saying what nobody heard.
+
+        ``priority``: COMMENTARY for what nobody asked for (game commentary,
+        speaking up), which more urgent model work preempts.
         """
         started = time.perf_counter()
         name = speaker_name or (speaker_id if speaker_id != "local" else self.settings.companion.user_name)
@@ -224,9 +232,15 @@ class Companion:
             ctx = ToolContext(speaker_id, platform, conversation_id, self.permission_level(speaker_id, platform))
             offered = self.tools.specs_for(ctx) if self.tools is not None and self._llm_tools_ok() else []
             chunker = ReplyChunker(self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars, first_words)
+            names = (name, self.settings.companion.user_name)
             options = GenerationOptions(
-                max_tokens=self.settings.llm.max_tokens, temperature=self.settings.llm.temperature, tools=tuple(offered)
+                max_tokens=self.settings.llm.max_tokens,
+                temperature=self.settings.llm.temperature,
+                tools=tuple(offered),
+                priority=priority,
+                stop=tuple(stop_strings(names, self.character.name)),
             )
+            hygiene = ReplyHygiene(names, self.character.name)
             results: list[TurnResult] = []
             try:
                 for round_ in range(MAX_TOOL_ROUNDS + 1):
@@ -242,6 +256,7 @@ class Companion:
                         on_sentence=on_sentence,
                         started_at=started if round_ == 0 else None,
                         moderate=self.moderator.check_output if self.moderator is not None else None,
+                        hygiene=hygiene,
                     )
                     turn.mark("prompt_ready")
                     self._active[conversation_id] = turn
@@ -257,7 +272,7 @@ class Companion:
                         log.warning("turn %s: still calling tools after %d rounds; stopping there", part.turn_id, round_)
                         break
                     messages = messages + await self._run_tools(part, ctx)
-                    options = GenerationOptions(max_tokens=options.max_tokens, temperature=options.temperature, tools=options.tools)
+                    options = replace(options, response_format=None)
                 result = _merge(results)
                 heard = await spoken(result) if spoken is not None else None
             finally:

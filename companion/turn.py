@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from .bus import EventBus
 from .events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded, TurnStarted
-from .llm.base import LLM, GenerationOptions, LLMError, Message, ToolCall
+from .hygiene import ReplyHygiene
+from .llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Message, ToolCall
 from .text import DisplayFilter, ReplyChunker, Sentence, extract_emotions, strip_reasoning
 
 __all__ = ["Turn", "TurnResult"]
@@ -56,6 +57,7 @@ class Turn:
         started_at: float | None = None,
         clock: Callable[[], float] = time.perf_counter,
         moderate: Callable[[str], str] | None = None,
+        hygiene: ReplyHygiene | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.llm = llm
@@ -69,6 +71,7 @@ class Turn:
         self.on_sentence = on_sentence
         self.moderate = moderate  # per sentence, before it is shown, spoken or posted
         self.moderated = False
+        self.hygiene = hygiene  # shared across tool rounds, like the chunker
         self._clock = clock
         self.t0 = started_at if started_at is not None else clock()
         self.marks: dict[str, float] = {}
@@ -117,6 +120,8 @@ class Turn:
                 raise  # cancelled from outside (shutdown): let it propagate
             if self._task is not None:
                 self._task.uncancel()
+        except LLMPreempted:
+            self.interrupted = True  # more urgent work took the model: an interruption, not a failure
         except LLMError as exc:
             self.error = str(exc)
         return self._finish()
@@ -137,9 +142,17 @@ class Turn:
                 if chunk.tool_calls:
                     self.tool_calls += chunk.tool_calls
                 if chunk.text:
-                    await self._on_text(chunk.text)
+                    text = self.hygiene.feed(chunk.text) if self.hygiene is not None else chunk.text
+                    if text:
+                        await self._on_text(text)
+                    if self.hygiene is not None and self.hygiene.stopped:
+                        break  # closing the stream stops the model (a llama.cpp slot is freed)
         finally:
             await stream.aclose()
+        if self.hygiene is not None:
+            tail = self.hygiene.finish()
+            if tail:
+                await self._on_text(tail)
         self.mark("llm_done")
         for sentence in self.chunker.finish():
             await self._emit(sentence)

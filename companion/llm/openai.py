@@ -21,8 +21,8 @@ from .base import (
     LLMError,
     LLMHTTPError,
     Message,
-    ToolCall,
 )
+from .chunks import read_choice, text_only_messages, tool_calls
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +106,9 @@ class OpenAILLM(LLM):
         return payload
 
     def _without_images(self, messages: list[Message]) -> list[Message]:
-        out = []
-        for m in messages:
-            content = m.get("content")
-            if isinstance(content, list):
-                texts = [p.get("text", "") for p in content if p.get("type") == "text"]
-                if len(texts) != len(content) and not self._warned_images:
-                    log.warning("openai: images dropped because llm.openai.vision = false")
-                    self._warned_images = True
-                m = {**m, "content": "\n".join(texts)}
-            out.append(m)
+        out = text_only_messages(messages, None if self._warned_images else log, "llm.openai.vision = false")
+        if out != messages:
+            self._warned_images = True
         return out
 
     async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
@@ -155,11 +148,7 @@ class OpenAILLM(LLM):
         if data_lines and "\n".join(data_lines) == "[DONE]":
             finished = True
         if tools:
-            calls = tuple(
-                ToolCall(t.get("id", f"call_{i}"), t.get("name", ""), t.get("arguments", ""))
-                for i, t in sorted(tools.items())
-            )
-            yield LLMChunk(tool_calls=calls, finish_reason="tool_calls")
+            yield LLMChunk(tool_calls=tool_calls(tools), finish_reason="tool_calls")
         if not finished:
             raise LLMConnectionError(f"openai: {self.base_url} ended the stream before the reply was complete")
 
@@ -175,22 +164,7 @@ class OpenAILLM(LLM):
         choices = event.get("choices") or []
         if not choices:
             return None, False
-        choice = choices[0]
-        delta = choice.get("delta") or {}
-        for call in delta.get("tool_calls") or []:
-            slot = tools.setdefault(int(call.get("index", len(tools))), {})
-            if call.get("id"):
-                slot["id"] = call["id"]
-            fn = call.get("function") or {}
-            if fn.get("name"):
-                slot["name"] = slot.get("name", "") + fn["name"]
-            if fn.get("arguments"):
-                slot["arguments"] = slot.get("arguments", "") + fn["arguments"]
-        finish = choice.get("finish_reason")
-        text = delta.get("content") or ""
-        if text or (finish and not tools):
-            return LLMChunk(text=text, finish_reason=finish), bool(finish)
-        return None, bool(finish)
+        return read_choice(choices[0], tools)
 
     def _http_error(self, status: int, body: str) -> LLMHTTPError:
         detail = _error_detail(body)

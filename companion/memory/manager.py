@@ -1,8 +1,10 @@
 """Memory in the conversation: recall before a reply, extraction after it, forgetting on request.
 
 Extraction uses the same LLM as the conversation, so it must never make a
-person wait: it runs only while no reply is being written, and a reply that
-starts meanwhile cancels it (the exchange is queued again and retried later).
+person wait: its model calls go through the scheduler at BACKGROUND
+priority (they start only when nothing more urgent runs and are preempted
+the moment something does), and a reply that starts meanwhile cancels it;
+either way the exchange stays queued and is retried later.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from ..llm.base import LLM, GenerationOptions, LLMError
+from ..llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Priority
 from .embed import Embedder, EmbeddingError
 from .extract import EXTRACTION_SCHEMA, extraction_messages, forget_intent, parse_extraction, render_memories
 from .store import SELF, MemoryStore
@@ -190,6 +192,8 @@ class MemoryManager:
                 if self._worker is not None and self._worker.cancelling():
                     raise
                 # a reply started: keep the exchange queued and try again when idle
+            except LLMPreempted:
+                pass  # more urgent model work arrived (a game action, say): keep it queued, retry when free
             except Exception:  # one bad exchange must not stop memory for good
                 log.exception("memory extraction failed")
                 if self._queue and self._queue[0] is exchange:
@@ -206,7 +210,10 @@ class MemoryManager:
             {"role": "user", "content": "\n".join(job.messages)[-6000:]},
         ]
         try:
-            text = "".join([c.text async for c in self.llm.stream(messages, GenerationOptions(max_tokens=160, temperature=0.3))])
+            options = GenerationOptions(max_tokens=160, temperature=0.3, priority=Priority.BACKGROUND)
+            text = "".join([c.text async for c in self.llm.stream(messages, options)])
+        except LLMPreempted:
+            raise
         except LLMError as exc:
             log.warning("memory summary skipped: %s", exc)
             return
@@ -224,9 +231,12 @@ class MemoryManager:
             max_tokens=200,
             temperature=0.2,
             response_format={"type": "json_schema", "json_schema": {"name": "memories", "schema": EXTRACTION_SCHEMA}},
+            priority=Priority.BACKGROUND,
         )
         try:
             text = "".join([c.text async for c in self.llm.stream(messages, options)])
+        except LLMPreempted:
+            raise
         except LLMError as exc:
             log.warning("memory extraction skipped: %s", exc)
             return

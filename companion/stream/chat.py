@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..llm.base import Priority
 from ..events import Event
 from .message import ChatMessage
 from .moderation import Moderator
@@ -152,7 +153,14 @@ class StreamChat:
         prompt = (f"(Nobody has said anything for a while. Start something yourself: {random.choice(topics)}. "
                   "One or two sentences.)")
         self.companion.bus.publish(ChatAnswering("stream", "", "(speaking up)"))
-        await self.companion.respond(prompt, conversation_id="stream:twitch", speaker_id="stream:director", speaker_name="Director", platform="stream")
+        await self.companion.respond(
+            prompt,
+            conversation_id="stream:twitch",
+            speaker_id="stream:director",
+            speaker_name="Director",
+            platform="stream",
+            priority=Priority.COMMENTARY,
+        )
 
 
 def _event_text(msg: ChatMessage) -> str:

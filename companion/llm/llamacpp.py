@@ -1,0 +1,282 @@
+"""A GGUF model in-process through llama.cpp's own server code (the ``xllamacpp`` package).
+
+Why this is the embedded default: on a 2-core CPU llama.cpp writes several
+times faster than transformers, keeps each slot's KV cache between requests
+(turn N+1 only prefills the new message), decodes several requests at once
+(a reply and a game action side by side), and constrains output to a JSON
+schema natively. The wheel is prebuilt: no compiler and no torch.
+
+``Server.handle_chat_completions`` blocks until the reply is complete and
+calls back once per OpenAI-style chunk; it runs in a daemon thread, chunks
+cross to the event loop with ``call_soon_threadsafe``, and the callback's
+return value tells llama.cpp to stop, so cancelling a reply frees its slot
+within one token.
+
+The embedded server also listens on a random loopback port (llama.cpp starts
+its HTTP front end whatever we do); it is locked with a random API key that
+never leaves this process, so a web page cannot use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message
+from .chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
+from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
+from .gguf_meta import GGUFError, read_metadata
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LlamaCppLLM"]
+
+_END = object()
+# Chat-template end markers a small model sometimes writes as text; never part of a reply.
+TEMPLATE_STOPS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
+
+
+def _import_xllamacpp() -> Any:
+    try:
+        import xllamacpp
+    except ImportError:
+        raise LLMError(
+            "the llamacpp provider needs the xllamacpp package (a prebuilt llama.cpp): "
+            "pip install 'companion[llamacpp]'"
+        ) from None
+    return xllamacpp
+
+
+class LlamaCppLLM(LLM):
+    name = "llamacpp"
+
+    def __init__(
+        self,
+        *,
+        model: str = "",
+        n_ctx: int = 4096,
+        threads: int = 0,
+        parallel: int = 2,
+        gpu_layers: int = 0,
+        chat_template: str = "",
+        stop: tuple[str, ...] | list[str] = (),
+        mmproj: str = "",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.model_ref = model
+        self.n_ctx = n_ctx
+        self.threads = threads or max(1, min(8, os.cpu_count() or 2))
+        self.parallel = parallel
+        self.gpu_layers = gpu_layers
+        self.chat_template = chat_template
+        self.extra_stop = tuple(stop)
+        self.mmproj = mmproj
+        self._server: Any = None
+        self._template = ""
+        self._load_lock = asyncio.Lock()
+        self._warned_images = False
+        self.last_timings: dict[str, Any] = {}  # llama.cpp's own figures for the last finished request
+        self.last_release_ms: float | None = None  # cancel requested -> slot free, for the last cancelled request
+
+    @property
+    def capacity(self) -> int:
+        """How many requests decode at once (the scheduler admits this many)."""
+        return self.parallel
+
+    @property
+    def is_default(self) -> bool:
+        return not self.model_ref
+
+    @property
+    def supports_images(self) -> bool:
+        return bool(self.mmproj)
+
+    @property
+    def supports_tools(self) -> bool:
+        """Tools go through llama.cpp's Jinja templates; only a template that renders ``tools`` can take them."""
+        return "tools" in self._template
+
+    def model_path(self) -> Path:
+        if self.is_default:
+            return default_gguf_path()
+        path = Path(self.model_ref).expanduser()
+        if not path.is_file():
+            raise LLMError(
+                f"llamacpp: model file {path} does not exist; set llm.llamacpp.model to a .gguf file "
+                "(or leave it empty for the embedded model)"
+            )
+        return path
+
+    def _inspect(self, path: Path) -> dict[str, Any]:
+        try:
+            return read_metadata(path, ("general.architecture", "general.name", "tokenizer.chat_template"))
+        except GGUFError as exc:
+            raise LLMError(f"llamacpp: {exc} (llm.llamacpp.model)") from None
+
+    async def check(self) -> str:
+        xllamacpp = _import_xllamacpp()
+        path = self.model_path()
+        meta = await asyncio.to_thread(self._inspect, path)
+        what = f"embedded {DEFAULT_MODEL_NAME}" if self.is_default else str(path)
+        size = path.stat().st_size / 2**20
+        info = xllamacpp.get_system_info().strip().rstrip("|").strip()
+        tools = "tools yes" if "tools" in (self.chat_template or meta.get("tokenizer.chat_template") or "") else "tools no"
+        return (
+            f"{what} ({meta.get('general.architecture', '?')}, {size:.0f} MiB, {tools}); "
+            f"{self.threads} threads, {self.parallel} slots, gpu_layers {self.gpu_layers}; llama.cpp build: {info}"
+        )
+
+    async def start(self) -> None:
+        async with self._load_lock:
+            if self._server is None:
+                started = time.perf_counter()
+                self._server = await _in_daemon_thread(self._load)
+                log.info("llamacpp: loaded %s in %.1f s", self.model_path().name, time.perf_counter() - started)
+
+    def _load(self) -> Any:
+        xllamacpp = _import_xllamacpp()
+        path = self.model_path()
+        meta = self._inspect(path)
+        self._template = self.chat_template or meta.get("tokenizer.chat_template") or ""
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = self.n_ctx
+        params.n_parallel = self.parallel
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
+        params.n_gpu_layers = self.gpu_layers if self.gpu_layers >= 0 else 999
+        params.n_threads_http = 1
+        params.verbosity = -1
+        params.api_keys = [secrets.token_urlsafe(24)]  # the HTTP side is never used by us: lock it
+        params.use_jinja = True
+        if self.chat_template:
+            params.chat_template = self.chat_template
+        if self.mmproj:
+            mmproj = Path(self.mmproj).expanduser()
+            if not mmproj.is_file():
+                raise LLMError(f"llamacpp: projector file {mmproj} does not exist (llm.llamacpp.mmproj)")
+            params.mmproj.path = str(mmproj)
+        try:
+            return xllamacpp.Server(params)
+        except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as plain exceptions
+            raise LLMError(
+                f"llamacpp: cannot load {path}: {exc}. Is it a complete GGUF file of a model this llama.cpp knows? "
+                "(llm.llamacpp.model)"
+            ) from None
+
+    async def close(self) -> None:
+        self._server = None  # the C++ server stops when its last reference goes
+
+    async def warm(self, messages: list[Message]) -> None:
+        """Prefill ``messages`` (the system prompt) into a slot now, so the first reply only reads the new message."""
+        async for _ in self.stream(messages, GenerationOptions(max_tokens=1, temperature=0.0)):
+            pass
+
+    def _request(self, messages: list[Message], options: GenerationOptions) -> dict[str, Any]:
+        if not self.supports_images:
+            messages = text_only_messages(messages, None if self._warned_images else log, "llm.llamacpp.mmproj is not set")
+            self._warned_images = True
+        request: dict[str, Any] = {
+            "messages": _clean(messages),
+            "stream": True,
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+            "cache_prompt": True,
+        }
+        stop = [*options.stop, *self.extra_stop]
+        if stop:
+            request["stop"] = list(dict.fromkeys(stop))
+        if options.tools and self.supports_tools:
+            request["tools"] = list(options.tools)
+        if options.response_format:
+            request["response_format"] = options.response_format
+        return request
+
+    async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
+        if self._server is None:
+            await self.start()
+        server = self._server
+        request = self._request(messages, options)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        stop = threading.Event()
+        released = threading.Event()
+
+        def put(item: Any) -> bool:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is gone: stop generating
+                return False
+            return True
+
+        def on_chunk(chunk: Any) -> bool:
+            return not put(chunk) or stop.is_set()  # True tells llama.cpp to cancel the task
+
+        def generate() -> None:
+            try:
+                result = server.handle_chat_completions(request, on_chunk)
+                if isinstance(result, dict) and "error" in result:
+                    put(_error(result))
+            except BaseException as exc:  # noqa: BLE001 - handed to the event loop
+                put(LLMError(f"llamacpp: the request was refused: {exc}"))
+            finally:
+                released.set()
+                put(_END)
+
+        thread = threading.Thread(target=generate, name="llamacpp-request", daemon=True)
+        thread.start()
+        tools: ToolCallDeltas = {}
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, LLMError):
+                    raise item
+                if not isinstance(item, dict):
+                    continue
+                if "error" in item:
+                    raise _error(item)
+                if item.get("timings"):
+                    self.last_timings = dict(item["timings"])
+                for choice in item.get("choices") or []:
+                    chunk, _done = read_choice(choice, tools)
+                    if chunk is not None and (chunk.text or not tools):
+                        yield chunk
+            if tools:
+                yield LLMChunk(tool_calls=tool_calls(tools), finish_reason="tool_calls")
+        finally:
+            if not released.is_set():
+                asked = time.perf_counter()
+                stop.set()
+                # llama.cpp sees the flag at its next token and frees the slot; wait for that
+                # off the loop so the next request finds the slot (and its cache) free.
+                await loop.run_in_executor(None, released.wait, 5.0)
+                self.last_release_ms = (time.perf_counter() - asked) * 1000
+
+
+def _error(payload: dict[str, Any]) -> LLMError:
+    err = payload.get("error")
+    message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+    if "context" in message and ("exceed" in message or "size" in message):
+        return LLMError(f"llamacpp: the prompt is longer than the context window ({message}); raise llm.llamacpp.n_ctx")
+    return LLMError(f"llamacpp: {message}")
+
+
+def _clean(messages: list[Message]) -> list[Message]:
+    """llama.cpp's templates want content as text or parts; None (an assistant turn that only called tools) becomes ""."""
+    return [m if m.get("content") is not None else {**m, "content": ""} for m in messages]
+
+
+async def _in_daemon_thread(fn: Any) -> Any:
+    from .transformers import run_in_daemon_thread
+
+    return await run_in_daemon_thread(fn)

@@ -1,0 +1,204 @@
+"""One queue in front of the model, so that talking, playing and remembering never wait on each other.
+
+Every model call (replies, forced game actions, commentary, speaking up,
+memory extraction, summaries, tool rounds) goes through ``LLMScheduler``,
+which admits at most ``capacity`` requests at once (llama.cpp's slots, one
+for transformers, a configured limit for a server) in order of
+``Priority`` and then arrival. Two rules keep the urgent work fast:
+
+* Commentary and background work are *preemptible*: they start only while
+  nothing more urgent runs or waits, and they are stopped (``LLMPreempted``)
+  the moment more urgent work arrives. On a small CPU a second sequence in
+  the batch slows the first, so "a free slot" is not enough.
+* Replies and forced actions are never stopped by the scheduler; they queue
+  by priority when every slot is busy.
+
+A preempted reply ends like an interrupted one (the Turn handles that); a
+preempted background job is retried by its owner, so nothing is lost.
+The admission rule is a pure function (``admissible``), tested without a loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import LLM, GenerationOptions, LLMChunk, LLMPreempted, Message, Priority
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LLMScheduler", "Ticket", "admissible", "to_preempt"]
+
+PREEMPTIBLE = frozenset({Priority.COMMENTARY, Priority.BACKGROUND})
+
+
+@dataclass(eq=False)
+class Ticket:
+    priority: Priority
+    seq: int
+    arrived: float = 0.0
+    granted: asyncio.Future[None] | None = None
+    preempted: asyncio.Future[None] | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (int(self.priority), self.seq)
+
+    @property
+    def preemptible(self) -> bool:
+        return self.priority in PREEMPTIBLE
+
+
+def admissible(ticket: Ticket, running: Iterable[Ticket], waiting: Iterable[Ticket], capacity: int) -> bool:
+    """May ``ticket`` start now? (pure: the whole admission policy)"""
+    running = list(running)
+    if len(running) >= capacity:
+        return False
+    if any(w.key < ticket.key for w in waiting if w is not ticket):
+        return False  # someone more urgent, or earlier at the same priority, goes first
+    if ticket.preemptible and any(r.priority < ticket.priority for r in running):
+        return False  # would slow down more urgent work sharing the CPU/GPU
+    return True
+
+
+def to_preempt(arriving: Ticket, running: Iterable[Ticket]) -> list[Ticket]:
+    """The running tickets that ``arriving`` stops (pure)."""
+    return [r for r in running if r.preemptible and r.priority > arriving.priority]
+
+
+@dataclass
+class SchedulerStats:
+    """Waits in the queue per priority (ms), most recent last; for logs, the web UI and bench/."""
+
+    waits_ms: dict[Priority, deque[float]] = field(default_factory=lambda: {p: deque(maxlen=1000) for p in Priority})
+    preempted: dict[Priority, int] = field(default_factory=lambda: {p: 0 for p in Priority})
+
+
+class LLMScheduler(LLM):
+    """Wraps the configured provider; callers set ``GenerationOptions.priority``."""
+
+    def __init__(self, inner: LLM, capacity: int | None = None) -> None:
+        super().__init__(
+            first_token_timeout=inner.first_token_timeout,
+            idle_timeout=inner.idle_timeout,
+            retries=inner.retries,
+        )
+        self.inner = inner
+        self.capacity = max(1, capacity if capacity is not None else int(getattr(inner, "capacity", 1)))
+        self._running: list[Ticket] = []
+        self._waiting: list[Ticket] = []
+        self._seq = itertools.count()
+        self.stats = SchedulerStats()
+
+    # -- the provider's face ----------------------------------------------------
+
+    @property  # type: ignore[override]
+    def name(self) -> str:
+        return self.inner.name
+
+    def __getattr__(self, attr: str) -> Any:
+        # supports_tools, supports_images, last_timings, is_default...: the provider's
+        if attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def warm(self, messages: list[Message]) -> None:
+        await self.inner.warm(messages)
+
+    async def check(self) -> str:
+        return await self.inner.check()
+
+    def busy(self, below: Priority = Priority.BACKGROUND) -> bool:
+        """True while work more urgent than ``below`` runs or waits."""
+        return any(t.priority < below for t in (*self._running, *self._waiting))
+
+    # -- scheduling ---------------------------------------------------------------
+
+    async def stream(self, messages: list[Message], options: GenerationOptions | None = None) -> AsyncIterator[LLMChunk]:
+        options = options or GenerationOptions()
+        ticket = await self._acquire(options.priority)
+        agen = self.inner.stream(messages, options).__aiter__()
+        try:
+            while True:
+                if ticket.preemptible:
+                    chunk = await self._next_or_preempt(agen, ticket)
+                else:
+                    try:
+                        chunk = await agen.__anext__()
+                    except StopAsyncIteration:
+                        return
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            try:
+                await agen.aclose()
+            finally:
+                self._release(ticket)
+
+    async def _next_or_preempt(self, agen: AsyncIterator[LLMChunk], ticket: Ticket) -> LLMChunk | None:
+        assert ticket.preempted is not None
+        if ticket.preempted.done():
+            raise LLMPreempted("more urgent work took the model")
+        step = asyncio.ensure_future(agen.__anext__())
+        await asyncio.wait({step, ticket.preempted}, return_when=asyncio.FIRST_COMPLETED)
+        if not step.done():
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
+            raise LLMPreempted("more urgent work took the model")
+        try:
+            return step.result()
+        except StopAsyncIteration:
+            return None
+
+    async def _acquire(self, priority: Priority) -> Ticket:
+        loop = asyncio.get_running_loop()
+        ticket = Ticket(Priority(priority), next(self._seq), time.perf_counter(), loop.create_future(), loop.create_future())
+        for victim in to_preempt(ticket, self._running):
+            if victim.preempted is not None and not victim.preempted.done():
+                victim.preempted.set_result(None)
+                self.stats.preempted[victim.priority] += 1
+                log.debug("scheduler: %s preempted by %s", victim.priority.name, ticket.priority.name)
+        self._waiting.append(ticket)
+        self._dispatch()
+        try:
+            assert ticket.granted is not None
+            await ticket.granted
+        except BaseException:
+            if ticket in self._waiting:
+                self._waiting.remove(ticket)
+            elif ticket in self._running:
+                self._running.remove(ticket)
+            self._dispatch()
+            raise
+        self.stats.waits_ms[ticket.priority].append((time.perf_counter() - ticket.arrived) * 1000)
+        return ticket
+
+    def _release(self, ticket: Ticket) -> None:
+        if ticket in self._running:
+            self._running.remove(ticket)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for ticket in sorted(self._waiting, key=lambda t: t.key):
+            if admissible(ticket, self._running, self._waiting, self.capacity):
+                self._waiting.remove(ticket)
+                self._running.append(ticket)
+                assert ticket.granted is not None
+                if not ticket.granted.done():
+                    ticket.granted.set_result(None)
+
+    def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
+        raise NotImplementedError("LLMScheduler.stream drives the provider's own stream")  # pragma: no cover
