@@ -1,3 +1,5 @@
+import asyncio
+
 from companion.app import build_companion
 from companion.engine import Companion
 from companion.history import HistoryStore
@@ -69,3 +71,41 @@ async def test_user_message_is_kept_when_the_llm_fails(settings_for, fake_openai
     await comp.close()
     assert result.error and "401" in result.error
     assert [m.content for m in stored] == ["remember this"]
+
+
+async def test_a_small_models_bad_habits_never_reach_history(settings_for, fake_openai):
+    """A leading name, the user's next turn and a loop are cut from the reply the person sees and history keeps."""
+    settings = settings_for(fake_openai)
+    char = default_character().name
+    llm = ScriptedLLM([f"{char}: I love tea!\nBob: me too", "Yes yes yes yes yes yes yes yes"])
+    comp = companion_with(settings, llm)
+    await comp.start()
+    first = await comp.respond("hello", conversation_id="h", speaker_id="bob", speaker_name="Bob")
+    second = await comp.respond("do you?", conversation_id="h", speaker_id="bob", speaker_name="Bob")
+    stored = [m.content for m in await comp.history.recent("h", 10) if m.role == "assistant"]
+    await comp.close()
+    assert first.reply == "I love tea!"
+    assert second.reply.split() == ["Yes"]
+    assert stored == ["I love tea!", "Yes"]
+    assert "\nBob:" in llm.options[0].stop  # providers that take stop strings stop there themselves
+
+
+async def test_commentary_preempted_by_a_person_ends_as_interrupted_not_failed(settings_for, fake_openai):
+    """A person's message stops game commentary at once; the commentary is marked interrupted, with no error."""
+    from companion.llm.base import Priority
+
+    settings = settings_for(fake_openai)
+    long = " ".join(f"w{i}" for i in range(200))
+    comp = companion_with(settings, ScriptedLLM([long, "Hi Bob!"], token_delay=0.01))
+    await comp.start()
+    commentary = asyncio.create_task(
+        comp.respond("(in the game chess) the opponent moved", conversation_id="game:chess", speaker_id="game:chess",
+                     platform="game", priority=Priority.COMMENTARY)
+    )
+    await asyncio.sleep(0.1)
+    reply = await comp.respond("hello", conversation_id="web", speaker_id="bob", speaker_name="Bob")
+    comment = await commentary
+    await comp.close()
+    assert reply.reply == "Hi Bob!" and reply.error is None
+    assert comment.interrupted and comment.error is None
+    assert len(comment.reply.split()) < 100

@@ -68,6 +68,7 @@ class ActionDecider:
         attempts: int = 3,
         timeout: float = 15.0,
         max_tokens: int = 160,
+        temperature: float = 1.0,
         rng: random.Random | None = None,
     ) -> None:
         self.llm = llm
@@ -75,6 +76,8 @@ class ActionDecider:
         self.attempts = max(1, attempts)
         self.timeout = timeout
         self.max_tokens = max_tokens
+        # Sampled, not greedy: the schema keeps every answer valid, and a game wants varied moves.
+        self.temperature = temperature
         self.rng = rng or random.Random()
         self._structured = True  # turned off once a server rejects response_format
 
@@ -136,7 +139,7 @@ class ActionDecider:
         return Decision(actions[0].name, {}, attempts, True, False, problems, time.perf_counter() - started)
 
     async def _ask(self, messages: list[dict[str, Any]], actions: list[Action]) -> str:
-        options = GenerationOptions(max_tokens=self.max_tokens, temperature=0.7, priority=Priority.FORCED_ACTION)
+        options = GenerationOptions(max_tokens=self.max_tokens, temperature=self.temperature, priority=Priority.FORCED_ACTION)
         if self._structured and self.llm.name in STRUCTURED_PROVIDERS:
             options = replace(options, response_format=_response_format(actions))
         try:
@@ -172,16 +175,25 @@ class ActionDecider:
             lines.append(f"Your previous action failed: {feedback}")
         lines.append(
             "Actions you can take now:\n"
-            + "\n".join(f"- {a.name}: {a.description or 'no description'} Data schema: {compact(a.schema)}" for a in actions)
+            + "\n".join(f"- {a.name}: {a.description or 'no description'}{_extra_rules(a.schema)}" for a in actions)
         )
         # The format as placeholders, never as values: a small model copies an example's
         # values every time (always the same cell, always the first option).
         lines.append(
             "Answer with JSON of this shape, choosing the values yourself: "
             '{"action": "<one of: ' + ", ".join(a.name for a in actions) + '>", "data": <see below>}\n'
-            + "\n".join(f"- data for {a.name}: {shape_of(a.schema)}" for a in actions)
+            + "\n".join(f"- data for {a.name}: {shape_of(a.schema, rng=self.rng)}" for a in actions)
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(lines)}]
+
+
+_RULES_THE_SHAPE_OMITS = ('"pattern"', '"format"', '"multipleOf"', "Length", '"uniqueItems"', '"exclusiveM', '"allOf"', '"not"')
+
+
+def _extra_rules(schema: dict[str, Any] | None) -> str:
+    """The raw schema, only when it has rules the placeholder shape cannot show (its numbers would be copied)."""
+    text = compact(schema)
+    return f" Data schema: {text}" if any(rule in text for rule in _RULES_THE_SHAPE_OMITS) else ""
 
 
 def _response_format(actions: list[Action]) -> dict[str, Any]:

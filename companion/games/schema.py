@@ -141,10 +141,14 @@ def compact(schema: dict[str, Any] | None) -> str:
     return json.dumps(schema, separators=(",", ":")) if schema else "no data"
 
 
-def shape_of(schema: Any, depth: int = 0) -> str:
+def shape_of(schema: Any, depth: int = 0, rng: random.Random | None = None) -> str:
     """The form of a valid value with placeholders instead of values, e.g. ``{"cell": <integer 1 to 9>}``.
 
-    Prompts show this rather than an example value, which small models copy verbatim.
+    Prompts show this rather than an example value, which small models copy
+    verbatim. With ``rng``, enum options and small integer ranges are listed
+    in a shuffled order: a small model that takes the first option it reads
+    then still plays varied moves (measured: the embedded model answered
+    "1" 12 times out of 12 to "<integer 1 to 9>").
     """
     if schema is None:
         return "none (omit data)"
@@ -153,10 +157,13 @@ def shape_of(schema: Any, depth: int = 0) -> str:
     if "const" in schema:
         return json.dumps(schema["const"])
     if isinstance(schema.get("enum"), list) and schema["enum"]:
-        return "<one of: " + ", ".join(json.dumps(v) for v in schema["enum"][:20]) + ">"
+        options = list(schema["enum"][:20])
+        if rng is not None:
+            rng.shuffle(options)
+        return "<one of: " + ", ".join(json.dumps(v) for v in options) + ">"
     for key in ("anyOf", "oneOf"):
         if isinstance(schema.get(key), list) and schema[key]:
-            return " or ".join(shape_of(s, depth + 1) for s in schema[key][:4])
+            return " or ".join(shape_of(s, depth + 1, rng) for s in schema[key][:4])
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), None)
@@ -164,7 +171,7 @@ def shape_of(schema: Any, depth: int = 0) -> str:
         props = schema.get("properties") or {}
         required = set(schema.get("required") or [])
         fields = [
-            f"{json.dumps(name)}: {shape_of(sub, depth + 1)}{'' if name in required else ' (optional)'}"
+            f"{json.dumps(name)}: {shape_of(sub, depth + 1, rng)}{'' if name in required else ' (optional)'}"
             for name, sub in list(props.items())[:20]
         ]
         return "{" + ", ".join(fields) + "}"
@@ -172,9 +179,16 @@ def shape_of(schema: Any, depth: int = 0) -> str:
         count = ""
         if "minItems" in schema or "maxItems" in schema:
             count = f" ({schema.get('minItems', 0)} to {schema.get('maxItems', 'any number of')} items)"
-        return f"[{shape_of(schema.get('items', {}), depth + 1)}, ...]{count}"
+        return f"[{shape_of(schema.get('items', {}), depth + 1, rng)}, ...]{count}"
     if kind in ("integer", "number"):
         low, high = schema.get("minimum"), schema.get("maximum")
+        if (
+            rng is not None and kind == "integer" and isinstance(low, int) and isinstance(high, int)
+            and 0 <= high - low <= 24 and "multipleOf" not in schema
+        ):
+            values = list(range(low, high + 1))
+            rng.shuffle(values)
+            return "<integer, one of: " + ", ".join(map(str, values)) + ">"
         bounds = f" {low} to {high}" if low is not None and high is not None else (
             f" at least {low}" if low is not None else f" at most {high}" if high is not None else "")
         return f"<{kind}{bounds}>"

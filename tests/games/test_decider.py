@@ -31,7 +31,7 @@ async def test_valid_first_answer_is_used():
     decision = await ActionDecider(llm).decide("Tic-tac-toe", [PLACE, PASS], query="Your move")
     assert (decision.name, decision.data, decision.first_try_valid, decision.fallback) == ("place", {"cell": 5}, True, False)
     prompt = llm.prompts[0][1]["content"]
-    assert "Your move" in prompt and "place" in prompt and '"maximum":9' in prompt
+    assert "Your move" in prompt and "place" in prompt and "<integer, one of: " in prompt
 
 
 async def test_invalid_answer_is_retried_with_the_error():
@@ -71,6 +71,32 @@ async def test_openai_servers_get_a_json_schema_constraint(fake_openai):
     assert fmt["type"] == "json_schema"
     names = [o["properties"]["action"]["enum"][0] for o in fmt["json_schema"]["schema"]["anyOf"]]
     assert names == ["place", "pass"]
+
+
+async def test_prompt_gives_the_format_without_example_values():
+    """The model sees each action's data shape with placeholders; no concrete cell it could copy."""
+    llm = ScriptedLLM(['{"action": "pass"}'])
+    await ActionDecider(llm).decide("T", [PLACE, PASS], query="go")
+    prompt = llm.prompts[0][-1]["content"]
+    assert '"cell": <integer, one of: ' in prompt
+    assert not any(f'"cell": {n}' in prompt for n in range(10))
+
+
+@pytest.mark.slow
+async def test_embedded_llamacpp_model_moves_vary_and_are_valid_first_try():
+    """With the packaged GGUF in llama.cpp and a JSON schema, every decision is valid at once and cells vary."""
+    from companion.llm.llamacpp import LlamaCppLLM
+
+    llm = LlamaCppLLM(n_ctx=2048)
+    await llm.start()
+    decider = ActionDecider(llm, attempts=2, timeout=30)
+    cells = []
+    for i in range(8):
+        decision = await decider.decide("Tic-tac-toe", [PLACE], query=f"Your move {i}: pick a free cell.", state="board: empty")
+        assert decision.first_try_valid and not decision.fallback, decision.problems
+        cells.append(decision.data["cell"])
+    await llm.close()
+    assert len(set(cells)) >= 2  # not the same copied value every time
 
 
 @pytest.mark.slow

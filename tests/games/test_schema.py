@@ -39,3 +39,22 @@ def test_unsatisfiable_schema_is_reported():
     """A schema no generated value can meet raises ValueError instead of sending junk."""
     with pytest.raises(ValueError):
         example_for({"type": "object", "properties": {"s": {"type": "string", "pattern": "^z+$", "minLength": 1}}, "required": ["s"]})
+
+
+def test_fallback_numbers_are_spread_over_the_valid_range():
+    """A fallback picks varied valid cells, not the minimum every time (multipleOf respected)."""
+    rng = random.Random(1)
+    cells = {example_for(SCHEMAS[0], rng)["cell"] for _ in range(60)}
+    assert len(cells) >= 6 and cells <= set(range(1, 10))
+    steps = {example_for({"type": "integer", "minimum": 0, "maximum": 100, "multipleOf": 25}, rng) for _ in range(40)}
+    assert steps <= {0, 25, 50, 75, 100} and len(steps) >= 3
+
+
+def test_shape_shows_placeholders_not_values():
+    """The prompt's format line names types and bounds, so a small model has no value to copy."""
+    from companion.games.schema import shape_of
+
+    shape = shape_of(SCHEMAS[0])
+    assert shape == '{"cell": <integer 1 to 9>}'
+    assert '<one of: "ace", "king">' in shape_of(SCHEMAS[1]) and "(optional)" in shape_of(SCHEMAS[1])
+    assert shape_of(None).startswith("none")

@@ -1,0 +1,177 @@
+"""The real llama.cpp provider (xllamacpp) with the packaged SmolLM2-135M GGUF, read directly."""
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from companion.llm.base import GenerationOptions, LLMError
+from companion.llm.llamacpp import LlamaCppLLM
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def llama() -> LlamaCppLLM:
+    llm = LlamaCppLLM(n_ctx=2048, parallel=2)
+    asyncio.run(llm.start())
+    return llm
+
+
+MESSAGES = [
+    {"role": "system", "content": "You are Mika, a cheerful companion who loves tea."},
+    {"role": "user", "content": "Hello! What is your favourite drink?"},
+]
+
+
+async def _collect(llm: LlamaCppLLM, messages, options) -> tuple[str, float]:
+    started = time.perf_counter()
+    first = None
+    text = ""
+    async for chunk in llm.stream(messages, options):
+        if chunk.text and first is None:
+            first = time.perf_counter() - started
+        text += chunk.text
+    return text, first or 0.0
+
+
+async def test_streams_a_reply_in_pieces(llama):
+    """A chat turn arrives as several streamed pieces with no template markers in them."""
+    pieces = [c.text async for c in llama.stream(MESSAGES, GenerationOptions(max_tokens=30, temperature=0))]
+    texts = [p for p in pieces if p]
+    assert len(texts) >= 3
+    reply = "".join(texts)
+    assert len(reply.split()) >= 3
+    assert "<|im_start|>" not in reply and "<|im_end|>" not in reply
+
+
+async def test_streaming_does_not_block_the_event_loop(llama):
+    """While a reply is generated, the loop keeps ticking (generation runs in a thread)."""
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    started = time.perf_counter()
+    await _collect(llama, MESSAGES, GenerationOptions(max_tokens=60, temperature=0))
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await task
+    assert ticks >= 0.5 * elapsed / 0.01
+
+
+async def test_cancelling_mid_stream_frees_the_slot_promptly(llama):
+    """Closing the stream after a few pieces stops llama.cpp within a fraction of a second, and the next request runs."""
+    stream = llama.stream(MESSAGES, GenerationOptions(max_tokens=400, temperature=0.8))
+    seen = 0
+    async for chunk in stream:
+        seen += bool(chunk.text)
+        if seen == 3:
+            break
+    started = time.perf_counter()
+    await stream.aclose()
+    closed = time.perf_counter() - started
+    assert llama.last_release_ms is not None and llama.last_release_ms < 500
+    assert closed < 1.0
+    text, _ = await _collect(llama, MESSAGES, GenerationOptions(max_tokens=8, temperature=0))
+    assert text.strip()
+
+
+async def test_json_schema_output_is_valid(llama):
+    """response_format json_schema constrains the tiny model to a valid object."""
+    schema = {
+        "type": "object",
+        "properties": {"action": {"enum": ["play", "pass"]}, "cell": {"type": "integer", "minimum": 1, "maximum": 9}},
+        "required": ["action", "cell"],
+    }
+    options = GenerationOptions(
+        max_tokens=80,
+        temperature=0.7,
+        response_format={"type": "json_schema", "json_schema": {"name": "move", "schema": schema}},
+    )
+    messages = [{"role": "user", "content": "Pick a move in tic-tac-toe as JSON."}]
+    for _ in range(3):
+        text, _ = await _collect(llama, messages, options)
+        jsonschema.validate(json.loads(text), schema)
+
+
+async def test_two_requests_decode_at_once(llama):
+    """Two concurrent requests (two slots) finish in less time than one after the other."""
+    options = GenerationOptions(max_tokens=48, temperature=0)
+    other = [MESSAGES[0], {"role": "user", "content": "Tell me about the sea."}]
+    started = time.perf_counter()
+    await _collect(llama, MESSAGES, options)
+    await _collect(llama, other, options)
+    serial = time.perf_counter() - started
+    started = time.perf_counter()
+    (a, _), (b, _) = await asyncio.gather(_collect(llama, MESSAGES, options), _collect(llama, other, options))
+    parallel = time.perf_counter() - started
+    assert a.strip() and b.strip()
+    assert parallel < serial
+
+
+async def test_second_turn_reuses_the_prompt_cache(llama):
+    """Turn 2 of a conversation only prefills the new message: llama.cpp reports the earlier tokens as cached."""
+    first, _ = await _collect(llama, MESSAGES, GenerationOptions(max_tokens=20, temperature=0))
+    turn1 = dict(llama.last_timings)
+    follow = MESSAGES + [{"role": "assistant", "content": first}, {"role": "user", "content": "Why that one?"}]
+    await _collect(llama, follow, GenerationOptions(max_tokens=20, temperature=0))
+    turn2 = llama.last_timings
+    assert turn2["cache_n"] >= turn1["prompt_n"] + turn1.get("cache_n", 0) - 2
+    assert turn2["prompt_n"] < turn2["cache_n"]
+
+
+async def test_stop_strings_end_the_reply(llama):
+    """A stop string given in the options ends generation before it."""
+    messages = [{"role": "user", "content": "Count from one to ten in words, separated by commas."}]
+    text, _ = await _collect(llama, messages, GenerationOptions(max_tokens=60, temperature=0, stop=("five",)))
+    assert "five" not in text.lower() and "six" not in text.lower()
+
+
+async def test_images_are_dropped_with_one_warning_without_a_projector(llama, caplog):
+    """A text-only GGUF gets the text of an image message and a warning that says how to enable images."""
+    caplog.set_level(logging.WARNING)
+    llama._warned_images = False
+    messages = [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+    ]}]
+    text, _ = await _collect(llama, messages, GenerationOptions(max_tokens=8, temperature=0))
+    assert text.strip()
+    assert "mmproj" in caplog.text
+
+
+async def test_smollm2_template_takes_no_tools(llama):
+    """SmolLM2's chat template has no tool format, so the engine is told not to offer tools."""
+    assert llama.supports_tools is False
+
+
+async def test_doctor_check_names_the_model_and_the_build(llama):
+    """check() names the embedded model and prints llama.cpp's CPU features."""
+    status = await llama.check()
+    assert "SmolLM2-135M-Instruct" in status and "slots" in status and "CPU" in status
+
+
+async def test_missing_model_file_is_a_clear_error(tmp_path: Path):
+    """A wrong path names the file and the setting to change."""
+    llm = LlamaCppLLM(model=str(tmp_path / "nope.gguf"))
+    with pytest.raises(LLMError, match="llm.llamacpp.model"):
+        await llm.start()
+
+
+async def test_a_file_that_is_not_gguf_is_a_clear_error(tmp_path: Path):
+    """A text file given as the model is refused before llama.cpp sees it."""
+    bad = tmp_path / "model.gguf"
+    bad.write_text("not a model")
+    llm = LlamaCppLLM(model=str(bad))
+    with pytest.raises(LLMError, match="not a GGUF"):
+        await llm.start()
