@@ -175,3 +175,36 @@ async def test_a_file_that_is_not_gguf_is_a_clear_error(tmp_path: Path):
     llm = LlamaCppLLM(model=str(bad))
     with pytest.raises(LLMError, match="not a GGUF"):
         await llm.start()
+
+
+HERMES_TEMPLATE = (
+    "{%- if tools %}<|im_start|>system\n{% if messages[0].role == 'system' %}{{ messages[0].content }}\n{% endif %}"
+    "You may call functions. Signatures within <tools></tools>:\n<tools>{% for tool in tools %}{{ tool | tojson }}\n"
+    "{% endfor %}</tools>\nFor each call return <tool_call>{\"name\": <name>, \"arguments\": <args>}</tool_call><|im_end|>\n"
+    "{%- elif messages[0].role == 'system' %}<|im_start|>system\n{{ messages[0].content }}<|im_end|>\n{%- endif %}"
+    "{%- for message in messages %}{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant\n"
+    "{%- for tc in message.tool_calls %}<tool_call>\n{\"name\": \"{{ tc.function.name }}\", \"arguments\": "
+    "{{ tc.function.arguments | tojson }}}\n</tool_call>{%- endfor %}<|im_end|>\n"
+    "{%- elif message.role == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message.content }}\n</tool_response><|im_end|>\n"
+    "{%- elif message.role != 'system' %}<|im_start|>{{ message.role }}\n"
+    "{{ message.content }}<|im_end|>\n{%- endif %}{%- endfor %}{%- if add_generation_prompt %}<|im_start|>assistant\n{%- endif %}"
+)
+WEATHER_TOOL = {"type": "function", "function": {
+    "name": "get_weather", "description": "The weather in a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+}}
+
+
+async def test_tools_go_through_a_template_that_supports_them():
+    """With a tool-aware chat template the provider offers tools and they reach the prompt; SmolLM2's own does not."""
+    llm = LlamaCppLLM(n_ctx=2048, parallel=1, chat_template=HERMES_TEMPLATE)
+    await llm.start()
+    assert llm.supports_tools
+    messages = [{"role": "system", "content": "You are Mika."}, {"role": "user", "content": "Weather in Paris?"}]
+    sizes = []
+    for tools in ((), (WEATHER_TOOL,)):
+        async for _ in llm.stream(messages, GenerationOptions(max_tokens=1, temperature=0, tools=tools)):
+            pass
+        sizes.append(llm.last_timings["prompt_n"] + llm.last_timings.get("cache_n", 0))
+    await llm.close()
+    assert sizes[1] > sizes[0] + 40  # the tool's signature was rendered into the prompt
