@@ -1,15 +1,18 @@
-"""Text-turn latency on the embedded default model, and the engine's own overhead.
+"""Text-turn latency on the embedded default, llama.cpp against transformers, and the engine's own overhead.
 
-Prints, for N turns: median first-token and first-sentence latency (from the
-message arriving to the first token / first complete sentence), the median
-time spent in the provider, and the engine's overhead per turn: the wall time
-of ``Companion.respond`` (history read, prompt building, chunking, events,
-history writes) minus the time spent waiting on the LLM. Target: < 5 ms median.
+One conversation of N turns per local provider (the product's defaults: reply
+length, memory on, a pause between turns as a person would leave), printing
+per provider the medians of first token and first sentence (from the message
+arriving), turn 1 against turn N (does first-token time grow with the
+conversation?), reply length, how long replies waited in the LLM scheduler
+and how often memory work was preempted for them; then the ratio between
+the two providers.
 
-The same overhead is also measured with a zero-latency scripted LLM, which
-isolates the engine from model noise.
+The engine's overhead (wall time of ``Companion.respond`` minus time spent
+waiting on the LLM) is measured with a zero-latency scripted LLM first.
 
-    .venv/bin/python bench/bench_turns.py --turns 20
+    .venv/bin/python bench/bench_turns.py                      # both providers, 20 turns
+    .venv/bin/python bench/bench_turns.py --providers llamacpp --turns 10
 """
 
 from __future__ import annotations
@@ -20,28 +23,50 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from companion.app import build_companion
 from companion.config import Settings
 from companion.engine import Companion
 from companion.history import HistoryStore
+from companion.llm.base import Priority
 from companion.persona import default_character
 from companion.testing import ScriptedLLM
 
 PROMPTS = [
     "Hi! How are you today?",
+    "My name is Robin and I work as a nurse.",
     "What game should we play tonight?",
     "Tell me something funny.",
     "I had a long day at work.",
-    "Do you remember what I said earlier?",
+    "My cat is called Pepper, she is black and white.",
+    "Do you like rainy days?",
+    "What should I cook for dinner?",
+    "I'm learning to play the guitar.",
+    "Do you remember what I do for a living?",
+    "What's your favourite season?",
+    "I'm a bit nervous about tomorrow.",
+    "Can you cheer me up?",
+    "What do you think about space travel?",
+    "My sister is visiting this weekend.",
+    "Any ideas for a quiet Sunday?",
+    "I finally fixed my bike today!",
+    "Tell me about yourself.",
+    "What was my cat's name again?",
+    "Good night, talk tomorrow!",
 ]
 
 
-async def measure(companion: Companion, turns: int, tag: str) -> dict[str, list[float]]:
-    figures: dict[str, list[float]] = {"first_token": [], "first_sentence": [], "provider": [], "overhead": [], "total": []}
+def med(values: list[float]) -> float:
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
+
+
+async def measure(companion: Companion, turns: int, tag: str, pause: float = 0.0) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {"first_token": [], "first_sentence": [], "provider": [], "overhead": [], "total": [], "chars": []}
     for i in range(turns):
         start = time.perf_counter()
-        result = await companion.respond(PROMPTS[i % len(PROMPTS)], conversation_id=f"bench-{tag}")
+        result = await companion.respond(PROMPTS[i % len(PROMPTS)], conversation_id=f"bench-{tag}")  # the local user
         total = (time.perf_counter() - start) * 1000
         if result.error:
             raise SystemExit(f"turn failed: {result.error}")
@@ -51,7 +76,32 @@ async def measure(companion: Companion, turns: int, tag: str) -> dict[str, list[
         figures["provider"].append(t["provider"])
         figures["overhead"].append(total - t["provider"])
         figures["total"].append(total)
+        figures["chars"].append(len(result.reply))
+        if pause:
+            await asyncio.sleep(pause)  # the person reads, thinks, types: memory work runs here
     return figures
+
+
+async def provider_run(provider: str, tmp: str, turns: int, pause: float) -> dict[str, Any]:
+    settings = Settings.model_validate({"companion": {"data_dir": str(Path(tmp) / provider)}, "llm": {"provider": provider}})
+    companion = build_companion(settings)
+    t = time.perf_counter()
+    await companion.start()
+    load = time.perf_counter() - t
+    figures = await measure(companion, turns, provider, pause)
+    stats = companion.llm.stats
+    waits = list(stats.waits_ms[Priority.REPLY])[-turns:]
+    out = {
+        "provider": provider,
+        "load_s": load,
+        "figures": figures,
+        "reply_wait_p50": med(waits),
+        "reply_wait_max": max(waits) if waits else float("nan"),
+        "memory_preempted": stats.preempted[Priority.BACKGROUND],
+        "memories": companion.memory.extracted if companion.memory is not None else 0,
+    }
+    await companion.close(memory_grace=0)
+    return out
 
 
 def report(title: str, figures: dict[str, list[float]]) -> None:
@@ -59,21 +109,19 @@ def report(title: str, figures: dict[str, list[float]]) -> None:
     for key, values in figures.items():
         values = [v for v in values if v == v]
         if values:
-            print(f"  {key:>15}: median {statistics.median(values):9.2f} ms   min {min(values):9.2f}   max {max(values):9.2f}")
+            print(f"  {key:>15}: median {statistics.median(values):9.2f}   min {min(values):9.2f}   max {max(values):9.2f}")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=20)
-    parser.add_argument("--max-tokens", type=int, default=48)
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds between turns (memory work runs then)")
+    parser.add_argument("--providers", default="llamacpp,transformers")
     parser.add_argument("--skip-model", action="store_true", help="only the scripted-LLM overhead run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.model_validate(
-            {"companion": {"data_dir": tmp}, "llm": {"max_tokens": args.max_tokens, "temperature": 0.7},
-             "memory": {"enabled": False}}  # memory recall is a model call of its own: measured in bench/memory_recall.py
-        )
+        settings = Settings.model_validate({"companion": {"data_dir": tmp}, "memory": {"enabled": False}})
         scripted = Companion(
             settings,
             llm=ScriptedLLM(["[happy] Oh, hello! It is so nice to see you again. What are we doing today? " * 2]),
@@ -82,17 +130,28 @@ async def main() -> None:
         )
         await scripted.start()
         await measure(scripted, 3, "warmup")
-        report("engine with a zero-latency scripted LLM", await measure(scripted, max(args.turns, 50), "scripted"))
+        report("engine with a zero-latency scripted LLM (ms; chars = reply length)", await measure(scripted, max(args.turns, 50), "scripted"))
         await scripted.close()
+        if args.skip_model:
+            return
 
-        if not args.skip_model:
-            companion = build_companion(settings)
-            t = time.perf_counter()
-            await companion.start()
-            print(f"\nembedded default model loaded in {time.perf_counter() - t:.2f} s")
-            await measure(companion, 1, "warmup")
-            report(f"embedded default SmolLM2-135M, max_tokens={args.max_tokens}", await measure(companion, args.turns, "model"))
-            await companion.close()
+        runs = []
+        for provider in args.providers.split(","):
+            print(f"\n== {provider}: one {args.turns}-turn conversation, product defaults (memory on), {args.pause:g} s between turns")
+            run = await provider_run(provider, tmp, args.turns, args.pause)
+            runs.append(run)
+            f = run["figures"]
+            report(f"{provider} (loaded in {run['load_s']:.2f} s)", f)
+            head, tail = med(f["first_token"][:3]), med(f["first_token"][-3:])
+            print(f"  turn 1 first token {f['first_token'][0]:.0f} ms, turn {args.turns} {f['first_token'][-1]:.0f} ms; "
+                  f"median of last 3 / first 3 turns: {tail / head:.2f}")
+            print(f"  reply waited in the scheduler: median {run['reply_wait_p50']:.2f} ms, max {run['reply_wait_max']:.2f} ms; "
+                  f"memory work preempted {run['memory_preempted']} times; {run['memories']} memories stored")
+        if len(runs) == 2:
+            a, b = runs
+            print(f"\n{b['provider']} / {a['provider']} (median ratios, >1 means {a['provider']} is faster):")
+            for key in ("first_token", "first_sentence", "total"):
+                print(f"  {key:>15}: {med(b['figures'][key]) / med(a['figures'][key]):.2f}x")
 
 
 if __name__ == "__main__":

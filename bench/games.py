@@ -1,12 +1,14 @@
 """Neuro API decision latency: N forces from a scripted game client over a real websocket.
 
-Prints, for a fake instant LLM and for the embedded default model: decision
-latency (force sent -> action received, at the game) median and p90, the time
-the LLM decision itself took, the server's own overhead (round trip minus
-decision), the share of first-try schema-valid actions and how many fallbacks
-were used. Target with the fake instant LLM: server overhead < 5 ms per force.
+First with a fake instant LLM (the server's own overhead: decision latency at
+the game minus the LLM decision; target < 5 ms per force), then the whole
+companion on its defaults for each local provider: commentary at the default
+chattiness and memory on, with the game sending non-silent context in the
+same instant as each force. Prints decision latency at the game (median,
+p90), fallbacks, schema-invalid actions and how much commentary was
+preempted by forces. Targets (llama.cpp): p50 <= 1.5 s, p90 <= 3 s, 0 fallbacks.
 
-    .venv/bin/python bench/games.py --forces 100 --model-forces 100
+    .venv/bin/python bench/games.py --forces 100 --model-forces 50
 """
 
 from __future__ import annotations
@@ -85,21 +87,80 @@ async def run(llm: LLM, forces: int, title: str) -> None:
     print(f"  first-try schema-valid: {first_try}/{forces} ({100 * first_try / forces:.0f}%)   fallbacks used: {fallbacks}")
 
 
+async def run_companion(provider: str, forces: int, tmp: str) -> None:
+    """The whole product on its defaults (commentary at the default chattiness, memory on): the game sends
+    non-silent context in the same instant as each force, as the demo's opponent moves do."""
+    from companion.app import build_companion, build_game_server
+    from companion.config import Settings
+    from companion.events import TurnEnded
+    from companion.games.schema import validation_error
+    from companion.llm.base import Priority
+
+    settings = Settings.model_validate(
+        {"companion": {"data_dir": f"{tmp}/{provider}"}, "llm": {"provider": provider}, "games": {"enabled": True, "port": 0}}
+    )
+    companion = build_companion(settings)
+    await companion.start()
+    comments: list[TurnEnded] = []
+    companion.bus.subscribe(TurnEnded, lambda e: comments.append(e) if e.conversation_id.startswith("game:") else None)
+    sent: list[GameActionSent] = []
+    companion.bus.subscribe(GameActionSent, sent.append)
+    server = build_game_server(companion, settings, port=0)
+    await server.start()
+    round_trips: list[float] = []
+    invalid = 0
+    rng = random.Random(1)
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"http://127.0.0.1:{server.port}/") as ws:
+                async def send(command: str, data: dict | None = None) -> None:
+                    await ws.send_str(json.dumps({"command": command, "game": "bench", **({"data": data} if data else {})}))
+
+                await send("startup")
+                await send("actions/register", {"actions": [
+                    {"name": "place", "description": "Place a mark on a free cell", "schema": SCHEMA},
+                    {"name": "pass", "description": "Skip the turn"},
+                ]})
+                for i in range(forces):
+                    await send("context", {"message": f"The opponent placed O on cell {rng.randint(1, 9)}.", "silent": False})
+                    start = time.perf_counter()
+                    await send("actions/force", {"query": f"Move {i}: pick a cell", "state": "board: mostly empty",
+                                                 "action_names": ["place", "pass"]})
+                    while True:
+                        msg = json.loads((await ws.receive(timeout=120)).data)
+                        if msg["command"] == "action":
+                            break
+                    round_trips.append((time.perf_counter() - start) * 1000)
+                    data = json.loads(msg["data"].get("data") or "null")
+                    if validation_error(data, SCHEMA if msg["data"]["name"] == "place" else None) is not None:
+                        invalid += 1
+                    await send("action/result", {"id": msg["data"]["id"], "success": True})
+                    await asyncio.sleep(0.3)  # the game animates the move
+    finally:
+        await server.stop()
+        await companion.close(memory_grace=0)
+    fallbacks = sum(1 for e in sent if e.fallback)
+    cut = sum(1 for e in comments if e.interrupted)
+    print(f"\nembedded default through {provider}, commentary on (chattiness {settings.games.chattiness}), memory on: {forces} forces")
+    print(f"  decision latency at the game: median {statistics.median(round_trips):9.2f} ms   p90 {pct(round_trips, 0.9):9.2f} ms")
+    print(f"  fallbacks used: {fallbacks}   schema-invalid actions: {invalid}   "
+          f"commentary replies: {len(comments)} ({cut} preempted by a force)   "
+          f"commentary preemptions in the scheduler: {companion.llm.stats.preempted[Priority.COMMENTARY]}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--forces", type=int, default=100)
-    parser.add_argument("--model-forces", type=int, default=100, help="0 skips the embedded model")
+    parser.add_argument("--model-forces", type=int, default=50, help="0 skips the embedded model")
+    parser.add_argument("--providers", default="llamacpp,transformers")
     args = parser.parse_args()
-    await run(ScriptedLLM(['{"action": "place", "data": {"cell": 5}}']), args.forces, "fake instant LLM")
+    await run(ScriptedLLM(['{"action": "place", "data": {"cell": 5}}']), args.forces, "fake instant LLM (server overhead)")
     if args.model_forces:
-        import platformdirs
+        import tempfile
 
-        from companion.llm.transformers import TransformersLLM
-
-        llm = TransformersLLM(cache_dir=Path(platformdirs.user_cache_dir("companion")))
-        await llm.start()
-        await run(llm, args.model_forces, "embedded default SmolLM2-135M (transformers, CPU)")
-        await llm.close()
+        with tempfile.TemporaryDirectory() as tmp:
+            for provider in args.providers.split(","):
+                await run_companion(provider, args.model_forces, tmp)
 
 
 if __name__ == "__main__":

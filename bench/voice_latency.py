@@ -1,6 +1,9 @@
 """Voice-to-voice latency on the embedded defaults (whisper-base, SmolLM2-135M, piper joe), stage by stage.
 
-K spoken questions (5-8 s, made locally with piper) are streamed into the real
+Runs the product's defaults (reply budget, memory on) through each local LLM
+provider (llama.cpp, the default, and transformers) in one run; K spoken
+questions form one conversation per provider, so turn 1 and turn K are
+compared. K spoken questions (5-8 s, made locally with piper) are streamed into the real
 pipeline at real-time pace, as a microphone would deliver them; each reply
 plays out at real time before the next question. Printed per stage, in ms from
 the end of the person's speech (the last voiced sample): median and p90.
@@ -13,7 +16,8 @@ the end of the person's speech (the last voiced sample): median and p90.
 - "first audio before the LLM finished" counts replies of more than one sentence
   whose first audio was ready while the LLM was still writing.
 
-    .venv/bin/python bench/voice_latency.py --questions 8
+    .venv/bin/python bench/voice_latency.py                       # both providers, 10 questions
+    .venv/bin/python bench/voice_latency.py --providers llamacpp --max-tokens 60   # other settings: say so
 """
 
 from __future__ import annotations
@@ -61,62 +65,92 @@ async def speak_questions(tts, n: int) -> list[np.ndarray]:
     return out
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--questions", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=60)
-    parser.add_argument("--memory", action="store_true", help="keep long-term memory on (recall + background extraction)")
-    parser.add_argument("--first-clause", type=int, default=None, help="text.first_clause_chars (default: the config default)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings.model_validate({
-            "companion": {"data_dir": tmp},
-            "llm": {"max_tokens": args.max_tokens, "temperature": 0.7},
-            "memory": {"enabled": args.memory},
-            **({"text": {"first_clause_chars": args.first_clause}} if args.first_clause is not None else {}),
-        })
-        companion = build_companion(settings)
-        stt, tts = build_stt(settings), build_tts(settings)
-        t = time.perf_counter()
-        await companion.start()
-        await stt.start()
-        await tts.start()
-        print(f"models loaded and warmed in {time.perf_counter() - t:.1f} s")
-        questions = await speak_questions(tts, args.questions)
-        print("questions: " + ", ".join(f"{len(q) / INPUT_RATE:.1f}s" for q in questions))
-        buffer = PlaybackBuffer(tts.sample_rate)
-        output = PacedOutput(buffer, realtime=True)
-        output.start()
-        turns: list[VoiceTurn] = []
-        pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
-        pipeline.on_turn = turns.append
-        source = QueueSource()
-        run = asyncio.create_task(pipeline.run(source))
-        silence = np.zeros(INPUT_RATE // 10, np.float32)
-        for i, q in enumerate(questions):
-            await feed(source, np.concatenate([np.zeros(INPUT_RATE // 2, np.float32), q]))
-            while len(turns) <= i:  # until the reply has been played out
-                await feed(source, silence)
-            print(f"  {i + 1}: v2v {turns[-1].timings_ms().get('voice_to_voice_ms')} ms  heard {turns[-1].transcript[:60]!r}")
-        source.close()
-        await run
-        await output.close()
-        await stt.close()
-        await tts.close()
-        await companion.close()
+async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, tts, questions) -> list[VoiceTurn]:
+    llm: dict = {"provider": provider}
+    if args.max_tokens:
+        llm["max_tokens"] = args.max_tokens
+    settings = Settings.model_validate({
+        "companion": {"data_dir": f"{tmp}/{provider}"},
+        "llm": llm,
+        "memory": {"enabled": not args.no_memory},
+        **({"text": {"first_clause_chars": args.first_clause}} if args.first_clause is not None else {}),
+    })
+    companion = build_companion(settings)
+    t = time.perf_counter()
+    await companion.start()
+    print(f"\n== {provider}: loaded and warmed in {time.perf_counter() - t:.1f} s; one conversation of {len(questions)} questions")
+    buffer = PlaybackBuffer(tts.sample_rate)
+    output = PacedOutput(buffer, realtime=True)
+    output.start()
+    turns: list[VoiceTurn] = []
+    pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
+    pipeline.on_turn = turns.append
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    silence = np.zeros(INPUT_RATE // 10, np.float32)
+    for i, q in enumerate(questions):
+        await feed(source, np.concatenate([np.zeros(INPUT_RATE // 2, np.float32), q]))
+        while len(turns) <= i:  # until the reply has been played out
+            await feed(source, silence)
+        spoken = turns[-1].result.reply if turns[-1].result else ""
+        print(f"  {i + 1}: v2v {turns[-1].timings_ms().get('voice_to_voice_ms')} ms, reply {len(spoken)} chars, "
+              f"heard {turns[-1].transcript[:50]!r}")
+    source.close()
+    await run
+    await output.close()
+    await companion.close(memory_grace=0)
+    report(provider, turns)
+    return turns
 
+
+def report(provider: str, turns: list[VoiceTurn]) -> None:
     stages = ["end_detected", "transcript", "first_token", "first_sentence", "first_audio", "playback_start",
               "stt_after_end_ms", "llm_to_first_sentence_ms", "tts_first_chunk_ms", "voice_to_voice_ms", "overhead_ms"]
     rows = [t.timings_ms() for t in turns]
-    print(f"\nvoice turns on the embedded defaults ({len(rows)} questions, ms from the end of speech)")
+    print(f"\nvoice turns through {provider} ({len(rows)} questions, ms from the end of speech)")
     for stage in stages:
         values = [r[stage] for r in rows if stage in r]
         if values:
             print(f"  {stage:>26}: median {statistics.median(values):8.1f}   p90 {pct(values, 0.9):8.1f}")
+    v2v = [r.get("voice_to_voice_ms", float("nan")) for r in rows]
+    if len(v2v) >= 2:
+        print(f"  turn 1 voice-to-voice {v2v[0]:.0f} ms, turn {len(v2v)} {v2v[-1]:.0f} ms "
+              f"(ratio {v2v[-1] / v2v[0]:.2f}; median of the last 3 / first 3: "
+              f"{statistics.median(v2v[-3:]) / statistics.median(v2v[:3]):.2f})")
+    chars = [len(t.result.reply) for t in turns if t.result]
+    if chars:
+        print(f"  spoken reply length: median {statistics.median(chars):.0f} characters")
     multi = [t for t in turns if t.result and len(t.result.sentences) > 1]
     early = [t for t in multi if t.turn and "first_audio" in t.marks and t.marks["first_audio"] < t.turn.marks.get("llm_done", float("inf"))]
     print(f"  first audio before the LLM finished: {len(early)}/{len(multi)} multi-sentence replies")
     print(f"  speculative transcript used: {sum(t.speculative_hit for t in turns)}/{len(turns)}")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument("--providers", default="llamacpp,transformers", help="local LLM providers to compare, in order")
+    parser.add_argument("--max-tokens", type=int, default=0, help="reply budget (default: the config default)")
+    parser.add_argument("--no-memory", action="store_true", help="long-term memory off (default: on, as the product)")
+    parser.add_argument("--first-clause", type=int, default=None, help="text.first_clause_chars (default: the config default)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings.model_validate({"companion": {"data_dir": tmp}})
+        stt, tts = build_stt(settings), build_tts(settings)
+        await stt.start()
+        await tts.start()
+        questions = await speak_questions(tts, args.questions)
+        print("questions: " + ", ".join(f"{len(q) / INPUT_RATE:.1f}s" for q in questions))
+        results = {}
+        for provider in args.providers.split(","):
+            results[provider] = await run_provider(provider, args, tmp, stt, tts, questions)
+        await stt.close()
+        await tts.close()
+    if len(results) == 2:
+        (a, ta), (b, tb) = results.items()
+        va = statistics.median(t.timings_ms()["voice_to_voice_ms"] for t in ta if "voice_to_voice_ms" in t.timings_ms())
+        vb = statistics.median(t.timings_ms()["voice_to_voice_ms"] for t in tb if "voice_to_voice_ms" in t.timings_ms())
+        print(f"\nvoice-to-voice median: {a} {va:.0f} ms, {b} {vb:.0f} ms ({vb / va:.2f}x)")
 
 
 if __name__ == "__main__":

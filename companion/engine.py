@@ -22,7 +22,7 @@ from .llm.base import LLM, GenerationOptions, Message, Priority
 from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
-from .prompt import HistoryItem, NewMessage, build_messages
+from .prompt import HistoryItem, NewMessage, build_messages, history_window
 from .text import ReplyChunker
 from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
@@ -54,6 +54,7 @@ class Companion:
         self.audio_level = AudioLevel()
         self.tools: ToolRegistry | None = None  # set when plugins or MCP servers provide tools
         self._warned_tools = False
+        self._warned_overflow = False
         self.moderator: Moderator | None = None
         if settings.stream.blocked_terms:
             self.moderator = Moderator(
@@ -198,9 +199,9 @@ class Companion:
         async with lock:
             self.bus.publish(UserMessage(conversation_id, speaker_id, text, platform))
             window = self.settings.llm.history_messages
-            recent = await self.history.recent(conversation_id, window + 1)
-            conversation_start = len(recent) <= window
-            recent = recent[-window:] if window else []
+            total = await self.history.count(conversation_id)
+            recent = await self.history.recent(conversation_id, history_window(total, window))
+            conversation_start = total <= window
             items = [HistoryItem(m.role, m.content, m.speaker_name) for m in recent if m.role in ("user", "assistant")]
             person, forget, memory_block = None, None, ""
             if self.memory is not None:
@@ -214,15 +215,18 @@ class Companion:
                 if forget == "all":
                     await self.history.forget_speaker(speaker_id)
                     items = [i for i in items if i.role != "user" or i.speaker_name != name]
-            messages = build_messages(
-                self.character,
-                items,
-                NewMessage(text, name, tuple(images)),
-                conversation_start=conversation_start,
-                seed=conversation_id,
-                memories=memory_block,
-                chat_mode=platform in CHAT_PLATFORMS,
-            )
+            def prompt(items: list[HistoryItem], start: bool) -> list[Message]:
+                return build_messages(
+                    self.character,
+                    items,
+                    NewMessage(text, name, tuple(images)),
+                    conversation_start=start,
+                    seed=conversation_id,
+                    memories=memory_block,
+                    chat_mode=platform in CHAT_PLATFORMS,
+                )
+
+            messages = prompt(items, conversation_start)
             # Stored before the LLM runs: a message is never lost to a failing provider.
             # (Except the request to be forgotten itself.)
             if forget != "all":
@@ -242,8 +246,9 @@ class Companion:
             )
             hygiene = ReplyHygiene(names, self.character.name)
             results: list[TurnResult] = []
+            round_ = 0
             try:
-                for round_ in range(MAX_TOOL_ROUNDS + 1):
+                while True:
                     turn = Turn(
                         self.llm,
                         messages,
@@ -265,6 +270,15 @@ class Companion:
                         if started_cb is not None:
                             await started_cb
                     part = await turn.run()
+                    if part.overflow and round_ == 0 and not part.reply and items:
+                        # The conversation outgrew the model's context: leave the older half out and ask again
+                        # (a new first round: on_start sees the turn that now answers).
+                        items = items[len(items) // 2 + 1 :] if len(items) > 1 else []
+                        if not self._warned_overflow:
+                            self._warned_overflow = True
+                            log.warning("%s; older messages are left out of the prompt", part.error)
+                        messages = prompt(items, False)
+                        continue
                     results.append(part)
                     if not part.tool_calls or part.interrupted or part.error or self.tools is None:
                         break
@@ -273,6 +287,7 @@ class Companion:
                         break
                     messages = messages + await self._run_tools(part, ctx)
                     options = replace(options, response_format=None)
+                    round_ += 1
                 result = _merge(results)
                 heard = await spoken(result) if spoken is not None else None
             finally:

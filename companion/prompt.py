@@ -60,6 +60,23 @@ def quote_chat(name: str, text: str) -> str:
     return f'{name} says in chat: "{clean}"'
 
 
+def history_window(total: int, limit: int) -> int:
+    """How many of a conversation's last ``total`` messages go into the prompt (at most ``limit``).
+
+    The window's start moves in steps of half the limit instead of one
+    message per turn, so the prompt's prefix stays identical for several turns
+    and the model's prompt cache (llama.cpp slots, vLLM, Ollama) keeps serving
+    it; a window sliding by one message changes the prefix every turn.
+    """
+    if limit <= 0:
+        return 0
+    if total <= limit:
+        return total
+    step = max(1, limit // 2)
+    start = -(-(total - limit) // step) * step  # ceil to a whole step
+    return total - start
+
+
 def build_messages(
     character: Character,
     history: Sequence[HistoryItem],

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .bus import EventBus
 from .events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded, TurnStarted
 from .hygiene import ReplyHygiene
-from .llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Message, ToolCall
+from .llm.base import LLM, GenerationOptions, LLMContextOverflow, LLMError, LLMPreempted, Message, ToolCall
 from .text import DisplayFilter, ReplyChunker, Sentence, extract_emotions, strip_reasoning
 
 __all__ = ["Turn", "TurnResult"]
@@ -37,6 +37,7 @@ class TurnResult:
     timings_ms: dict[str, float]
     tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
     spoken: str | None = None  # voice: the part the listener heard, when they interrupted
+    overflow: bool = False  # the prompt did not fit the model's context window (error says so)
 
 
 class Turn:
@@ -82,6 +83,7 @@ class Turn:
         self.tool_calls: tuple[ToolCall, ...] = ()
         self.error: str | None = None
         self.interrupted = False
+        self.overflow = False
         self._task: asyncio.Task[None] | None = None
         self._interrupt_requested = False
         self.result: TurnResult | None = None
@@ -124,6 +126,7 @@ class Turn:
             self.interrupted = True  # more urgent work took the model: an interruption, not a failure
         except LLMError as exc:
             self.error = str(exc)
+            self.overflow = isinstance(exc, LLMContextOverflow)
         return self._finish()
 
     # -- internals ------------------------------------------------------------
@@ -211,6 +214,7 @@ class Turn:
             error=self.error,
             timings_ms=timings,
             tool_calls=self.tool_calls,
+            overflow=self.overflow,
         )
         if self.bus:
             self.bus.publish(

@@ -109,3 +109,24 @@ async def test_commentary_preempted_by_a_person_ends_as_interrupted_not_failed(s
     assert reply.reply == "Hi Bob!" and reply.error is None
     assert comment.interrupted and comment.error is None
     assert len(comment.reply.split()) < 100
+
+
+async def test_a_conversation_longer_than_the_context_still_gets_answers(settings_for, fake_openai):
+    """When the prompt outgrows the model's context, older messages are left out and the reply still comes."""
+    from companion.llm.base import LLMContextOverflow
+
+    class SmallContext(ScriptedLLM):
+        async def _stream(self, messages, options):
+            if len(messages) > 6:
+                raise LLMContextOverflow("the prompt is longer than the context window")
+            async for chunk in super()._stream(messages, options):
+                yield chunk
+
+    settings = settings_for(fake_openai)
+    llm = SmallContext(["Sure!"])
+    comp = companion_with(settings, llm)
+    await comp.start()
+    results = [await comp.respond(f"message {i}", conversation_id="long") for i in range(6)]
+    await comp.close()
+    assert all(r.reply == "Sure!" and r.error is None for r in results)
+    assert llm.prompts[-1][-1]["content"] == "message 5"

@@ -68,3 +68,4 @@ def test_stop_strings_name_both_speakers_and_template_markers():
     """Providers get the turn starts of the user and the character, and the end markers."""
     stops = stop_strings(["Sam"], "Aiko")
     assert "\nSam:" in stops and "\nAiko:" in stops and "\nUser:" in stops and "<|im_end|>" in stops
+

@@ -29,6 +29,7 @@ __all__ = [
     "LLMTimeoutError",
     "LLMHTTPError",
     "GenerationOptions",
+    "LLMContextOverflow",
     "LLMPreempted",
     "Priority",
 ]
@@ -44,6 +45,10 @@ class LLMError(Exception):
 
 class LLMConnectionError(LLMError):
     retryable = True
+
+
+class LLMContextOverflow(LLMError):
+    """The prompt is longer than the model's context window; the engine retries with less history."""
 
 
 class LLMPreempted(LLMError):

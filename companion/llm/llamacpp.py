@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message
+from .base import LLM, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
 from .chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
 from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
 from .gguf_meta import GGUFError, read_metadata
@@ -41,6 +41,9 @@ __all__ = ["LlamaCppLLM"]
 _END = object()
 # Chat-template end markers a small model sometimes writes as text; never part of a reply.
 TEMPLATE_STOPS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
+
+
+DRY_SAMPLING = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 3, "dry_penalty_last_n": 0}  # 0: the whole context
 
 
 def _import_xllamacpp() -> Any:
@@ -61,7 +64,7 @@ class LlamaCppLLM(LLM):
         self,
         *,
         model: str = "",
-        n_ctx: int = 4096,
+        n_ctx: int = 8192,
         threads: int = 0,
         parallel: int = 2,
         gpu_layers: int = 0,
@@ -154,6 +157,8 @@ class LlamaCppLLM(LLM):
         params.cpuparams_batch.n_threads = self.threads
         params.n_gpu_layers = self.gpu_layers if self.gpu_layers >= 0 else 999
         params.n_threads_http = 1
+        params.kv_unified = True  # slots share the whole window: one long conversation may use all of n_ctx
+        params.n_cache_reuse = 64  # reuse cached chunks after a changed part (memories, a history window that slid) by shifting them
         params.verbosity = -1
         params.api_keys = [secrets.token_urlsafe(24)]  # the HTTP side is never used by us: lock it
         params.use_jinja = True
@@ -198,6 +203,10 @@ class LlamaCppLLM(LLM):
             request["tools"] = list(options.tools)
         if options.response_format:
             request["response_format"] = options.response_format
+        else:
+            # DRY ("don't repeat yourself") penalises extending a sequence already in the context:
+            # small models otherwise loop on a phrase or copy their previous reply word for word.
+            request.update(DRY_SAMPLING)
         return request
 
     async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
@@ -267,7 +276,7 @@ def _error(payload: dict[str, Any]) -> LLMError:
     err = payload.get("error")
     message = err.get("message", str(err)) if isinstance(err, dict) else str(err)
     if "context" in message and ("exceed" in message or "size" in message):
-        return LLMError(f"llamacpp: the prompt is longer than the context window ({message}); raise llm.llamacpp.n_ctx")
+        return LLMContextOverflow(f"llamacpp: the prompt is longer than the context window ({message}); raise llm.llamacpp.n_ctx")
     return LLMError(f"llamacpp: {message}")
 
 

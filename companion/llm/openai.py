@@ -18,6 +18,7 @@ from .base import (
     GenerationOptions,
     LLMChunk,
     LLMConnectionError,
+    LLMContextOverflow,
     LLMError,
     LLMHTTPError,
     Message,
@@ -181,6 +182,10 @@ class OpenAILLM(LLM):
             return LLMHTTPError(status, f"openai: rate limited by {self.base_url} (HTTP 429: {detail})")
         if status >= 500:
             return LLMHTTPError(status, f"openai: server error from {self.base_url} (HTTP {status}: {detail})")
+        if status == 400 and "context" in detail.lower() and ("length" in detail.lower() or "exceed" in detail.lower()):
+            return ContextOverflowHTTPError(
+                status, f"openai: the prompt is longer than model {self.model!r}'s context window ({detail})"
+            )
         return LLMHTTPError(status, f"openai: the server rejected the request (HTTP {status}: {detail})")
 
     def _connect_message(self, exc: Exception) -> str:
@@ -188,6 +193,10 @@ class OpenAILLM(LLM):
             f"openai: cannot reach {self.base_url} ({type(exc).__name__}: {exc}); is the server running? "
             "(Ollama: `ollama serve`; vLLM: `vllm serve <model>`)"
         )
+
+
+class ContextOverflowHTTPError(LLMHTTPError, LLMContextOverflow):
+    """HTTP 400 for a prompt over the context window (vLLM, llama.cpp server, OpenAI say so in the message)."""
 
 
 def _error_detail(body: str) -> str:

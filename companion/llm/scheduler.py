@@ -153,7 +153,12 @@ class LLMScheduler(LLM):
         if ticket.preempted.done():
             raise LLMPreempted("more urgent work took the model")
         step = asyncio.ensure_future(agen.__anext__())
-        await asyncio.wait({step, ticket.preempted}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait({step, ticket.preempted}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # cancelled from outside: the generator must stop before it can be closed
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
+            raise
         if not step.done():
             step.cancel()
             await asyncio.gather(step, return_exceptions=True)

@@ -208,3 +208,14 @@ async def test_tools_go_through_a_template_that_supports_them():
         sizes.append(llm.last_timings["prompt_n"] + llm.last_timings.get("cache_n", 0))
     await llm.close()
     assert sizes[1] > sizes[0] + 40  # the tool's signature was rendered into the prompt
+
+
+async def test_context_overflow_is_reported_as_such(tmp_path):
+    """A prompt over n_ctx raises LLMContextOverflow naming the setting, so the engine can shorten the history."""
+    from companion.llm.base import LLMContextOverflow
+
+    llm = LlamaCppLLM(n_ctx=512, parallel=1)
+    await llm.start()
+    with pytest.raises(LLMContextOverflow, match="n_ctx"):
+        await _collect(llm, [{"role": "user", "content": "hello " * 700}], GenerationOptions(max_tokens=4))
+    await llm.close()

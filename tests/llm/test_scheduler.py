@@ -165,3 +165,15 @@ async def test_server_providers_are_limited_to_their_concurrency():
     results = await asyncio.gather(*(_drain(sched, GenerationOptions()) for _ in range(8)))
     assert all(r == "x y z" for r in results)
     assert peak == 3
+
+
+async def test_preemptible_work_cancelled_from_outside_closes_cleanly():
+    """Cancelling the task that reads a preemptible stream stops the provider without 'generator already running'."""
+    sched = LLMScheduler(ScriptedLLM([LONG], token_delay=0.01), capacity=1)
+    task = asyncio.create_task(_drain(sched, GenerationOptions(priority=Priority.BACKGROUND)))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not sched._running
+    assert await _drain(sched, GenerationOptions())
