@@ -150,8 +150,11 @@ async def main() -> None:
         if len(runs) == 2:
             a, b = runs
             print(f"\n{b['provider']} / {a['provider']} (median ratios, >1 means {a['provider']} is faster):")
-            for key in ("first_token", "first_sentence", "total"):
+            for key in ("first_token", "first_sentence"):
                 print(f"  {key:>15}: {med(b['figures'][key]) / med(a['figures'][key]):.2f}x")
+            speed = [sum(r["figures"]["chars"]) / (sum(r["figures"]["provider"]) / 1000) for r in (a, b)]
+            print(f"  {'writing speed':>15}: {speed[0]:.0f} vs {speed[1]:.0f} reply characters per second of model time "
+                  f"({speed[0] / speed[1]:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,42 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+async def play(port: int, forces: int, *, with_context: bool = False, pause: float = 0.0) -> tuple[list[float], list[dict]]:
+    """A scripted game client: N forces, each answered with a success; returns round trips (ms) and the actions.
+
+    ``with_context``: a non-silent context message (an opponent's move) goes out in the same instant as each force.
+    """
+    rng = random.Random(1)
+    round_trips: list[float] = []
+    actions: list[dict] = []
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(f"http://127.0.0.1:{port}/") as ws:
+            async def send(command: str, data: dict | None = None) -> None:
+                await ws.send_str(json.dumps({"command": command, "game": "bench", **({"data": data} if data else {})}))
+
+            await send("startup")
+            await send("actions/register", {"actions": [
+                {"name": "place", "description": "Place a mark on a free cell", "schema": SCHEMA},
+                {"name": "pass", "description": "Skip the turn"},
+            ]})
+            for i in range(forces):
+                if with_context:
+                    await send("context", {"message": f"The opponent placed O on cell {rng.randint(1, 9)}.", "silent": False})
+                start = time.perf_counter()
+                await send("actions/force", {"query": f"Move {i}: pick a cell", "state": "board: mostly empty",
+                                             "action_names": ["place", "pass"]})
+                while True:
+                    msg = json.loads((await ws.receive(timeout=120)).data)
+                    if msg["command"] == "action":
+                        break
+                round_trips.append((time.perf_counter() - start) * 1000)
+                actions.append(msg["data"])
+                await send("action/result", {"id": msg["data"]["id"], "success": True})
+                if pause:
+                    await asyncio.sleep(pause)  # the game animates the move
+    return round_trips, actions
+
+
 async def run(llm: LLM, forces: int, title: str) -> None:
     bus = EventBus()
     sent: list[GameActionSent] = []
@@ -52,28 +88,8 @@ async def run(llm: LLM, forces: int, title: str) -> None:
         bus=bus,
     )
     await server.start()
-    round_trips: list[float] = []
     try:
-        async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(f"http://127.0.0.1:{server.port}/") as ws:
-                async def send(command: str, data: dict | None = None) -> None:
-                    await ws.send_str(json.dumps({"command": command, "game": "bench", **({"data": data} if data else {})}))
-
-                await send("startup")
-                await ws.receive(timeout=5)
-                await send("actions/register", {"actions": [
-                    {"name": "place", "description": "Place a mark on cell 1-9", "schema": SCHEMA},
-                    {"name": "pass", "description": "Skip the turn"},
-                ]})
-                for i in range(forces):
-                    start = time.perf_counter()
-                    await send("actions/force", {"query": f"Move {i}: pick a cell", "state": "board: empty", "action_names": ["place", "pass"]})
-                    while True:
-                        msg = json.loads((await ws.receive(timeout=120)).data)
-                        if msg["command"] == "action":
-                            break
-                    round_trips.append((time.perf_counter() - start) * 1000)
-                    await send("action/result", {"id": msg["data"]["id"], "success": True})
+        round_trips, _ = await play(server.port, forces)
     finally:
         await server.stop()
     decisions = [e.decision_ms for e in sent]
@@ -107,38 +123,15 @@ async def run_companion(provider: str, forces: int, tmp: str) -> None:
     companion.bus.subscribe(GameActionSent, sent.append)
     server = build_game_server(companion, settings, port=0)
     await server.start()
-    round_trips: list[float] = []
-    invalid = 0
-    rng = random.Random(1)
     try:
-        async with aiohttp.ClientSession() as http:
-            async with http.ws_connect(f"http://127.0.0.1:{server.port}/") as ws:
-                async def send(command: str, data: dict | None = None) -> None:
-                    await ws.send_str(json.dumps({"command": command, "game": "bench", **({"data": data} if data else {})}))
-
-                await send("startup")
-                await send("actions/register", {"actions": [
-                    {"name": "place", "description": "Place a mark on a free cell", "schema": SCHEMA},
-                    {"name": "pass", "description": "Skip the turn"},
-                ]})
-                for i in range(forces):
-                    await send("context", {"message": f"The opponent placed O on cell {rng.randint(1, 9)}.", "silent": False})
-                    start = time.perf_counter()
-                    await send("actions/force", {"query": f"Move {i}: pick a cell", "state": "board: mostly empty",
-                                                 "action_names": ["place", "pass"]})
-                    while True:
-                        msg = json.loads((await ws.receive(timeout=120)).data)
-                        if msg["command"] == "action":
-                            break
-                    round_trips.append((time.perf_counter() - start) * 1000)
-                    data = json.loads(msg["data"].get("data") or "null")
-                    if validation_error(data, SCHEMA if msg["data"]["name"] == "place" else None) is not None:
-                        invalid += 1
-                    await send("action/result", {"id": msg["data"]["id"], "success": True})
-                    await asyncio.sleep(0.3)  # the game animates the move
+        round_trips, actions = await play(server.port, forces, with_context=True, pause=0.3)
     finally:
         await server.stop()
         await companion.close(memory_grace=0)
+    invalid = sum(
+        validation_error(json.loads(a.get("data") or "null"), SCHEMA if a["name"] == "place" else None) is not None
+        for a in actions
+    )
     fallbacks = sum(1 for e in sent if e.fallback)
     cut = sum(1 for e in comments if e.interrupted)
     print(f"\nembedded default through {provider}, commentary on (chattiness {settings.games.chattiness}), memory on: {forces} forces")
@@ -154,6 +147,10 @@ async def main() -> None:
     parser.add_argument("--model-forces", type=int, default=50, help="0 skips the embedded model")
     parser.add_argument("--providers", default="llamacpp,transformers")
     args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="  log: %(name)s: %(message)s")
+    logging.getLogger("companion.games.decider").setLevel(logging.INFO)  # says why a fallback was used
     await run(ScriptedLLM(['{"action": "place", "data": {"cell": 5}}']), args.forces, "fake instant LLM (server overhead)")
     if args.model_forces:
         import tempfile

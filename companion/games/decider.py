@@ -20,7 +20,7 @@ from typing import Any
 from ..llm.base import LLM, GenerationOptions, LLMError, LLMHTTPError, Priority
 from ..text import first_json_object
 from .protocol import Action
-from .schema import compact, example_for, shape_of, validation_error
+from .schema import bounded, compact, example_for, shape_of, validation_error
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class ActionDecider:
 
     async def _ask(self, messages: list[dict[str, Any]], actions: list[Action]) -> str:
         options = GenerationOptions(max_tokens=self.max_tokens, temperature=self.temperature, priority=Priority.FORCED_ACTION)
-        if self._structured and self.llm.name in STRUCTURED_PROVIDERS:
+        if self._structured and self.llm.name.split("+")[0] in STRUCTURED_PROVIDERS:  # a fallback chain: its first
             options = replace(options, response_format=_response_format(actions))
         try:
             return "".join([c.text async for c in self.llm.stream(messages, options)])
@@ -202,7 +202,7 @@ def _response_format(actions: list[Action]) -> dict[str, Any]:
         props: dict[str, Any] = {"action": {"type": "string", "enum": [action.name]}}
         required = ["action"]
         if action.schema:
-            props["data"] = action.schema
+            props["data"] = bounded(action.schema)  # no endless strings under the grammar
             required.append("data")
         options.append({"type": "object", "properties": props, "required": required})
     schema = options[0] if len(options) == 1 else {"anyOf": options}

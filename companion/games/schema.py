@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
-__all__ = ["validation_error", "example_for", "check_schema", "shape_of"]
+__all__ = ["validation_error", "example_for", "check_schema", "shape_of", "bounded"]
 
 
 def check_schema(schema: dict[str, Any]) -> str | None:
@@ -134,6 +134,28 @@ def _number(schema: dict[str, Any], integer: bool, rng: random.Random) -> float 
         first, last = math.ceil(low), math.floor(high)
         return rng.randint(first, last) if last >= first else first
     return rng.uniform(low, high) if high > low else low
+
+
+def bounded(schema: Any, text_chars: int = 80, items: int = 8) -> Any:
+    """A copy of ``schema`` whose open-ended strings and arrays have an upper bound, for constrained decoding.
+
+    Every value valid under the bounded schema is valid under the game's; a
+    small model under a grammar otherwise writes an unbounded string until it
+    runs out of tokens, and the cut-off JSON is lost.
+    """
+    if isinstance(schema, list):
+        return [bounded(s, text_chars, items) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded(v, text_chars, items) if isinstance(v, (dict, list)) else v for k, v in schema.items()}
+    if isinstance(schema.get("properties"), dict):
+        out["properties"] = {k: bounded(v, text_chars, items) for k, v in schema["properties"].items()}
+    kinds = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    if "string" in kinds and "maxLength" not in schema and "enum" not in schema and "const" not in schema:
+        out["maxLength"] = max(text_chars, int(schema.get("minLength", 0)))
+    if "array" in kinds and "maxItems" not in schema:
+        out["maxItems"] = max(items, int(schema.get("minItems", 0)))
+    return out
 
 
 def compact(schema: dict[str, Any] | None) -> str:

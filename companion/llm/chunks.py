@@ -46,8 +46,10 @@ def tool_calls(tools: ToolCallDeltas) -> tuple[ToolCall, ...]:
     )
 
 
-def text_only_messages(messages: list[Message], log: logging.Logger | None = None, why: str = "") -> list[Message]:
-    """Messages with image parts dropped (for text-only models); logs once per call site via ``log``."""
+def text_only_messages(
+    messages: list[Message], log: logging.Logger | None = None, why: str = ""
+) -> tuple[list[Message], bool]:
+    """Messages with image parts dropped (for text-only models), and whether any was; warns through ``log`` if given."""
     out: list[Message] = []
     dropped = False
     for m in messages:
@@ -59,4 +61,4 @@ def text_only_messages(messages: list[Message], log: logging.Logger | None = Non
         out.append(m)
     if dropped and log is not None:
         log.warning("images dropped: %s", why or "this model reads text only")
-    return out
+    return out, dropped

@@ -39,8 +39,6 @@ log = logging.getLogger(__name__)
 __all__ = ["LlamaCppLLM"]
 
 _END = object()
-# Chat-template end markers a small model sometimes writes as text; never part of a reply.
-TEMPLATE_STOPS = ("<|im_end|>", "<|im_start|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>")
 
 
 DRY_SAMPLING = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 3, "dry_penalty_last_n": 0}  # 0: the whole context
@@ -187,8 +185,8 @@ class LlamaCppLLM(LLM):
 
     def _request(self, messages: list[Message], options: GenerationOptions) -> dict[str, Any]:
         if not self.supports_images:
-            messages = text_only_messages(messages, None if self._warned_images else log, "llm.llamacpp.mmproj is not set")
-            self._warned_images = True
+            messages, dropped = text_only_messages(messages, None if self._warned_images else log, "llm.llamacpp.mmproj is not set")
+            self._warned_images = self._warned_images or dropped
         request: dict[str, Any] = {
             "messages": _clean(messages),
             "stream": True,

@@ -107,9 +107,8 @@ class OpenAILLM(LLM):
         return payload
 
     def _without_images(self, messages: list[Message]) -> list[Message]:
-        out = text_only_messages(messages, None if self._warned_images else log, "llm.openai.vision = false")
-        if out != messages:
-            self._warned_images = True
+        out, dropped = text_only_messages(messages, None if self._warned_images else log, "llm.openai.vision = false")
+        self._warned_images = self._warned_images or dropped
         return out
 
     async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:

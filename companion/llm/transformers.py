@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
+from .chunks import text_only_messages
 from .constrained import json_schema_of, logits_processor
 from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
 
@@ -215,7 +216,8 @@ class TransformersLLM(LLM):
         if self._vision:
             msgs = [_to_processor_message(m) for m in messages]
         else:
-            msgs = [self._text_only(m) for m in messages]
+            msgs, dropped = text_only_messages(messages, None if self._warned_images else log, "this model reads text only")
+            self._warned_images = self._warned_images or dropped
         kwargs: dict[str, Any] = {
             "add_generation_prompt": True,
             "return_tensors": "pt",
@@ -226,16 +228,6 @@ class TransformersLLM(LLM):
             kwargs["tools"] = list(options.tools)
         inputs = tok.apply_chat_template(msgs, **kwargs)
         return inputs.to(self._device)
-
-    def _text_only(self, message: Message) -> Message:
-        content = message.get("content")
-        if isinstance(content, list):
-            texts = [p.get("text", "") for p in content if p.get("type") == "text"]
-            if len(texts) != len(content) and not self._warned_images:
-                log.warning("transformers: this model reads text only; images are ignored")
-                self._warned_images = True
-            return {"role": message["role"], "content": "\n".join(texts)}
-        return message
 
     def _reuse_cache(self, ids: list[int]) -> Any:
         """The cached KV cut to what this prompt shares with an earlier one, or a fresh cache."""

@@ -270,3 +270,53 @@ async def test_low_priority_waits_for_the_sentence_high_priority_interrupts():
             assert interrupted == ["game:Tic-tac-toe"]
     finally:
         await srv.stop()
+
+
+@pytest.mark.parametrize("priority", ["low", "high"])
+async def test_a_force_arriving_with_its_context_preempts_the_commentary(settings_for, fake_openai, priority):
+    """Context and force in the same instant: the action comes at once, before or through the commentary."""
+    from companion.app import build_companion, build_game_server
+    from companion.events import TurnEnded
+    from companion.llm.base import Priority
+
+    class GameLLM(ScriptedLLM):
+        async def _stream(self, messages, options):
+            if options.priority == Priority.FORCED_ACTION:
+                self.replies = ['{"action": "place", "data": {"cell": 4}}']
+            else:
+                self.replies = [" ".join(f"chatter{i}" for i in range(150))]  # about 3 s of commentary
+            async for chunk in super()._stream(messages, options):
+                yield chunk
+
+    settings = settings_for(fake_openai).model_copy(deep=True)
+    settings.games.chattiness = 1.0
+    companion = build_companion(settings)
+    companion.llm.inner = GameLLM(token_delay=0.02)
+    await companion.start()
+    ended: list[TurnEnded] = []
+    companion.bus.subscribe(TurnEnded, ended.append)
+    srv = build_game_server(companion, settings, port=0)
+    await srv.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            game = await connect(http, srv)
+            await game.start()
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await game.send("context", {"message": "The opponent took the centre.", "silent": False})
+            action = await game.force(priority=priority)
+            elapsed = loop.time() - started
+            assert json.loads(action["data"]) == {"cell": 4}
+            assert elapsed < 1.5  # the commentary alone takes about 3 s
+            assert max(companion.llm.stats.waits_ms[Priority.FORCED_ACTION]) < 50  # never queued behind it
+            for _ in range(200):
+                comments = [e for e in ended if e.conversation_id.startswith("game:")]
+                if comments:
+                    break
+                await asyncio.sleep(0.05)
+            # The commentary was either cut off by the force or written after it; never an error.
+            assert comments and comments[0].error is None
+            await game.ws.close()
+    finally:
+        await srv.stop()
+        await companion.close()

@@ -58,3 +58,21 @@ def test_shape_shows_placeholders_not_values():
     assert shape == '{"cell": <integer 1 to 9>}'
     assert '<one of: "ace", "king">' in shape_of(SCHEMAS[1]) and "(optional)" in shape_of(SCHEMAS[1])
     assert shape_of(None).startswith("none")
+
+
+def test_bounded_schema_caps_open_strings_and_arrays_without_changing_what_is_valid():
+    """Constrained decoding gets length caps; values under them stay valid for the game's own schema."""
+    from companion.games.schema import bounded
+
+    schema = {"type": "object", "properties": {
+        "taunt": {"type": "string"}, "code": {"type": "string", "minLength": 100}, "mark": {"type": "string", "enum": ["x"]},
+        "path": {"type": "array", "items": {"type": "string"}}}, "required": ["taunt"]}
+    capped = bounded(schema)
+    props = capped["properties"]
+    assert props["taunt"]["maxLength"] == 80 and props["code"]["maxLength"] == 100
+    assert "maxLength" not in props["mark"]
+    assert props["path"]["maxItems"] == 8 and props["path"]["items"]["maxLength"] == 80
+    assert "maxLength" not in schema["properties"]["taunt"]  # the game's schema is untouched
+    rng = random.Random(3)
+    for _ in range(20):
+        assert validation_error(example_for(capped, rng), schema) is None
