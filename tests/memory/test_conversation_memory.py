@@ -145,3 +145,26 @@ async def test_long_conversations_are_summarised_into_memories(tmp_path, fake_op
     assert len(summaries) == 1 and "Lisbon" in summaries[0].content
     summary_request = next(r for r in fake_openai.requests if "Summarise" in r["messages"][0]["content"])
     assert "I am going to Lisbon" in summary_request["messages"][1]["content"]
+
+
+async def test_extraction_preempted_by_a_game_action_is_completed_later(tmp_path, fake_openai):
+    """A forced game action takes the model from memory work at once; the extraction is retried and stored."""
+    from companion.llm.base import GenerationOptions, Priority
+
+    fake_openai.extraction_reply = FACTS
+    fake_openai.extraction_delay = 0.5  # a slow local model
+    settings = mem_settings(tmp_path, fake_openai).model_copy(deep=True)
+    settings.llm.openai.concurrency = 1  # one request at a time, like a local model
+    comp = build_companion(settings)
+    await comp.start()
+    await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
+    await asyncio.sleep(0.1)
+    assert comp.memory.pending() and comp.memory.extracted == 0  # extraction is waiting on the model
+    started = time.perf_counter()
+    move = GenerationOptions(max_tokens=10, priority=Priority.FORCED_ACTION)
+    answer = "".join([c.text async for c in comp.llm.stream([{"role": "user", "content": "your move"}], move)])
+    assert answer and time.perf_counter() - started < 0.4  # it did not wait out the 0.5 s extraction
+    assert comp.llm.stats.preempted[Priority.BACKGROUND] >= 1
+    await comp.memory.drain(10)
+    await comp.close()
+    assert comp.memory.extracted >= 1  # nothing lost: the preempted extraction ran again
