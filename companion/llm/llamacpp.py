@@ -153,6 +153,8 @@ class LlamaCppLLM(LLM):
         params.n_parallel = self.parallel
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
+        params.cpuparams.poll = 0  # do not spin between requests: whisper and the embedder share these cores
+        params.cpuparams_batch.poll = 0
         params.n_gpu_layers = self.gpu_layers if self.gpu_layers >= 0 else 999
         params.n_threads_http = 1
         params.kv_unified = True  # slots share the whole window: one long conversation may use all of n_ctx
