@@ -124,7 +124,14 @@ class LLMSection(_Section):
         default_factory=list,
         description="Providers tried in order when the primary fails before its first token.",
     )
-    max_tokens: int = Field(256, gt=0, le=32768, description="Longest reply, in tokens.")
+    max_tokens: int = Field(256, gt=0, le=32768, description="Longest written reply (web, Discord text, terminal), in tokens.")
+    spoken_max_tokens: int = Field(
+        80,
+        gt=0,
+        le=32768,
+        description="Longest reply that is heard (local and browser voice, Discord voice, stream, game commentary), "
+        "in tokens; a reply that reaches it ends at its last complete sentence.",
+    )
     temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
     first_token_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the first token.")
     idle_timeout: float = Field(30.0, gt=0, description="Seconds allowed between two tokens.")

@@ -238,7 +238,7 @@ class Companion:
             chunker = ReplyChunker(self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars, first_words)
             names = (name, self.settings.companion.user_name)
             options = GenerationOptions(
-                max_tokens=self.settings.llm.max_tokens,
+                max_tokens=reply_budget(self.settings, platform),
                 temperature=self.settings.llm.temperature,
                 tools=tuple(offered),
                 priority=priority,
@@ -318,6 +318,14 @@ class Companion:
 
 MAX_TOOL_ROUNDS = 4
 CHAT_PLATFORMS = ("twitch", "youtube")  # audience chat: quoted, attributed, never instructions
+# Replies on these are heard, not read: a minute of speech nobody asked for is worse than a short answer.
+SPOKEN_PLATFORMS = ("voice", "stream", "twitch", "youtube", "game")
+
+
+def reply_budget(settings: Settings, platform: str) -> int:
+    """Tokens a reply may take where it is heard (short) or read (longer)."""
+    llm = settings.llm
+    return llm.spoken_max_tokens if platform in SPOKEN_PLATFORMS else llm.max_tokens
 
 
 def _merge(parts: list[TurnResult]) -> TurnResult:

@@ -72,6 +72,7 @@ class Turn:
         self.on_sentence = on_sentence
         self.moderate = moderate  # per sentence, before it is shown, spoken or posted
         self.moderated = False
+        self.truncated = False  # cut back to the last complete sentence (reply budget reached)
         self.hygiene = hygiene  # shared across tool rounds, like the chunker
         self._clock = clock
         self.t0 = started_at if started_at is not None else clock()
@@ -84,6 +85,7 @@ class Turn:
         self.error: str | None = None
         self.interrupted = False
         self.overflow = False
+        self.finish_reason: str | None = None
         self._task: asyncio.Task[None] | None = None
         self._interrupt_requested = False
         self.result: TurnResult | None = None
@@ -142,6 +144,8 @@ class Turn:
                     self.provider_seconds += self._clock() - waited
                     break
                 self.provider_seconds += self._clock() - waited
+                if chunk.finish_reason:
+                    self.finish_reason = chunk.finish_reason
                 if chunk.tool_calls:
                     self.tool_calls += chunk.tool_calls
                 if chunk.text:
@@ -157,7 +161,12 @@ class Turn:
             if tail:
                 await self._on_text(tail)
         self.mark("llm_done")
-        for sentence in self.chunker.finish():
+        rest = self.chunker.finish()
+        if self.finish_reason == "length" and self.sentences:
+            # The reply budget ran out mid-sentence: end at the last complete one, never mid-word.
+            self.truncated = True
+            rest = []
+        for sentence in rest:
             await self._emit(sentence)
         tail = self._display.finish()
         if tail and self.on_token:
@@ -199,7 +208,7 @@ class Turn:
             return self.result
         self.mark("end")
         reply, emotions = extract_emotions(strip_reasoning("".join(self._raw)))
-        if self.moderated:  # what was actually said, with blocked sentences replaced
+        if self.moderated or self.truncated:  # what was actually said: blocked sentences replaced, no cut-off tail
             reply = " ".join(s.text for s in self.sentences if s.text)
         timings = {stage: round((t - self.t0) * 1000, 3) for stage, t in self.marks.items() if stage != "start"}
         total = self.marks["end"] - self.t0

@@ -130,3 +130,18 @@ async def test_a_conversation_longer_than_the_context_still_gets_answers(setting
     await comp.close()
     assert all(r.reply == "Sure!" and r.error is None for r in results)
     assert llm.prompts[-1][-1]["content"] == "message 5"
+
+
+async def test_replies_that_are_heard_get_the_short_budget(settings_for, fake_openai):
+    """Voice, stream and game replies ask for spoken_max_tokens; web and terminal text for max_tokens."""
+    settings = settings_for(fake_openai)
+    llm = ScriptedLLM(["Sure."])
+    comp = companion_with(settings, llm)
+    await comp.start()
+    for platform in ("voice", "twitch", "game", "web", "cli", "discord"):
+        await comp.respond("hi", conversation_id=platform, platform=platform)
+    await comp.close()
+    budgets = [o.max_tokens for o in llm.options]
+    spoken, written = settings.llm.spoken_max_tokens, settings.llm.max_tokens
+    assert spoken < written
+    assert budgets == [spoken, spoken, spoken, written, written, written]

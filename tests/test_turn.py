@@ -71,3 +71,20 @@ async def test_outside_cancellation_propagates():
     else:
         raise AssertionError("the turn swallowed a shutdown cancellation")
     assert turn.result is not None and turn.result.interrupted
+
+
+async def test_a_reply_that_hits_its_budget_ends_at_its_last_complete_sentence():
+    """When the provider stops for length, the cut-off sentence is neither spoken nor stored."""
+    from companion.llm.base import LLMChunk
+
+    class Capped(ScriptedLLM):
+        async def _stream(self, messages, options):
+            for piece in ["Hello there, friend! ", "I like tea. ", "And one more thi"]:
+                yield LLMChunk(text=piece)
+            yield LLMChunk(finish_reason="length")
+
+    spoken = []
+    turn = Turn(Capped(), [{"role": "user", "content": "hi"}], on_sentence=lambda s: spoken.append(s.speech))
+    result = await turn.run()
+    assert result.reply == "Hello there, friend! I like tea."
+    assert spoken and all("thi" not in s.split() for s in spoken) and "one more" not in " ".join(spoken)

@@ -267,6 +267,7 @@ class TransformersLLM(LLM):
             loop = asyncio.get_running_loop()
             queue: asyncio.Queue[Any] = asyncio.Queue()
             stop = threading.Event()
+            reached_limit = threading.Event()
             tokenizer = getattr(self._tokenizer, "tokenizer", self._tokenizer)
 
             def put(item: Any) -> None:
@@ -307,6 +308,8 @@ class TransformersLLM(LLM):
                             pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
                             **extra,
                         )
+                    if output.sequences.shape[1] - inputs["input_ids"].shape[1] >= options.max_tokens:
+                        reached_limit.set()  # reported as finish_reason "length", like the servers do
                     if not self._vision:
                         self._keep_cache(output)
                 except BaseException as exc:  # noqa: BLE001 - handed to the event loop
@@ -335,7 +338,7 @@ class TransformersLLM(LLM):
                     if found:
                         yield LLMChunk(tool_calls=found, finish_reason="tool_calls")
                         return
-                yield LLMChunk(finish_reason="stop")
+                yield LLMChunk(finish_reason="length" if reached_limit.is_set() else "stop")
             finally:
                 stop.set()
                 # Let the generation thread see the flag and finish its token before
