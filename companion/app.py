@@ -128,6 +128,7 @@ def build_memory(settings: Settings, llm: "LLM", character: Character) -> "Memor
         budget_chars=cfg.budget_chars,
         extract=cfg.extract,
         summary_every=cfg.summary_every,
+        strict=default_model_notice(settings) is not None,  # the embedded model: learn only what people said
     )
 
 

@@ -233,6 +233,8 @@ class Companion:
                 await self.history.add(
                     conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform
                 )
+            if self.memory is not None and person is not None and forget is None and priority == Priority.REPLY:
+                self.memory.heard(person, conversation_id, text)  # their own words, remembered with any model
             ctx = ToolContext(speaker_id, platform, conversation_id, self.permission_level(speaker_id, platform))
             offered = self.tools.specs_for(ctx) if self.tools is not None and self._llm_tools_ok() else []
             chunker = ReplyChunker(self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars, first_words)

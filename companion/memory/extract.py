@@ -10,7 +10,7 @@ from typing import Any
 from ..games.schema import validation_error
 from ..text import first_json_object
 
-__all__ = ["forget_intent", "extraction_messages", "EXTRACTION_SCHEMA", "parse_extraction", "Fact"]
+__all__ = ["forget_intent", "forget_topic", "extraction_messages", "EXTRACTION_SCHEMA", "parse_extraction", "Fact"]
 
 _FORGET_ALL = re.compile(
     r"\bforget (?:everything|all|anything) (?:about|of|you know about) me\b|\bforget (?:about )?me\b|\bforget who i am\b|"
@@ -23,13 +23,30 @@ _FORGET_LAST = re.compile(
 )
 
 
+_FORGET_TOPIC = re.compile(
+    # asked of the companion ("please forget my...", "Forget my..."), not "I forget my keys"
+    r"(?:^|[.!?]\s*|\b(?:please|can you|could you|would you|will you|you can|just|now|and|so|ok|okay),?\s+)"
+    r"(?:forget|don'?t remember|delete) (?:about |what i (?:said|told you) about )?(?:my|that i (?:have|had|am|like)) "
+    r"([^.!?,;]{2,60})",
+    re.IGNORECASE,
+)
+
+
 def forget_intent(text: str) -> str | None:
-    """"all" for "forget everything about me", "last" for "forget that", else None."""
+    """"all" for "forget everything about me", "last" for "forget that", "topic" for "forget my allergy", else None."""
     if _FORGET_ALL.search(text):
         return "all"
     if _FORGET_LAST.search(text):
         return "last"
+    if _FORGET_TOPIC.search(text):
+        return "topic"
     return None
+
+
+def forget_topic(text: str) -> str | None:
+    """The topic of "forget my peanut allergy" ("peanut allergy"), or None."""
+    match = _FORGET_TOPIC.search(text)
+    return " ".join(match.group(1).split()) if match else None
 
 
 EXTRACTION_SCHEMA: dict[str, Any] = {

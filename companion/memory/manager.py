@@ -10,20 +10,26 @@ either way the exchange stays queued and is retried later.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ..llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Priority
 from .embed import Embedder, EmbeddingError
-from .extract import EXTRACTION_SCHEMA, extraction_messages, forget_intent, parse_extraction, render_memories
-from .store import SELF, MemoryStore
+from .episodes import age_words, content_words, grounded, is_change, topic_key, worth_remembering
+from .extract import EXTRACTION_SCHEMA, extraction_messages, forget_intent, forget_topic, parse_extraction, render_memories
+from .store import SELF, Memory, MemoryStore, Recalled
 
 log = logging.getLogger(__name__)
 
 __all__ = ["MemoryManager", "Exchange"]
 
 DUPLICATE_SIMILARITY = 0.95  # a new fact this close to a stored one is the same memory said again
+SAME_TOPIC_SIMILARITY = 0.6  # two statements on one named topic this close: the newer replaces the older
+CHANGE_SIMILARITY = 0.55  # "...now..." this close to an older statement replaces it even without a named topic
+FORGET_SIMILARITY = 0.5  # "forget my allergy": memories this close to "allergy" go too
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ class MemoryManager:
         extract: bool = True,
         summary_every: int = 20,
         max_queue: int = 200,
+        strict: bool = False,
     ) -> None:
         self.store = store
         self.embedder = embedder
@@ -66,6 +73,9 @@ class MemoryManager:
         self.budget_chars = budget_chars
         self.extract_enabled = extract and llm is not None
         self.summary_every = summary_every
+        # Strict: the model is too small to judge what it learnt about itself; keep only what people said.
+        self.strict = strict
+        self._episodes: set[asyncio.Task[None]] = set()
         self._queue: deque[Exchange | SummaryJob] = deque(maxlen=max_queue)  # bounded: oldest dropped under a flood
         self._transcripts: dict[str, list[str]] = {}  # conversation -> lines since its last summary
         self._wake = asyncio.Event()
@@ -82,14 +92,29 @@ class MemoryManager:
         pruned = await self.store.prune()
         if pruned:
             log.info("memory: pruned %d faded memories", pruned)
+        saved = [_decode(p) for p in await self.store.take_pending()]
+        if saved and self.extract_enabled:
+            self._queue.extend(j for j in saved if j is not None)
+            log.info("memory: resuming %d job(s) queued before the last shutdown", len(self._queue))
         if self.extract_enabled:
             self._worker = asyncio.create_task(self._work(), name="memory-extraction")
+            if self._queue:
+                self._wake.set()
 
     async def close(self) -> None:
         if self._worker is not None:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+        if self._episodes:
+            await asyncio.gather(*self._episodes, return_exceptions=True)
+        try:
+            # What was not extracted yet (the job in progress included) is done at the next start.
+            await self.store.save_pending([_encode(j) for j in self._queue])
+            if self._queue:
+                log.info("memory: %d job(s) saved for the next start", len(self._queue))
+        except Exception as exc:  # noqa: BLE001 - closing must go on
+            log.warning("memory: could not save queued work: %s", exc)
         await self.embedder.close()
         await self.store.close()
 
@@ -119,8 +144,6 @@ class MemoryManager:
             log.info("memory: forgot everything about %s (%d memories) on request", person, removed)
             return person, intent, ""
         if intent == "last":
-            import time
-
             recent = await self.store.recent(person, conversation_id=conversation_id, since=time.time() - 900)
             await self.store.forget([m.id for m in recent])
             self._drop_queued(person, conversation_id)
@@ -130,18 +153,71 @@ class MemoryManager:
         except EmbeddingError as exc:
             log.warning("memory: recall skipped: %s", exc)
             return person, intent, ""
+        if intent == "topic":
+            removed = await self.forget_topic(person, forget_topic(text) or "")
+            log.info("memory: forgot %d memories of %s about %r on request", removed, person, forget_topic(text))
         about_user = await self.store.recall([person], query, k=self.recall_k)
         about_self = await self.store.recall([SELF], query, k=max(1, self.recall_k // 3))
+        name = speaker_name or speaker_id
         block = render_memories(
             self.character,
-            speaker_name or speaker_id,
-            [r.memory.content for r in about_user],
-            [r.memory.content for r in about_self],
+            name,
+            [self._line(m, name) for m in _newest_first(about_user, self.budget_chars)],
+            [self._line(m, self.character) for m in _newest_first(about_self, self.budget_chars // 3)],
             self.budget_chars,
         )
         return person, intent, block
 
+    @staticmethod
+    def _line(memory: Memory, name: str) -> str:
+        """Short and attributed: a small model reads "Robin said yesterday: ..." better than a bare sentence."""
+        if memory.kind == "episode":
+            return f'{name} said {age_words(memory.created_at)}: "{memory.content}"'
+        return memory.content
+
+    async def forget_topic(self, person: str, topic: str) -> int:
+        """Memories of ``person`` about ``topic`` (facts and their own words), and their queued extraction."""
+        self._drop_queued(person)
+        words = content_words(topic)
+        if not words:
+            return 0
+        vector = (await self.embedder.embed([topic]))[0]
+        close = await self.store.recall([person], vector, k=50, refresh=False)
+        stems = {w[:5] for w in words}
+        doomed = [
+            r.memory.id
+            for r in close
+            if r.similarity >= FORGET_SIMILARITY or stems & {w[:5] for w in content_words(r.memory.content)}
+        ]
+        return await self.store.forget(doomed)
+
     # -- after a reply ----------------------------------------------------------
+
+    def heard(self, person_id: str, conversation_id: str, text: str) -> None:
+        """Keep what a person said in their own words (episodic memory); no model involved, so it works with any."""
+        if not worth_remembering(text):
+            return
+        task = asyncio.create_task(self._store_episode(person_id, conversation_id, text), name="memory-episode")
+        self._episodes.add(task)
+        task.add_done_callback(self._episode_done)
+
+    def _episode_done(self, task: asyncio.Task[None]) -> None:
+        self._episodes.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("memory: could not store what was said: %s", task.exception())
+
+    async def _store_episode(self, person: str, conversation_id: str, text: str) -> None:
+        text = " ".join(text.split())[:400]
+        vector = (await self.embedder.embed([text]))[0]
+        nearest = await self.store.recall([person], vector, k=8, refresh=False)
+        same = [r.memory.id for r in nearest if r.memory.kind == "episode" and r.similarity >= DUPLICATE_SIMILARITY]
+        if same:
+            await self.store.touch(same)
+            return
+        older = [r.memory.id for r in nearest if _replaces(text, r)]
+        await self.store.add(person, text, vector, kind="episode", importance=0.5, conversation_id=conversation_id, supersedes=older)
+        if older:
+            log.info("memory: %s said something newer on the same topic; %d older item(s) superseded", person, len(older))
 
     def remember(self, exchange: Exchange) -> None:
         """Queue an exchange for background extraction."""
@@ -164,8 +240,8 @@ class MemoryManager:
             self._transcripts.pop(conversation, None)
 
     def pending(self) -> bool:
-        """True while exchanges wait for extraction or one is being extracted."""
-        return bool(self._queue) or (self._current is not None and not self._current.done())
+        """True while exchanges wait for extraction, one is being extracted or words are being stored."""
+        return bool(self._queue) or bool(self._episodes) or (self._current is not None and not self._current.done())
 
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until queued extraction is done (tests, shutdown of scripted runs)."""
@@ -240,7 +316,12 @@ class MemoryManager:
         except LLMError as exc:
             log.warning("memory extraction skipped: %s", exc)
             return
-        facts = parse_extraction(text)
+        names = (exchange.speaker_name, self.character, "user")
+        facts = [
+            f for f in parse_extraction(text)
+            # only what the person actually said; the character's own memories only from a capable model
+            if (f.about == "user" and grounded(f.fact, exchange.user_text, names)) or (f.about == "self" and not self.strict)
+        ]
         if not facts:
             return
         vectors = await self.embedder.embed([f.fact for f in facts])
@@ -264,3 +345,46 @@ class MemoryManager:
             self.extracted += 1
             stored += 1
         log.info("memory: %d new fact(s) from %s", stored, exchange.conversation_id)
+
+
+def _replaces(text: str, older: Recalled) -> bool:
+    """Does a new statement replace an older memory (same named topic, or a change said outright)?"""
+    memory = older.memory
+    if memory.kind not in ("episode", "fact"):
+        return False
+    change = is_change(text)
+    topic = topic_key(text)
+    if topic:
+        same_topic = topic_key(memory.content) == topic or all(w in memory.content.lower() for w in topic.split())
+        if same_topic and (change or older.similarity >= SAME_TOPIC_SIMILARITY):
+            return True
+    return change and older.similarity >= CHANGE_SIMILARITY
+
+
+def _newest_first(recalled: list[Recalled], budget_chars: int) -> list[Memory]:
+    """The best memories that fit the budget, shown newest first (the newer of two statements reads as current)."""
+    picked: list[Memory] = []
+    used = 0
+    for r in recalled:
+        if used + len(r.memory.content) > budget_chars:
+            break
+        picked.append(r.memory)
+        used += len(r.memory.content) + 40
+    return sorted(picked, key=lambda m: m.created_at, reverse=True)
+
+
+def _encode(job: "Exchange | SummaryJob") -> str:
+    return json.dumps({"type": type(job).__name__, **asdict(job)})
+
+
+def _decode(payload: str) -> "Exchange | SummaryJob | None":
+    try:
+        data = json.loads(payload)
+        kind = data.pop("type")
+        if kind == "SummaryJob":
+            data["messages"] = tuple(data["messages"])
+            return SummaryJob(**data)
+        return Exchange(**data)
+    except (ValueError, KeyError, TypeError):
+        log.warning("memory: a saved job could not be read; it is skipped")
+        return None

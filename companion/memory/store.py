@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS memories (
 );
 CREATE INDEX IF NOT EXISTS memories_active ON memories (person_id, superseded_by);
 CREATE INDEX IF NOT EXISTS memories_subject ON memories (person_id, subject);
+CREATE TABLE IF NOT EXISTS pending_work (
+    id INTEGER PRIMARY KEY,
+    payload TEXT NOT NULL
+);
 """
 
 
@@ -67,7 +71,7 @@ CREATE INDEX IF NOT EXISTS memories_subject ON memories (person_id, subject);
 class Memory:
     id: int
     person_id: str
-    kind: str  # "fact" (about a person), "self" (the character's own), "summary"
+    kind: str  # "fact" (about a person), "episode" (their own words), "self" (the character's own), "summary"
     subject: str
     content: str
     importance: float  # 0..1 as stored
@@ -184,8 +188,9 @@ class MemoryStore(SqliteThread):
         subject: str = "",
         importance: float = 0.5,
         conversation_id: str = "",
+        supersedes: Sequence[int] = (),
     ) -> int:
-        """Store a memory; a newer fact on the same subject supersedes the older one."""
+        """Store a memory; a newer fact on the same subject supersedes the older one (and so do ``supersedes``)."""
         vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
         subject_key = normalise_subject(subject)
         now = self.clock()
@@ -200,19 +205,19 @@ class MemoryStore(SqliteThread):
                 (person_id, kind, subject_key, content, importance, now, now, conversation_id, vector.astype(np.float16).tobytes()),
             )
             new_id = int(cur.lastrowid or 0)
-            old: list[int] = []
+            old: list[int] = [int(i) for i in supersedes]
             if subject_key:
-                old = [
+                old += [
                     r[0]
                     for r in db.execute(
                         "SELECT id FROM memories WHERE person_id = ? AND subject = ? AND superseded_by IS NULL AND id != ?",
                         (person_id, subject_key, new_id),
                     )
                 ]
-                if old:
-                    db.execute(
-                        f"UPDATE memories SET superseded_by = ? WHERE id IN ({','.join('?' * len(old))})", (new_id, *old)
-                    )
+            if old:
+                db.execute(
+                    f"UPDATE memories SET superseded_by = ? WHERE id IN ({','.join('?' * len(old))})", (new_id, *old)
+                )
             db.execute("COMMIT")
             return new_id, old
 
@@ -401,6 +406,31 @@ class MemoryStore(SqliteThread):
             else:
                 self._cache.pop(person, None)
         return count
+
+    # -- background work that outlives a process ------------------------------------
+
+    async def save_pending(self, payloads: Sequence[str]) -> None:
+        """Replace the saved queue of background work (extraction, summaries) with ``payloads``."""
+
+        def work() -> None:
+            db = self._db()
+            db.execute("BEGIN")
+            db.execute("DELETE FROM pending_work")
+            db.executemany("INSERT INTO pending_work (payload) VALUES (?)", [(p,) for p in payloads])
+            db.execute("COMMIT")
+
+        await self._run(work)
+
+    async def take_pending(self) -> list[str]:
+        """The saved queue, oldest first; it is cleared (the caller queues it again)."""
+
+        def work() -> list[str]:
+            db = self._db()
+            rows = [r[0] for r in db.execute("SELECT payload FROM pending_work ORDER BY id")]
+            db.execute("DELETE FROM pending_work")
+            return rows
+
+        return await self._run(work)
 
     async def forget_person(self, person_id: str) -> int:
         """Everything about one person: memories, including superseded ones."""

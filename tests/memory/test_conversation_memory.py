@@ -64,10 +64,11 @@ async def test_a_fact_said_twice_is_one_memory(tmp_path, fake_openai):
     for conversation in ("a", "b"):
         await comp.respond("My dog is called Biscuit", conversation_id=conversation, speaker_id="alice")
         await comp.memory.drain()
-    about_alice = [m.content for m in await comp.memory.store.list("alice", include_superseded=True)]
+    about_alice = sorted((m.kind, m.content) for m in await comp.memory.store.list("alice", include_superseded=True))
     about_self = [m.content for m in await comp.memory.store.list(SELF, include_superseded=True)]
     await comp.close()
-    assert about_alice == ["Alice's dog is called Biscuit."]
+    # one extracted fact and her own words, each once
+    assert about_alice == [("episode", "My dog is called Biscuit"), ("fact", "Alice's dog is called Biscuit.")]
     assert about_self == []
 
 
@@ -79,13 +80,14 @@ def mem_settings(tmp_path, server) -> Settings:
 
 
 async def test_forget_requests_remove_memories(tmp_path, fake_openai):
-    """'forget that' drops what was just learnt; 'forget everything about me' drops all of it and the chat log."""
+    """'forget that' drops what was just learnt (facts and words); 'forget everything about me' drops all and the log."""
     fake_openai.extraction_reply = FACTS
     comp = build_companion(mem_settings(tmp_path, fake_openai))
     await comp.start()
     await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
     await comp.memory.drain()
-    assert [m.content for m in await comp.memory.store.list("alice")] == ["Alice's sister is called Ottilie."]
+    assert sorted(m.content for m in await comp.memory.store.list("alice")) == [
+        "Alice's sister is called Ottilie.", "My sister Ottilie visits"]  # the fact and her own words
     await comp.respond("Actually, forget that.", conversation_id="c", speaker_id="alice", speaker_name="Alice")
     await comp.memory.drain()
     assert await comp.memory.store.list("alice") == []
@@ -168,3 +170,89 @@ async def test_extraction_preempted_by_a_game_action_is_completed_later(tmp_path
     await comp.memory.drain(10)
     await comp.close()
     assert comp.memory.extracted >= 1  # nothing lost: the preempted extraction ran again
+
+
+async def test_own_words_are_recalled_three_processes_later_when_the_model_extracts_nothing(tmp_path, fake_openai):
+    """With a model that extracts no facts (like the embedded one), what the person said is still in session 3's prompt."""
+    cfg = config_file(tmp_path, fake_openai, "memory-on")
+    fake_openai.extraction_reply = '{"facts": []}'
+    code, _, err = await companion("--config", cfg, "chat", "-m", "My cat is called Pepper, she is black and white.",
+                                   "--speaker", "robin", "--conversation", "s1", "--json")
+    assert code == 0, err
+    await companion("--config", cfg, "chat", "-m", "I spent the whole day gardening.", "--speaker", "sam", "--conversation", "s2")
+    code, _, err = await companion("--config", cfg, "chat", "-m", "What is my cat called?", "--speaker", "robin",
+                                   "--conversation", "s3", "--json")
+    assert code == 0, err
+    prompt = system_prompt([r for r in fake_openai.requests if "response_format" not in r][-1])
+    assert 'said today: "My cat is called Pepper, she is black and white."' in prompt
+    assert "gardening" not in prompt  # someone else's words never leak into Robin's prompt
+
+
+async def test_a_changed_statement_replaces_the_older_one(tmp_path, fake_openai):
+    """'My favourite colour is now lavender' supersedes '... is teal': only lavender is recalled afterwards."""
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    await comp.respond("My favourite colour is teal, like the sea.", conversation_id="c", speaker_id="robin")
+    await comp.memory.drain()
+    await comp.respond("My favourite colour is now lavender.", conversation_id="c", speaker_id="robin")
+    await comp.memory.drain()
+    _, _, block = await comp.memory.prepare("robin", "What is my favourite colour?", conversation_id="c")
+    stored = await comp.memory.store.list("robin", include_superseded=True)
+    await comp.close()
+    assert "lavender" in block and "teal" not in block
+    teal = [m for m in stored if "teal" in m.content]
+    assert teal and all(m.superseded_by is not None for m in teal)
+
+
+async def test_forgetting_a_topic_removes_words_and_queued_extraction(tmp_path, fake_openai):
+    """'forget my allergy' removes the episodic item and the extraction still queued for it; other memories stay."""
+    fake_openai.extraction_reply = json.dumps({"facts": [
+        {"about": "user", "subject": "allergy", "fact": "Robin is allergic to peanuts.", "importance": 8}]})
+    fake_openai.extraction_delay = 1.0
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    await comp.respond("My dog Rex loves long walks in the park.", conversation_id="c", speaker_id="robin")
+    await comp.respond("I have a bad peanut allergy, so no satay for me.", conversation_id="c", speaker_id="robin")
+    await comp.respond("Please forget my peanut allergy.", conversation_id="c", speaker_id="robin")
+    await comp.memory.drain(20)
+    left = [m.content for m in await comp.memory.store.list("robin", include_superseded=True)]
+    await comp.close()
+    assert not any("peanut" in m.lower() for m in left), left
+    assert any("Rex" in m for m in left)
+
+
+async def test_queued_extraction_survives_a_restart(tmp_path, fake_openai):
+    """Extraction still queued at shutdown is saved and completed at the next start."""
+    fake_openai.extraction_reply = FACTS
+    fake_openai.extraction_delay = 30  # the model is busy: nothing is extracted before shutdown
+    first = build_companion(mem_settings(tmp_path, fake_openai))
+    await first.start()
+    await first.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
+    await first.close(memory_grace=0)
+    assert first.memory.extracted == 0
+    fake_openai.extraction_delay = 0
+    second = build_companion(mem_settings(tmp_path, fake_openai))
+    await second.start()
+    await second.memory.drain(10)
+    facts = [m.content for m in await second.memory.store.list("alice") if m.kind == "fact"]
+    await second.close()
+    assert facts == ["Alice's sister is called Ottilie."]
+
+
+async def test_the_embedded_model_learns_only_what_people_said(tmp_path, fake_openai):
+    """In strict mode (tiny models) ungrounded facts and facts about the character itself are dropped."""
+    fake_openai.extraction_reply = json.dumps({"facts": [
+        {"about": "user", "subject": "cat", "fact": "Robin's cat Biscuit is a grumpy ginger tabby.", "importance": 6},
+        {"about": "user", "subject": "boat", "fact": "Robin owns a sailing boat in Marseille.", "importance": 6},
+        {"about": "self", "subject": "cat", "fact": "Biscuit is a grumpy, very, very grinning cat.", "importance": 6},
+    ]})
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    comp.memory.strict = True
+    await comp.start()
+    await comp.respond("My cat is called Biscuit, she's a grumpy ginger tabby.", conversation_id="c", speaker_id="robin", speaker_name="Robin")
+    await comp.memory.drain()
+    facts = [m.content for m in await comp.memory.store.list("robin") if m.kind == "fact"]
+    about_self = await comp.memory.store.list(SELF)
+    await comp.close()
+    assert facts == ["Robin's cat Biscuit is a grumpy ginger tabby."]
+    assert about_self == []
