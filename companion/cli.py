@@ -541,7 +541,20 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
             if args.id is None and person is None:
                 print("error: give a memory id or --speaker ID", file=sys.stderr)
                 return EXIT_USAGE
-            count = await store.forget_person(person) if person else await store.forget([args.id])
+            if person:
+                # As "forget everything about me" does in a conversation: the memories, the saved queue
+                # and what they said in the chat log.
+                from .history import HistoryStore
+
+                count = await store.forget_person(person)
+                await store.save_pending([p for p in await store.take_pending() if f'"person_id": "{person}"' not in p])
+                history = HistoryStore(settings.data_path() / "history.sqlite3")
+                await history.open()
+                said = await history.forget_speaker(args.speaker)
+                await history.close()
+                print(f"forgot {count} memor{'y' if count == 1 else 'ies'} and {said} message{'' if said == 1 else 's'}")
+                return 0 if count or said else EXIT_FAILURE
+            count = await store.forget([args.id])
             print(f"forgot {count} memor{'y' if count == 1 else 'ies'}")
             return 0 if count else EXIT_FAILURE
         elif args.memory_command == "export":

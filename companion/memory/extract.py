@@ -112,24 +112,12 @@ def parse_extraction(text: str) -> list[Fact]:
 
 
 def render_memories(char: str, user: str, about_user: Sequence[str], about_self: Sequence[str], budget_chars: int) -> str:
-    """The memory block of the system prompt, cut to the budget (best memories first)."""
+    """The recalled lines for the prompt, cut to the budget (in the order given: newest first)."""
     lines: list[str] = []
     used = 0
-
-    def add(header: str, items: Sequence[str]) -> None:
-        nonlocal used
-        picked = []
-        for item in items:
-            if used + len(item) > budget_chars:
-                break
-            picked.append(f"- {item}")
-            used += len(item) + 3
-        if picked:
-            lines.append(header)
-            lines.extend(picked)
-
-    add(f"What {char} remembers about {user}:", about_user)
-    add(f"{char}'s own memories:", about_self)
+    for item in [*about_user, *(f"(about yourself) {s}" for s in about_self)]:
+        if used + len(item) > budget_chars:
+            break
+        lines.append(f"- {item}")
+        used += len(item) + 3
     return "\n".join(lines)
-
-

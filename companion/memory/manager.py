@@ -139,8 +139,7 @@ class MemoryManager:
         person = await self.store.person_for(speaker_id, platform=platform, display_name=speaker_name)
         intent = forget_intent(text)
         if intent == "all":
-            removed = await self.store.forget_person(person)
-            self._drop_queued(person)
+            removed = await self.forget_person(person)
             log.info("memory: forgot everything about %s (%d memories) on request", person, removed)
             return person, intent, ""
         if intent == "last":
@@ -174,6 +173,13 @@ class MemoryManager:
         if memory.kind == "episode":
             return f'{name} said {age_words(memory.created_at)}: "{memory.content}"'
         return memory.content
+
+    async def forget_person(self, person: str) -> int:
+        """Everything about ``person``: memories (words and facts, superseded ones too) and work queued for them."""
+        self._drop_queued(person)
+        if self._current is not None and not self._current.done() and self._queue and self._queue[0].person_id == person:
+            self._current.cancel()
+        return await self.store.forget_person(person)
 
     async def forget_topic(self, person: str, topic: str) -> int:
         """Memories of ``person`` about ``topic`` (facts and their own words), and their queued extraction."""

@@ -24,6 +24,11 @@ def system_prompt(request) -> str:
     return request["messages"][0]["content"]
 
 
+def memory_note(request) -> str:
+    """Recalled memories travel with the new message (the system prompt stays a cacheable prefix)."""
+    return request["messages"][-1]["content"]
+
+
 async def test_fact_from_session_one_is_recalled_in_session_three(tmp_path, fake_openai):
     """A fact told in one process is in the prompt two restarts later, in another conversation."""
     cfg = config_file(tmp_path, fake_openai, "memory-on")
@@ -35,8 +40,9 @@ async def test_fact_from_session_one_is_recalled_in_session_three(tmp_path, fake
     code, _, err = await companion("--config", cfg, "chat", "-m", "Do you remember my sister?", "--speaker", "alice", "--conversation", "s3", "--json")
     assert code == 0, err
     chat_requests = [r for r in fake_openai.requests if "response_format" not in r]
-    assert "Alice's sister is called Ottilie." in system_prompt(chat_requests[-1])
-    assert "Ottilie" not in system_prompt(chat_requests[0])  # it was not known before
+    assert "Alice's sister is called Ottilie." in memory_note(chat_requests[-1])
+    assert "What you remember" not in memory_note(chat_requests[0])  # nothing was known before
+    assert system_prompt(chat_requests[0]) == system_prompt(chat_requests[-1])  # memories leave the prefix alone
     code, out, _ = await companion("--config", cfg, "memory", "search", "sister", "--speaker", "alice", "--json")
     assert code == 0 and json.loads(out)[0]["content"] == "Alice's sister is called Ottilie."
 
@@ -183,7 +189,7 @@ async def test_own_words_are_recalled_three_processes_later_when_the_model_extra
     code, _, err = await companion("--config", cfg, "chat", "-m", "What is my cat called?", "--speaker", "robin",
                                    "--conversation", "s3", "--json")
     assert code == 0, err
-    prompt = system_prompt([r for r in fake_openai.requests if "response_format" not in r][-1])
+    prompt = memory_note([r for r in fake_openai.requests if "response_format" not in r][-1])
     assert 'said today: "My cat is called Pepper, she is black and white."' in prompt
     assert "gardening" not in prompt  # someone else's words never leak into Robin's prompt
 

@@ -161,12 +161,7 @@ class DiscordAdapter:
             await interaction.followup.send(piece, allowed_mentions=_allowed_mentions(False))
 
     async def cmd_forget(self, interaction: Any) -> None:
-        speaker = f"discord:{interaction.user.id}"
-        removed = 0
-        if self.companion.memory is not None:
-            person = await self.companion.memory.store.person_for(speaker, platform="discord")
-            removed = await self.companion.memory.store.forget_person(person)
-        said = await self.companion.history.forget_speaker(speaker)
+        removed, said = await self.companion.forget_speaker(f"discord:{interaction.user.id}", platform="discord")
         await interaction.response.send_message(
             f"Done: I forgot {removed} memories about you and {said} of your messages.", ephemeral=True
         )
