@@ -136,7 +136,13 @@ class LLMSection(_Section):
     first_token_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the first token.")
     idle_timeout: float = Field(30.0, gt=0, description="Seconds allowed between two tokens.")
     retries: int = Field(2, ge=0, le=10, description="Retries on connection errors, 429 and 5xx (before the first token).")
-    history_messages: int = Field(20, ge=0, description="How many recent messages go into the prompt.")
+    history_messages: int = Field(20, ge=0, description="How many recent messages go into the prompt, at most.")
+    history_tokens: int = Field(
+        1500,
+        ge=0,
+        description="Most tokens of recent messages in the prompt (0: no limit); a shorter prompt answers sooner on a CPU. "
+        "Older messages are still remembered through long-term memory.",
+    )
     openai: OpenAISection = Field(default_factory=OpenAISection)
     transformers: TransformersSection = Field(default_factory=TransformersSection)
     llamacpp: LlamaCppSection = Field(default_factory=LlamaCppSection)

@@ -22,7 +22,7 @@ from .llm.base import LLM, GenerationOptions, Message, Priority
 from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
-from .prompt import HistoryItem, NewMessage, build_messages, history_window
+from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window
 from .text import ReplyChunker
 from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
@@ -213,6 +213,10 @@ class Companion:
             recent = await self.history.recent(conversation_id, history_window(total, window))
             conversation_start = total <= window
             items = [HistoryItem(m.role, m.content, m.speaker_name) for m in recent if m.role in ("user", "assistant")]
+            step = max(1, window // 2)  # the same steps history_window moves in
+            budgeted = fit_history(items, self.settings.llm.history_tokens, first_index=total - len(items), step=step)
+            conversation_start = conversation_start and len(budgeted) == len(items)
+            items = budgeted
             person, forget, memory_block = None, None, ""
             if self.memory is not None:
                 self.memory.turn_started()

@@ -77,6 +77,39 @@ def history_window(total: int, limit: int) -> int:
     return total - start
 
 
+def estimate_tokens(text: str) -> int:
+    """About four characters a token in English for today's tokenizers; good enough for a budget."""
+    return len(text) // 4 + 1
+
+
+def fit_history(items: Sequence[HistoryItem], budget_tokens: int, first_index: int = 0, step: int = 10) -> list[HistoryItem]:
+    """The most recent history within ``budget_tokens``.
+
+    ``first_index`` is the position of ``items[0]`` in the whole conversation;
+    the cut moves to the next multiple of ``step`` positions at a time, so the
+    prompt's start stays the same for several turns (what a prompt cache
+    needs). A long prompt also slows every token on a CPU: the budget keeps
+    first-word latency flat as a conversation grows.
+    """
+    kept = list(items)
+    if budget_tokens <= 0:
+        return kept
+    step = max(1, step)
+    start = first_index
+    def size(part: list[HistoryItem]) -> int:
+        return sum(estimate_tokens(i.content) + 4 for i in part)
+
+    while kept and size(kept) > budget_tokens:
+        cut = (start // step + 1) * step - start
+        if cut >= len(kept):  # a step is more than is left: trim message by message, the newest stays
+            while len(kept) > 1 and size(kept) > budget_tokens:
+                kept = kept[1:]
+            return kept
+        kept = kept[cut:]
+        start += cut
+    return kept
+
+
 def build_messages(
     character: Character,
     history: Sequence[HistoryItem],
