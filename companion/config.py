@@ -126,7 +126,7 @@ class LLMSection(_Section):
     )
     max_tokens: int = Field(256, gt=0, le=32768, description="Longest written reply (web, Discord text, terminal), in tokens.")
     spoken_max_tokens: int = Field(
-        80,
+        60,
         gt=0,
         le=32768,
         description="Longest reply that is heard (local and browser voice, Discord voice, stream, game commentary), "

@@ -222,7 +222,12 @@ class Companion:
                 self.memory.turn_started()
                 try:
                     person, forget, memory_block = await self.memory.prepare(
-                        speaker_id, text, conversation_id=conversation_id, platform=platform, speaker_name=name
+                        speaker_id,
+                        text,
+                        conversation_id=conversation_id,
+                        platform=platform,
+                        speaker_name=name,
+                        earlier=len(items) < total,  # older messages are out of the prompt
                     )
                 except Exception:
                     log.exception("memory recall failed; answering without it")

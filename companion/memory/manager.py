@@ -133,7 +133,14 @@ class MemoryManager:
             self._idle.set()
 
     async def prepare(
-        self, speaker_id: str, text: str, *, conversation_id: str, platform: str = "", speaker_name: str = ""
+        self,
+        speaker_id: str,
+        text: str,
+        *,
+        conversation_id: str,
+        platform: str = "",
+        speaker_name: str = "",
+        earlier: bool = False,
     ) -> tuple[str, str | None, str]:
         """(person id, forget intent or None, memory block for the prompt)."""
         person = await self.store.person_for(speaker_id, platform=platform, display_name=speaker_name)
@@ -158,10 +165,15 @@ class MemoryManager:
         about_user = await self.store.recall([person], query, k=self.recall_k)
         about_self = await self.store.recall([SELF], query, k=max(1, self.recall_k // 3))
         name = speaker_name or speaker_id
+        lines = [self._line(m, name) for m in _newest_first(about_user, self.budget_chars)]
+        if earlier:  # the prompt's history no longer reaches the start: the latest summary stands in for it
+            summary = await self.store.latest(person, kind="summary", conversation_id=conversation_id)
+            if summary is not None and all(summary.content not in line for line in lines):
+                lines.append(f"Earlier in this conversation: {summary.content}")
         block = render_memories(
             self.character,
             name,
-            [self._line(m, name) for m in _newest_first(about_user, self.budget_chars)],
+            lines,
             [self._line(m, self.character) for m in _newest_first(about_self, self.budget_chars // 3)],
             self.budget_chars,
         )
@@ -282,6 +294,8 @@ class MemoryManager:
                     self._queue.popleft()
 
     async def _summarise(self, job: SummaryJob) -> None:
+        """A few sentences about the last stretch of a conversation: recalled by meaning later, and shown
+        while the prompt's history no longer reaches back that far (the rolling summary)."""
         assert self.llm is not None
         messages = [
             {

@@ -443,6 +443,19 @@ class MemoryStore(SqliteThread):
         self._cache.pop(person_id, None)
         return count
 
+    async def latest(self, person_id: str, *, kind: str, conversation_id: str) -> Memory | None:
+        """The newest current memory of one kind in one conversation (e.g. its rolling summary)."""
+        rows = await self._run(
+            lambda: self._db()
+            .execute(
+                f"SELECT {_COLUMNS} FROM memories WHERE person_id = ? AND kind = ? AND conversation_id = ?"
+                " AND superseded_by IS NULL ORDER BY id DESC LIMIT 1",
+                (person_id, kind, conversation_id),
+            )
+            .fetchall()
+        )
+        return _row(rows[0]) if rows else None
+
     async def recent(self, person_id: str, *, conversation_id: str, since: float) -> list[Memory]:
         rows = await self._run(
             lambda: self._db()

@@ -139,7 +139,7 @@ async def test_extraction_runs_after_the_reply_and_yields_to_new_turns(tmp_path,
 
 
 async def test_long_conversations_are_summarised_into_memories(tmp_path, fake_openai):
-    """Every summary_every messages, a summary of the conversation is stored as a memory."""
+    """Every summary_every messages a summary is stored; it stands in for history that fell out of the prompt."""
     settings = mem_settings(tmp_path, fake_openai)
     settings.memory.summary_every = 4
     fake_openai.reply = "Alice and Mika talked about Alice's trip to Lisbon next spring."
@@ -149,10 +149,17 @@ async def test_long_conversations_are_summarised_into_memories(tmp_path, fake_op
         await comp.respond(text, conversation_id="trip", speaker_id="alice", speaker_name="Alice")
     await comp.memory.drain()
     summaries = [m for m in await comp.memory.store.list("alice") if m.kind == "summary"]
-    await comp.close()
     assert len(summaries) == 1 and "Lisbon" in summaries[0].content
     summary_request = next(r for r in fake_openai.requests if "Summarise" in r["messages"][0]["content"])
     assert "I am going to Lisbon" in summary_request["messages"][1]["content"]
+    # Once the prompt's history no longer reaches the start, the summary stands in for what fell out.
+    settings.llm.history_messages = 2
+    await comp.respond("Any tips for the food there?", conversation_id="trip", speaker_id="alice", speaker_name="Alice")
+    await comp.close()
+    last = [r for r in fake_openai.requests if "response_format" not in r and "Summarise" not in r["messages"][0]["content"]][-1]
+    note = last["messages"][-1]["content"]
+    assert "Alice and Mika talked about Alice's trip to Lisbon" in note and note.count("trip to Lisbon") == 1
+    assert "I am going to Lisbon" not in [m["content"] for m in last["messages"][1:-1]]  # out of the history
 
 
 async def test_extraction_preempted_by_a_game_action_is_completed_later(tmp_path, fake_openai):
@@ -262,3 +269,21 @@ async def test_the_embedded_model_learns_only_what_people_said(tmp_path, fake_op
     await comp.close()
     assert facts == ["Robin's cat Biscuit is a grumpy ginger tabby."]
     assert about_self == []
+
+
+async def test_the_rolling_summary_is_shown_when_history_was_cut_even_if_not_recalled(tmp_path, fake_openai):
+    """With earlier=True the conversation's latest summary joins the note although recall did not pick it."""
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    comp.memory.recall_k = 1
+    await comp.start()
+    person = await comp.memory.store.person_for("alice")
+    store, embed = comp.memory.store, comp.memory.embedder
+    summary = "They planned a picnic by the river for Saturday."
+    await store.add(person, summary, (await embed.embed([summary]))[0], kind="summary", conversation_id="c")
+    said = "My bicycle has a flat tyre again."
+    await store.add(person, said, (await embed.embed([said]))[0], kind="episode", conversation_id="c")
+    _, _, plain = await comp.memory.prepare("alice", "How do I fix a bicycle tyre?", conversation_id="c")
+    _, _, cut = await comp.memory.prepare("alice", "How do I fix a bicycle tyre?", conversation_id="c", earlier=True)
+    await comp.close()
+    assert "picnic" not in plain and "bicycle" in plain
+    assert "Earlier in this conversation: They planned a picnic" in cut
