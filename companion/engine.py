@@ -234,6 +234,7 @@ class Companion:
                 if forget == "all":
                     await self.history.forget_speaker(speaker_id)  # memories went in prepare(); the log goes too
                     items = [i for i in items if i.role != "user" or i.speaker_name != name]
+
             def prompt(items: list[HistoryItem], start: bool) -> list[Message]:
                 return build_messages(
                     self.character,
