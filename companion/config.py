@@ -172,6 +172,11 @@ class WebSection(_Section):
     token: SecretStr | None = Field(None, description="Access token; prefer the variable named by token_env.")
     token_env: str = Field("COMPANION_WEB_TOKEN", description="Environment variable read for the web token.")
     max_message_chars: int = Field(4000, gt=0, description="Longest chat message accepted from the browser.")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names besides loopback the page may be opened under without a token (e.g. a hosts-file "
+        "alias). Other names are refused: a web page must not reach the companion through DNS rebinding.",
+    )
 
 
 class GamesSection(_Section):

@@ -40,11 +40,17 @@ from ..engine import Companion
 from ..resources import bundled
 from ..text import Sentence
 from ..turn import Turn
+from .web_guard import SECURITY_HEADERS, refusal
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 _SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 class WebChat:
@@ -71,6 +77,7 @@ class WebChat:
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth], client_max_size=MAX_FRAME_BYTES)
+        app.on_response_prepare.append(_security_headers)
         app.router.add_get("/", self._index)
         app.router.add_get("/ws", self._ws)
         app.router.add_get("/health", self._health)
@@ -133,6 +140,18 @@ class WebChat:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        problem = refusal(
+            method=request.method,
+            host=request.headers.get("Host", ""),
+            origin=request.headers.get("Origin"),
+            content_type=request.headers.get("Content-Type", ""),
+            websocket=request.headers.get("Upgrade", "").lower() == "websocket",
+            bind_host=self.settings.web.host,
+            allowed_hosts=self.settings.web.allowed_hosts,
+            token_mode=bool(self.token),
+        )
+        if problem is not None:
+            return web.json_response({"error": problem}, status=403)
         if self.token:
             given = request.query.get("token") or ""
             auth = request.headers.get("Authorization", "")

@@ -76,14 +76,16 @@ async def test_control_api(web_chat, fake_openai):  # noqa: F811
         status = await (await http.get(f"{base}/api/status")).json()
         assert status["character"] == chat.companion.character.name and status["muted"] is False
         assert (await (await http.post(f"{base}/api/mute", json={"on": True})).json()) == {"muted": True}
-        assert (await http.post(f"{base}/api/mute", data="nope")).status == 400
+        assert (await http.post(f"{base}/api/mute", data="nope", headers={"Content-Type": "application/json"})).status == 400
+        assert (await http.post(f"{base}/api/mute", data="nope")).status == 403  # text/plain: what a cross-site form sends
         said = await (await http.post(f"{base}/api/say", json={"text": "Say hi to chat!"})).json()
         assert said["reply"].startswith("Hello there!") and said["error"] is None
         assert (await http.post(f"{base}/api/say", json={"text": ""})).status == 400
         bad = await http.post(f"{base}/api/persona", json={"card": "/nonexistent/card.png"})
         assert bad.status == 400 and "error" in await bad.json()
         assert (await http.get(f"{base}/api/memories?q=x")).status == 404  # memory is off in these settings
-        assert (await (await http.post(f"{base}/api/stop")).json()) == {"stopped": []}
+        assert (await (await http.post(f"{base}/api/stop", json={})).json()) == {"stopped": []}
+        assert (await http.post(f"{base}/api/stop")).status == 403  # no body, no type: a no-cors fetch from any page
         page = await (await http.get(f"{base}/control")).text()
         assert "/api/status" in page
 

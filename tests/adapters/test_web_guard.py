@@ -1,0 +1,59 @@
+"""Web pages and rebinding hosts cannot drive the companion: Host, Origin and JSON checks."""
+
+import aiohttp
+import pytest
+
+from companion.adapters.web_guard import host_name, refusal
+from tests.adapters.test_web import web_chat  # noqa: F401 - fixture
+
+
+def check(**overrides):
+    request = dict(method="GET", host="127.0.0.1:8765", origin=None, content_type="", websocket=False, bind_host="127.0.0.1")
+    request.update(overrides)
+    return refusal(**request)
+
+
+def test_hosts_are_loopback_names_the_bind_address_or_configured():
+    """A DNS-rebinding Host is refused; loopback names, the bound address and allowed names are served."""
+    assert check() is None and check(host="localhost:8765") is None and check(host="[::1]:8765") is None
+    assert "not this companion" in check(host="attacker.example:8765")
+    assert check(host="mybox.lan:8765", allowed_hosts=["mybox.lan"]) is None
+    assert check(host="192.168.1.5:8765", bind_host="192.168.1.5") is None
+    assert check(host="anything.example:8765", token_mode=True) is None  # the token is the boundary there
+    assert host_name("[::1]:80") == "::1" and host_name("LocalHost") == "localhost"
+
+
+def test_state_changes_need_json_from_our_own_origin():
+    """A text/plain form post or a foreign Origin is refused; same-origin JSON passes; reads are unaffected."""
+    assert "JSON" in check(method="POST", content_type="text/plain")
+    assert "cross-origin" in check(method="POST", content_type="application/json", origin="https://evil.example")
+    assert check(method="POST", content_type="application/json; charset=utf-8", origin="http://127.0.0.1:8765") is None
+    assert check(method="POST", content_type="application/json") is None  # scripts send no Origin
+    assert "cross-origin" in check(method="DELETE", origin="http://evil.example")
+    assert check(method="GET", origin="http://evil.example") is None
+
+
+def test_websockets_from_other_origins_are_refused():
+    """A browser page elsewhere cannot open the chat or events socket."""
+    assert "websocket" in check(websocket=True, origin="http://evil.example")
+    assert check(websocket=True, origin="http://127.0.0.1:8765") is None
+
+
+async def test_the_running_server_refuses_cross_site_requests(web_chat):
+    """Against the real server: cross-site say/mute/stop and a rebinding Host get 403; the control page's own calls work."""
+    chat = await web_chat()
+    base = f"http://127.0.0.1:{chat.port}"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/api/mute", data='{"on": true}', headers={"Content-Type": "text/plain"}) as r:
+            assert r.status == 403
+        async with http.post(f"{base}/api/say", json={"text": "hi"}, headers={"Origin": "https://evil.example"}) as r:
+            assert r.status == 403
+        async with http.get(f"{base}/api/memories", headers={"Host": f"attacker.example:{chat.port}"}) as r:
+            assert r.status == 403
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await http.ws_connect(f"{base}/ws", headers={"Host": f"attacker.example:{chat.port}"})
+        async with http.post(f"{base}/api/mute", json={"on": True}, headers={"Origin": base}) as r:
+            assert r.status == 200
+        async with http.get(f"{base}/") as r:
+            assert r.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
+    assert chat.muted
