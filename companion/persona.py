@@ -199,9 +199,28 @@ def resolve_card(ref: str, personas_dir: Path) -> Path:
     for candidate in (personas_dir / f"{slug(ref)}.png", personas_dir / f"{slug(ref)}.json"):
         if candidate.exists():
             return candidate
+    raise _not_found(ref, personas_dir, "not a file, and not an imported character")
+
+
+def _not_found(ref: str, personas_dir: Path, what: str) -> CardError:
     known = sorted({p.stem for p in personas_dir.glob("*.json")} | {p.stem for p in personas_dir.glob("*.png")}) if personas_dir.is_dir() else []
     hint = f"imported characters: {', '.join(known)}" if known else "import one with `companion persona import CARD`"
-    raise CardError(f"no character card {ref!r}: not a file, and not an imported character ({hint})")
+    return CardError(f"no character card {ref!r}: {what} ({hint})")
+
+
+MAX_CARD_BYTES = 32 * 1024 * 1024  # a PNG card with a large image; anything bigger is not a card
+
+
+def resolve_imported(name: str, personas_dir: Path) -> Path:
+    """An imported character by name only (what a web page may ask for): no paths, a regular file, not huge."""
+    if not name or any(c in name for c in "/\\~\0") or name.startswith("."):
+        raise CardError("give the name of an imported character, not a path (import cards with `companion persona import`)")
+    for candidate in (personas_dir / f"{slug(name)}.png", personas_dir / f"{slug(name)}.json"):
+        if candidate.is_file() and not candidate.is_symlink():
+            if candidate.stat().st_size > MAX_CARD_BYTES:
+                raise CardError(f"{candidate.name} is larger than {MAX_CARD_BYTES // 2**20} MiB; not a character card")
+            return candidate
+    raise _not_found(name, personas_dir, "not an imported character")
 
 
 def import_character(source: Path, personas_dir: Path) -> tuple[Character, Path]:

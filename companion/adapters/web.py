@@ -365,21 +365,26 @@ class WebChat:
         if not isinstance(text, str) or not text.strip() or len(text) > self.settings.web.max_message_chars:
             return web.json_response({"error": "send {\"text\": \"...\"} (non-empty, not too long)"}, status=400)
         conversation = str(body.get("conversation") or "web:control")
+        if not conversation.startswith("web:") or not _SESSION_RE.match(conversation[4:]):
+            return web.json_response({"error": "conversation must be web:NAME (1-64 letters, digits, '-' or '_')"}, status=400)
+        # Its own speaker, not the owner: a page that got past the checks still cannot use owner-only tools.
         result = await self.companion.respond(
-            text.strip(), conversation_id=conversation, speaker_id="local",
+            text.strip(), conversation_id=conversation, speaker_id="web:control",
             speaker_name=self.settings.companion.user_name, platform="web",
         )
         return web.json_response({"reply": result.reply, "error": result.error})
 
     async def _api_persona(self, request: web.Request) -> web.Response:
-        from ..persona import CardError, load_character, resolve_card
+        from ..persona import CardError, load_character, resolve_imported
 
         body = await self._json_body(request)
         card = body.get("card") if body else None
         if not isinstance(card, str):
-            return web.json_response({"error": 'send {"card": "name or path"}'}, status=400)
+            return web.json_response({"error": 'send {"card": "name of an imported character"}'}, status=400)
         try:
-            character = load_character(resolve_card(card, self.settings.data_path() / "personas"))
+            # Imported characters only (importing a file stays a CLI action of the owner), read off the loop.
+            path = resolve_imported(card, self.settings.data_path() / "personas")
+            character = await asyncio.to_thread(load_character, path)
         except CardError as exc:
             return web.json_response({"error": str(exc)}, status=400)
         self.companion.character = character

@@ -57,3 +57,26 @@ async def test_the_running_server_refuses_cross_site_requests(web_chat):
         async with http.get(f"{base}/") as r:
             assert r.headers["X-Frame-Options"] == "DENY" and "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
     assert chat.muted
+
+
+async def test_control_api_cannot_read_files_or_speak_as_the_owner(web_chat, tmp_path):
+    """/api/persona takes imported names only (no paths, FIFOs or /dev/zero); /api/say is not the owner."""
+    import os
+
+    chat = await web_chat()
+    base = f"http://127.0.0.1:{chat.port}"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    async with aiohttp.ClientSession() as http:
+        for card in ("/dev/zero", str(fifo), "~/.ssh/id_rsa", "../../etc/passwd", str(tmp_path)):
+            async with http.post(f"{base}/api/persona", json={"card": card}) as r:
+                assert r.status == 400 and "not a path" in (await r.json())["error"]
+        async with http.post(f"{base}/api/persona", json={"card": "nobody"}) as r:
+            assert r.status == 400 and "not an imported character" in (await r.json())["error"]
+        async with http.post(f"{base}/api/say", json={"text": "hi", "conversation": "discord:123456"}) as r:
+            assert r.status == 400
+        async with http.post(f"{base}/api/say", json={"text": "hi"}) as r:
+            assert r.status == 200
+    said = [m for m in await chat.companion.history.recent("web:control", 10) if m.role == "user"]
+    assert said and said[-1].speaker_id == "web:control"
+    assert chat.companion.permission_level("web:control", "web") != "owner"

@@ -81,7 +81,7 @@ async def test_control_api(web_chat, fake_openai):  # noqa: F811
         said = await (await http.post(f"{base}/api/say", json={"text": "Say hi to chat!"})).json()
         assert said["reply"].startswith("Hello there!") and said["error"] is None
         assert (await http.post(f"{base}/api/say", json={"text": ""})).status == 400
-        bad = await http.post(f"{base}/api/persona", json={"card": "/nonexistent/card.png"})
+        bad = await http.post(f"{base}/api/persona", json={"card": "Nobody Imported"})
         assert bad.status == 400 and "error" in await bad.json()
         assert (await http.get(f"{base}/api/memories?q=x")).status == 404  # memory is off in these settings
         assert (await (await http.post(f"{base}/api/stop", json={})).json()) == {"stopped": []}
