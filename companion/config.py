@@ -197,6 +197,11 @@ class GamesSection(_Section):
         0.3, ge=0, le=1, description="Share of game events (non-silent context, results) the companion comments on."
     )
     max_frame_bytes: int = Field(1_048_576, ge=1024, description="Largest websocket frame accepted from a game.")
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed to connect as a game (e.g. \"http://localhost:5173\" for a web game). "
+        "Native games send no Origin; any other web page is refused.",
+    )
 
 
 class MemorySection(_Section):

@@ -174,6 +174,11 @@ class NeuroGameServer:
     # -- connection -----------------------------------------------------------
 
     async def _ws(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") not in {o.rstrip("/") for o in self.config.allowed_origins}:
+            # A web page the user happens to have open must not play (or inject context) as a game.
+            log.warning("games: refused a websocket from the web page %s (allow it in [games] allowed_origins)", origin)
+            return web.json_response({"error": "browser pages may not connect unless [games] allowed_origins lists them"}, status=403)
         if self.token:
             given = request.query.get("token", "")
             if not hmac.compare_digest(given.encode(), self.token.encode()):

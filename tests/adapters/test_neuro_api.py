@@ -320,3 +320,20 @@ async def test_a_force_arriving_with_its_context_preempts_the_commentary(setting
     finally:
         await srv.stop()
         await companion.close()
+
+
+async def test_web_pages_cannot_connect_as_a_game_unless_allowed(server):
+    """A browser Origin is refused (native games send none); a configured web game's origin is accepted."""
+    srv = await server()
+    url = f"http://127.0.0.1:{srv.port}/"
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(url, headers={"Origin": "https://evil.example"})
+        assert refused.value.status == 403
+        game = await connect(http, srv)  # no Origin: a native game
+        assert (await game.start())["command"] == "startup"
+        await game.ws.close()
+    allowed = await server(allowed_origins=["http://localhost:5173"])
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(f"http://127.0.0.1:{allowed.port}/", headers={"Origin": "http://localhost:5173"})
+        await ws.close()
