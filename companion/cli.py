@@ -545,9 +545,10 @@ async def _memory(settings: Settings, args: argparse.Namespace) -> int:
                 # As "forget everything about me" does in a conversation: the memories, the saved queue
                 # and what they said in the chat log.
                 from .history import HistoryStore
+                from .memory.manager import saved_job_person
 
                 count = await store.forget_person(person)
-                await store.save_pending([p for p in await store.take_pending() if f'"person_id": "{person}"' not in p])
+                await store.save_pending([p for p in await store.take_pending() if saved_job_person(p) != person])
                 history = HistoryStore(settings.data_path() / "history.sqlite3")
                 await history.open()
                 said = await history.forget_speaker(args.speaker)

@@ -22,7 +22,7 @@ from .llm.base import LLM, GenerationOptions, Message, Priority
 from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
-from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window
+from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, window_step
 from .text import ReplyChunker
 from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
@@ -213,8 +213,9 @@ class Companion:
             recent = await self.history.recent(conversation_id, history_window(total, window))
             conversation_start = total <= window
             items = [HistoryItem(m.role, m.content, m.speaker_name) for m in recent if m.role in ("user", "assistant")]
-            step = max(1, window // 2)  # the same steps history_window moves in
-            budgeted = fit_history(items, self.settings.llm.history_tokens, first_index=total - len(items), step=step)
+            budgeted = fit_history(
+                items, self.settings.llm.history_tokens, first_index=total - len(items), step=window_step(window)
+            )
             conversation_start = conversation_start and len(budgeted) == len(items)
             items = budgeted
             person, forget, memory_block = None, None, ""

@@ -60,6 +60,11 @@ def quote_chat(name: str, text: str) -> str:
     return f'{name} says in chat: "{clean}"'
 
 
+def window_step(limit: int) -> int:
+    """How far the history window's start moves at a time: half the window."""
+    return max(1, limit // 2)
+
+
 def history_window(total: int, limit: int) -> int:
     """How many of a conversation's last ``total`` messages go into the prompt (at most ``limit``).
 
@@ -72,7 +77,7 @@ def history_window(total: int, limit: int) -> int:
         return 0
     if total <= limit:
         return total
-    step = max(1, limit // 2)
+    step = window_step(limit)
     start = -(-(total - limit) // step) * step  # ceil to a whole step
     return total - start
 

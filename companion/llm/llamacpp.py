@@ -33,6 +33,7 @@ from .base import LLM, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError
 from .chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
 from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
 from .gguf_meta import GGUFError, read_metadata
+from .threads import run_in_daemon_thread
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class LlamaCppLLM(LLM):
         async with self._load_lock:
             if self._server is None:
                 started = time.perf_counter()
-                self._server = await _in_daemon_thread(self._load)
+                self._server = await run_in_daemon_thread(self._load)
                 log.info("llamacpp: loaded %s in %.1f s", self.model_path().name, time.perf_counter() - started)
 
     def _load(self) -> Any:
@@ -284,8 +285,3 @@ def _clean(messages: list[Message]) -> list[Message]:
     """llama.cpp's templates want content as text or parts; None (an assistant turn that only called tools) becomes ""."""
     return [m if m.get("content") is not None else {**m, "content": ""} for m in messages]
 
-
-async def _in_daemon_thread(fn: Any) -> Any:
-    from .transformers import run_in_daemon_thread
-
-    return await run_in_daemon_thread(fn)

@@ -16,18 +16,18 @@ import json
 import logging
 import shutil
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
 from .chunks import text_only_messages
 from .constrained import json_schema_of, logits_processor
 from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
+from .threads import run_in_daemon_thread
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 _END = object()
 
@@ -70,33 +70,6 @@ def convert_default_model(cache_root: Path) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)  # atomic: a crash mid-way leaves no half-written cache behind
     return target
-
-
-async def run_in_daemon_thread(fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a daemon thread so a long load never blocks interpreter exit on Ctrl+C."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def runner() -> None:
-        try:
-            result = fn()
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-            loop.call_soon_threadsafe(_set_exception, future, exc)
-        else:
-            loop.call_soon_threadsafe(_set_result, future, result)
-
-    threading.Thread(target=runner, name="transformers-worker", daemon=True).start()
-    return await future
-
-
-def _set_result(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
 
 
 class TransformersLLM(LLM):

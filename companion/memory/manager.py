@@ -186,16 +186,20 @@ class MemoryManager:
             return f'{name} said {age_words(memory.created_at)}: "{memory.content}"'
         return memory.content
 
+    def _cancel_work_for(self, person: str) -> None:
+        """Drop ``person``'s queued jobs and stop the one being extracted, so nothing about them is stored after."""
+        if self._current is not None and not self._current.done() and self._queue and self._queue[0].person_id == person:
+            self._current.cancel()  # checked before dropping: the job in progress is the queue's head
+        self._drop_queued(person)
+
     async def forget_person(self, person: str) -> int:
         """Everything about ``person``: memories (words and facts, superseded ones too) and work queued for them."""
-        self._drop_queued(person)
-        if self._current is not None and not self._current.done() and self._queue and self._queue[0].person_id == person:
-            self._current.cancel()
+        self._cancel_work_for(person)
         return await self.store.forget_person(person)
 
     async def forget_topic(self, person: str, topic: str) -> int:
         """Memories of ``person`` about ``topic`` (facts and their own words), and their queued extraction."""
-        self._drop_queued(person)
+        self._cancel_work_for(person)
         words = content_words(topic)
         if not words:
             return 0
@@ -391,6 +395,12 @@ def _newest_first(recalled: list[Recalled], budget_chars: int) -> list[Memory]:
         picked.append(r.memory)
         used += len(r.memory.content) + 40
     return sorted(picked, key=lambda m: m.created_at, reverse=True)
+
+
+def saved_job_person(payload: str) -> str | None:
+    """Whose saved job this is (for forgetting a person while the companion is not running)."""
+    job = _decode(payload)
+    return job.person_id if job is not None else None
 
 
 def _encode(job: "Exchange | SummaryJob") -> str:

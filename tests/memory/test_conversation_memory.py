@@ -287,3 +287,23 @@ async def test_the_rolling_summary_is_shown_when_history_was_cut_even_if_not_rec
     await comp.close()
     assert "picnic" not in plain and "bicycle" in plain
     assert "Earlier in this conversation: They planned a picnic" in cut
+
+
+async def test_forgetting_a_person_stops_the_extraction_in_progress(tmp_path, fake_openai):
+    """Discord's /forget (Companion.forget_speaker) while their exchange is being extracted: nothing is stored after."""
+    from companion.memory.manager import _encode, Exchange, saved_job_person
+
+    fake_openai.extraction_reply = FACTS
+    fake_openai.extraction_delay = 0.5
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
+    await asyncio.sleep(0.1)  # extraction of that exchange is in progress
+    assert comp.memory.pending()
+    removed, said = await comp.forget_speaker("alice")
+    await comp.memory.drain(5)
+    left = await comp.memory.store.list("alice", include_superseded=True)
+    await comp.close()
+    assert said == 1 and left == [] and comp.memory.extracted == 0
+    assert saved_job_person(_encode(Exchange("bob", "c", "Bob", "hi", "hello"))) == "bob"
+    assert saved_job_person("not json") is None
