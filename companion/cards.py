@@ -18,6 +18,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from . import safejson
+
 __all__ = [
     "CardError",
     "MAX_CARD_BYTES",
@@ -63,9 +65,9 @@ def card_from_json(data: bytes | str, where: str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise CardError(f"{where}: not UTF-8 text, and not a PNG or CHARX card either") from None
     try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CardError(f"{where}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        obj = safejson.loads(text)
+    except safejson.JSONInputError as exc:
+        raise CardError(f"{where}: {exc}") from None
     if not isinstance(obj, dict):
         raise CardError(f"{where}: expected a JSON object at the top level")
     return obj

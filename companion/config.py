@@ -512,6 +512,8 @@ def load_settings(path: Path | None, explicit: bool = True) -> Settings:
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"{path}: not valid TOML: {exc}.\n  hint: check quotes and brackets on that line") from None
+            except RecursionError:
+                raise ConfigError(f"{path}: arrays or tables nested too deeply to be a configuration") from None
             except (OSError, UnicodeDecodeError) as exc:
                 raise ConfigError(f"{path}: cannot be read: {exc}") from None
     try:

@@ -20,6 +20,7 @@ __all__ = [
     "strip_reasoning",
     "ReasoningFilter",
     "DisplayFilter",
+    "clean_input",
 ]
 
 # An emotion tag is one short word in [brackets] or <angles>: "[happy]", "<sad>".
@@ -58,6 +59,17 @@ _BULLET_RE = re.compile(r"^\s*[-*+•]\s+", re.MULTILINE)
 _EMPHASIS_RE = re.compile(r"(\*{1,3}|_{2,3}|~~)(?=\S)(.+?)(?<=\S)\1")
 _STRAY_MARKUP_RE = re.compile(r"[*`#~|]|(?<!\w)_|_(?!\w)")
 _SPACE_RE = re.compile(r"\s+")
+
+
+# Lone UTF-16 surrogates (an emoji cut in half) cannot be encoded as UTF-8 and
+# break tokenizers; C0/C1 control characters other than tab and newline are noise
+# a model may copy into speech.
+_UNSAFE_CHARS_RE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean_input(text: str) -> str:
+    """``text`` without lone surrogates and control characters: what may reach a model from outside."""
+    return _UNSAFE_CHARS_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n") if text else text
 
 
 def extract_emotions(text: str) -> tuple[str, list[str]]:

@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from companion.cards import CardError, placeholder_png, read_png_card, write_png_card
+from companion.cards import CardError, placeholder_png, read_card_file, read_png_card, write_png_card
 from companion.persona import load_character
 
 V2 = {
@@ -172,3 +172,11 @@ def test_alternate_greetings_are_used_one_per_conversation():
     assert ava.greeting("Sam", seed="conv-7") == ava.greeting("Sam", seed="conv-7")
     prompt = build_messages(ava, [], NewMessage("hi", "Sam"), conversation_start=True, seed="conv-7")
     assert prompt[1] == {"role": "assistant", "content": ava.greeting("Sam", seed="conv-7")}
+
+
+def test_deeply_nested_card_is_a_clear_card_error(tmp_path):
+    """A JSON card nested thousands deep is refused with a CardError naming the problem."""
+    path = tmp_path / "deep.json"
+    path.write_text('{"data": ' + "[" * 3000 + "]" * 3000 + "}")
+    with pytest.raises(CardError, match="nested too deeply"):
+        read_card_file(path)

@@ -98,3 +98,11 @@ def test_cli_config_check_exits_nonzero_without_traceback(tmp_path):
         text=True,
     )
     assert ok.returncode == 0 and "valid" in ok.stdout
+
+
+def test_deeply_nested_toml_is_a_clear_config_error(tmp_path):
+    """A config with thousands of nested arrays is refused with a ConfigError, not a RecursionError."""
+    path = tmp_path / "deep.toml"
+    path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_settings(path)

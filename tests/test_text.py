@@ -111,3 +111,11 @@ def test_voice_first_piece_is_cut_after_n_words_without_punctuation():
     assert pieces[1].startswith("best thing") and pieces[1].endswith("together.")
     whole = [s.text for s, _ in stream(ReplyChunker(first_clause_chars=1000), text)]
     assert whole[0].startswith("Well I think") and whole[0].endswith("together.")
+
+
+def test_clean_input_drops_lone_surrogates_and_control_characters():
+    """Half an emoji and control bytes are removed; emoji, tabs and newlines stay."""
+    from companion.text import clean_input
+
+    assert clean_input("hi \ud83d there\x00\x1b[0m 😀\tok\r\nnext") == "hi  there[0m 😀\tok\nnext"
+    assert clean_input("") == ""

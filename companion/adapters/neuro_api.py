@@ -233,7 +233,9 @@ class NeuroGameServer:
             for action in message.actions:
                 if action.schema is not None and action.schema.get("type") not in (None, "object"):
                     self._warn(conn, f"schema-{action.name}", f"action {action.name!r}: schema should be of type object")
-            conn.state.register(message.actions)
+            _added, refused = conn.state.register(message.actions)
+            for name, why in refused.items():
+                self._warn(conn, f"refused-{name}", f"action {name!r} refused: its schema {why}; fix the schema and register it again")
             conn.registered.set()
         elif isinstance(message, UnregisterActions):
             conn.state.unregister(message.action_names)
@@ -283,6 +285,12 @@ class NeuroGameServer:
             for round_ in range(self.config.action_retries + 1):
                 actions = conn.state.available(force.action_names)
                 while not actions:
+                    if all(name in conn.state.refused for name in force.action_names):
+                        log.warning(
+                            "game %s: force %r names only refused actions %s: no action can be sent (see the refusal above)",
+                            conn.game, force.query[:60], list(force.action_names),
+                        )
+                        return
                     # A force may name actions the game registers a moment later.
                     self._warn(conn, "force-unknown", f"force names unregistered actions {list(force.action_names)}; waiting")
                     conn.registered.clear()

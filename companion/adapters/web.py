@@ -34,6 +34,7 @@ from urllib.parse import urlparse
 
 from aiohttp import WSMsgType, web
 
+from .. import safejson
 from ..config import Settings
 from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from ..engine import Companion
@@ -343,8 +344,8 @@ class WebChat:
 
     async def _json_body(self, request: web.Request) -> dict[str, Any] | None:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = safejson.loads(await request.read())
+        except safejson.JSONInputError:
             return None
         return body if isinstance(body, dict) else None
 
@@ -455,7 +456,7 @@ class WebChat:
 
 def _parse(raw: str) -> dict[str, Any] | None:
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError:
+        data = safejson.loads(raw)
+    except safejson.JSONInputError:
         return None
     return data if isinstance(data, dict) and isinstance(data.get("type"), str) else None

@@ -13,6 +13,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import safejson
+from ..text import clean_input
+from .schema import refusal
+
 __all__ = [
     "ProtocolError",
     "Action",
@@ -93,9 +97,9 @@ def parse_message(raw: str | bytes) -> GameMessage:
     if isinstance(raw, bytes):
         raise ProtocolError("frames must be text (JSON), not binary")
     try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(f"not valid JSON: {exc.msg} at position {exc.pos}") from None
+        obj = safejson.loads(raw)
+    except safejson.JSONInputError as exc:
+        raise ProtocolError(str(exc)) from None
     if not isinstance(obj, dict):
         raise ProtocolError("a message must be a JSON object with 'command' and 'game'")
     command = obj.get("command")
@@ -113,7 +117,7 @@ def parse_message(raw: str | bytes) -> GameMessage:
     if command == "startup":
         return Startup(game)
     if command == "context":
-        message = _str(data, "message", command)
+        message = clean_input(_str(data, "message", command))
         silent = data.get("silent", False)
         if not isinstance(silent, bool):
             raise ProtocolError("context: 'silent' must be true or false")
@@ -135,9 +139,9 @@ def parse_message(raw: str | bytes) -> GameMessage:
         ephemeral = data.get("ephemeral_context", False)
         return ForceAction(
             game,
-            query=_str(data, "query", command),
+            query=clean_input(_str(data, "query", command)),
             action_names=_names(data, command),
-            state=state,
+            state=clean_input(state) if state is not None else None,
             ephemeral_context=bool(ephemeral),
             priority=priority,
         )
@@ -182,7 +186,7 @@ def _action(obj: Any, index: int) -> Action:
             raise ProtocolError(f"actions/register: action {name!r}: 'schema' must be a JSON schema object")
         if schema == {}:
             schema = None  # an empty schema means "no parameters", as in the SDKs
-    return Action(name, description, schema)
+    return Action(name, clean_input(description), schema)
 
 
 def action_message(name: str, data: Any | None, action_id: str | None = None) -> tuple[str, str]:
@@ -210,25 +214,40 @@ class GameState:
 
     game: str = ""
     actions: dict[str, Action] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # action name -> why it cannot be played
     context: list[str] = field(default_factory=list)
     max_context: int = 30
 
     def startup(self, game: str) -> None:
         self.game = game
         self.actions.clear()
+        self.refused.clear()
 
-    def register(self, actions: tuple[Action, ...]) -> list[str]:
-        """Add new actions; duplicates are ignored as the spec says. Returns the names added."""
+    def register(self, actions: tuple[Action, ...]) -> tuple[list[str], dict[str, str]]:
+        """Add new actions; duplicates are ignored as the spec says.
+
+        Returns the names added and the actions refused (name -> why): an action
+        whose schema we cannot always answer is never offered to the model.
+        """
         added = []
+        refused: dict[str, str] = {}
         for action in actions:
-            if action.name not in self.actions:
-                self.actions[action.name] = action
-                added.append(action.name)
-        return added
+            if action.name in self.actions:
+                continue
+            problem = refusal(action.schema)
+            if problem is not None:
+                refused[action.name] = problem
+                continue
+            self.refused.pop(action.name, None)
+            self.actions[action.name] = action
+            added.append(action.name)
+        self.refused.update(refused)
+        return added, refused
 
     def unregister(self, names: tuple[str, ...]) -> None:
         for name in names:
             self.actions.pop(name, None)
+            self.refused.pop(name, None)
 
     def add_context(self, message: str) -> None:
         self.context.append(message)

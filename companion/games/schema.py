@@ -11,12 +11,19 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
+import string
 from typing import Any
+
+try:  # the regex parser ships with Python; its module name changed in 3.11
+    from re import _parser as _re_parser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - Python < 3.11
+    import sre_parse as _re_parser  # type: ignore[no-redef]
 
 from jsonschema import validators
 from jsonschema.exceptions import SchemaError
 
-__all__ = ["validation_error", "example_for", "check_schema", "shape_of", "bounded"]
+__all__ = ["validation_error", "example_for", "check_schema", "shape_of", "bounded", "refusal"]
 
 
 def check_schema(schema: dict[str, Any]) -> str | None:
@@ -28,6 +35,27 @@ def check_schema(schema: dict[str, Any]) -> str | None:
     return None
 
 
+def refusal(schema: dict[str, Any] | None) -> str | None:
+    """Why an action with ``schema`` cannot be played (None: it can).
+
+    Checked when a game registers the action, so a bad schema is refused with
+    a clear line then, and every registered action is one we can always
+    answer: the fallback value is proven buildable here.
+    """
+    if schema is None:
+        return None
+    problem = check_schema(schema)
+    if problem is not None:
+        return f"not a valid JSON schema: {problem}"
+    try:
+        example_for(schema, random.Random(0))
+    except ValueError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - e.g. an unresolvable $ref: refuse, never crash
+        return f"cannot be used: {type(exc).__name__}: {exc}"
+    return None
+
+
 def validation_error(data: Any, schema: dict[str, Any] | None) -> str | None:
     """None if ``data`` fits ``schema``; otherwise the first problem, readable by a model."""
     if schema is None:
@@ -35,7 +63,11 @@ def validation_error(data: Any, schema: dict[str, Any] | None) -> str | None:
             return None
         return "this action takes no data; send no data"
     validator = validators.validator_for(schema)(schema)
-    error = next(iter(sorted(validator.iter_errors(data), key=lambda e: list(e.path))), None)
+    try:
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
+    except RecursionError:
+        return "data nested too deeply"
+    error = next(iter(errors), None)
     if error is None:
         return None
     where = "/".join(str(p) for p in error.path) or "data"
@@ -50,11 +82,18 @@ def example_for(schema: dict[str, Any] | None, rng: random.Random | None = None)
     if schema is None:
         return None
     rng = rng or random.Random(0)
-    value = _example(schema, rng, depth=0)
-    problem = validation_error(value, schema)
-    if problem is not None:
-        raise ValueError(f"cannot build a valid value for this schema ({problem})")
-    return value
+    problem = "no attempt"
+    # Random choices (pattern repeats, numbers) may miss a length or a bound; a
+    # few tries, then the fixed seed that ``refusal`` checked at registration.
+    for generator in [rng] * 8 + [random.Random(0)]:
+        try:
+            value = _example(schema, generator, depth=0)
+        except _Unsupported as exc:
+            raise ValueError(f"cannot build a valid value for this schema ({exc})") from None
+        problem = validation_error(value, schema)
+        if problem is None:
+            return value
+    raise ValueError(f"cannot build a valid value for this schema ({problem})")
 
 
 def _example(schema: Any, rng: random.Random, depth: int) -> Any:
@@ -95,6 +134,8 @@ def _example(schema: Any, rng: random.Random, depth: int) -> Any:
             values.append(value)
         return values
     if kind == "string":
+        if isinstance(schema.get("pattern"), str):
+            return _from_pattern(schema["pattern"], rng, int(schema.get("minLength", 0)))
         return "a" * int(schema.get("minLength", 0))
     if kind in ("integer", "number"):
         return _number(schema, integer=kind == "integer", rng=rng)
@@ -103,6 +144,83 @@ def _example(schema: Any, rng: random.Random, depth: int) -> Any:
     if kind == "null":
         return None
     return None
+
+
+class _Unsupported(ValueError):
+    """A schema feature the fallback generator cannot satisfy (e.g. a look-ahead in a pattern)."""
+
+
+_POOL = string.ascii_letters + string.digits + " _-.,:;!?@#/"
+
+
+def _from_pattern(pattern: str, rng: random.Random, min_length: int = 0) -> str:
+    """A string that matches ``pattern`` (search semantics, as JSON schema uses), built from its parse tree."""
+    try:
+        tree = _re_parser.parse(pattern)
+    except re.error as exc:
+        raise _Unsupported(f"pattern {pattern!r} is not a valid regular expression: {exc}") from None
+    groups: dict[int, str] = {}
+    text = _walk(tree, rng, groups, 0)
+    if len(text) < min_length and not pattern.endswith("$"):
+        text += "a" * (min_length - len(text))  # a search pattern does not mind a tail
+    return text
+
+
+def _walk(tree: Any, rng: random.Random, groups: dict[int, str], depth: int) -> str:
+    if depth > 40:
+        raise _Unsupported("pattern nested too deeply")
+    out: list[str] = []
+    for op, arg in tree:
+        name = str(op)
+        if name == "LITERAL":
+            out.append(chr(arg))
+        elif name in ("NOT_LITERAL", "ANY"):
+            out.append(rng.choice([c for c in _POOL if name == "ANY" or ord(c) != arg]))
+        elif name in ("IN", "CATEGORY"):
+            items = arg if name == "IN" else [(op, arg)]
+            allowed = [c for c in _POOL if _in_class(c, items)]
+            if not allowed:
+                raise _Unsupported("a character class with no plain ASCII member")
+            out.append(rng.choice(allowed))
+        elif name == "BRANCH":
+            out.append(_walk(rng.choice(arg[1]), rng, groups, depth + 1))
+        elif name == "SUBPATTERN":
+            group, _add, _del, sub = arg
+            text = _walk(sub, rng, groups, depth + 1)
+            if group is not None:
+                groups[group] = text
+            out.append(text)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            low, high, sub = arg
+            high = low + 3 if high == _re_parser.MAXREPEAT else min(high, low + 3)
+            out.extend(_walk(sub, rng, groups, depth + 1) for _ in range(rng.randint(low, high)))
+        elif name == "AT":
+            continue  # anchors: the generated text is the whole match
+        elif name == "GROUPREF":
+            out.append(groups.get(arg, ""))
+        else:
+            raise _Unsupported(f"patterns with {name.lower().replace('_', ' ')} are not supported")
+    return "".join(out)
+
+
+def _in_class(char: str, items: Any) -> bool:
+    negate = False
+    hit = False
+    for op, arg in items:
+        name = str(op)
+        if name == "NEGATE":
+            negate = True
+        elif name == "LITERAL":
+            hit |= ord(char) == arg
+        elif name == "RANGE":
+            hit |= arg[0] <= ord(char) <= arg[1]
+        elif name == "CATEGORY":
+            kind = str(arg).removeprefix("CATEGORY_")
+            test = {"DIGIT": char.isdigit(), "SPACE": char.isspace(), "WORD": char.isalnum() or char == "_"}
+            base = kind.removeprefix("NOT_")
+            if base in test:
+                hit |= test[base] != kind.startswith("NOT_")
+    return hit != negate
 
 
 def _number(schema: dict[str, Any], integer: bool, rng: random.Random) -> float | int:

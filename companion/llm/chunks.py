@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..text import clean_input
 from .base import LLMChunk, Message, ToolCall
 
-__all__ = ["ToolCallDeltas", "read_choice", "tool_calls", "text_only_messages"]
+__all__ = ["ToolCallDeltas", "read_choice", "tool_calls", "text_only_messages", "clean_messages"]
 
 ToolCallDeltas = dict[int, dict[str, str]]  # index -> id / name / arguments collected so far
 
@@ -62,3 +63,21 @@ def text_only_messages(
     if dropped and log is not None:
         log.warning("images dropped: %s", why or "this model reads text only")
     return out, dropped
+
+
+def clean_messages(messages: list[Message]) -> list[Message]:
+    """``messages`` with every text cleaned by ``clean_input``: one gate for all outside text before any model."""
+    out: list[Message] = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, str):
+            cleaned = clean_input(content)
+            message = message if cleaned == content else {**message, "content": cleaned}
+        elif isinstance(content, list):
+            parts = [
+                {**p, "text": clean_input(p["text"])} if isinstance(p, dict) and isinstance(p.get("text"), str) else p
+                for p in content
+            ]
+            message = {**message, "content": parts}
+        out.append(message)
+    return out

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .base import LLM, GenerationOptions, LLMChunk, LLMPreempted, Message, Priority
+from .chunks import clean_messages
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class LLMScheduler(LLM):
         await self.inner.close()
 
     async def warm(self, messages: list[Message]) -> None:
-        await self.inner.warm(messages)
+        await self.inner.warm(clean_messages(messages))
 
     async def check(self) -> str:
         return await self.inner.check()
@@ -128,6 +129,7 @@ class LLMScheduler(LLM):
 
     async def stream(self, messages: list[Message], options: GenerationOptions | None = None) -> AsyncIterator[LLMChunk]:
         options = options or GenerationOptions()
+        messages = clean_messages(messages)
         ticket = await self._acquire(options.priority)
         agen = self.inner.stream(messages, options).__aiter__()
         try:

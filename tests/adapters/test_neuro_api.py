@@ -337,3 +337,71 @@ async def test_web_pages_cannot_connect_as_a_game_unless_allowed(server):
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(f"http://127.0.0.1:{allowed.port}/", headers={"Origin": "http://localhost:5173"})
         await ws.close()
+
+
+async def test_deeply_nested_frames_are_refused_without_a_traceback(server, caplog):
+    """A 1,500-level nested frame is ignored with one clear line; the connection keeps playing."""
+    srv = await server()
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        await game.ws.send_str('{"command": "context", "game": "x", "data": ' + "[" * 1500 + "]" * 1500 + "}")
+        action = await game.force()
+        assert action["name"] in ("place", "pass")
+    assert "nested too deeply" in caplog.text
+    assert "Traceback" not in caplog.text and "RecursionError" not in caplog.text
+
+
+BAD_SCHEMAS = {
+    "unknown_type": {"type": "object", "properties": {"x": {"type": "vector3"}}, "required": ["x"]},
+    "text_bound": {"type": "object", "properties": {"x": {"type": "integer", "minimum": "one"}}, "required": ["x"]},
+    "impossible": {"type": "object", "properties": {"x": {"type": "integer", "minimum": 5, "maximum": 1}}, "required": ["x"]},
+    "lookahead": {"type": "object", "properties": {"x": {"type": "string", "pattern": "^(?=a)b"}}, "required": ["x"]},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_SCHEMAS))
+async def test_bad_schemas_are_refused_at_registration_and_forces_still_answered(server, caplog, kind):
+    """An action whose schema cannot be answered is refused with a log line; a force still gets a valid action."""
+    srv = await server(["not json at all"] * 4)
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start([
+            {"name": "bad", "description": "Broken", "schema": BAD_SCHEMAS[kind]},
+            {"name": "place", "description": "Place a mark", "schema": CELL},
+        ])
+        action = await game.force(names=("bad", "place"))
+        assert action["name"] == "place"
+        assert validation_error(json.loads(action["data"]), CELL) is None
+        # A force naming only the refused action ends with a log line instead of hanging silently.
+        await game.send("actions/force", {"query": "Now", "action_names": ["bad"]})
+        await asyncio.sleep(0.2)
+    assert "action 'bad' refused" in caplog.text
+    assert "names only refused actions" in caplog.text
+    assert "Traceback" not in caplog.text
+
+
+async def test_pattern_schemas_get_matching_fallback_data(server):
+    """With a model that never answers validly, a `pattern` string still gets data that matches it."""
+    square = {"type": "object", "properties": {"square": {"type": "string", "pattern": "^[a-h][1-8]$"}}, "required": ["square"]}
+    srv = await server(["gibberish"] * 4)
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start([{"name": "move", "description": "Move a piece", "schema": square}])
+        action = await game.force(names=("move",))
+    data = json.loads(action["data"])
+    assert validation_error(data, square) is None and len(data["square"]) == 2
+
+
+async def test_lone_surrogates_in_game_context_never_reach_the_model(server):
+    """An emoji cut in half (a lone surrogate) and control characters are dropped before the prompt."""
+    srv = await server()
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv)
+        await game.start()
+        # json.dumps writes the lone surrogate as an escape, exactly as a buggy game would send it.
+        await game.send("context", {"message": "Player said hi \ud83d\x07 there", "silent": True})
+        await game.force()
+    prompt = srv.llm.prompts[0][1]["content"]
+    assert "Player said hi  there" in prompt
+    prompt.encode("utf-8")  # a lone surrogate would make this raise

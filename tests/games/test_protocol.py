@@ -75,7 +75,7 @@ def test_state_ignores_duplicate_registrations_and_startup_clears():
     first = parse_message(msg("actions/register", {"actions": [{"name": "a", "description": "first"}]}))
     again = parse_message(msg("actions/register", {"actions": [{"name": "a", "description": "second"}]}))
     state.register(first.actions)
-    assert state.register(again.actions) == []
+    assert state.register(again.actions) == ([], {})
     assert state.actions["a"].description == "first"
     assert [a.name for a in state.available(("a", "missing"))] == ["a"]
     state.startup("Test Game")

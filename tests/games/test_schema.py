@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from companion.games.schema import example_for, validation_error
+from companion.games.schema import example_for, refusal, validation_error
 
 SCHEMAS = [
     {"type": "object", "properties": {"cell": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["cell"]},
@@ -38,7 +38,22 @@ def test_actions_without_schema_take_no_data():
 def test_unsatisfiable_schema_is_reported():
     """A schema no generated value can meet raises ValueError instead of sending junk."""
     with pytest.raises(ValueError):
-        example_for({"type": "object", "properties": {"s": {"type": "string", "pattern": "^z+$", "minLength": 1}}, "required": ["s"]})
+        example_for({"type": "object", "properties": {"s": {"type": "string", "minLength": 5, "maxLength": 2}}, "required": ["s"]})
+
+
+@pytest.mark.parametrize("pattern", ["^z+$", r"^[A-H][1-8]$", r"\d{3}-\w+", "^(red|green|blue)$", r"^[^0-9]{2,4}$", r"^(ab)\1$"])
+def test_pattern_strings_are_generated_to_match(pattern):
+    """Fallback strings match the schema's pattern (and its minLength), whatever the random choices."""
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": pattern, "minLength": 1}}, "required": ["s"]}
+    for seed in range(20):
+        assert validation_error(example_for(schema, random.Random(seed)), schema) is None
+
+
+def test_refusal_explains_schemas_that_cannot_be_played():
+    """refusal() is None for playable schemas and names the problem for broken ones."""
+    assert refusal({"type": "object", "properties": {"s": {"type": "string", "pattern": "^a+$"}}}) is None
+    assert "not a valid JSON schema" in refusal({"type": "object", "properties": {"s": {"type": "vector"}}})
+    assert "not supported" in refusal({"type": "object", "properties": {"s": {"type": "string", "pattern": "(?<=a)b"}}, "required": ["s"]})
 
 
 def test_fallback_numbers_are_spread_over_the_valid_range():
