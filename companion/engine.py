@@ -22,7 +22,7 @@ from .llm.base import LLM, GenerationOptions, Message, Priority
 from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
-from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, window_step
+from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
 from .text import ReplyChunker
 from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
@@ -236,6 +236,12 @@ class Companion:
                     await self.history.forget_speaker(speaker_id)  # memories went in prepare(); the log goes too
                     items = [i for i in items if i.role != "user" or i.speaker_name != name]
 
+            book = self.character.book
+            lore = None
+            if book is not None and book.uses_regex:
+                # Card regexes are time-limited, but still run off the loop: other replies keep flowing.
+                lore = await asyncio.to_thread(book.activate, lore_scan(items, NewMessage(text, name)))
+
             def prompt(items: list[HistoryItem], start: bool) -> list[Message]:
                 return build_messages(
                     self.character,
@@ -245,6 +251,7 @@ class Companion:
                     seed=conversation_id,
                     memories=memory_block,
                     chat_mode=platform in CHAT_PLATFORMS,
+                    lore=lore,
                 )
 
             messages = prompt(items, conversation_start)

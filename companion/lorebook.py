@@ -12,9 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import regex
+
 log = logging.getLogger(__name__)
 
-__all__ = ["LoreEntry", "Lorebook", "ActivatedLore", "estimate_tokens"]
+__all__ = ["LoreEntry", "Lorebook", "ActivatedLore", "estimate_tokens", "REGEX_TIMEOUT_S"]
+
+REGEX_TIMEOUT_S = 0.05
 
 
 def estimate_tokens(text: str) -> int:
@@ -37,6 +41,7 @@ class LoreEntry:
     position: str = "before_char"
     name: str = ""
     id: Any = None
+    disabled_keys: set[str] = field(default_factory=set)  # regex keys that ran past the time limit
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], index: int, where: str) -> "LoreEntry":
@@ -67,14 +72,26 @@ class LoreEntry:
 
     def _matches(self, key: str, text: str) -> bool:
         if self.use_regex:
-            pattern, flags = key, 0 if self.case_sensitive else re.IGNORECASE
+            if key in self.disabled_keys:
+                return False
+            pattern, flags = key, 0 if self.case_sensitive else regex.IGNORECASE
             slashed = re.fullmatch(r"/(.*)/([a-z]*)", key, re.DOTALL)
             if slashed:
                 pattern = slashed.group(1)
-                flags = re.IGNORECASE if "i" in slashed.group(2) else 0
+                flags = regex.IGNORECASE if "i" in slashed.group(2) else 0
             try:
-                return re.search(pattern, text, flags) is not None
-            except re.error:
+                # A card's regex runs on every message people send: a catastrophic
+                # one (e.g. /(a+)+$/) must not freeze replies, so it has a time limit.
+                return regex.search(pattern, text, flags, timeout=REGEX_TIMEOUT_S) is not None
+            except TimeoutError:
+                self.disabled_keys.add(key)
+                log.warning(
+                    "lorebook entry %r: regex %r took over %g ms on a message and is disabled; simplify it in the card",
+                    self.name or self.id, key, REGEX_TIMEOUT_S * 1000,
+                )
+                return False
+            except (regex.error, re.error):
+                self.disabled_keys.add(key)
                 log.warning("lorebook entry %r: invalid regex %r ignored", self.name or self.id, key)
                 return False
         if self.case_sensitive:
@@ -127,6 +144,11 @@ class Lorebook:
             name=str(raw.get("name") or ""),
             raw=raw,
         )
+
+    @property
+    def uses_regex(self) -> bool:
+        """True when activation runs card-supplied regexes (then callers run it off the event loop)."""
+        return any(e.use_regex and e.enabled and not e.constant for e in self.entries)
 
     def activate(self, recent: Sequence[str]) -> ActivatedLore:
         """Entries triggered by the last ``scan_depth`` messages (``recent`` is oldest first)."""

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .lorebook import ActivatedLore
 from .persona import Character, substitute
 
-__all__ = ["HistoryItem", "build_messages", "image_part"]
+__all__ = ["HistoryItem", "build_messages", "image_part", "lore_scan"]
 
 Message = dict[str, Any]
 
@@ -115,6 +116,11 @@ def fit_history(items: Sequence[HistoryItem], budget_tokens: int, first_index: i
     return kept
 
 
+def lore_scan(history: Sequence[HistoryItem], new: NewMessage) -> list[str]:
+    """The texts a lorebook scans for its keys: the history window and the new message, oldest first."""
+    return [h.content for h in history] + [new.text]
+
+
 def build_messages(
     character: Character,
     history: Sequence[HistoryItem],
@@ -124,6 +130,7 @@ def build_messages(
     seed: str = "",
     memories: str = "",
     chat_mode: bool = False,
+    lore: ActivatedLore | None = None,
 ) -> list[Message]:
     """The prompt for one turn.
 
@@ -141,7 +148,8 @@ def build_messages(
 
     # {{original}} in a card's system prompt stands for the prompt we would have used.
     system_prompt = (character.system_prompt or DEFAULT_SYSTEM_PROMPT).replace("{{original}}", DEFAULT_SYSTEM_PROMPT)
-    lore = character.book.activate([h.content for h in history] + [new.text]) if character.book else None
+    if lore is None and character.book is not None:
+        lore = character.book.activate(lore_scan(history, new))
     system_parts = [sub(system_prompt)]
     if lore:
         system_parts.extend(sub(e.content) for e in lore.before_char)

@@ -74,3 +74,24 @@ def test_lore_is_placed_around_the_character_definition():
     assert system.index("BEFORE") < system.index("DESCRIPTION") < system.index("AFTER")
     quiet = build_messages(c, [], NewMessage("hello", "Bob"), conversation_start=False)[0]["content"]
     assert "BEFORE" not in quiet
+
+
+def test_catastrophic_regex_is_cut_off_and_disabled(caplog):
+    """A catastrophic key stops at the time limit, is disabled with a warning, and other entries still fire."""
+    import time
+
+    b = book([
+        {"name": "audit", "keys": ["/(a+)+$/"], "content": "y", "use_regex": True},  # the audit's repro
+        {"name": "redos", "keys": ["/(a|aa)+$/"], "content": "x", "use_regex": True},
+        {"name": "cat", "keys": ["cat"], "content": "c"},
+    ])
+    message = "a" * 40 + "! cat"
+    started = time.perf_counter()
+    assert names(b.activate([message])) == ["cat"]
+    first = time.perf_counter() - started
+    assert first < 1.0  # unbounded, this pattern needs minutes for 40 characters
+    assert "is disabled" in caplog.text
+    started = time.perf_counter()
+    b.activate([message])
+    assert time.perf_counter() - started < first / 2  # the disabled key is no longer tried
+    assert b.uses_regex
