@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import masking
 from .bus import EventBus
 from .config import Settings
 from .engine import Companion
@@ -35,24 +36,6 @@ log = logging.getLogger("companion")
 SHUTDOWN_SECONDS = 2.0
 
 
-class SecretFilter(logging.Filter):
-    """Masks secret values wherever they would appear in a log line."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if len(s) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            masked = message
-            for secret in self.secrets:
-                masked = masked.replace(secret, "***")
-            if masked != message:
-                record.msg, record.args = masked, None
-        return True
-
-
 def setup_logging(settings: Settings, *, console_level: str | None = None, to_file: bool = True) -> Path | None:
     """Console at the configured level, plus a rotating file in the data folder."""
     root = logging.getLogger()
@@ -60,7 +43,8 @@ def setup_logging(settings: Settings, *, console_level: str | None = None, to_fi
         if getattr(handler, "_companion", False):
             root.removeHandler(handler)
             handler.close()
-    secret_filter = SecretFilter(settings.secrets())
+    masking.register(settings.secrets())
+    secret_filter = masking.MaskingFilter()
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(console_level or settings.companion.log_level)
     console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
@@ -134,6 +118,7 @@ def build_memory(settings: Settings, llm: "LLM", character: Character) -> "Memor
 
 def build_companion(settings: Settings, bus: EventBus | None = None) -> Companion:
     """Wire the configured parts together (nothing is started or loaded yet)."""
+    masking.register(settings.secrets())  # before anything can show an error that echoes one
     llm = create_llm(settings)
     character = load_persona(settings)
     return Companion(

@@ -15,21 +15,44 @@ import mimetypes
 import os
 import socket
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, masking
+from .masking import MaskingStream
 from .config import ConfigError, Settings, example_toml, load_settings, resolve_config_path
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Global options (--config, --data-dir) are accepted after any subcommand too: `companion run --config my.toml`."""
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        kwargs.setdefault("parser_class", _Parser)
+        action = super().add_subparsers(**kwargs)
+        add = action.add_parser
+
+        def add_parser(name: str, **kw: Any) -> argparse.ArgumentParser:
+            parser = add(name, **kw)
+            _global_options(parser, argparse.SUPPRESS)  # SUPPRESS: do not overwrite a value given before
+            return parser
+
+        action.add_parser = add_parser  # type: ignore[method-assign]
+        return action
+
+
+def _global_options(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    parser.add_argument("--config", default=default, help="path to companion.toml (default: $COMPANION_CONFIG or ./companion.toml)")
+    parser.add_argument("--data-dir", default=default, help="folder for history, logs and caches (overrides the config)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="companion", description="A self-hosted AI companion.")
+    parser = _Parser(prog="companion", description="A self-hosted AI companion.")
     parser.add_argument("--version", action="version", version=f"companion {__version__}")
-    parser.add_argument("--config", help="path to companion.toml (default: $COMPANION_CONFIG or ./companion.toml)")
-    parser.add_argument("--data-dir", help="folder for history, logs and caches (overrides the config)")
+    _global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("run", help="start the configured adapters (default: the web chat on 127.0.0.1:8765)")
@@ -120,6 +143,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command with its output masked: no secret the config knows reaches the terminal."""
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = MaskingStream(stdout), MaskingStream(stderr)  # type: ignore[assignment]
+    try:
+        return _main(argv)
+    except (Exception, SystemExit) as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        traceback.print_exc()  # a bug: shown, masked
+        return EXIT_FAILURE
+    finally:
+        sys.stdout.flush()
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
@@ -132,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         path, explicit = resolve_config_path(args.config)
         settings = load_settings(path, explicit)
+        masking.register(settings.secrets())
         if args.data_dir:
             settings.companion.data_dir = args.data_dir
         if args.command == "config":

@@ -11,12 +11,17 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from .masking import looks_secret
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 __all__ = [
     "ConfigError",
@@ -36,6 +41,19 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="after")
+    def _env_names(self) -> "_Section":
+        # A key pasted where the variable's *name* belongs would otherwise be
+        # echoed back as "variable sk-... is not set".
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name.endswith("_env") and isinstance(value, str) and value and not _ENV_NAME.fullmatch(value):
+                raise ValueError(
+                    f"{name} names an environment variable (like {type(self).model_fields[name].default!r}), "
+                    "but holds something else: put the secret itself in that variable, not in this file"
+                )
+        return self
 
 
 class CompanionSection(_Section):
@@ -458,9 +476,40 @@ class Settings(_Section):
         return secret_value(self.discord.token, self.discord.token_env)
 
     def secrets(self) -> list[str]:
-        """Every secret value in force, so the log filter can mask them."""
-        voice = (os.environ.get(self.voice.stt.api_key_env or "", ""), os.environ.get(self.voice.tts.api_key_env or "", ""))
-        return [s for s in (self.openai_api_key(), self.web_token(), self.games_token(), self.discord_token(), *voice) if s]
+        """Every secret value in force (from the file and from the variables it names), for masking.
+
+        Walks the whole configuration rather than a list of known keys, so a
+        new section's ``*_key``/``*_token``/``*_secret`` (or its ``..._env``
+        variable) and MCP servers' secret environment values are masked too.
+        """
+        found: list[str] = []
+
+        def walk(model: BaseModel) -> None:
+            for name, value in model:
+                if isinstance(value, SecretStr):
+                    found.append(value.get_secret_value())
+                elif isinstance(value, BaseModel):
+                    walk(value)
+                elif isinstance(value, (list, tuple)):
+                    for item in value:
+                        if isinstance(item, BaseModel):
+                            walk(item)
+                elif isinstance(value, dict):
+                    for key, item in value.items():
+                        if isinstance(item, BaseModel):
+                            walk(item)
+                        elif isinstance(item, str) and name == "env" and (looks_secret(str(key)) or _token_like(item)):
+                            found.append(item)
+                elif isinstance(value, str) and value and name.endswith("_env") and looks_secret(name[: -len("_env")]):
+                    found.append(os.environ.get(value, ""))
+
+        walk(self)
+        return list(dict.fromkeys(s for s in found if s))
+
+
+def _token_like(value: str) -> bool:
+    """A long value without spaces or path separators: an access token more likely than a setting."""
+    return len(value) >= 20 and not any(c in value for c in " /\\:")
 
 
 def secret_value(value: SecretStr | None, env_name: str) -> str | None:
@@ -525,9 +574,6 @@ def load_settings(path: Path | None, explicit: bool = True) -> Settings:
     return settings
 
 
-_SECRET_KEYS = {"api_key", "token", "password", "secret"}
-
-
 def format_validation_error(exc: ValidationError, where: str) -> str:
     lines = [f"{where}: {exc.error_count()} problem(s) in the configuration:"]
     for err in exc.errors(include_url=False):
@@ -535,7 +581,7 @@ def format_validation_error(exc: ValidationError, where: str) -> str:
         key = ".".join(loc) or "(top level)"
         kind = err["type"]
         value = err.get("input")
-        shown = "<hidden>" if loc and loc[-1] in _SECRET_KEYS else _short(value)
+        shown = "<hidden>" if any(looks_secret(p) or p == "env" or p.endswith("_env") for p in loc) else _short(value)
         if kind == "extra_forbidden":
             section = ".".join(loc[:-1])
             known = _known_keys(loc[:-1])
@@ -549,7 +595,9 @@ def format_validation_error(exc: ValidationError, where: str) -> str:
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
             hint = _type_hint(loc)
-            lines.append(f"  - {key} = {shown}: {msg}.{(' hint: ' + hint) if hint else ''}")
+            # A whole section's check shows no values: the section may hold a secret.
+            said = key if isinstance(value, dict) else f"{key} = {shown}"
+            lines.append(f"  - {said}: {msg}.{(' hint: ' + hint) if hint else ''}")
     return "\n".join(lines)
 
 

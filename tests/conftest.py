@@ -5,8 +5,17 @@ from pathlib import Path
 
 import pytest
 
+from companion import masking
 from companion.config import Settings
 from tests.fakes import FakeOpenAI
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    """Each test starts with no registered secrets (the registry is process-wide, like a real run's)."""
+    masking.clear()
+    yield
+    masking.clear()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ class FakeOpenAI:
     """An OpenAI-compatible chat completions server with scriptable failures.
 
     Each request takes the next mode from ``modes`` (default "ok"):
-    ok | tools | 500 | 429 | 401 | drop (closes mid-stream) | hang (never answers).
+    ok | tools | 500 | 429 | 401 | 401-echo (repeats the API key) | drop (closes mid-stream) | hang (never answers).
     """
 
     reply: str = "[happy] Hello there! It is lovely to see you again, friend. How was your day?"
@@ -102,6 +102,9 @@ class FakeOpenAI:
         mode = self.modes.popleft() if self.modes else "ok"
         if mode == "hang":
             await asyncio.sleep(3600)
+        if mode == "401-echo":  # a server that repeats the key it was given (some do)
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return web.json_response({"error": {"message": f"Incorrect API key provided: {key}", "type": "auth"}}, status=401)
         if mode in ("500", "429", "401"):
             status = int(mode)
             return web.json_response({"error": {"message": f"simulated {status}", "type": "test"}}, status=status)

@@ -35,6 +35,7 @@ from urllib.parse import urlparse
 from aiohttp import WSMsgType, web
 
 from .. import safejson
+from ..masking import mask
 from ..config import Settings
 from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from ..engine import Companion
@@ -162,7 +163,13 @@ class WebChat:
                 return web.json_response(
                     {"error": "missing or wrong token: open the page as http://HOST:PORT/?token=YOUR_TOKEN"}, status=401
                 )
-        return await handler(request)
+        response = await handler(request)
+        if isinstance(response, web.Response) and response.content_type == "application/json" and isinstance(response.body, bytes):
+            # One secret rule for every answer: a server's error that echoes our API key reaches no page.
+            masked = mask(response.text)
+            if masked != response.text:
+                response.text = masked
+        return response
 
     async def _index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(self.web_root / "index.html", headers={"Cache-Control": "no-store"})
@@ -449,7 +456,7 @@ class WebChat:
         if ws.closed:
             return
         try:
-            await ws.send_str(json.dumps(data))
+            await ws.send_str(mask(json.dumps(data)))
         except (ConnectionError, RuntimeError):
             pass  # the browser went away; the turn still completes and is stored
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from .. import masking
 from ..backoff import Backoff
 from .message import ChatMessage
 
@@ -56,9 +57,13 @@ class TokenStore:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        masking.register(str(v) for v in data.values())  # OAuth tokens are secrets learned at run time
+        return data
 
     def save(self, data: dict[str, Any]) -> None:
+        masking.register(str(v) for v in data.values())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
