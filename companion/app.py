@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import masking
 from .bus import EventBus
+from .datadir import prepare_data_dir
 from .config import Settings
 from .engine import Companion
 from .events import AdapterStatus
@@ -119,6 +120,7 @@ def build_memory(settings: Settings, llm: "LLM", character: Character) -> "Memor
 def build_companion(settings: Settings, bus: EventBus | None = None) -> Companion:
     """Wire the configured parts together (nothing is started or loaded yet)."""
     masking.register(settings.secrets())  # before anything can show an error that echoes one
+    prepare_data_dir(settings.data_path())
     llm = create_llm(settings)
     character = load_persona(settings)
     return Companion(

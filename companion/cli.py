@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, masking
+from .datadir import PRIVATE_UMASK, prepare_data_dir
 from .masking import MaskingStream
 from .config import ConfigError, Settings, example_toml, load_settings, resolve_config_path
 
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command with its output masked: no secret the config knows reaches the terminal."""
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = MaskingStream(stdout), MaskingStream(stderr)  # type: ignore[assignment]
+    umask = os.umask(PRIVATE_UMASK)  # history, memories and tokens are readable by the user alone
     try:
         return _main(argv)
     except (Exception, SystemExit) as exc:
@@ -154,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()  # a bug: shown, masked
         return EXIT_FAILURE
     finally:
+        os.umask(umask)
         sys.stdout.flush()
         sys.stdout, sys.stderr = stdout, stderr
 
@@ -182,6 +185,7 @@ def _main(argv: list[str] | None) -> int:
             return 0
         if args.command == "doctor":
             return asyncio.run(_doctor(settings))
+        prepare_data_dir(settings.data_path())  # one clear line for a read-only or missing disk, before any log
         if args.command == "run":
             return _run(settings)
         if args.command == "chat":

@@ -7,6 +7,7 @@ thread also gives each database a single writer, which is what SQLite wants.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,9 +33,21 @@ class SqliteThread:
         await self._run(self._open_sync)
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            from .datadir import DataDirError
+
+            raise DataDirError(
+                f"cannot open {self.path}: {exc}.\n  hint: check that the data folder is writable and has free space "
+                "(or choose another with --data-dir)"
+            ) from None
+        try:
+            os.chmod(self.path, 0o600)  # history and memories are the user's alone
+        except OSError:
+            pass
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=5000")
         version = conn.execute("PRAGMA user_version").fetchone()[0]

@@ -23,7 +23,7 @@ from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
-from .text import ReplyChunker
+from .text import ReplyChunker, drop_partial_tag
 from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
 from .turn import SentenceSink, TokenSink, Turn, TurnResult
@@ -212,7 +212,11 @@ class Companion:
             total = await self.history.count(conversation_id)
             recent = await self.history.recent(conversation_id, history_window(total, window))
             conversation_start = total <= window
-            items = [HistoryItem(m.role, m.content, m.speaker_name) for m in recent if m.role in ("user", "assistant")]
+            items = [
+                HistoryItem(m.role, as_prompted(m.content, m.interrupted and m.role == "assistant"), m.speaker_name)
+                for m in recent
+                if m.role in ("user", "assistant") and (m.content.strip() or not m.interrupted)
+            ]
             budgeted = fit_history(
                 items, self.settings.llm.history_tokens, first_index=total - len(items), step=window_step(window)
             )
@@ -329,6 +333,10 @@ class Companion:
                 stored = heard.strip()
                 result.interrupted = True
                 result.spoken = stored
+            if result.error:
+                result.interrupted = True  # a reply cut by a failure is kept as a fragment, never as a complete answer
+            if result.interrupted:
+                stored = drop_partial_tag(stored)
             if self.memory is not None and person is not None and forget is None and not result.error and stored:
                 self.memory.remember(Exchange(person, conversation_id, name, text, stored))
             if stored:
@@ -350,6 +358,11 @@ MAX_TOOL_ROUNDS = 4
 CHAT_PLATFORMS = ("twitch", "youtube")  # audience chat: quoted, attributed, never instructions
 # Replies on these are heard, not read: a minute of speech nobody asked for is worse than a short answer.
 SPOKEN_PLATFORMS = ("voice", "stream", "twitch", "youtube", "game")
+
+
+def as_prompted(content: str, interrupted: bool) -> str:
+    """A history message as the model reads it: a reply that was cut off ends with "…", so it is not taken as complete."""
+    return content.rstrip() + "…" if interrupted and content.strip() else content
 
 
 def reply_budget(settings: Settings, platform: str) -> int:

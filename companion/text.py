@@ -21,6 +21,7 @@ __all__ = [
     "ReasoningFilter",
     "DisplayFilter",
     "clean_input",
+    "drop_partial_tag",
 ]
 
 # An emotion tag is one short word in [brackets] or <angles>: "[happy]", "<sad>".
@@ -70,6 +71,11 @@ _UNSAFE_CHARS_RE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f
 def clean_input(text: str) -> str:
     """``text`` without lone surrogates and control characters: what may reach a model from outside."""
     return _UNSAFE_CHARS_RE.sub("", text).replace("\r\n", "\n").replace("\r", "\n") if text else text
+
+
+def drop_partial_tag(text: str) -> str:
+    """``text`` without an emotion tag cut off at its end (``"Sure! [hap"``): what a reply stopped mid-tag leaves."""
+    return _PARTIAL_TAG_RE.sub("", text).rstrip() if text else text
 
 
 def extract_emotions(text: str) -> tuple[str, list[str]]:

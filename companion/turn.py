@@ -219,7 +219,8 @@ class Turn:
             reply=reply,
             sentences=list(self.sentences),
             emotions=emotions,
-            interrupted=self.interrupted,
+            # Out of budget before one whole sentence: a fragment, not an answer.
+            interrupted=self.interrupted or (self.finish_reason == "length" and not self.sentences),
             error=self.error,
             timings_ms=timings,
             tool_calls=self.tool_calls,

@@ -145,3 +145,32 @@ async def test_replies_that_are_heard_get_the_short_budget(settings_for, fake_op
     spoken, written = settings.llm.spoken_max_tokens, settings.llm.max_tokens
     assert spoken < written
     assert budgets == [spoken, spoken, spoken, written, written, written]
+
+
+async def test_a_reply_cut_by_a_failure_is_stored_and_prompted_as_a_fragment(fake_openai, settings_for):
+    """When the LLM server dies mid-reply, the fragment is stored as interrupted and fed back ending in "…"."""
+    settings = settings_for(fake_openai)
+    fake_openai.reply = "[happy] Well, the answer is"
+    fake_openai.modes.extend(["drop"])
+    app = build_companion(settings)
+    await app.start()
+    try:
+        failed = await app.respond("What is the answer?", conversation_id="c", speaker_id="alice")
+        assert failed.error and failed.interrupted
+        stored = (await app.history.recent("c", 10))[-1]
+        assert stored.role == "assistant" and stored.interrupted and stored.content.startswith("Well,")
+        fake_openai.reply = "Sorry, I lost my thread."
+        await app.respond("Hello?", conversation_id="c", speaker_id="alice")
+    finally:
+        await app.close()
+    assistant = [m["content"] for m in fake_openai.requests[-1]["messages"] if m["role"] == "assistant"]
+    assert any(c.startswith("Well,") and c.endswith("…") for c in assistant)
+
+
+def test_partial_emotion_tags_are_dropped_from_fragments():
+    """A reply stopped inside a tag ("Sure! [hap") keeps its words, not the half tag."""
+    from companion.text import drop_partial_tag
+
+    assert drop_partial_tag("Sure! [hap") == "Sure!"
+    assert drop_partial_tag("[happy") == ""
+    assert drop_partial_tag("All done.") == "All done."
