@@ -8,8 +8,10 @@ history flushed.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import logging.handlers
+import os
 import signal
 import sys
 from pathlib import Path
@@ -25,6 +27,7 @@ from .history import HistoryStore
 from .llm import create_llm
 from .llm.base import Priority
 from .persona import Character, default_character, load_character, resolve_card
+from .supervisor import FunctionAdapter, Supervisor
 
 if TYPE_CHECKING:
     from .adapters.neuro_api import NeuroGameServer
@@ -189,7 +192,7 @@ def build_game_server(companion: Companion, settings: Settings, *, port: int | N
 class Extensions:
     """Plugins and MCP servers of one running companion; ``close()`` undoes them."""
 
-    def __init__(self, companion: Companion, settings: Settings) -> None:
+    def __init__(self, companion: Companion, settings: Settings, supervisor: Supervisor | None = None) -> None:
         from .plugins import PluginManager
         from .tools.registry import ToolRegistry
 
@@ -199,8 +202,8 @@ class Extensions:
         self.plugins = PluginManager(companion)
         self.companion = companion
         self.mcp: list[Any] = []
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
+        self.supervisor = supervisor or Supervisor(companion.health)
+        self._own_supervisor = supervisor is None
 
     async def start(self) -> None:
         await self.plugins.load_enabled()
@@ -213,12 +216,58 @@ class Extensions:
             for name, cfg in self.settings.tools.mcp.items():
                 server = MCPServer(name, cfg, self.companion.tools, self.companion.bus)  # type: ignore[arg-type]
                 self.mcp.append(server)
-                self._tasks.append(asyncio.create_task(server.run(self._stop), name=f"mcp-{name}"))
+                self.supervisor.start(FunctionAdapter(f"mcp:{name}", server.run))
 
     async def close(self) -> None:
-        self._stop.set()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._own_supervisor:
+            await self.supervisor.stop(1.0)
         await self.plugins.unload_all()
+
+
+async def watch_llm(companion: Companion, stop: asyncio.Event, interval: float = 30.0) -> None:
+    """The LLM's health on the board: checked every ``interval`` seconds; an outage logged once, the return too."""
+    from .llm.base import LLMError
+
+    down = False
+    while not stop.is_set():
+        try:
+            async with asyncio.timeout(10):
+                detail = await companion.llm.check()
+        except (LLMError, TimeoutError, OSError) as exc:
+            message = str(exc) or "no answer within 10 s"
+            if not down:
+                log.warning("llm: %s; replies fail until it is back", message)
+            down = True
+            companion.bus.publish(AdapterStatus("llm", "reconnecting", message))
+        else:
+            if down:
+                log.info("llm: back (%s)", detail)
+            down = False
+            companion.bus.publish(AdapterStatus("llm", "connected", detail or companion.llm.name))
+        try:
+            await asyncio.wait_for(stop.wait(), interval)
+        except TimeoutError:
+            pass
+
+
+class InstanceFile:
+    """``run.json`` in the data folder: where a running companion listens, so `companion status` can ask it."""
+
+    def __init__(self, data: Path) -> None:
+        self.path = data / "run.json"
+
+    def write(self, **ports: int | None) -> None:
+        try:
+            self.path.write_text(json.dumps({"pid": os.getpid(), **ports}), encoding="utf-8")
+        except OSError as exc:
+            log.debug("cannot write %s: %s", self.path, exc)
+
+    def remove(self) -> None:
+        try:
+            if json.loads(self.path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+                self.path.unlink()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 async def _run_stream(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
@@ -263,7 +312,11 @@ async def _run_avatar(companion: Companion, settings: Settings, stop: asyncio.Ev
 
 
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Start everything configured and serve until SIGINT/SIGTERM (or ``stop`` is set)."""
+    """Start everything configured and serve until SIGINT/SIGTERM (or ``stop`` is set).
+
+    Every long-lived part runs under one Supervisor (restart with backoff,
+    health on /health); shutdown gives all of it SHUTDOWN_SECONDS together.
+    """
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -275,8 +328,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if notice:
         log.warning(notice)
     companion = build_companion(settings)
+    supervisor = Supervisor(companion.health)
     web_chat = None
     game_server = None
+    extensions: Extensions | None = None
+    instance = InstanceFile(settings.data_path())
     try:
         log.info("starting: character %s, LLM %s", companion.character.name, companion.llm.name)
         starting = asyncio.ensure_future(companion.start())
@@ -288,11 +344,13 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             return
         stopped.cancel()
         starting.result()
+        supervisor.start(FunctionAdapter("llm", lambda s: watch_llm(companion, s)))
         if settings.web.enabled:
             from .adapters.web import WebChat
 
             web_chat = WebChat(companion, settings)
             await web_chat.start()
+            supervisor.listening("web", f"http://{settings.web.host}:{web_chat.port}/")
             print(
                 f"{companion.character.name} is listening: open http://127.0.0.1:{web_chat.port}/ "
                 "in a browser (Ctrl+C to stop)",
@@ -302,49 +360,51 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.games.enabled:
             game_server = build_game_server(companion, settings)
             await game_server.start()
+            supervisor.listening("games", f"ws://{settings.games.host}:{game_server.port}")
             print(
                 f"games can connect: NEURO_SDK_WS_URL=ws://127.0.0.1:{game_server.port}",
                 file=sys.stderr,
                 flush=True,
             )
-        avatar_task = None
+        instance.write(web_port=web_chat.port if web_chat else None, games_port=game_server.port if game_server else None)
         if settings.avatar.enabled:
-            avatar_task = asyncio.create_task(_run_avatar(companion, settings, stop), name="avatar")
-        extensions = Extensions(companion, settings)
+            supervisor.start(FunctionAdapter("avatar", lambda s: _run_avatar(companion, settings, s)))
+        extensions = Extensions(companion, settings, supervisor)
         await extensions.start()
-        stream_task = None
         if settings.stream.twitch.enabled or settings.stream.youtube.enabled:
-            stream_task = asyncio.create_task(_run_stream(companion, settings, stop), name="stream-chat")
-        discord_task = None
+            supervisor.start(FunctionAdapter("stream", lambda s: _run_stream(companion, settings, s)))
         if settings.discord.enabled:
             from .adapters.discord.bot import run_discord
 
-            discord_task = asyncio.create_task(run_discord(companion, settings, stop), name="discord")
-        voice_task = None
+            supervisor.start(FunctionAdapter("discord", lambda s: run_discord(companion, settings, s)))
         if settings.voice.enabled:
             from .voice.local import run_local_voice
 
-            voice_task = asyncio.create_task(run_local_voice(companion, settings, stop), name="local-voice")
+            supervisor.start(FunctionAdapter("voice", lambda s: run_local_voice(companion, settings, s)))
             print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
         if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled
                 or settings.discord.enabled or settings.stream.twitch.enabled or settings.stream.youtube.enabled):
             log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
         await stop.wait()
-        for task in (voice_task, avatar_task, discord_task, stream_task):
-            if task is not None:
-                await asyncio.gather(task, return_exceptions=True)
-        await extensions.close()
         log.info("shutting down")
     finally:
+        deadline = loop.time() + SHUTDOWN_SECONDS
         try:
-            async with asyncio.timeout(SHUTDOWN_SECONDS):
+            async with asyncio.timeout_at(deadline):
+                # Interrupt replies first: a reply in flight would otherwise hold its conversation lock.
+                for turn in list(companion._active.values()):  # noqa: SLF001
+                    turn.interrupt()
+                await supervisor.stop(max(0.1, (deadline - loop.time()) / 2))
+                if extensions is not None:
+                    await extensions.close()
                 if web_chat is not None:
                     await web_chat.stop()
                 if game_server is not None:
                     await game_server.stop()
-                await companion.close()
+                await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)))
         except TimeoutError:
             log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)
+        instance.remove()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)

@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("run", help="start the configured adapters (default: the web chat on 127.0.0.1:8765)")
+    status = sub.add_parser("status", help="ask a running companion how each adapter is doing (its /health)")
+    status.add_argument("--json", action="store_true", help="print the health report as JSON")
 
     chat = sub.add_parser("chat", help="talk to the character in the terminal")
     chat.add_argument("--message", "-m", help="send one message, print the reply and exit")
@@ -188,6 +190,8 @@ def _main(argv: list[str] | None) -> int:
         prepare_data_dir(settings.data_path())  # one clear line for a read-only or missing disk, before any log
         if args.command == "run":
             return _run(settings)
+        if args.command == "status":
+            return _status(settings, args)
         if args.command == "chat":
             return _chat(settings, args)
         if args.command == "game":
@@ -259,6 +263,56 @@ def _run(settings: Settings) -> int:
         print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
+
+
+def _status(settings: Settings, args: argparse.Namespace) -> int:
+    """Print a running instance's health; exit 0 when all is well, 1 when degraded, 3 when none answers."""
+    import urllib.error
+    import urllib.request
+
+    run_file = settings.data_path() / "run.json"
+    try:
+        info = json.loads(run_file.read_text(encoding="utf-8"))
+        port = int(info["web_port"])
+    except FileNotFoundError:
+        print(f"not running: no companion has started with the data folder {settings.data_path()}", file=sys.stderr)
+        return 3
+    except (OSError, ValueError, KeyError, TypeError):
+        print("running without the web server: `companion status` reads /health, so it needs [web] enabled", file=sys.stderr)
+        return 3
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/health")
+    token = settings.web_token()
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310 - a loopback URL we built
+            report = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"not answering on 127.0.0.1:{port} (pid {info.get('pid')}): {exc}; it may have stopped", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(f"{report.get('character', 'companion')}: {report['status']}, up {_duration(report.get('uptime_s', 0))}")
+        for name, h in report.get("adapters", {}).items():
+            line = f"  {name:<16} {h['state']:<9} for {_duration(h['for_s'])}"
+            if h.get("restarts"):
+                line += f", {h['restarts']} restart(s)"
+            if h.get("detail") and h["state"] == "up":
+                line += f"  ({h['detail']})"
+            if h.get("last_error") and h["state"] != "up":
+                line += f"  last error: {h['last_error']}"
+            print(line)
+    return 0 if report.get("status") == "ok" else 1
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 async def _plugins(settings: Settings, args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
+from .supervisor import HealthBoard
 from .text import ReplyChunker, drop_partial_tag
 from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
@@ -68,6 +69,7 @@ class Companion:
         self.memory = memory
         self._locks: dict[str, asyncio.Lock] = {}
         self._active: dict[str, Turn] = {}
+        self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
 
     async def start(self) -> None:
         await self.history.open()

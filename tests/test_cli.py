@@ -237,3 +237,49 @@ command = "no-such-binary-here"
     assert "[FAIL] twitch: login stored" in out and "twitch-login" in out
     assert "[FAIL] mcp files: command 'no-such-binary-here' found" in out
     assert "[ok] plugin dice: found" in out and "[FAIL] plugin nosuch: found" in out
+
+
+async def test_status_reports_a_running_instance_and_sigterm_with_a_reply_in_flight(tmp_path, fake_openai):
+    """`companion status` shows each adapter's state; SIGTERM mid-reply still exits within 2 s; then status says not running."""
+    port = _free_port()
+    fake_openai.token_delay = 0.5  # a slow reply, still being written when the signal comes
+    cfg = config_file(tmp_path, fake_openai, f"\n[web]\nport = {port}\n[games]\nenabled = true\nport = 0\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "companion", "--config", cfg, "run",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(150):
+                try:
+                    async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                        if resp.status == 200 and "llm" in (await resp.json())["adapters"]:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            code, out, err = await companion("status", "--config", cfg)
+            assert code == 0, out + err
+            assert "ok" in out.splitlines()[0]
+            for name in ("web", "games", "llm"):
+                assert any(line.split()[:2] == [name, "up"] for line in out.splitlines()), out
+            code, out, _ = await companion("status", "--config", cfg, "--json")
+            assert json.loads(out)["adapters"]["web"]["state"] == "up"
+            async with http.ws_connect(f"http://127.0.0.1:{port}/ws?session=cli") as ws:
+                await ws.receive(timeout=5)
+                await ws.send_str(json.dumps({"type": "chat", "text": "tell me a long story"}))
+                while json.loads((await ws.receive(timeout=5)).data)["type"] != "token":
+                    pass
+                start = time.perf_counter()
+                proc.send_signal(signal.SIGTERM)
+                code = await asyncio.wait_for(proc.wait(), 5)
+                elapsed = time.perf_counter() - start
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    err = (await proc.stderr.read()).decode()
+    assert code == 0 and "Traceback" not in err, err
+    assert elapsed < 2.0
+    code, _, err = await companion("status", "--config", cfg)
+    assert code == 3 and "not running" in err

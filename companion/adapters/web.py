@@ -175,7 +175,8 @@ class WebChat:
         return web.FileResponse(self.web_root / "index.html", headers={"Cache-Control": "no-store"})
 
     async def _health(self, request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "character": self.companion.character.name})
+        """Each adapter's state, last error and uptime; "degraded" while any is retrying or failed."""
+        return web.json_response({**self.companion.health.report(), "character": self.companion.character.name})
 
     # -- websocket --------------------------------------------------------------
 

@@ -1,0 +1,189 @@
+"""Every long-lived part supervised the same way, and one health board that says how each is doing.
+
+A part of a 24/7 companion (VTube Studio, MCP servers, the microphone,
+Discord, Twitch, YouTube, the LLM server) is an ``Adapter``: ``run(stop)``
+serves until ``stop`` is set and raises when it breaks. The ``Supervisor``
+runs each one, restarts it with the shared ``Backoff`` when it raises (one log
+line per outage), and stops them all within a deadline at shutdown.
+
+Parts that already reconnect by themselves report through ``AdapterStatus``
+events; the ``HealthBoard`` records those and the supervisor's own view in
+one table, which ``GET /health`` and ``companion status`` show. The board is
+pure bookkeeping (a clock is injected), tested without an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .backoff import Backoff
+from .bus import EventBus
+from .events import AdapterStatus
+from .masking import mask
+
+__all__ = ["Adapter", "FunctionAdapter", "HealthBoard", "AdapterHealth", "Supervisor", "normal_state"]
+
+log = logging.getLogger(__name__)
+
+# What components report -> the board's few states.
+_STATES = {
+    "connected": "up", "up": "up", "ok": "up", "listening": "up",
+    "reconnecting": "retrying", "retrying": "retrying", "connecting": "starting", "starting": "starting",
+    "error": "failed", "failed": "failed", "off": "off", "stopped": "stopped",
+}
+
+
+def normal_state(state: str) -> str:
+    """A component's own word for its state, as one of up/starting/retrying/failed/off/stopped."""
+    return _STATES.get(state, state)
+
+
+@dataclass
+class AdapterHealth:
+    name: str
+    state: str = "starting"
+    detail: str = ""
+    last_error: str = ""
+    changed_at: float = 0.0  # clock time of the last state change
+    up_since: float | None = None  # clock time it last came up (None while not up)
+    restarts: int = 0
+
+    def view(self, now: float) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("changed_at")
+        out.pop("up_since")
+        out["for_s"] = round(now - self.changed_at, 1)
+        out["uptime_s"] = round(now - self.up_since, 1) if self.up_since is not None else 0.0
+        return out
+
+
+@dataclass
+class HealthBoard:
+    """Each adapter's state, last error and uptime, from AdapterStatus events and the supervisor."""
+
+    clock: Callable[[], float] = time.monotonic
+    adapters: dict[str, AdapterHealth] = field(default_factory=dict)
+    started_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.started_at = self.clock()
+
+    def attach(self, bus: EventBus) -> "HealthBoard":
+        bus.subscribe(AdapterStatus, self.on_status)
+        return self
+
+    def on_status(self, event: AdapterStatus) -> None:
+        self.update(event.name, event.state, event.detail)
+
+    def update(self, name: str, state: str, detail: str = "", *, restarted: bool = False) -> AdapterHealth:
+        now = self.clock()
+        health = self.adapters.get(name)
+        if health is None:
+            health = self.adapters[name] = AdapterHealth(name, changed_at=now)
+        state = normal_state(state)
+        detail = mask(detail)[:300]
+        if state != health.state:
+            health.changed_at = now
+        if state == "up" and health.up_since is None:
+            health.up_since = now
+        elif state != "up":
+            health.up_since = None
+        if state in ("retrying", "failed") and detail:
+            health.last_error = detail
+        health.state, health.detail = state, detail
+        if restarted:
+            health.restarts += 1
+        return health
+
+    def status(self) -> str:
+        """"ok" when every adapter is up (or deliberately off/stopped), else "degraded"."""
+        bad = [h for h in self.adapters.values() if h.state in ("retrying", "failed")]
+        return "degraded" if bad else "ok"
+
+    def report(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "status": self.status(),
+            "uptime_s": round(now - self.started_at, 1),
+            "adapters": {name: h.view(now) for name, h in sorted(self.adapters.items())},
+        }
+
+
+class Adapter(ABC):
+    """A long-lived connection or device: ``run`` serves until ``stop`` is set, and raises when it breaks."""
+
+    name: str = "adapter"
+
+    @abstractmethod
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class FunctionAdapter(Adapter):
+    """An adapter made of a ``run(stop)`` coroutine function (the existing loops of voice, avatar, chat...)."""
+
+    def __init__(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        self.name = name
+        self._run = run
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._run(stop)
+
+
+class Supervisor:
+    """Runs adapters, restarts the ones that raise (with backoff), and stops them all within a deadline."""
+
+    def __init__(self, board: HealthBoard, *, first_delay: float = 1.0, max_delay: float = 60.0) -> None:
+        self.board = board
+        self.stop_event = asyncio.Event()
+        self.first_delay, self.max_delay = first_delay, max_delay
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def listening(self, name: str, detail: str) -> None:
+        """A server we started ourselves (web, games): up from now until shutdown."""
+        self.board.update(name, "up", detail)
+
+    def start(self, adapter: Adapter) -> None:
+        self.board.update(adapter.name, "starting")
+        self._tasks[adapter.name] = asyncio.create_task(self._keep(adapter), name=f"adapter-{adapter.name}")
+
+    async def _keep(self, adapter: Adapter) -> None:
+        backoff = Backoff(adapter.name, self.stop_event, first=self.first_delay, cap=self.max_delay, log=log)
+        while not self.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                await adapter.run(self.stop_event)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of one part is retried, never fatal
+                if self.stop_event.is_set():
+                    break
+                if time.monotonic() - started > 2 * backoff.cap:
+                    backoff.ok()  # it ran well for a long time: this is a new outage, start the delays again
+                log.debug("adapter %s failed", adapter.name, exc_info=True)
+                self.board.update(adapter.name, "retrying", f"{type(exc).__name__}: {exc}", restarted=True)
+                await backoff.failed(exc)
+                continue
+            # Returned by itself: it stopped on purpose (stop set, or it reported why it is off).
+            health = self.board.adapters.get(adapter.name)
+            if health is not None and health.state in ("starting", "up"):
+                self.board.update(adapter.name, "stopped")
+            return
+
+    async def stop(self, timeout: float) -> None:
+        """Ask every adapter to stop; cancel the ones still running at the deadline."""
+        self.stop_event.set()
+        tasks = [t for t in self._tasks.values() if not t.done()]
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                log.info("adapter %s did not stop within %.1f s; cancelled", task.get_name().removeprefix("adapter-"), timeout)
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for name in self._tasks:
+            self.board.update(name, "stopped")

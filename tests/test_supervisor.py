@@ -1,0 +1,90 @@
+"""Supervision: restarts with backoff, health bookkeeping, and a shutdown deadline."""
+
+import asyncio
+
+from companion.bus import EventBus
+from companion.events import AdapterStatus
+from companion.supervisor import Adapter, FunctionAdapter, HealthBoard, Supervisor
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_board_tracks_state_uptime_and_last_error():
+    """Reported states map to up/retrying/failed; uptime counts from coming up; the last error stays visible."""
+    clock = Clock()
+    board = HealthBoard(clock=clock)
+    board.update("avatar", "connected", "VTube Studio at ws://127.0.0.1:8001")
+    clock.now += 30
+    report = board.report()
+    assert report["status"] == "ok"
+    assert report["adapters"]["avatar"]["state"] == "up" and report["adapters"]["avatar"]["uptime_s"] == 30.0
+    board.update("avatar", "reconnecting", "VTube Studio went away")
+    clock.now += 5
+    avatar = board.report()["adapters"]["avatar"]
+    assert board.status() == "degraded"
+    assert avatar["state"] == "retrying" and avatar["uptime_s"] == 0.0 and avatar["for_s"] == 5.0
+    assert avatar["last_error"] == "VTube Studio went away"
+    board.update("avatar", "connected", "back")
+    assert board.status() == "ok" and board.adapters["avatar"].last_error == "VTube Studio went away"
+
+
+def test_board_listens_to_adapter_status_events():
+    """AdapterStatus published on the bus by any component lands on the board."""
+    bus = EventBus()
+    board = HealthBoard().attach(bus)
+    bus.publish(AdapterStatus("mcp:files", "error", "command not found: npx"))
+    assert board.adapters["mcp:files"].state == "failed" and "npx" in board.adapters["mcp:files"].last_error
+
+
+async def test_a_crashing_adapter_is_restarted_with_backoff_and_counted():
+    """An adapter that raises twice is restarted each time, then serves; restarts are counted."""
+    board = HealthBoard()
+    runs = []
+
+    class Flaky(Adapter):
+        name = "flaky"
+
+        async def run(self, stop: asyncio.Event) -> None:
+            runs.append(1)
+            if len(runs) < 3:
+                raise ConnectionError(f"refused #{len(runs)}")
+            board.update(self.name, "connected")
+            await stop.wait()
+
+    supervisor = Supervisor(board, first_delay=0.01, max_delay=0.05)
+    supervisor.start(Flaky())
+    for _ in range(200):
+        if board.adapters["flaky"].state == "up":
+            break
+        await asyncio.sleep(0.01)
+    assert len(runs) == 3 and board.adapters["flaky"].restarts == 2
+    assert board.adapters["flaky"].last_error == "ConnectionError: refused #2"
+    await supervisor.stop(1.0)
+    assert board.adapters["flaky"].state == "stopped"
+
+
+async def test_stop_cancels_adapters_that_ignore_the_deadline():
+    """An adapter that never looks at `stop` is cancelled at the deadline instead of holding shutdown."""
+    board = HealthBoard()
+    supervisor = Supervisor(board)
+    cancelled = asyncio.Event()
+
+    async def stubborn(stop: asyncio.Event) -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    supervisor.start(FunctionAdapter("stubborn", stubborn))
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await supervisor.stop(0.2)
+    assert cancelled.is_set() and loop.time() - started < 1.0
