@@ -327,6 +327,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     notice = default_model_notice(settings)
     if notice:
         log.warning(notice)
+    from .adapters.listener import raise_fd_limit
+
+    raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     companion = build_companion(settings)
     supervisor = Supervisor(companion.health)
     web_chat = None

@@ -195,6 +195,8 @@ class WebSection(_Section):
         description="Host names besides loopback the page may be opened under without a token (e.g. a hosts-file "
         "alias). Other names are refused: a web page must not reach the companion through DNS rebinding.",
     )
+    max_connections: int = Field(256, ge=4, description="Connections served at once; more get 503 (pages, API, websockets).")
+    header_timeout: float = Field(10.0, gt=0, description="Seconds a connection may take to send its request before it is closed.")
 
 
 class GamesSection(_Section):
@@ -207,6 +209,7 @@ class GamesSection(_Section):
         None, description="Token games must send as ?token= in NEURO_SDK_WS_URL; prefer token_env."
     )
     token_env: str = Field("COMPANION_GAMES_TOKEN", description="Environment variable read for the games token.")
+    max_connections: int = Field(32, ge=1, description="Game connections served at once; more are refused.")
     result_timeout: float = Field(20.0, gt=0, description="Seconds to wait for a game's action/result.")
     decision_timeout: float = Field(15.0, gt=0, description="Seconds the LLM may take to choose before a fallback choice.")
     decision_attempts: int = Field(3, ge=1, le=10, description="LLM answers tried before a generated valid choice.")

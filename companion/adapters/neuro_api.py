@@ -37,6 +37,7 @@ from ..games.protocol import (
     parse_message,
     startup_ack,
 )
+from .listener import BoundedRunner
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class NeuroGameServer:
         self.rng = rng or random.Random()
         self.connections: dict[str, GameConnection] = {}
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
+        self._runner: BoundedRunner | None = None
         self._background: set[asyncio.Task[None]] = set()
         self.port: int | None = None
 
@@ -152,7 +153,7 @@ class NeuroGameServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/", self._ws)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
+        self._runner = BoundedRunner(app, max_connections=self.config.max_connections, header_timeout=10.0, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()

@@ -42,6 +42,7 @@ from ..engine import Companion
 from ..resources import bundled
 from ..text import Sentence
 from ..turn import Turn
+from .listener import BoundedRunner
 from .web_guard import SECURITY_HEADERS, refusal
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class WebChat:
         self.settings = settings
         self.web_root = web_root or bundled("web")
         self.token = settings.web_token()
-        self._runner: web.AppRunner | None = None
+        self._runner: BoundedRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._conversation_of: dict[web.WebSocketResponse, str] = {}
         self._unsubscribe: Any = None
@@ -114,7 +115,9 @@ class WebChat:
             bus.subscribe(AdapterStatus, self._on_status),
         ]
         cfg = self.settings.web
-        self._runner = web.AppRunner(self.app(), handle_signals=False, access_log=None, shutdown_timeout=0.5)
+        self._runner = BoundedRunner(
+            self.app(), max_connections=cfg.max_connections, header_timeout=cfg.header_timeout, shutdown_timeout=0.5
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.port)
         await site.start()
@@ -154,7 +157,8 @@ class WebChat:
         )
         if problem is not None:
             return web.json_response({"error": problem}, status=403)
-        if self.token:
+        if self.token and not (request.method == "GET" and request.path.startswith("/static/")):
+            # (The pages' own scripts hold no secret; the page and every API and socket need the token.)
             given = request.query.get("token") or ""
             auth = request.headers.get("Authorization", "")
             if auth.startswith("Bearer "):

@@ -80,3 +80,20 @@ async def test_control_api_cannot_read_files_or_speak_as_the_owner(web_chat, tmp
     said = [m for m in await chat.companion.history.recent("web:control", 10) if m.role == "user"]
     assert said and said[-1].speaker_id == "web:control"
     assert chat.companion.permission_level("web:control", "web") != "owner"
+
+
+async def test_pages_run_only_our_own_scripts(web_chat, settings_for, fake_openai, monkeypatch):
+    """Every page has a script-src 'self' policy and no inline script; in token mode the scripts load without the token, pages do not."""
+    monkeypatch.setenv("COMPANION_WEB_TOKEN", "tok-0123456789")
+    chat = await web_chat(settings_for(fake_openai))
+    base = f"http://127.0.0.1:{chat.port}"
+    async with aiohttp.ClientSession() as http:
+        for path in ("/", "/overlay", "/control"):
+            async with http.get(f"{base}{path}?token=tok-0123456789") as r:
+                policy = r.headers["Content-Security-Policy"]
+                assert "script-src 'self'" in policy and "unsafe-eval" not in policy
+                assert "<script>" not in await r.text()
+            async with http.get(f"{base}{path}") as r:
+                assert r.status == 401
+        async with http.get(f"{base}/static/index.js") as r:
+            assert r.status == 200 and "WebSocket" in await r.text()

@@ -56,7 +56,8 @@ async def test_overlay_events_show_captions_and_the_chat_being_answered(web_chat
     chat = await web_chat()
     async with aiohttp.ClientSession() as http:
         page = await (await http.get(f"http://127.0.0.1:{chat.port}/overlay")).text()
-        assert "/events" in page and "size" in page
+        script = await (await http.get(f"http://127.0.0.1:{chat.port}/static/overlay.js")).text()
+        assert "/static/overlay.js" in page and "/events" in script and "size" in script
         async with http.ws_connect(f"http://127.0.0.1:{chat.port}/events") as events:
             await asyncio.sleep(0.05)
             chat.companion.bus.publish(ChatAnswering("twitch", "viewer1", "what game is this?"))

@@ -51,7 +51,10 @@ async def served(settings_for, fake_openai, whisper):
 
 
 async def test_pages_in_a_real_browser(served, fake_openai, tmp_path):
-    """Chat streams, the fake microphone's question is transcribed and answered aloud, the latency timeline and overlay show."""
+    """Chat streams, the fake microphone's question is transcribed and answered aloud, the latency timeline and overlay show.
+
+    All of it under the pages' Content-Security-Policy: no page logs a CSP violation.
+    """
     need_browser()
     from playwright.async_api import async_playwright
 
@@ -68,39 +71,47 @@ async def test_pages_in_a_real_browser(served, fake_openai, tmp_path):
                   "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-audio-capture={mic}",
                   "--autoplay-policy=no-user-gesture-required"],
         )
+        violations: list[str] = []
+
+        async def new_page():
+            opened = await browser.new_page()
+            opened.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+            return opened
+
         try:
-            page = await browser.new_page()
+            page = await new_page()
             await page.goto(base + "/")
-            await page.wait_for_function("document.getElementById('status').textContent === 'connected'")
+            await page.wait_for_function("() => document.getElementById('status').textContent === 'connected'")
             # chat streaming
             await page.fill("#text", "Hi Mika!")
             await page.click("#send")
-            await page.wait_for_function("[...document.querySelectorAll('.assistant')].some(e => e.textContent.includes('sunny in Paris'))")
+            await page.wait_for_function("() => [...document.querySelectorAll('.assistant')].some(e => e.textContent.includes('sunny in Paris'))")
             await page.screenshot(path=str(ARTIFACTS / "chat.png"))
             # voice, hands-free, from the fake microphone
             await page.check("#handsfree")
-            await page.wait_for_function("[...document.querySelectorAll('.user')].some(e => /paris/i.test(e.textContent))", timeout=60_000)
-            await page.wait_for_function("window.companionVoice.playbackStarted === true", timeout=60_000)
-            await page.wait_for_function("document.getElementById('latencytext').textContent.includes('voice-to-voice')", timeout=60_000)
+            await page.wait_for_function("() => [...document.querySelectorAll('.user')].some(e => /paris/i.test(e.textContent))", timeout=60_000)
+            await page.wait_for_function("() => window.companionVoice.playbackStarted === true", timeout=60_000)
+            await page.wait_for_function("() => document.getElementById('latencytext').textContent.includes('voice-to-voice')", timeout=60_000)
             marks = await page.eval_on_selector_all("#timeline span", "els => els.map(e => e.dataset.label)")
             assert any(m.startswith("playback") for m in marks)
             await page.uncheck("#handsfree")
             await page.screenshot(path=str(ARTIFACTS / "voice.png"))
             # overlay subtitles while a reply is written
-            overlay = await browser.new_page()
+            overlay = await new_page()
             await overlay.goto(base + "/overlay?size=30&color=ffff00&chat=1")
             await asyncio.sleep(0.3)
             await page.fill("#text", "Say something for the overlay")
             await page.click("#send")
-            await overlay.wait_for_function("document.getElementById('sub').textContent.includes('sunny')")
+            await overlay.wait_for_function("() => document.getElementById('sub').textContent.includes('sunny')")
             await overlay.screenshot(path=str(ARTIFACTS / "overlay.png"))
             # control page: status and a persona switch error
-            control = await browser.new_page()
+            control = await new_page()
             await control.goto(base + "/control")
-            await control.wait_for_function("document.getElementById('title').textContent.includes('control')")
+            await control.wait_for_function("() => document.getElementById('title').textContent.includes('control')")
             await control.fill("#card", "no-such-character")
             await control.click("#persona")
-            await control.wait_for_function("document.getElementById('personaOut').textContent.length > 0")
+            await control.wait_for_function("() => document.getElementById('personaOut').textContent.length > 0")
             await control.screenshot(path=str(ARTIFACTS / "control.png"))
+            assert violations == []
         finally:
             await browser.close()

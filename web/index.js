@@ -1,0 +1,134 @@
+// The websocket protocol is described in companion/adapters/web.py.
+const params = new URLSearchParams(location.search);
+let session = localStorage.getItem("companion-session");
+if (!session) { session = Math.random().toString(36).slice(2, 12); localStorage.setItem("companion-session", session); }
+const q = new URLSearchParams({ session });
+if (params.get("token")) q.set("token", params.get("token"));
+const logEl = document.getElementById("log"), statusEl = document.getElementById("status");
+const input = document.getElementById("text"), stopBtn = document.getElementById("stop");
+let ws, current = null, retry = 500;
+
+function bubble(role, text) {
+  const el = document.createElement("div");
+  el.className = "msg " + role; el.textContent = text;
+  logEl.appendChild(el); logEl.scrollTop = logEl.scrollHeight; return el;
+}
+function connect() {
+  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws?" + q);
+  ws.onopen = () => { statusEl.textContent = "connected"; retry = 500; };
+  ws.onclose = () => { statusEl.textContent = "disconnected, retrying…"; setTimeout(connect, retry); retry = Math.min(retry * 2, 8000); };
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = (ev) => {
+    if (typeof ev.data !== "string") { playPcm(ev.data); return; }
+    const m = JSON.parse(ev.data);
+    if (m.type === "hello") {
+      document.getElementById("name").textContent = m.character; document.title = m.character;
+      logEl.innerHTML = "";
+      if (m.greeting) bubble("assistant", m.greeting.replace(/\[[A-Za-z][\w-]*\]\s*/g, ""));
+      for (const h of m.history) bubble(h.role, h.text);
+    } else if (m.type === "turn_start" && m.voice) {
+      voiceBubble = bubble("assistant", ""); stopBtn.disabled = false;
+    } else if (m.type === "turn_start") {
+      current = bubble("assistant", ""); stopBtn.disabled = false;
+    } else if (m.type === "token") {
+      if (!current) current = bubble("assistant", "");
+      current.textContent += m.text; logEl.scrollTop = logEl.scrollHeight;
+    } else if (m.type === "turn_end") {
+      if (current) {
+        current.textContent = m.reply || current.textContent;
+        const meta = document.createElement("div"); meta.className = "meta";
+        const t = m.timings || {};
+        meta.textContent = (m.interrupted ? "stopped · " : "") + (m.error ? "error: " + m.error :
+          `first token ${Math.round(t.first_token ?? 0)} ms · total ${Math.round(t.end ?? 0)} ms`);
+        current.appendChild(meta);
+      } else if (m.error) bubble("error", m.error);
+      current = null; stopBtn.disabled = true;
+    } else if (m.type === "audio_format") {
+      audioRate = m.rate;
+    } else if (m.type === "transcript") {
+      captionEl.textContent = (m.final ? "you: " : "you (…): ") + m.text;
+      if (m.final) bubble("user", m.text);
+    } else if (m.type === "caption") {
+      captionEl.textContent = m.text; voiceReply(m.text);
+    } else if (m.type === "audio_clear") {
+      clearAudio(); captionEl.textContent = "(interrupted)";
+    } else if (m.type === "voice_timings") {
+      showTimings(m.timings); voiceBubble = null;
+    } else if (m.type === "announcement") {
+      bubble("assistant", m.text);
+    } else if (m.type === "error") {
+      bubble("error", m.message);
+    }
+  };
+}
+document.getElementById("form").onsubmit = (e) => {
+  e.preventDefault();
+  const text = input.value.trim();
+  if (!text || !ws || ws.readyState !== 1) return;
+  bubble("user", text); ws.send(JSON.stringify({ type: "chat", text })); input.value = "";
+};
+stopBtn.onclick = () => { ws && ws.send(JSON.stringify({ type: "stop" })); clearAudio(); };
+
+// ---- voice: microphone -> 16 kHz int16 frames over the socket; reply audio streamed back and played as it arrives
+const captionEl = document.getElementById("caption"), micBtn = document.getElementById("mic");
+let audioCtx = null, audioRate = 22050, playAt = 0, playing = [], micNode = null, micOn = false, voiceBubble = null;
+const medians = [];
+window.companionVoice = { framesPlayed: 0, turns: 0, playbackStarted: false };
+function voiceReply(text) {
+  if (!voiceBubble) voiceBubble = bubble("assistant", "");
+  voiceBubble.textContent = (voiceBubble.textContent + " " + text).trim();
+}
+function ctx() {
+  if (!audioCtx) audioCtx = new AudioContext();
+  if (audioCtx.state === "suspended") audioCtx.resume();
+  return audioCtx;
+}
+function playPcm(buf) {
+  const c = ctx(), pcm = new Int16Array(buf), b = c.createBuffer(1, pcm.length, audioRate), ch = b.getChannelData(0);
+  for (let i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 32768;
+  const src = c.createBufferSource(); src.buffer = b; src.connect(c.destination);
+  playAt = Math.max(playAt, c.currentTime + 0.05); src.start(playAt); playAt += b.duration;
+  playing.push(src); src.onended = () => { playing = playing.filter(s => s !== src); };
+  window.companionVoice.framesPlayed++; window.companionVoice.playbackStarted = true;
+}
+function clearAudio() { for (const s of playing) { try { s.stop(); } catch (e) {} } playing = []; playAt = 0; }
+function showTimings(t) {
+  window.companionVoice.turns++;
+  const v2v = t.voice_to_voice_ms; if (v2v != null) medians.push(v2v);
+  const sorted = [...medians].sort((a, b) => a - b), med = sorted.length ? sorted[Math.floor(sorted.length / 2)] : null;
+  document.getElementById("latencytext").textContent =
+    `voice-to-voice ${v2v != null ? Math.round(v2v) : "?"} ms · median ${med != null ? Math.round(med) : "?"} ms over ${medians.length} turns`;
+  const tl = document.getElementById("timeline"); tl.innerHTML = "";
+  const stages = [["end_detected", "end of speech"], ["transcript", "transcript"], ["first_token", "first token"],
+                  ["first_sentence", "first sentence"], ["first_audio", "first audio"], ["playback_start", "playback"]];
+  const max = Math.max(1, ...stages.map(([k]) => t[k] || 0));
+  for (const [k, label] of stages) {
+    if (t[k] == null) continue;
+    const mark = document.createElement("span"); mark.style.left = (100 * t[k] / max) + "%";
+    mark.dataset.label = `${label} ${Math.round(t[k])}`; mark.style.zIndex = String(10 - stages.indexOf(stages.find(x => x[0] === k))); mark.title = `${label}: ${Math.round(t[k])} ms`; tl.appendChild(mark);
+  }
+}
+async function startMic() {
+  if (micOn) return;
+  const c = ctx();
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+  await c.audioWorklet.addModule("/static/mic-worklet.js");
+  const src = c.createMediaStreamSource(stream);
+  micNode = new AudioWorkletNode(c, "down16k");
+  micNode.port.onmessage = (e) => { if (micOn && ws && ws.readyState === 1) ws.send(e.data); };
+  src.connect(micNode);
+  micNode._stream = stream;
+  ws.send(JSON.stringify({ type: "voice_start" }));
+  micOn = true; micBtn.classList.add("on"); micBtn.textContent = "🎤 listening…";
+}
+function stopMic(final) {
+  if (!micOn) return;
+  micOn = false; micBtn.classList.remove("on"); micBtn.textContent = "🎤 Hold to talk";
+  if (micNode) { micNode._stream.getTracks().forEach(t => t.stop()); micNode.disconnect(); micNode = null; }
+  if (final && ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "voice_end" }));
+}
+const handsfree = document.getElementById("handsfree");
+micBtn.onpointerdown = () => { if (!handsfree.checked) startMic(); };
+micBtn.onpointerup = () => { if (!handsfree.checked) stopMic(true); };
+handsfree.onchange = () => { if (handsfree.checked) startMic(); else stopMic(true); };
+connect();
