@@ -1,20 +1,8 @@
 """The minimal web chat: one page and one websocket, served by the companion itself.
 
-Protocol (JSON text frames), documented for the page in web/index.html:
-  client -> server  {"type": "chat", "text": "..."}   {"type": "stop"}
-                    {"type": "voice_start"}  {"type": "voice_end"} (push-to-talk released)  {"type": "mute", "on": bool}
-                    binary frames: microphone PCM, 16 kHz mono int16 little-endian
-  server -> client  {"type": "hello", "character", "greeting", "history": [...]}
-                    {"type": "turn_start", "turn_id"}
-                    {"type": "token", "turn_id", "text"}          (tags already removed)
-                    {"type": "sentence", "turn_id", "index", "text", "emotions"}
-                    {"type": "turn_end", "turn_id", "reply", "emotions", "interrupted", "error", "timings"}
-                    {"type": "error", "message"}
-                    voice: {"type": "audio_format", "rate"} then binary reply audio (int16 mono at that rate),
-                    {"type": "transcript", "text", "final"}, {"type": "caption", "text"},
-                    {"type": "voice_timings", "timings"}, {"type": "audio_clear"} (barge-in: drop queued audio)
-Other pages: /control (status, stop, mute, say as the streamer, persona, memories; JSON API under /api/),
-/overlay (subtitles for an OBS browser source; fed by the /events websocket).
+Every route and websocket message is documented in docs/protocol.md (keep it
+in step with this file): /ws (chat and voice), /events (overlays), /health,
+and the JSON API under /api/ used by /control.
 Security: loopback by default; with a token (required off loopback) every HTTP
 and websocket request must carry it (``?token=`` or ``Authorization: Bearer``);
 the websocket Origin must match the page's host, so another site open in the
