@@ -405,3 +405,37 @@ async def test_lone_surrogates_in_game_context_never_reach_the_model(server):
     prompt = srv.llm.prompts[0][1]["content"]
     assert "Player said hi  there" in prompt
     prompt.encode("utf-8")  # a lone surrogate would make this raise
+
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+from tests.test_fuzz import json_values, schemas  # noqa: E402
+
+game_frames = st.one_of(
+    st.text(max_size=200),
+    st.builds(lambda c, d: json.dumps({"command": c, "game": "Fuzz", "data": d}),
+              st.sampled_from(["startup", "context", "actions/register", "actions/unregister", "action/result", "dance"]), json_values),
+    st.lists(st.fixed_dictionaries({"name": st.sampled_from(["a", "b", "place"]), "description": st.text(max_size=10), "schema": schemas}), max_size=3)
+    .map(lambda actions: json.dumps({"command": "actions/register", "game": "Fuzz", "data": {"actions": actions}})),
+)
+
+
+@hsettings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(game_frames, min_size=1, max_size=8))
+async def test_game_socket_fuzz_still_answers_forces(server, batch, caplog):
+    """After any frames a game may send, a force on a good action is answered with valid data and nothing logs a traceback."""
+    srv = await server(["gibberish"] * 4)
+    async with aiohttp.ClientSession() as http:
+        game = await connect(http, srv, name="Fuzz")
+        await game.send("startup")
+        await game.recv()
+        for frame in batch:
+            await game.ws.send_str(frame)
+        await game.send("actions/register", {"actions": [{"name": "good", "description": "Fine", "schema": CELL}]})
+        await game.send("actions/force", {"query": "Go", "action_names": ["good"]})
+        while True:
+            msg = await game.recv()
+            if msg["command"] == "action" and msg["data"]["name"] == "good":
+                break
+        assert validation_error(json.loads(msg["data"]["data"]), CELL) is None
+    assert "Traceback" not in caplog.text

@@ -1,5 +1,7 @@
 """Web pages and rebinding hosts cannot drive the companion: Host, Origin and JSON checks."""
 
+import json
+
 import aiohttp
 import pytest
 
@@ -97,3 +99,28 @@ async def test_pages_run_only_our_own_scripts(web_chat, settings_for, fake_opena
                 assert r.status == 401
         async with http.get(f"{base}/static/index.js") as r:
             assert r.status == 200 and "WebSocket" in await r.text()
+
+
+from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
+
+from tests.test_fuzz import json_values  # noqa: E402
+
+
+@hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(requests=st.lists(st.tuples(
+    st.sampled_from(["/api/mute", "/api/say", "/api/persona", "/api/stop", "/api/memories/1", "/api/memories/x"]),
+    st.one_of(json_values.map(json.dumps), st.text(max_size=50), st.just("[" * 5000 + "]" * 5000)),
+), min_size=1, max_size=5))
+async def test_json_api_fuzz_answers_every_body_without_a_server_error(web_chat, requests):
+    """Any body on any API route gets a 2xx or 4xx JSON answer, never a 500, and the server keeps serving."""
+    chat = await web_chat()
+    base = f"http://127.0.0.1:{chat.port}"
+    async with aiohttp.ClientSession() as http:
+        for path, body in requests:
+            method = http.delete if path.startswith("/api/memories") else http.post
+            async with method(f"{base}{path}", data=body, headers={"Content-Type": "application/json", "Origin": base}) as r:
+                assert r.status < 500, (path, body[:80], await r.text())
+                if r.status != 204:
+                    assert isinstance(await r.json(), (dict, list))
+        async with http.get(f"{base}/health") as r:
+            assert r.status == 200
