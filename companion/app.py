@@ -27,7 +27,7 @@ from .history import HistoryStore
 from .llm import create_llm
 from .llm.base import Priority
 from .persona import Character, default_character, load_character, resolve_card
-from .supervisor import FunctionAdapter, Supervisor
+from .supervisor import FunctionAdapter, LoopLag, Supervisor
 
 if TYPE_CHECKING:
     from .adapters.neuro_api import NeuroGameServer
@@ -332,6 +332,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     companion = build_companion(settings)
     supervisor = Supervisor(companion.health)
+    lag_task: asyncio.Task[None] | None = None
     web_chat = None
     game_server = None
     extensions: Extensions | None = None
@@ -388,6 +389,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled
                 or settings.discord.enabled or settings.stream.twitch.enabled or settings.stream.youtube.enabled):
             log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
+        # Measured from here: start-up (loading models, spawning servers) is not serving.
+        companion.health.lag = LoopLag()
+        lag_task = asyncio.create_task(companion.health.lag.run(supervisor.stop_event), name="loop-lag")
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -407,6 +411,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)))
         except TimeoutError:
             log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)
+        if lag_task is not None:
+            lag_task.cancel()
         instance.remove()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

@@ -18,6 +18,7 @@ import asyncio
 import logging
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -27,7 +28,7 @@ from .bus import EventBus
 from .events import AdapterStatus
 from .masking import mask
 
-__all__ = ["Adapter", "FunctionAdapter", "HealthBoard", "AdapterHealth", "Supervisor", "normal_state"]
+__all__ = ["Adapter", "FunctionAdapter", "HealthBoard", "AdapterHealth", "Supervisor", "normal_state", "LoopLag"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,28 @@ class AdapterHealth:
         return out
 
 
+class LoopLag:
+    """How late the event loop wakes up (a blocked loop delays every reply, lip sync and socket), over recent minutes."""
+
+    def __init__(self, interval: float = 0.1, keep: int = 3000) -> None:
+        self.interval = interval
+        self.samples: deque[float] = deque(maxlen=keep)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            before = loop.time()
+            await asyncio.sleep(self.interval)
+            self.samples.append(max(0.0, loop.time() - before - self.interval))
+
+    def summary(self) -> dict[str, float]:
+        if not self.samples:
+            return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+        ordered = sorted(self.samples)
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+        return {"p50": round(pick(0.5) * 1000, 2), "p99": round(pick(0.99) * 1000, 2), "max": round(ordered[-1] * 1000, 2)}
+
+
 @dataclass
 class HealthBoard:
     """Each adapter's state, last error and uptime, from AdapterStatus events and the supervisor."""
@@ -70,6 +93,7 @@ class HealthBoard:
     clock: Callable[[], float] = time.monotonic
     adapters: dict[str, AdapterHealth] = field(default_factory=dict)
     started_at: float = 0.0
+    lag: LoopLag | None = None  # set while a companion runs
 
     def __post_init__(self) -> None:
         self.started_at = self.clock()
@@ -108,11 +132,14 @@ class HealthBoard:
 
     def report(self) -> dict[str, Any]:
         now = self.clock()
-        return {
+        out: dict[str, Any] = {
             "status": self.status(),
             "uptime_s": round(now - self.started_at, 1),
             "adapters": {name: h.view(now) for name, h in sorted(self.adapters.items())},
         }
+        if self.lag is not None:
+            out["loop_lag_ms"] = self.lag.summary()
+        return out
 
 
 class Adapter(ABC):

@@ -11,11 +11,11 @@ from typing import Any
 from aiohttp import web
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, int]:
-    """Run a stand-in server on a free loopback port: (runner to clean up, port)."""
+async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, int]:
+    """Run a stand-in server on loopback (a free port, or ``port`` to come back where it was): (runner, port)."""
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", port, reuse_address=True)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]  # noqa: SLF001
 
@@ -56,7 +56,7 @@ class FakeOpenAI:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
-        self._runner, self.port = await serve(app)
+        self._runner, self.port = await serve(app, self.port)  # a restart comes back on the same port
         return self
 
     async def stop(self) -> None:

@@ -36,6 +36,8 @@ KNOWN_EMOTIONS = ["happy", "sad", "angry", "surprised", "embarrassed", "thinking
 KEEPALIVE = 0.5  # seconds between re-sends of an unchanged parameter (VTube Studio drops it after 1 s)
 
 
+RETRY_CAP_S = 4.0  # seconds between reconnection attempts to VTube Studio, at most
+
 class Avatar:
     def __init__(self, cfg: "AvatarSection", bus: "EventBus", level: AudioLevel, *, token_path: Any, url: str | None = None) -> None:
         self.cfg = cfg
@@ -89,7 +91,9 @@ class Avatar:
                     await asyncio.wait_for(stop.wait(), delay)
                 except TimeoutError:
                     pass
-                delay = min(delay * 2, 30.0)
+                # VTube Studio runs on this machine: knocking every few seconds is cheap,
+                # and the avatar moves again within seconds of the app coming back.
+                delay = delay if delay >= 30.0 else min(delay * 2, RETRY_CAP_S)
         finally:
             for undo in self._unsubscribe:
                 undo()

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 __all__ = ["MCPServer", "MCPError"]
 
 PING_EVERY = 5.0
+STDIO_PING_EVERY = 2.0
 
 
 class MCPError(Exception):
@@ -98,7 +99,8 @@ class MCPServer:
             log.info("mcp %s: %d tools (%s)", self.name, len(listed), ", ".join(t.name for t in listed))
             while not stop.is_set() and not self._broken.is_set():
                 try:
-                    await asyncio.wait_for(self._broken.wait(), PING_EVERY)
+                    # A local (stdio) server is cheap to ask; a crashed one is then noticed within 2 s.
+                    await asyncio.wait_for(self._broken.wait(), PING_EVERY if self.cfg.url else STDIO_PING_EVERY)
                 except TimeoutError:
                     # health check (ping is gone from the 2026-07-28 protocol): fails when the server died or
                     # hangs, and picks up tools the server added or removed meanwhile

@@ -36,7 +36,7 @@ class FakeTwitch:
         app.router.add_post("/helix/eventsub/subscriptions", self._subscribe)
         app.router.add_post("/helix/chat/messages", self._chat)
         app.router.add_post("/oauth2/token", self._token)
-        self._runner, self.port = await serve(app)
+        self._runner, self.port = await serve(app, self.port)
         return self
 
     async def stop(self) -> None:

@@ -1,0 +1,30 @@
+"""A short soak of a running companion: peers killed and restarted while clients talk, play and flood chat."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_short_soak_loses_nothing_and_recovers_from_every_peer():
+    """30 s of web turns, game forces and a Twitch flood while the LLM, VTube Studio, MCP, the game and Twitch go down:
+    no acknowledged turn lost, no traceback, every peer in use again within 5 s, shutdown within 2 s."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "soak.py"), "--seconds", "30", "--restart-every", "2", "--outage", "2", "--memory", "off",
+         "--sample-every", "5", "--clients", "3", "--json"],
+        capture_output=True, text=True, timeout=240, cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["turns_acked"] > 50 and out["forces"] > 5 and out["flood_messages"] > 50
+    assert out["turns_lost"] == 0
+    assert out["tracebacks"] == 0
+    assert {r["peer"] for r in out["restarts"]} == {"llm", "vts", "mcp", "game", "twitch"}
+    assert out["not_recovered"] == 0 and out["recovery_s_max"] < 5
+    assert out["shutdown_s"] < 2
+    assert out["loop_lag_p99_ms_max"] < 50
