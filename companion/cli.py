@@ -293,7 +293,11 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"{report.get('character', 'companion')}: {report['status']}, up {_duration(report.get('uptime_s', 0))}")
+        lag = report.get("loop_lag_ms") or {}
+        print(
+            f"{report.get('character', 'companion')}: {report['status']}, up {_duration(report.get('uptime_s', 0))}"
+            + (f", event loop lag p99 {lag['p99']} ms" if lag else "")
+        )
         for name, h in report.get("adapters", {}).items():
             line = f"  {name:<16} {h['state']:<9} for {_duration(h['for_s'])}"
             if h.get("restarts"):
