@@ -10,7 +10,7 @@ async function refresh() {
   const t = document.getElementById("adapters"); t.innerHTML = "";
   for (const [name, a] of Object.entries(s.adapters)) {
     const row = t.insertRow(); row.insertCell().textContent = name;
-    const st = row.insertCell(); st.textContent = a.state; st.className = "state-" + a.state; row.insertCell().textContent = a.detail;
+    const st = row.insertCell(); st.textContent = a.state; st.className = "state-" + a.state; row.insertCell().textContent = a.state === "up" ? a.detail : (a.last_error || a.detail);
   }
   if (!Object.keys(s.adapters).length) t.insertRow().insertCell().textContent = "web chat only (no other adapter reported yet)";
 }

@@ -24,6 +24,7 @@ from aiohttp import WSMsgType, web
 
 from .. import safejson
 from ..masking import mask
+from ..supervisor import normal_state
 from ..config import Settings
 from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from ..engine import Companion
@@ -58,7 +59,6 @@ class WebChat:
         self._unsubscribe: Any = None
         self._event_sockets: set[web.WebSocketResponse] = set()
         self._undo_events: list[Any] = []
-        self.statuses: dict[str, dict[str, str]] = {}
         self.muted = False
         self._voices: dict[web.WebSocketResponse, Any] = {}
         from .web_voice import VoiceModels
@@ -285,8 +285,7 @@ class WebChat:
             asyncio.get_running_loop().create_task(self._send(ws, data))
 
     def _on_status(self, event: AdapterStatus) -> None:
-        self.statuses[event.name] = {"state": event.state, "detail": event.detail}
-        self._broadcast({"type": "status", "name": event.name, "state": event.state, "detail": event.detail})
+        self._broadcast({"type": "status", "name": event.name, "state": normal_state(event.state), "detail": mask(event.detail)})
 
     async def _events_ws(self, request: web.Request) -> web.StreamResponse:
         if not self._origin_ok(request):
@@ -308,7 +307,7 @@ class WebChat:
             "speaking": self.companion.is_speaking(),
             "muted": self.muted,
             "memory": self.companion.memory is not None,
-            "adapters": self.statuses,
+            "adapters": self.companion.health.report()["adapters"],  # the same board as /health
         })
 
     async def _api_memories(self, request: web.Request) -> web.Response:

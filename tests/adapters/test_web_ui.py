@@ -88,7 +88,8 @@ async def test_control_api(web_chat, fake_openai):  # noqa: F811
         assert (await (await http.post(f"{base}/api/stop", json={})).json()) == {"stopped": []}
         assert (await http.post(f"{base}/api/stop")).status == 403  # no body, no type: a no-cors fetch from any page
         page = await (await http.get(f"{base}/control")).text()
-        assert "/api/status" in page
+        script = await (await http.get(f"{base}/static/control.js")).text()
+        assert "/static/control.js" in page and "/api/status" in script
 
 
 async def test_events_socket_refuses_other_origins(web_chat):  # noqa: F811
