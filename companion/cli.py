@@ -57,6 +57,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sub.add_parser("run", help="start the configured adapters (default: the web chat on 127.0.0.1:8765)")
+    init = sub.add_parser("init", help="guided set-up: your model server, microphone and speaker, VTube Studio, your name")
+    init.add_argument("step", nargs="?", choices=["llm", "voice", "avatar", "character"], help="run one step only")
+    init.add_argument("--yes", "-y", action="store_true", help="ask nothing: take what is detected (and the flags below)")
+    init.add_argument("--llm", help="embedded, ollama, lmstudio, or the URL of an OpenAI-compatible server")
+    init.add_argument("--model", help="the model to use on that server")
+    init.add_argument("--name", help="your name (the character calls you by it)")
+    init.add_argument("--card", help="a character card file to import and use")
+    init.add_argument("--voice", choices=["on", "off"], help="off: skip the device checks and leave voice off")
+    init.add_argument("--avatar", help="off, or VTube Studio's ws:// URL (default: discover it)")
     status = sub.add_parser("status", help="ask a running companion how each adapter is doing (its /health)")
     status.add_argument("--json", action="store_true", help="print the health report as JSON")
 
@@ -173,6 +182,8 @@ def _main(argv: list[str] | None) -> int:
         return 0
     if args.data_dir:
         os.environ["COMPANION_DATA_DIR"] = args.data_dir
+    if args.command == "init":
+        return _init(args)
     try:
         path, explicit = resolve_config_path(args.config)
         settings = load_settings(path, explicit)
@@ -263,6 +274,21 @@ def _run(settings: Settings) -> int:
         print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    from .init.wizard import STEPS, InitOptions, Wizard
+
+    path, _explicit = resolve_config_path(args.config)
+    options = InitOptions(
+        config_path=path or Path("companion.toml"), steps=(args.step,) if args.step else STEPS, yes=args.yes, llm=args.llm, model=args.model,
+        name=args.name, card=args.card, voice=args.voice, avatar=args.avatar,
+    )
+    try:
+        return asyncio.run(Wizard(options).run())
+    except (KeyboardInterrupt, EOFError):
+        print("\nstopped; nothing was written", file=sys.stderr)
+        return 130
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
@@ -573,8 +599,8 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
     if count == 0 and companion.character.first_mes:
         from .text import extract_emotions
 
-        print(f"{name}: {extract_emotions(companion.greeting(speaker_name, args.conversation))[0]}")
-    you = speaker_name or companion.settings.companion.user_name
+        print(f"{name}: {extract_emotions(companion.greeting(speaker_name or companion.settings.owner_display_name(), args.conversation))[0]}")
+    you = speaker_name or (args.speaker if args.speaker != "local" else companion.settings.owner_display_name())
     while True:
         try:
             line = await asyncio.to_thread(input, f"{you}: ")

@@ -9,6 +9,7 @@ variables so the file itself can be shared safely.
 from __future__ import annotations
 
 import difflib
+import json
 import ipaddress
 import os
 import re
@@ -63,6 +64,10 @@ class CompanionSection(_Section):
         "(~/.local/share/companion on Linux). Also settable with COMPANION_DATA_DIR.",
     )
     user_name: str = Field("User", description="How the character calls a person whose name it does not know.")
+    owner_name: str = Field(
+        "", description="Your name, for conversations on this PC (terminal chat, microphone, the web page). "
+        "Empty: your login name.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Console log level.")
 
 
@@ -457,6 +462,20 @@ class Settings(_Section):
 
     # -- derived values -----------------------------------------------------
 
+    def owner_display_name(self) -> str:
+        """How the character calls the person at this PC: [companion] owner_name, else the login name."""
+        if self.companion.owner_name.strip():
+            return self.companion.owner_name.strip()
+        try:
+            import getpass
+
+            login = getpass.getuser()
+        except (KeyError, OSError, ImportError):
+            login = ""
+        if not login or login == "root":
+            return self.companion.user_name
+        return login[:1].upper() + login[1:]
+
     def data_path(self) -> Path:
         raw = self.companion.data_dir or os.environ.get("COMPANION_DATA_DIR", "")
         path = Path(raw).expanduser() if raw else Path(platformdirs.user_data_dir("companion"))
@@ -684,8 +703,56 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items()) + "}"
     if isinstance(value, SecretStr):
         return '""'
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    return json.dumps(str(value), ensure_ascii=False)  # JSON's string escapes are valid TOML basic-string escapes
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def render_config(data: dict[str, Any], header: list[str]) -> str:
+    """A companion.toml holding exactly ``data`` (the user's own settings), each key commented with its description.
+
+    Used by `companion init` and the settings panel: they write what was chosen,
+    not every option (that is `companion config example`).
+    """
+    out = [f"# {line}" if line else "#" for line in header]
+    _emit_data(Settings, data, [], out)
+    return "\n".join(out).strip() + "\n"
+
+
+def _emit_data(model: type[BaseModel] | None, data: dict[str, Any], path: list[str], out: list[str]) -> None:
+    fields = model.model_fields if model is not None else {}
+    tables: list[tuple[str, type[BaseModel] | None, dict[str, Any]]] = []
+    scalars = []
+    for key, value in data.items():
+        sub = _section_type(fields[key].annotation) if key in fields else None
+        if isinstance(value, dict) and sub is not None:
+            tables.append((key, sub, value))
+        elif isinstance(value, dict) and key in fields and _is_model_map(fields[key].annotation):
+            inner = get_args(fields[key].annotation)[1]
+            tables.extend((f"{key}.{_toml_key(name)}", inner, item) for name, item in value.items() if isinstance(item, dict))
+        else:
+            scalars.append((key, value))
+    if scalars:
+        if path:
+            out.extend(["", f"[{'.'.join(path)}]"])
+        for key, value in scalars:
+            description = fields[key].description if key in fields else None
+            if description:
+                out.append(f"# {description}")
+            out.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    for key, sub, value in tables:
+        _emit_data(sub, value, path + [key], out)
+
+
+def _section_type(annotation: Any) -> type[BaseModel] | None:
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _is_model_map(annotation: Any) -> bool:
+    args = get_args(annotation)
+    return get_origin(annotation) is dict and len(args) == 2 and _section_type(args[1]) is not None

@@ -206,7 +206,7 @@ class Companion:
         speaking up), which more urgent model work preempts.
         """
         started = time.perf_counter()
-        name = speaker_name or (speaker_id if speaker_id != "local" else self.settings.companion.user_name)
+        name = speaker_name or (speaker_id if speaker_id != "local" else self.settings.owner_display_name())
         lock = self._locks.setdefault(conversation_id, asyncio.Lock())
         async with lock:
             self.bus.publish(UserMessage(conversation_id, speaker_id, text, platform))

@@ -34,6 +34,7 @@ class FakeOpenAI:
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     models: list[str] = field(default_factory=lambda: ["test-model"])
+    model_sizes: dict[str, int] = field(default_factory=dict)  # bytes, as Ollama's /api/tags reports them
     # answer to memory-extraction requests (those asking for the "memories" JSON schema)
     extraction_reply: str = '{"facts": []}'
     extraction_delay: float = 0.0  # seconds before answering an extraction request (a slow local model)
@@ -54,6 +55,7 @@ class FakeOpenAI:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_get("/api/tags", self._ollama_tags)  # Ollama's own model list (with sizes)
         app.router.add_post("/v1/audio/transcriptions", self._transcriptions)
         app.router.add_post("/v1/audio/speech", self._speech)
         self._runner, self.port = await serve(app, self.port)  # a restart comes back on the same port
@@ -87,6 +89,11 @@ class FakeOpenAI:
         for i in range(0, len(self.speech), 4801):  # odd block size: samples split across chunks
             await resp.write(self.speech[i : i + 4801])
         return resp
+
+    async def _ollama_tags(self, request: web.Request) -> web.Response:
+        return web.json_response({"models": [
+            {"name": m, "size": self.model_sizes.get(m, 1_000_000_000), "details": {"parameter_size": ""}} for m in self.models
+        ]})
 
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": m, "object": "model"} for m in self.models]})

@@ -25,7 +25,7 @@ from aiohttp import WSMsgType, web
 from .. import safejson
 from ..masking import mask
 from ..supervisor import normal_state
-from ..config import Settings
+from ..config import Settings, is_loopback
 from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from ..engine import Companion
 from ..resources import bundled
@@ -390,12 +390,16 @@ class WebChat:
         self.companion.character = character
         return web.json_response({"character": character.name})
 
+    def _owner_name(self) -> str | None:
+        """The page on this PC is its owner's: called by name. Reached over the network (a token), it is anyone."""
+        return self.settings.owner_display_name() if is_loopback(self.settings.web.host) else None
+
     async def _hello(self, conversation: str) -> dict[str, Any]:
         recent = await self.companion.history.recent(conversation, 50)
         return {
             "type": "hello",
             "character": self.companion.character.name,
-            "greeting": self.companion.greeting(conversation_id=conversation),
+            "greeting": self.companion.greeting(self._owner_name(), conversation_id=conversation),
             "history": [{"role": m.role, "text": m.content} for m in recent if m.role in ("user", "assistant")],
         }
 
@@ -423,7 +427,7 @@ class WebChat:
 
         try:
             result = await self.companion.respond(
-                text, conversation_id=conversation, speaker_id="web", platform="web",
+                text, conversation_id=conversation, speaker_id="web", speaker_name=self._owner_name(), platform="web",
                 on_token=on_token, on_sentence=on_sentence, on_start=on_start,
             )
         except Exception as exc:  # keep the socket alive whatever happens in a turn

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..config import is_loopback
 from ..events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
 
 if TYPE_CHECKING:
@@ -85,7 +86,8 @@ class BrowserVoice:
         self.output.start()
         self.source = QueueSource()
         self.pipeline = build_pipeline(self.companion, self.settings, stt=stt, tts=tts, buffer=buffer,
-                                       conversation_id=self.conversation, speaker_id="web", speaker_name=None)
+                                       conversation_id=self.conversation, speaker_id="web",
+                                       speaker_name=self.settings.owner_display_name() if is_loopback(self.settings.web.host) else None)
         bus = self.companion.bus
         self._unsubscribe = [bus.subscribe(kind, self._on_event) for kind in (Transcript, VoiceTimings, BargedIn, TurnStarted, SentenceReady)]
         self._task = asyncio.create_task(self.pipeline.run(self.source), name=f"browser-voice-{self.conversation}")

@@ -1,0 +1,113 @@
+"""Set-up checks that touch hardware and apps: the microphone and speaker, and VTube Studio."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+
+__all__ = ["DeviceList", "list_devices", "record_level", "play_test", "VTSFinding", "find_vtube_studio"]
+
+
+@dataclass
+class DeviceList:
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    problem: str = ""  # why there are none (no PortAudio, no devices)
+
+
+def list_devices() -> DeviceList:
+    """Input and output device names, or why there are none."""
+    from ..voice.errors import VoiceError
+    from ..voice.playback import _sounddevice
+
+    try:
+        sd = _sounddevice()
+        devices = list(sd.query_devices())
+    except VoiceError as exc:
+        return DeviceList(problem=str(exc))
+    except Exception as exc:  # noqa: BLE001 - PortAudio errors of every kind mean "no usable device"
+        return DeviceList(problem=f"audio devices cannot be listed: {exc}")
+    return DeviceList(
+        inputs=[d["name"] for d in devices if d.get("max_input_channels", 0) > 0],
+        outputs=[d["name"] for d in devices if d.get("max_output_channels", 0) > 0],
+    )
+
+
+def record_level(device: str | None, seconds: float = 2.0, on_level: Callable[[float], None] | None = None) -> float:
+    """Record ``seconds`` from the microphone, calling ``on_level`` (0..1) as it goes; returns the loudest level."""
+    from ..voice.playback import _sounddevice
+
+    sd = _sounddevice()
+    peak = 0.0
+    with sd.InputStream(device=device or None, channels=1, samplerate=16000, dtype="float32") as stream:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            block, _overflow = stream.read(1600)
+            level = float(np.sqrt(np.mean(np.square(block)))) * 4
+            peak = max(peak, level)
+            if on_level is not None:
+                on_level(min(1.0, level))
+    return peak
+
+
+async def play_test(settings: Settings, text: str) -> float:
+    """Say ``text`` through the configured TTS on the chosen speaker; returns the seconds of audio played."""
+    from ..voice.build import build_tts
+    from ..voice.playback import _sounddevice
+
+    tts = build_tts(settings)
+    await tts.start()
+    try:
+        chunks = [chunk async for chunk in tts.synthesize(text)]
+    finally:
+        await tts.close()
+    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    sd = _sounddevice()
+    await asyncio.to_thread(sd.play, audio, tts.sample_rate, device=settings.voice.output_device or None, blocking=True)
+    return len(audio) / tts.sample_rate
+
+
+@dataclass
+class VTSFinding:
+    url: str = ""
+    model: str = ""
+    hotkeys: list[str] = field(default_factory=list)
+    mapping: dict[str, str] = field(default_factory=dict)  # emotion -> hotkey name
+    problem: str = ""
+
+
+async def find_vtube_studio(settings: Settings, url: str | None = None) -> VTSFinding:
+    """Connect (VTube Studio shows its approval pop-up the first time), list hotkeys, map emotions by name."""
+    from ..avatar.avatar import KNOWN_EMOTIONS
+    from ..avatar.cli import token_path
+    from ..avatar.client import AvatarError, VTSClient
+    from ..avatar.discovery import discover
+    from ..avatar.protocol import Hotkey, default_emotion_map
+
+    target = url or settings.avatar.url
+    if url is None:
+        port = await discover(timeout=1.5)
+        if port is not None:
+            target = f"ws://127.0.0.1:{port}"
+    cfg = settings.avatar
+    client = VTSClient(target, token_path=token_path(settings), plugin_name=cfg.plugin_name, developer=cfg.developer)
+    try:
+        await client.connect()
+    except (AvatarError, OSError, asyncio.TimeoutError) as exc:
+        return VTSFinding(url=target, problem=str(exc) or "VTube Studio does not answer")
+    try:
+        data: dict[str, Any] = await client.request("HotkeysInCurrentModelRequest", {})
+        hotkeys = [Hotkey.from_api(h) for h in data.get("availableHotkeys", []) if isinstance(h, dict)]
+        mapping = {emotion: hotkey.name for emotion, hotkey in default_emotion_map(hotkeys, KNOWN_EMOTIONS).items()}
+        return VTSFinding(url=target, model=str(data.get("modelName") or ""), hotkeys=[h.name for h in hotkeys], mapping=mapping)
+    except (AvatarError, OSError, asyncio.TimeoutError) as exc:
+        return VTSFinding(url=target, problem=str(exc))
+    finally:
+        await client.close()
