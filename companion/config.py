@@ -724,6 +724,52 @@ def render_config(data: dict[str, Any], header: list[str]) -> str:
     return "\n".join(out).strip() + "\n"
 
 
+CONFIG_HEADER = [
+    "companion.toml, written by `companion init` or the settings panel (`companion init llm` redoes one step).",
+    "Every other option, at its default: `companion config example`.",
+]
+
+
+def deep_merge(base: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``updates`` applied: tables merge key by key, anything else is replaced."""
+    out = dict(base)
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def save_config(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` as a commented companion.toml, only if it validates; the old file stays as .bak.
+
+    Raises ConfigError (the file is then unchanged).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render_config(data, CONFIG_HEADER), encoding="utf-8")
+    try:
+        load_settings(tmp)
+    except ConfigError:
+        tmp.unlink(missing_ok=True)
+        raise
+    if path.exists():
+        import shutil
+
+        shutil.copy2(path, path.with_name(path.name + ".bak"))
+    tmp.replace(path)
+
+
+def read_config_data(path: Path) -> dict[str, Any]:
+    """The TOML data of an existing config file ({} when there is none); ConfigError when it cannot be read."""
+    if not path.exists():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path} cannot be read ({exc}); fix or move it") from None
+
+
 def _emit_data(model: type[BaseModel] | None, data: dict[str, Any], path: list[str], out: list[str]) -> None:
     fields = model.model_fields if model is not None else {}
     tables: list[tuple[str, type[BaseModel] | None, dict[str, Any]]] = []

@@ -69,6 +69,7 @@ class Companion:
         self.memory = memory
         self._locks: dict[str, asyncio.Lock] = {}
         self._active: dict[str, Turn] = {}
+        self._background: set[asyncio.Task[None]] = set()
         self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
 
     async def start(self) -> None:
@@ -110,6 +111,34 @@ class Companion:
             await self.memory.close()
         await self.llm.close()
         await self.history.close()
+
+    async def switch_llm(self, settings: Settings) -> str:
+        """Think with the model ``settings.llm`` names from now on (the settings panel); returns its name.
+
+        The new provider is started and checked before it takes over; replies
+        already running finish on the old one, which is closed afterwards.
+        """
+        from .llm import create_provider
+
+        new = create_provider(settings, settings.llm.provider)
+        await new.start()
+        try:
+            await new.check()
+        except Exception:
+            await new.close()
+            raise
+        old, self.llm.inner = self.llm.inner, new
+        self.settings.llm = settings.llm
+
+        async def close_old() -> None:
+            while self.llm._running:  # noqa: SLF001 - in-flight replies keep the old provider until they end
+                await asyncio.sleep(0.2)
+            await old.close()
+
+        task = asyncio.create_task(close_old())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return new.name
 
     def greeting(self, speaker_name: str | None = None, conversation_id: str = "") -> str:
         return self.character.greeting(speaker_name or self.settings.companion.user_name, seed=conversation_id)

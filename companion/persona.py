@@ -202,8 +202,15 @@ def resolve_card(ref: str, personas_dir: Path) -> Path:
     raise _not_found(ref, personas_dir, "not a file, and not an imported character")
 
 
+def imported_names(personas_dir: Path) -> list[str]:
+    """The characters imported into ``personas_dir`` (by file name)."""
+    if not personas_dir.is_dir():
+        return []
+    return sorted({p.stem for p in personas_dir.glob("*.json")} | {p.stem for p in personas_dir.glob("*.png")})
+
+
 def _not_found(ref: str, personas_dir: Path, what: str) -> CardError:
-    known = sorted({p.stem for p in personas_dir.glob("*.json")} | {p.stem for p in personas_dir.glob("*.png")}) if personas_dir.is_dir() else []
+    known = imported_names(personas_dir)
     hint = f"imported characters: {', '.join(known)}" if known else "import one with `companion persona import CARD`"
     return CardError(f"no character card {ref!r}: {what} ({hint})")
 

@@ -36,4 +36,35 @@ async function search() {
   }
 }
 document.getElementById("search").onclick = search;
+
+// ---- settings: the model among the servers found on this PC, the character, voice
+const settingsOut = document.getElementById("settingsOut");
+async function loadSettings() {
+  const s = await api("/api/settings");
+  if (s.error) { settingsOut.textContent = s.error; return; }
+  const model = document.getElementById("model"); model.innerHTML = "";
+  const add = (label, value, selected) => { const o = document.createElement("option"); o.textContent = label; o.value = value; o.selected = selected; model.appendChild(o); };
+  for (const server of s.servers) for (const m of server.models)
+    add(`${m.name}${m.size ? " (" + m.size + ")" : ""} on ${server.label}`, JSON.stringify({ base_url: server.base_url, model: m.name }),
+        s.llm.provider === "openai" && s.llm.base_url === server.base_url && s.llm.model === m.name);
+  if (s.llm.provider === "openai" && ![...model.options].some(o => o.selected))
+    add(`${s.llm.model} at ${s.llm.base_url} (configured)`, JSON.stringify({ base_url: s.llm.base_url, model: s.llm.model }), true);
+  add("the embedded model (tiny)", JSON.stringify("embedded"), s.llm.provider === "llamacpp");
+  const character = document.getElementById("character"); character.innerHTML = "";
+  for (const name of [s.character, ...s.characters.filter(n => n !== s.character)]) {
+    const o = document.createElement("option"); o.textContent = o.value = name; character.appendChild(o);
+  }
+  document.getElementById("voice").checked = s.voice.enabled;
+  settingsOut.textContent = s.config ? "changes are saved to " + s.config : "no config file: changes last until the companion restarts";
+}
+async function change(body) {
+  settingsOut.textContent = "…";
+  const r = await api("/api/settings", { method: "POST", body: JSON.stringify(body) });
+  settingsOut.textContent = r.error ? "not changed: " + r.error : r.applied.join("; ") + (r.saved ? " (saved)" : " (until restart)");
+  refresh();
+}
+document.getElementById("modelBtn").onclick = () => change({ llm: JSON.parse(document.getElementById("model").value) });
+document.getElementById("characterBtn").onclick = () => change({ character: document.getElementById("character").value });
+document.getElementById("voice").onchange = (e) => change({ voice: { enabled: e.target.checked } });
+loadSettings();
 refresh(); setInterval(refresh, 3000);

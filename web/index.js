@@ -1,4 +1,4 @@
-// The websocket protocol is described in companion/adapters/web.py.
+// The websocket protocol is described in docs/protocol.md.
 const params = new URLSearchParams(location.search);
 let session = localStorage.getItem("companion-session");
 if (!session) { session = Math.random().toString(36).slice(2, 12); localStorage.setItem("companion-session", session); }
@@ -70,7 +70,7 @@ document.getElementById("form").onsubmit = (e) => {
 stopBtn.onclick = () => { ws && ws.send(JSON.stringify({ type: "stop" })); clearAudio(); };
 
 // ---- voice: microphone -> 16 kHz int16 frames over the socket; reply audio streamed back and played as it arrives
-const captionEl = document.getElementById("caption"), micBtn = document.getElementById("mic");
+const captionEl = document.getElementById("caption"), micBtn = document.getElementById("mic"), micLabel = document.getElementById("micLabel");
 let audioCtx = null, audioRate = 22050, playAt = 0, playing = [], micNode = null, micOn = false, voiceBubble = null;
 const medians = [];
 window.companionVoice = { framesPlayed: 0, turns: 0, playbackStarted: false };
@@ -119,11 +119,11 @@ async function startMic() {
   src.connect(micNode);
   micNode._stream = stream;
   ws.send(JSON.stringify({ type: "voice_start" }));
-  micOn = true; micBtn.classList.add("on"); micBtn.textContent = "🎤 listening…";
+  micOn = true; micBtn.classList.add("on"); micLabel.textContent = "listening…";
 }
 function stopMic(final) {
   if (!micOn) return;
-  micOn = false; micBtn.classList.remove("on"); micBtn.textContent = "🎤 Hold to talk";
+  micOn = false; micBtn.classList.remove("on"); micLabel.textContent = "Hold to talk";
   if (micNode) { micNode._stream.getTracks().forEach(t => t.stop()); micNode.disconnect(); micNode = null; }
   if (final && ws && ws.readyState === 1) ws.send(JSON.stringify({ type: "voice_end" }));
 }

@@ -32,6 +32,7 @@ from ..resources import bundled
 from ..text import Sentence
 from ..turn import Turn
 from .listener import BoundedRunner
+from .web_settings import SettingsAPI
 from .web_guard import SECURITY_HEADERS, refusal
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class WebChat:
         self.companion = companion
         self.settings = settings
         self.web_root = web_root or bundled("web")
+        self._settings_api = SettingsAPI(companion, settings)
         self.token = settings.web_token()
         self._runner: BoundedRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -82,6 +84,8 @@ class WebChat:
         app.router.add_post("/api/mute", self._api_mute)
         app.router.add_post("/api/say", self._api_say)
         app.router.add_post("/api/persona", self._api_persona)
+        app.router.add_get("/api/settings", self._settings_api.get)
+        app.router.add_post("/api/settings", self._api_settings)
         app.router.add_static("/static/", self.web_root, show_index=False)
         return app
 
@@ -373,6 +377,9 @@ class WebChat:
             speaker_name=self.settings.companion.user_name, platform="web",
         )
         return web.json_response({"reply": result.reply, "error": result.error})
+
+    async def _api_settings(self, request: web.Request) -> web.Response:
+        return await self._settings_api.post(request, await self._json_body(request))
 
     async def _api_persona(self, request: web.Request) -> web.Response:
         from ..persona import CardError, load_character, resolve_imported

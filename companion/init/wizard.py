@@ -9,15 +9,13 @@ With ``yes`` nothing is asked: detected defaults (or the given flags) are taken.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, Settings, load_settings, render_config
+from ..config import ConfigError, Settings, read_config_data, save_config
 from .choose import ModelInfo, Server, is_chat_model, pick_model, size_text
 
 __all__ = ["STEPS", "InitOptions", "Wizard"]
@@ -53,9 +51,9 @@ class Wizard:
         path = self.options.config_path
         if path.exists():
             try:
-                self.data = tomllib.loads(path.read_text(encoding="utf-8"))
-            except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError, RecursionError) as exc:
-                self.say(f"error: {path} cannot be read ({exc}); fix or move it, then run `companion init` again")
+                self.data = read_config_data(path)
+            except ConfigError as exc:
+                self.say(f"error: {exc}, then run `companion init` again")
                 return 2
             self.say(f"Updating {path} (the current file is kept as {path.name}.bak).")
         else:
@@ -67,21 +65,11 @@ class Wizard:
 
     def _write(self) -> int:
         path = self.options.config_path
-        text = render_config(self.data, [
-            "companion.toml, written by `companion init` (run it again to change these; `companion init llm` for one step).",
-            "Every other option, at its default: `companion config example`.",
-        ])
-        if path.exists():
-            shutil.copy2(path, path.with_name(path.name + ".bak"))
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
         try:
-            load_settings(tmp)
+            save_config(path, self.data)
         except ConfigError as exc:
-            tmp.unlink(missing_ok=True)
             self.say(f"error: the new configuration does not validate, {path} is unchanged:\n{exc}")
             return 1
-        tmp.replace(path)
         self.say("")
         for line in self.done:
             self.say(f"  {line}")

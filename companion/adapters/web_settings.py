@@ -1,0 +1,118 @@
+"""The settings panel's API: switch the model among the servers found on this PC, voice, the character.
+
+Owner only, under the same rules as the rest of the control API (Host, JSON,
+same Origin; the token off loopback). Changes apply at once where they can (the
+model, the character) and are saved to the config file the companion was
+started with, so they survive a restart; voice devices start at the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..config import ConfigError, Settings, deep_merge, read_config_data, save_config
+
+if TYPE_CHECKING:
+    from ..engine import Companion
+
+__all__ = ["SettingsAPI"]
+
+log = logging.getLogger(__name__)
+
+
+class SettingsAPI:
+    def __init__(self, companion: "Companion", settings: Settings) -> None:
+        self.companion = companion
+        self.settings = settings
+        self._lock = asyncio.Lock()
+
+    async def get(self, request: web.Request) -> web.Response:
+        from ..init.choose import size_text
+        from ..init.detect import detect_servers
+        from ..persona import imported_names
+
+        servers = await detect_servers(timeout=1.0)
+        llm = self.settings.llm
+        return web.json_response({
+            "llm": {"provider": llm.provider, "base_url": llm.openai.base_url if llm.provider == "openai" else "",
+                    "model": llm.openai.model if llm.provider == "openai" else self.companion.llm.name},
+            "servers": [{"kind": s.kind, "label": s.label, "base_url": s.base_url,
+                         "models": [{"name": m.name, "size": size_text(m)} for m in s.models]} for s in servers],
+            "voice": {"enabled": self.settings.voice.enabled},
+            "character": self.companion.character.name,
+            "characters": imported_names(self.settings.data_path() / "personas"),
+            "config": str(self.settings.source) if self.settings.source else None,
+        })
+
+    async def post(self, request: web.Request, body: dict[str, Any] | None) -> web.Response:
+        if not body or not set(body) <= {"llm", "voice", "character"}:
+            return _bad('send {"llm": {"base_url": "...", "model": "..."}} or {"llm": "embedded"}, {"voice": {"enabled": true}}, {"character": "name"}')
+        async with self._lock:  # one change at a time: two tabs must not interleave file writes
+            changes: dict[str, Any] = {}
+            applied: list[str] = []
+            if "llm" in body:
+                llm = body["llm"]
+                if llm == "embedded":
+                    changes["llm"] = {"provider": "llamacpp"}
+                elif isinstance(llm, dict) and isinstance(llm.get("base_url"), str) and isinstance(llm.get("model"), str):
+                    if not llm["base_url"].startswith(("http://", "https://")) or not llm["model"]:
+                        return _bad("llm.base_url must be an http(s) URL and llm.model a model name")
+                    changes["llm"] = {"provider": "openai", "openai": {"base_url": llm["base_url"], "model": llm["model"]}}
+                else:
+                    return _bad('llm must be "embedded" or {"base_url": "...", "model": "..."}')
+            if "voice" in body:
+                enabled = body["voice"].get("enabled") if isinstance(body["voice"], dict) else None
+                if not isinstance(enabled, bool):
+                    return _bad('voice must be {"enabled": true} or {"enabled": false}')
+                changes["voice"] = {"enabled": enabled}
+            character = None
+            if "character" in body:
+                from ..persona import CardError, load_character, resolve_imported
+
+                if not isinstance(body["character"], str):
+                    return _bad("character must be the name of an imported character")
+                try:
+                    path = resolve_imported(body["character"], self.settings.data_path() / "personas")
+                    character = await asyncio.to_thread(load_character, path)
+                except CardError as exc:
+                    return _bad(str(exc))
+                changes["persona"] = {"card": character.name}
+            try:
+                wanted = Settings.model_validate(deep_merge(self.settings.model_dump(exclude={"source"}, exclude_unset=True), changes))
+            except Exception as exc:  # noqa: BLE001 - pydantic's message names the field
+                return _bad(f"not a valid setting: {exc}")
+            if "llm" in changes:
+                try:
+                    name = await self.companion.switch_llm(wanted)
+                except Exception as exc:  # noqa: BLE001 - the server is down, the model missing...: keep the old one
+                    return web.json_response({"error": f"the model did not answer, nothing changed: {exc}"}, status=409)
+                applied.append(f"model: {name}")
+            if character is not None:
+                self.companion.character = character
+                applied.append(f"character: {character.name}")
+            if "voice" in changes:
+                self.settings.voice.enabled = changes["voice"]["enabled"]
+                applied.append(f"voice {'on' if changes['voice']['enabled'] else 'off'} from the next start")
+            saved = await asyncio.to_thread(self._save, changes)
+        return web.json_response({"applied": applied, "saved": saved})
+
+    def _save(self, changes: dict[str, Any]) -> str | None:
+        """Write the changes into the config file; None when there is none (they last until the restart)."""
+        path: Path | None = self.settings.source
+        if path is None:
+            return None
+        try:
+            save_config(path, deep_merge(read_config_data(path), changes))
+        except (ConfigError, OSError) as exc:
+            log.warning("settings: applied but not saved to %s: %s", path, exc)
+            return None
+        return str(path)
+
+
+def _bad(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)

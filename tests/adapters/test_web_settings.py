@@ -1,0 +1,55 @@
+"""The settings panel's API: switch the model to a server found on this PC, live and saved."""
+
+import tomllib
+
+import aiohttp
+
+from companion.adapters.web import WebChat
+from companion.app import build_companion
+from companion.config import load_settings
+from tests.fakes import FakeOpenAI
+
+
+async def serve_with_ollama(tmp_path, fake_openai, monkeypatch, reply: str):
+    """A companion on a config file, its web chat, and an Ollama stand-in (OLLAMA_HOST) with one bigger model."""
+    ollama = await FakeOpenAI(models=["qwen2.5:7b"], reply=reply).start()
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{ollama.port}")
+    cfg = tmp_path / "companion.toml"
+    cfg.write_text(f'[companion]\ndata_dir = "{tmp_path / "data"}"\n[memory]\nenabled = false\n[web]\nport = 0\n'
+                   f'[llm]\nprovider = "openai"\n[llm.openai]\nbase_url = "{fake_openai.base_url}"\nmodel = "test-model"\n')
+    settings = load_settings(cfg)
+    app = build_companion(settings)
+    await app.start()
+    chat = WebChat(app, settings)
+    await chat.start()
+    return ollama, cfg, app, chat
+
+
+async def test_switching_the_model_to_a_detected_ollama_applies_now_and_is_saved(tmp_path, fake_openai, monkeypatch):
+    """GET lists Ollama's models; POST switches replies to it at once and writes the config file; a dead server changes nothing."""
+    ollama, cfg, app, chat = await serve_with_ollama(tmp_path, fake_openai, monkeypatch, "Hi from the bigger model.")
+    base = f"http://127.0.0.1:{chat.port}"
+    try:
+        async with aiohttp.ClientSession(headers={"Origin": base}) as http:
+            listed = await (await http.get(f"{base}/api/settings")).json()
+            ollama_server = next(s for s in listed["servers"] if s["kind"] == "ollama")
+            assert [m["name"] for m in ollama_server["models"]] == ["qwen2.5:7b"]
+            assert listed["llm"] == {"provider": "openai", "base_url": fake_openai.base_url, "model": "test-model"}
+
+            dead = await http.post(f"{base}/api/settings", json={"llm": {"base_url": "http://127.0.0.1:9/v1", "model": "x"}})
+            assert dead.status == 409
+            assert (await app.respond("hello", conversation_id="web:a")).reply.startswith("Hello there!")
+
+            switched = await http.post(f"{base}/api/settings", json={"llm": {"base_url": ollama_server["base_url"], "model": "qwen2.5:7b"}})
+            assert switched.status == 200, await switched.text()
+            assert (await switched.json())["saved"] == str(cfg)
+            result = await app.respond("hello again", conversation_id="web:a")
+            assert result.reply == "Hi from the bigger model." and ollama.requests[-1]["model"] == "qwen2.5:7b"
+            assert (await http.post(f"{base}/api/settings", data="{}", headers={"Content-Type": "text/plain"})).status == 403
+        saved = tomllib.loads(cfg.read_text())
+        assert saved["llm"]["openai"] == {"base_url": ollama_server["base_url"], "model": "qwen2.5:7b"}
+        assert saved["web"]["port"] == 0  # the rest of the file is kept
+    finally:
+        await chat.stop()
+        await app.close()
+        await ollama.stop()
