@@ -146,10 +146,28 @@ def default_model_notice(settings: Settings) -> str | None:
         runtime = "llama.cpp" if llm.provider == "llamacpp" else "transformers"
         return (
             f"using the embedded SmolLM2-135M-Instruct through {runtime}: tiny and shallow, meant for trying things out. "
-            "For real conversations point companion at Ollama or vLLM "
-            '([llm] provider = "openai", [llm.openai] base_url/model) '
-            'or at a bigger GGUF file ([llm.llamacpp] model = "/path/to/model.gguf").'
+            "For real conversations run `companion init llm` (it finds Ollama and LM Studio), or point companion at "
+            'any OpenAI-compatible server ([llm] provider = "openai") or a bigger GGUF file ([llm.llamacpp] model).'
         )
+    return None
+
+
+async def local_server_hint(settings: Settings) -> str | None:
+    """On the embedded model, say so when Ollama or LM Studio already runs here with a chat model to switch to."""
+    if default_model_notice(settings) is None:
+        return None
+    from .init.choose import is_chat_model, pick_model
+    from .init.detect import detect_servers, total_memory_bytes
+
+    try:
+        servers = await detect_servers(timeout=0.5)
+    except Exception:  # noqa: BLE001 - a hint is never a reason to fail
+        return None
+    for server in servers:
+        best = pick_model([m for m in server.models if is_chat_model(m.name)], total_memory_bytes())
+        if best is not None:
+            return (f"{server.label} is running with {best.name} (and {len(server.models) - 1} other model(s)): "
+                    "switch to it with `companion init llm` or on the /control page")
     return None
 
 
@@ -327,6 +345,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     notice = default_model_notice(settings)
     if notice:
         log.warning(notice)
+        hint = await local_server_hint(settings)
+        if hint:
+            log.warning(hint)
     from .adapters.listener import raise_fd_limit
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"

@@ -26,5 +26,18 @@ def test_secrets_are_masked_in_console_and_log_file(tmp_path, monkeypatch, capsy
 def test_tiny_default_model_is_announced():
     """The embedded default warns that it is tiny and says how to use a real model; others do not."""
     notice = default_model_notice(Settings())
-    assert notice and "tiny" in notice and "Ollama" in notice
+    assert notice and "tiny" in notice and "companion init llm" in notice
     assert default_model_notice(Settings.model_validate({"llm": {"provider": "openai"}})) is None
+
+
+async def test_start_up_points_to_a_running_ollama(fake_openai, monkeypatch):
+    """On the embedded model, a running Ollama with a chat model is named with how to switch; otherwise nothing."""
+    from companion.app import local_server_hint
+
+    fake_openai.models = ["nomic-embed-text", "llama3.1:8b"]
+    monkeypatch.setenv("OLLAMA_HOST", f"127.0.0.1:{fake_openai.port}")
+    hint = await local_server_hint(Settings())
+    assert hint and "llama3.1:8b" in hint and "companion init llm" in hint
+    assert await local_server_hint(Settings.model_validate({"llm": {"provider": "openai"}})) is None
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")
+    assert await local_server_hint(Settings()) is None or "LM Studio" in await local_server_hint(Settings())
