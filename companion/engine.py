@@ -107,7 +107,7 @@ class Companion:
                 try:
                     await self.memory.drain(memory_grace)
                 except TimeoutError:
-                    log.info("memory: extraction still queued at shutdown; it is dropped")
+                    log.debug("memory: extraction still queued at shutdown (saved for the next start)")
             await self.memory.close()
         await self.llm.close()
         await self.history.close()

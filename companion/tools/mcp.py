@@ -98,10 +98,15 @@ class MCPServer:
             self.bus.publish(AdapterStatus(f"mcp:{self.name}", "connected", f"{len(listed)} tools"))
             log.info("mcp %s: %d tools (%s)", self.name, len(listed), ", ".join(t.name for t in listed))
             while not stop.is_set() and not self._broken.is_set():
-                try:
-                    # A local (stdio) server is cheap to ask; a crashed one is then noticed within 2 s.
-                    await asyncio.wait_for(self._broken.wait(), PING_EVERY if self.cfg.url else STDIO_PING_EVERY)
-                except TimeoutError:
+                # A local (stdio) server is cheap to ask; a crashed one is then noticed within 2 s.
+                # Shutdown (stop) and a hung call (broken) end the wait at once.
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._broken.wait())]
+                done, pending = await asyncio.wait(
+                    waiters, timeout=PING_EVERY if self.cfg.url else STDIO_PING_EVERY, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in pending:
+                    waiter.cancel()
+                if not done:
                     # health check (ping is gone from the 2026-07-28 protocol): fails when the server died or
                     # hangs, and picks up tools the server added or removed meanwhile
                     self._register((await asyncio.wait_for(client.list_tools(), self.cfg.timeout)).tools)
