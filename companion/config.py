@@ -314,6 +314,20 @@ class VoiceSection(_Section):
     tts: TTSSection = Field(default_factory=TTSSection)
 
 
+class WebAvatarSection(_Section):
+    mode: Literal["svg", "png", "vrm"] = Field(
+        "svg", description='The avatar in the web page and the /avatar OBS source: "svg" (the built-in character), '
+        '"png" (your PNGtuber images, see png_folder) or "vrm" (your .vrm model, see vrm_file).',
+    )
+    show_on_page: bool = Field(True, description="Show the avatar beside the chat on the main page.")
+    png_folder: str = Field(
+        "", description="PNGtuber images: idle.png, talking.png, optional blink.png, and per emotion happy-idle.png, "
+        "happy-talking.png... (png, webp, gif or jpg).",
+    )
+    vrm_file: str = Field("", description="Your VRM model (0.x or 1.0), for mode = \"vrm\".")
+    mouth_gain: float = Field(8.0, gt=0, le=100, description="Loudness to mouth opening for the web avatar.")
+
+
 class AvatarSection(_Section):
     enabled: bool = Field(False, description="Drive a VTube Studio model: lip sync, expressions, states (`companion run`).")
     url: str = Field("ws://127.0.0.1:8001", description="VTube Studio API address (Settings > 'Start API').")
@@ -332,6 +346,7 @@ class AvatarSection(_Section):
         default_factory=dict, description='State -> hotkey name/ID, e.g. {thinking = "Think"}.'
     )
     hotkey_cooldown: float = Field(2.0, ge=0, description="Seconds before the same hotkey is triggered again.")
+    web: WebAvatarSection = Field(default_factory=lambda: WebAvatarSection())
 
 
 class MCPServerSection(_Section):

@@ -1,4 +1,4 @@
-// The websocket protocol is described in docs/protocol.md.
+// The websocket protocol is described in docs/protocol.md. The avatar is web/avatar.js.
 const params = new URLSearchParams(location.search);
 let session = localStorage.getItem("companion-session");
 if (!session) { session = Math.random().toString(36).slice(2, 12); localStorage.setItem("companion-session", session); }
@@ -27,13 +27,16 @@ function connect() {
       if (m.greeting) bubble("assistant", m.greeting.replace(/\[[A-Za-z][\w-]*\]\s*/g, ""));
       for (const h of m.history) bubble(h.role, h.text);
     } else if (m.type === "turn_start" && m.voice) {
-      voiceBubble = bubble("assistant", ""); stopBtn.disabled = false;
+      voiceBubble = bubble("assistant", ""); stopBtn.disabled = false; face.replying = true; face.listening = false;
     } else if (m.type === "turn_start") {
-      current = bubble("assistant", ""); stopBtn.disabled = false;
+      current = bubble("assistant", ""); stopBtn.disabled = false; face.replying = true;
     } else if (m.type === "token") {
       if (!current) current = bubble("assistant", "");
-      current.textContent += m.text; logEl.scrollTop = logEl.scrollHeight;
+      current.textContent += m.text; logEl.scrollTop = logEl.scrollHeight; face.wrote();
+    } else if (m.type === "sentence") {
+      face.emotions(m.emotions);
     } else if (m.type === "turn_end") {
+      face.replying = false;
       if (current) {
         current.textContent = m.reply || current.textContent;
         const meta = document.createElement("div"); meta.className = "meta";
@@ -46,10 +49,11 @@ function connect() {
     } else if (m.type === "audio_format") {
       audioRate = m.rate;
     } else if (m.type === "transcript") {
+      face.listening = !m.final;
       captionEl.textContent = (m.final ? "you: " : "you (…): ") + m.text;
       if (m.final) bubble("user", m.text);
     } else if (m.type === "caption") {
-      captionEl.textContent = m.text; voiceReply(m.text);
+      captionEl.textContent = m.text; voiceReply(m.text); face.emotions(m.emotions);
     } else if (m.type === "audio_clear") {
       clearAudio(); captionEl.textContent = "(interrupted)";
     } else if (m.type === "voice_timings") {
@@ -65,9 +69,36 @@ document.getElementById("form").onsubmit = (e) => {
   e.preventDefault();
   const text = input.value.trim();
   if (!text || !ws || ws.readyState !== 1) return;
-  bubble("user", text); ws.send(JSON.stringify({ type: "chat", text })); input.value = "";
+  bubble("user", text); ws.send(JSON.stringify({ type: "chat", text })); input.value = ""; face.replying = true;
 };
 stopBtn.onclick = () => { ws && ws.send(JSON.stringify({ type: "stop" })); clearAudio(); };
+
+// ---- the avatar beside the chat: fed by the reply audio this page plays, the reply's emotion tags and the turn
+const face = {
+  avatar: null, analyser: null, replying: false, listening: false, talkUntil: 0, lastAudio: 0,
+  emotions(list) { if (this.avatar && list && list.length) this.avatar.setEmotion(list[list.length - 1]); },
+  wrote() { this.talkUntil = performance.now() + 220; }, // a text reply "talks" while it is being written
+  read() {
+    const now = performance.now(), heard = this.analyser ? this.analyser() : { level: 0, round: false };
+    if (heard.level > 0.01) this.lastAudio = now;
+    let level = heard.level;
+    if (level <= 0.01 && now - this.lastAudio > 1000 && now < this.talkUntil) level = 0.035 + 0.03 * Math.sin(now / 55);
+    this.avatar.setState(level > 0.01 ? "speaking" : this.listening ? "listening" : this.replying ? "thinking" : "idle");
+    return { level, round: heard.round };
+  },
+};
+(async () => {
+  const el = document.getElementById("avatar"), settings = await avatarSettings(params.get("token") ? "?token=" + encodeURIComponent(params.get("token")) : "");
+  const hidden = !settings.show_on_page || localStorage.getItem("companion-avatar") === "hidden";
+  const toggle = document.getElementById("avatarToggle");
+  const show = (on) => { el.hidden = !on; toggle.textContent = on ? "hide avatar" : "show avatar"; };
+  toggle.onclick = () => { const on = el.hidden; localStorage.setItem("companion-avatar", on ? "shown" : "hidden"); show(on); };
+  show(!hidden);
+  const tokenQuery = params.get("token") ? "?token=" + encodeURIComponent(params.get("token")) : "";
+  face.avatar = new CompanionAvatar(el, { mode: settings.mode, images: settings.images, mouthGain: settings.mouth_gain, tokenQuery });
+  face.avatar.levelSource = () => face.read();
+  window.companionAvatar = face.avatar;
+})();
 
 // ---- voice: microphone -> 16 kHz int16 frames over the socket; reply audio streamed back and played as it arrives
 const captionEl = document.getElementById("caption"), micBtn = document.getElementById("mic"), micLabel = document.getElementById("micLabel");
@@ -78,15 +109,21 @@ function voiceReply(text) {
   if (!voiceBubble) voiceBubble = bubble("assistant", "");
   voiceBubble.textContent = (voiceBubble.textContent + " " + text).trim();
 }
+let analyser = null;
 function ctx() {
-  if (!audioCtx) audioCtx = new AudioContext();
+  if (!audioCtx) {
+    audioCtx = new AudioContext();
+    // Reply audio passes an analyser on its way out: the avatar's mouth follows what is actually heard.
+    analyser = audioCtx.createAnalyser(); analyser.fftSize = 1024; analyser.connect(audioCtx.destination);
+    face.analyser = audioLevelSource(analyser);
+  }
   if (audioCtx.state === "suspended") audioCtx.resume();
   return audioCtx;
 }
 function playPcm(buf) {
   const c = ctx(), pcm = new Int16Array(buf), b = c.createBuffer(1, pcm.length, audioRate), ch = b.getChannelData(0);
   for (let i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 32768;
-  const src = c.createBufferSource(); src.buffer = b; src.connect(c.destination);
+  const src = c.createBufferSource(); src.buffer = b; src.connect(analyser);
   playAt = Math.max(playAt, c.currentTime + 0.05); src.start(playAt); playAt += b.duration;
   playing.push(src); src.onended = () => { playing = playing.filter(s => s !== src); };
   window.companionVoice.framesPlayed++; window.companionVoice.playbackStarted = true;

@@ -32,6 +32,7 @@ from ..resources import bundled
 from ..text import Sentence
 from ..turn import Turn
 from .listener import BoundedRunner
+from .web_avatar import AvatarFeed
 from .web_settings import SettingsAPI
 from .web_guard import SECURITY_HEADERS, refusal
 
@@ -54,6 +55,7 @@ class WebChat:
         self.settings = settings
         self.web_root = web_root or bundled("web")
         self._settings_api = SettingsAPI(companion, settings)
+        self.avatar = AvatarFeed(companion, settings, self._broadcast, lambda: len(self._event_sockets))
         self.token = settings.web_token()
         self._runner: BoundedRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -75,6 +77,9 @@ class WebChat:
         app.router.add_get("/ws", self._ws)
         app.router.add_get("/health", self._health)
         app.router.add_get("/overlay", self._page("overlay.html"))
+        app.router.add_get("/avatar", self._page("avatar.html"))
+        app.router.add_get("/api/avatar", self.avatar.config)
+        app.router.add_get("/avatar-files/{name}", self.avatar.file)
         app.router.add_get("/control", self._page("control.html"))
         app.router.add_get("/events", self._events_ws)
         app.router.add_get("/api/status", self._api_status)
@@ -106,6 +111,7 @@ class WebChat:
             bus.subscribe(ChatAnswering, lambda e: self._broadcast({"type": "answering", "user": e.user_name, "text": e.text, "platform": e.platform})),
             bus.subscribe(AdapterStatus, self._on_status),
         ]
+        self.avatar.start()
         cfg = self.settings.web
         self._runner = BoundedRunner(
             self.app(), max_connections=cfg.max_connections, header_timeout=cfg.header_timeout, shutdown_timeout=0.5
@@ -122,6 +128,7 @@ class WebChat:
             self._unsubscribe()
         for undo in self._undo_events:
             undo()
+        await self.avatar.stop()
         for voice in list(self._voices.values()):
             await voice.close()
         await self.voice_models.close()

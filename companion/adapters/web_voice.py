@@ -118,7 +118,7 @@ class BrowserVoice:
             self._turns.add(event.turn_id)
             message = {"type": "turn_start", "turn_id": event.turn_id, "voice": True}
         elif isinstance(event, SentenceReady) and event.turn_id in self._turns:
-            message = {"type": "caption", "turn_id": event.turn_id, "text": event.text}
+            message = {"type": "caption", "turn_id": event.turn_id, "text": event.text, "emotions": list(event.emotions)}
         elif isinstance(event, VoiceTimings) and event.conversation_id == self.conversation:
             self._turns.discard(event.turn_id)
             message = {"type": "voice_timings", "turn_id": event.turn_id, "timings": event.timings}

@@ -1,0 +1,35 @@
+// /avatar: the avatar alone, for an OBS browser source. Its mouth follows the server's playback level
+// (what the speakers play, the level VTube Studio's lip sync reads), so it moves when OBS captures the
+// companion's audio from the desktop. Emotions and states come over the same /events socket.
+"use strict";
+(async () => {
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  const tokenQuery = token ? "?token=" + encodeURIComponent(token) : "";
+  const settings = await avatarSettings(tokenQuery);
+  const el = document.getElementById("avatar");
+  const scale = parseFloat(params.get("scale") || "1") || 1;
+  const mirror = params.get("mirror") === "1";
+  // x, y: where the avatar's bottom centre stands, in % of the source (default: bottom centre).
+  const x = parseFloat(params.get("x") || "50"), y = parseFloat(params.get("y") || "100");
+  el.style.left = `calc(${x}% - 150px)`; el.style.top = `calc(${y}% - 360px)`;
+  el.style.transform = `scale(${mirror ? -scale : scale}, ${scale})`;
+  const avatar = new CompanionAvatar(el, {
+    mode: params.get("mode") || settings.mode, images: settings.images, mouthGain: settings.mouth_gain, tokenQuery,
+  });
+  window.companionAvatar = avatar;
+  let retry = 500;
+  function connect() {
+    const q = token ? "?token=" + encodeURIComponent(token) : "";
+    const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/events" + q);
+    ws.onopen = () => { retry = 500; };
+    ws.onmessage = (ev) => {
+      const m = JSON.parse(ev.data);
+      if (m.type === "level") avatar.setLevel(m.value);
+      else if (m.type === "emotion") avatar.setEmotion(m.emotion);
+      else if (m.type === "state") avatar.setState(m.state);
+    };
+    ws.onclose = () => { avatar.setLevel(0); setTimeout(connect, retry); retry = Math.min(retry * 2, 8000); };
+  }
+  connect();
+})();
