@@ -15,7 +15,7 @@
   el.style.left = `calc(${x}% - 150px)`; el.style.top = `calc(${y}% - 360px)`;
   el.style.transform = `scale(${mirror ? -scale : scale}, ${scale})`;
   const avatar = new CompanionAvatar(el, {
-    mode: params.get("mode") || settings.mode, images: settings.images, mouthGain: settings.mouth_gain, tokenQuery,
+    mode: params.get("mode") || settings.mode, images: settings.images, vrm: settings.vrm, mouthGain: settings.mouth_gain, tokenQuery,
   });
   window.companionAvatar = avatar;
   let retry = 500;

@@ -83,6 +83,7 @@ class CompanionAvatar {
   constructor(el, opts = {}) {
     this.el = el;
     this.mode = opts.mode || "svg";
+    this.vrm = null; this.vrmError = "";
     this.gain = opts.mouthGain || 8;
     this.images = opts.images || [];
     this.filesBase = opts.filesBase || "/avatar-files/";
@@ -95,7 +96,10 @@ class CompanionAvatar {
     this.levelSource = null; // optional () => {level, round}: read every frame (the page's own audio)
     this.lastLevelChange = 0; this.mouthChangedAt = 0;
     this.seen = new Set(); this.latencies = []; // what the mouth did, and level-change -> mouth-change delays (ms)
-    if (this.mode === "png" && this.images.length) this._buildPng(); else { this.mode = "svg"; this._buildSvg(); }
+    this.vrmUrl = opts.vrm ? this.filesBase + "model.vrm" + this.tokenQuery : null;
+    if (this.mode === "vrm" && this.vrmUrl) this._buildVrm();
+    else if (this.mode === "png" && this.images.length) this._buildPng();
+    else { this.mode = "svg"; this._buildSvg(); }
     this._loop = this._loop.bind(this);
     requestAnimationFrame(this._loop);
   }
@@ -126,6 +130,15 @@ class CompanionAvatar {
     this.ext = Object.fromEntries(this.images.map(n => [n.replace(/\.[a-z]+$/i, ""), n]));
     for (const name of this.images) { const pre = new Image(); pre.src = this._url(name); }
   }
+  _buildVrm() {
+    this._buildSvg(); // shown until the model has loaded (or if it cannot be)
+    const box = document.createElement("div"); box.className = "av-vrm";
+    this.el.appendChild(box);
+    import("/static/avatar-vrm.js")
+      .then((m) => m.createVrm(box, this.vrmUrl))
+      .then((vrm) => { this.vrm = vrm; this.el.querySelector("svg").remove(); })
+      .catch((e) => { box.remove(); this.vrmError = String(e); console.warn("VRM avatar unavailable:", e); this.mode = "svg"; });
+  }
   _url(name) { return this.filesBase + encodeURIComponent(name) + this.tokenQuery; }
   _pngFor(emotion, talking, blinking) {
     const state = talking ? "talking" : (blinking ? "blink" : "idle");
@@ -145,7 +158,9 @@ class CompanionAvatar {
     if (now > this.emotionUntil && this.emotion !== "neutral") this.emotion = "neutral";
     if (now > this.blinkAt) { this.blinkUntil = now + 140; this.blinkAt = now + 1800 + Math.random() * 4200 + (Math.random() < 0.15 ? -1600 : 0); }
     const blinking = now < this.blinkUntil;
-    if (this.mode === "png") this._framePng(now, blinking); else this._frameSvg(now, blinking);
+    if (this.vrm) this._frameVrm(now, blinking);
+    else if (this.mode === "png") this._framePng(now, blinking);
+    else this._frameSvg(now, blinking);
     requestAnimationFrame(this._loop);
   }
 
@@ -176,6 +191,12 @@ class CompanionAvatar {
     }
     const look = this.state === "thinking" ? "translate(4 -5)" : this.state === "listening" ? "translate(-2 0)" : "translate(0 0)";
     for (const iris of this.irises) iris.setAttribute("transform", look);
+  }
+
+  _frameVrm(now, blinking) {
+    const shape = this._mouthShape();
+    if (shape !== this._vrmShape) { this._vrmShape = shape; this._mouthChanged(now, shape); }
+    this.vrm.frame(this, blinking);
   }
 
   _framePng(now, blinking) {

@@ -95,7 +95,7 @@ const face = {
   toggle.onclick = () => { const on = el.hidden; localStorage.setItem("companion-avatar", on ? "shown" : "hidden"); show(on); };
   show(!hidden);
   const tokenQuery = params.get("token") ? "?token=" + encodeURIComponent(params.get("token")) : "";
-  face.avatar = new CompanionAvatar(el, { mode: settings.mode, images: settings.images, mouthGain: settings.mouth_gain, tokenQuery });
+  face.avatar = new CompanionAvatar(el, { mode: settings.mode, images: settings.images, vrm: settings.vrm, mouthGain: settings.mouth_gain, tokenQuery });
   face.avatar.levelSource = () => face.read();
   window.companionAvatar = face.avatar;
 })();
