@@ -177,3 +177,37 @@ async def test_main_page_avatar_follows_the_reply_it_plays(avatar_server, fake_o
             assert await page.evaluate("() => document.getElementById('avatar').hidden")  # remembered
         finally:
             await browser.close()
+
+
+async def test_vrm_model_renders_with_expressions_and_mouth(avatar_server, tmp_path):
+    """VRM mode with a minimal VRM 1.0 built by the test: it renders, an emotion sets its expression, the level opens the mouth (aa)."""
+    need_browser()
+    from playwright.async_api import async_playwright
+
+    from tests.web.vrm_builder import build_vrm
+
+    model = build_vrm(tmp_path / "test.vrm")
+    chat, comp = await avatar_server(mode="vrm", vrm_file=str(model))
+    base = f"http://127.0.0.1:{chat.port}"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"])
+        try:
+            page = await browser.new_page(viewport={"width": 300, "height": 360})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+            await page.goto(base + "/avatar")
+            await page.wait_for_function("() => window.companionAvatar && (window.companionAvatar.vrm || window.companionAvatar.vrmError)", timeout=30000)
+            assert not await page.evaluate("() => window.companionAvatar.vrmError"), errors
+            quiet = await page.screenshot(omit_background=True)
+            assert alpha_at(quiet, [(0.5, 0.5)])[0] > 200 and alpha_at(quiet, [(0.02, 0.02)])[0] == 0
+            comp.bus.publish(EmotionCue("t1", "happy"))
+            await page.wait_for_function("() => window.companionAvatar.vrm.values().happy > 0.8")
+            speak(comp, 1.0)
+            await page.wait_for_function("() => window.companionAvatar.vrm.values().aa > 0.3")
+            talking = await page.screenshot(omit_background=True)
+            await page.screenshot(path=str(ARTIFACTS / "avatar-vrm.png"), omit_background=True)
+            assert np.abs(region(talking, (0.2, 0.2, 0.8, 0.8)) - region(quiet, (0.2, 0.2, 0.8, 0.8))).sum() > 2000
+            await asyncio.sleep(1.2)
+            assert await page.evaluate("() => window.companionAvatar.vrm.values().aa") < 0.05  # closed after the audio
+        finally:
+            await browser.close()
