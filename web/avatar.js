@@ -96,6 +96,7 @@ class CompanionAvatar {
     this.levelSource = null; // optional () => {level, round}: read every frame (the page's own audio)
     this.lastLevelChange = 0; this.mouthChangedAt = 0;
     this.seen = new Set(); this.latencies = []; // what the mouth did, and level-change -> mouth-change delays (ms)
+    this.fellAt = 0; this.closeLatencies = []; // end of audio -> mouth closed (ms)
     this.vrmUrl = opts.vrm ? this.filesBase + "model.vrm" + this.tokenQuery : null;
     if (this.mode === "vrm" && this.vrmUrl) this._buildVrm();
     else if (this.mode === "png" && this.images.length) this._buildPng();
@@ -106,6 +107,7 @@ class CompanionAvatar {
 
   setLevel(value) {
     if ((value > 0.001) !== (this.level > 0.001)) this.lastLevelChange = performance.now();
+    if (value <= 0.001 && this.level > 0.001) this.fellAt = performance.now();
     this.level = Math.max(0, value || 0);
   }
   setEmotion(name) {
@@ -154,7 +156,7 @@ class CompanionAvatar {
     if (this.levelSource) { const s = this.levelSource(); this.setLevel(s.level); this.round = s.round; }
     // Mouth: follows the loudness at once when it rises, and closes within a few frames when it stops.
     const target = Math.min(1, this.level * this.gain);
-    this.open = target > this.open ? target : Math.max(target, this.open * 0.45);
+    this.open = target > this.open ? target : Math.max(target, this.open * 0.3);
     if (now > this.emotionUntil && this.emotion !== "neutral") this.emotion = "neutral";
     if (now > this.blinkAt) { this.blinkUntil = now + 140; this.blinkAt = now + 1800 + Math.random() * 4200 + (Math.random() < 0.15 ? -1600 : 0); }
     const blinking = now < this.blinkUntil;
@@ -209,6 +211,7 @@ class CompanionAvatar {
 
   _mouthChanged(now, shape) {
     this.mouthChangedAt = now; this.seen.add(shape);
+    if (this.fellAt && this.open < 0.08) { this.closeLatencies.push(now - this.fellAt); this.fellAt = 0; }
     if (this.lastLevelChange && this.lastLevelChange <= now) { this.latencies.push(now - this.lastLevelChange); this.lastLevelChange = 0; }
   }
 

@@ -3,7 +3,7 @@
 The avatar in the page and in the OBS source (/avatar) is driven by the same
 events as VTube Studio: emotion cues from the reply, the state (idle,
 listening, thinking, speaking) and the playback level the VTube Studio lip
-sync reads, streamed at 30 Hz while the companion speaks (and once more at 0
+sync reads, streamed at 50 Hz while the companion speaks (and once more at 0
 when it stops, so the mouth closes).
 """
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AvatarFeed", "LEVEL_HZ"]
 
-LEVEL_HZ = 30
+LEVEL_HZ = 50
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}\.(png|webp|gif|jpe?g)$")
 _CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "gif": "image/gif", "jpg": "image/jpeg", "jpeg": "image/jpeg"}
 
@@ -71,7 +71,7 @@ class AvatarFeed:
         self._last_level = value
 
     async def _levels(self) -> None:
-        """The level heard now, 30 times a second while anyone listens on /events."""
+        """The level heard now, 50 times a second while anyone listens on /events."""
         level = self.companion.audio_level
         while True:
             await asyncio.sleep(1 / LEVEL_HZ)

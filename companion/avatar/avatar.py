@@ -23,6 +23,7 @@ from ..voice.level import AudioLevel
 from .client import AvatarAuthError, AvatarError, AvatarUnavailable, VTSClient
 from .lipsync import MouthEnvelope
 from .protocol import HOTKEY_BUSY_ERRORS, PARAM_CONTROLLED_BY_OTHER_PLUGIN, ApiError, Hotkey, default_emotion_map, find_hotkey
+from .states import AvatarStates
 
 if TYPE_CHECKING:
     from ..bus import EventBus
@@ -51,6 +52,7 @@ class Avatar:
         self.mouth = MouthEnvelope(gain=cfg.mouth_gain)
         self.injections = 0  # requests sent (for tests and benches)
         self.state = "idle"
+        self.states = AvatarStates()
         self._last_trigger: dict[str, float] = {}
         self._warned: set[str] = set()
         self._unsubscribe: list[Any] = []
@@ -62,9 +64,10 @@ class Avatar:
         """Stay connected until ``stop`` is set."""
         self._unsubscribe = [
             self.bus.subscribe(EmotionCue, self._on_emotion),
-            self.bus.subscribe(TurnStarted, lambda e: self._set_state("thinking")),
-            self.bus.subscribe(SpeechStarted, lambda e: self._set_state("listening")),
-            self.bus.subscribe(TurnEnded, lambda e: self._set_state("idle") if self.level.last_sound() < time.perf_counter() - 0.1 else None),
+            # The same state rules as the built-in web avatar (avatar/states.py), so both can run at once and agree.
+            self.bus.subscribe(TurnStarted, lambda e: self._set_state(self.states.turn_started())),
+            self.bus.subscribe(SpeechStarted, lambda e: self._set_state(self.states.speech_started())),
+            self.bus.subscribe(TurnEnded, lambda e: self._set_state(self.states.turn_ended(time.perf_counter()))),
         ]
         delay, reported = 1.0, False
         try:
@@ -149,10 +152,7 @@ class Avatar:
             level = self.level.at(now)
             value = self.mouth.step(level)
             speaking = value > 0 or level > 0
-            if speaking and self.state != "speaking":
-                self._set_state("speaking")
-            elif not speaking and self.state == "speaking" and now - self.level.last_sound() > 0.3:
-                self._set_state("idle")
+            self._set_state(self.states.level(level, now))
             if speaking or value != last_value or now - last_sent >= KEEPALIVE:
                 await self._send_mouth(value)
                 last_sent, last_value = now, value

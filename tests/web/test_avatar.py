@@ -114,6 +114,8 @@ async def test_obs_source_draws_mika_blinks_talks_and_shows_her_states(avatar_se
             assert await page.evaluate("() => document.querySelector('#avatar svg').dataset.mouth") == "closed"
             latencies = await page.evaluate("() => window.companionAvatar.latencies")
             assert latencies and max(latencies) < 50, latencies
+            closing = await page.evaluate("() => window.companionAvatar.closeLatencies")
+            assert closing and max(closing) < 100, closing  # closed within 100 ms of the end of the audio
             assert outside == []  # everything from the companion itself: works offline
         finally:
             await browser.close()
@@ -139,6 +141,7 @@ async def test_pngtuber_images_switch_with_voice(avatar_server, tmp_path):
             await page.wait_for_function("() => window.companionAvatar && window.companionAvatar.frames > 30")
             src = "() => document.querySelector('#avatar img').src"
             assert (await page.evaluate(src)).endswith("/avatar-files/idle.png")
+            assert await page.evaluate("() => window.companionAvatar.fps()") >= 30
             speak(comp, 1.0)
             await page.wait_for_function("() => document.querySelector('#avatar img').src.endsWith('talking.png')")
             comp.bus.publish(EmotionCue("t1", "excited"))
