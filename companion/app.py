@@ -402,13 +402,18 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             from .adapters.discord.bot import run_discord
 
             supervisor.start(FunctionAdapter("discord", lambda s: run_discord(companion, settings, s)))
+        if settings.minecraft.enabled:
+            from .minecraft.adapter import MinecraftAdapter
+
+            supervisor.start(MinecraftAdapter(companion, settings))
         if settings.voice.enabled:
             from .voice.local import run_local_voice
 
             supervisor.start(FunctionAdapter("voice", lambda s: run_local_voice(companion, settings, s)))
             print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
         if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled
-                or settings.discord.enabled or settings.stream.twitch.enabled or settings.stream.youtube.enabled):
+                or settings.discord.enabled or settings.stream.twitch.enabled or settings.stream.youtube.enabled
+                or settings.minecraft.enabled):
             log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
         # Measured from here: start-up (loading models, spawning servers) is not serving.
         companion.health.lag = LoopLag()

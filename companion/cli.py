@@ -146,6 +146,11 @@ def _parser() -> argparse.ArgumentParser:
     link.add_argument("speaker")
     link.add_argument("other")
 
+    minecraft = sub.add_parser("minecraft", help="Minecraft co-play through mineflayer (Node.js)")
+    minecraft_sub = minecraft.add_subparsers(dest="minecraft_command", metavar="ACTION")
+    mdemo = minecraft_sub.add_parser("demo", help="start a local test server, join it, run a short scripted goal, print what happened")
+    mdemo.add_argument("--json", action="store_true", help="print one JSON object: joined, skills [{name, ok, reason, ms}]")
+
     game = sub.add_parser("game", help="games that speak the Neuro game API")
     game_sub = game.add_subparsers(dest="game_command", metavar="ACTION")
     demo = game_sub.add_parser("demo", help="watch the companion play tic-tac-toe through the Neuro API")
@@ -207,6 +212,8 @@ def _main(argv: list[str] | None) -> int:
             return _chat(settings, args)
         if args.command == "game":
             return _game(settings, args)
+        if args.command == "minecraft":
+            return _minecraft(settings, args)
         if args.command == "persona":
             return _persona(settings, args)
         if args.command == "memory":
@@ -289,6 +296,25 @@ def _init(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, EOFError):
         print("\nstopped; nothing was written", file=sys.stderr)
         return 130
+
+
+def _minecraft(settings: Settings, args: argparse.Namespace) -> int:
+    from .minecraft.demo import print_demo, run_demo
+    from .minecraft.process import MinecraftError
+
+    if args.minecraft_command != "demo":
+        _parser().parse_args(["minecraft", "--help"])
+    try:
+        out = asyncio.run(run_demo(node=settings.minecraft.node))
+    except MinecraftError as exc:
+        return _report_text(str(exc), args.json)
+    print_demo(out, args.json)
+    return 0 if out["joined"] else EXIT_FAILURE
+
+
+def _report_text(message: str, as_json: bool) -> int:
+    print(json.dumps({"error": message}) if as_json else f"error: {message}", file=sys.stdout if as_json else sys.stderr)
+    return EXIT_FAILURE
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:

@@ -349,6 +349,24 @@ class AvatarSection(_Section):
     web: WebAvatarSection = Field(default_factory=lambda: WebAvatarSection())
 
 
+class MinecraftSection(_Section):
+    enabled: bool = Field(False, description="Join a Minecraft server with `companion run` (needs Node.js 18+; `scripts/setup.sh minecraft`).")
+    host: str = Field("127.0.0.1", description="The Minecraft server (Java edition, offline mode or a LAN world opened to LAN).")
+    port: int = Field(25565, ge=1, le=65535, description="Its port (a LAN world shows it in chat when opened to LAN).")
+    username: str = Field("Mika", min_length=3, max_length=16, description="The bot's player name.")
+    version: str = Field("", description='Minecraft version, e.g. "1.20.4" (empty: ask the server).')
+    owner: str = Field("", description="Your Minecraft player name: your chat counts as the owner's (owner-only skills).")
+    autonomy: Literal["off", "when_asked", "always"] = Field(
+        "when_asked", description='"off": only talk; "when_asked": carry out requests in chat ("get some wood"); '
+        '"always": also keep busy when idle (fight nearby mobs, eat, follow the owner).',
+    )
+    chat_replies: bool = Field(True, description="Answer in the game chat (besides speaking, when voice is on).")
+    chattiness: float = Field(0.3, ge=0, le=1, description="Share of game events (damage, night, items, players joining) she comments on.")
+    radius: float = Field(64.0, gt=0, description="How far from where she spawned she may go, in blocks.")
+    protect_spawn: float = Field(10.0, ge=0, description="Blocks closer than this to spawn are broken for the owner only (0: no protection).")
+    node: str = Field("node", description="The Node.js executable.")
+
+
 class MCPServerSection(_Section):
     command: str = Field("", description="stdio server: the program to start (e.g. npx, uvx, python).")
     args: list[str] = Field(default_factory=list, description="stdio server: its arguments.")
@@ -452,6 +470,7 @@ class Settings(_Section):
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     discord: DiscordSection = Field(default_factory=DiscordSection)
     stream: StreamSection = Field(default_factory=StreamSection)
+    minecraft: MinecraftSection = Field(default_factory=MinecraftSection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")

@@ -388,7 +388,7 @@ class Companion:
 MAX_TOOL_ROUNDS = 4
 CHAT_PLATFORMS = ("twitch", "youtube")  # audience chat: quoted, attributed, never instructions
 # Replies on these are heard, not read: a minute of speech nobody asked for is worse than a short answer.
-SPOKEN_PLATFORMS = ("voice", "stream", "twitch", "youtube", "game")
+SPOKEN_PLATFORMS = ("voice", "stream", "twitch", "youtube", "game", "minecraft")
 
 
 def as_prompted(content: str, interrupted: bool) -> str:

@@ -3,6 +3,7 @@
 # otherwise the command to run is printed):
 #   always:          espeak-ng (espeak TTS; speech made by the tests), PortAudio (microphone and
 #                    speaker through sounddevice), libopus (discord.py encodes voice-channel speech)
+#   with `minecraft` (or `test`): Node.js and npm (the Minecraft bot, mineflayer), when no `node` is on PATH
 #   with `test`:     Xvfb (a virtual screen for the screen plugin's test) and Chromium (the web UI's
 #                    browser tests, driven by Playwright; COMPANION_BROWSER_TESTS=0 leaves it out)
 set -uo pipefail
@@ -10,6 +11,9 @@ missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 ldconfig -p 2>/dev/null | grep -q libportaudio || missing+=(libportaudio2)
 ldconfig -p 2>/dev/null | grep -q libopus.so || missing+=(libopus0)
+case " $* " in
+  *" minecraft "*|*" test "*) command -v node >/dev/null 2>&1 || missing+=(nodejs npm) ;;
+esac
 if [ "${1:-}" = "test" ]; then
   command -v Xvfb >/dev/null 2>&1 || missing+=(xvfb)
   if [ "${COMPANION_BROWSER_TESTS:-1}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then missing+=(chromium); fi

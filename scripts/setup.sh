@@ -19,7 +19,7 @@ pip=(.venv/bin/python -m pip --disable-pip-version-check)
 
 # One stamp per extras set, so ./run.sh and ./test.sh do not reinstall each other's set.
 stamp=".venv/.companion-setup-${extras//,/-}"
-want="$(sha256sum < pyproject.toml | cut -c1-16)"
+want="$(cat pyproject.toml companion/minecraft/bot/package-lock.json | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
@@ -43,7 +43,20 @@ case ",$extras," in
 esac
 case ",$extras," in
   *,dev,*) scripts/apt-packages.sh test ;;
+  *,minecraft,*) scripts/apt-packages.sh minecraft ;;
   *,voice,*|*,tools,*) scripts/apt-packages.sh ;;
+esac
+case ",$extras," in
+  *,minecraft,*|*,dev,*)
+    # The Minecraft bot (mineflayer) and the local test server (flying-squid), pinned by package-lock.json.
+    if command -v npm >/dev/null 2>&1; then
+      echo "==> npm ci (Minecraft bot: mineflayer, flying-squid)"
+      npm ci --prefix companion/minecraft/bot --no-audit --no-fund --loglevel=error >/dev/null \
+        || { echo "error: npm ci failed in companion/minecraft/bot" >&2; exit 1; }
+    else
+      echo "note: Node.js/npm not found; Minecraft stays off (install nodejs and npm, then rerun)" >&2
+    fi
+    ;;
 esac
 if [ "${CI:-}" = "true" ]; then
   # CI must never pull CUDA wheels: they are gigabytes and useless on the CPU runners.
