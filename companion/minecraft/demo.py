@@ -20,7 +20,8 @@ from .skills import SKILL_TIMEOUTS, Step
 
 __all__ = ["LocalServer", "run_demo", "DEMO_VERSION"]
 
-DEMO_VERSION = "1.16.5"  # a version both flying-squid 1.12 and mineflayer 4.25 support well
+DEMO_VERSION = "1.16.5"  # on flying-squid 1.12 digging drops items the bot picks up (not on 1.19.4)
+PLAYERS_VERSION = "1.19.4"  # ...and other players are visible to the bot only on this version (not 1.8-1.18, 1.20+)
 
 
 def free_port() -> int:

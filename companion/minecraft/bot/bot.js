@@ -58,7 +58,11 @@ function connect() {
     if (night && !wasNight) send({ event: "night" });
     wasNight = !!night;
   });
-  bot.on("playerJoined", (p) => { if (bot.entity && p.username !== bot.username) send({ event: "player_joined", user: p.username }); });
+  const greeted = new Set(); // some servers (flying-squid) announce a player only by its entity appearing
+  const joined = (name) => { if (bot.entity && name && name !== bot.username && !greeted.has(name)) { greeted.add(name); send({ event: "player_joined", user: name }); } };
+  bot.on("playerJoined", (p) => joined(p.username));
+  bot.on("playerLeft", (p) => greeted.delete(p.username));
+  bot.on("entitySpawn", (e) => { if (e.type === "player") joined(e.username); });
   bot.on("playerCollect", (collector, item) => {
     if (collector === bot.entity) {
       const stack = item.getDroppedItem && item.getDroppedItem();
@@ -98,7 +102,8 @@ async function go(token, goal, timeoutMs) {
     outcome = await Promise.race([done.then(() => "ok"), timer, watch]);
   } catch (err) {
     bot.pathfinder.setGoal(null);
-    fail(/no ?path/i.test(String(err.message || err)) ? "no path to the target (it is unreachable)" : String(err.message || err));
+    const text = String(err.message || err);
+    fail(/no ?path|to+ long to decide|noPath|timeout/i.test(text) ? "no path to the target (it is unreachable)" : text);
   }
   token.cancelled = token.cancelled || outcome !== "ok";
   if (outcome !== "ok") bot.pathfinder.setGoal(null);
@@ -145,7 +150,10 @@ const SKILLS = {
     else if ([args.x, args.y, args.z].every((v) => typeof v === "number")) target = new Vec3(args.x, args.y, args.z);
     else fail("give a player, or x, y and z");
     withinHome(target);
-    await go(token, new goals.GoalNear(target.x, target.y, target.z, args.range ?? 2), args.timeout_ms ?? 30000);
+    const range = args.range ?? 2;
+    await go(token, new goals.GoalNear(target.x, target.y, target.z, range), args.timeout_ms ?? 30000);
+    const off = bot.entity.position.distanceTo(target);
+    if (off > range + 1.5) fail(`no path to the target (it is unreachable); stopped ${Math.round(off)} blocks away`);
     return { text: `arrived near ${Math.round(target.x)} ${Math.round(target.y)} ${Math.round(target.z)}` };
   },
 

@@ -1,0 +1,203 @@
+"""The bot on a real local Minecraft server (flying-squid) with a scripted player; the companion through a fake OpenAI server."""
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from companion.minecraft.adapter import MinecraftAdapter
+from companion.minecraft.demo import DEMO_VERSION, PLAYERS_VERSION, LocalServer
+from companion.minecraft.process import BotProcess
+
+pytestmark = pytest.mark.slow
+
+
+def env_for(port: int, version: str = DEMO_VERSION, **extra: str) -> dict[str, str]:
+    return {"MC_HOST": "127.0.0.1", "MC_PORT": str(port), "MC_USERNAME": "Mika", "MC_VERSION": version, "MC_RADIUS": "64", **extra}
+
+
+async def started(port: int, version: str = DEMO_VERSION, **extra: str):
+    stop = asyncio.Event()
+    events: list[dict] = []
+    bot = BotProcess(env_for(port, version, **extra), events.append)
+    task = asyncio.create_task(bot.run(stop))
+    await asyncio.wait_for(bot.joined.wait(), 60)
+    return bot, stop, task, events
+
+
+async def test_bot_joins_reports_state_collects_places_and_explains_failures(server):
+    """Join, look, dig blocks and place one; unreachable, too far and missing items come back with reasons."""
+    bot, stop, task, _events = await started(server.port)
+    try:
+        look = await bot.skill("look")
+        assert look.ok and "health 20/20" in look.text and "inventory: empty" in look.text
+        dug = await bot.skill("collect", {"block": "grass_block", "count": 2, "owner": True})
+        assert dug.ok and dug.result["picked_up"] == 2, dug
+        placed = await bot.skill("place", {"block": "dirt"})
+        assert placed.ok, placed
+        assert "dirt x1" in (await bot.skill("look")).text
+        far = await bot.skill("goto", {"x": 5000, "y": 4, "z": 0})
+        assert not far.ok and "limit is 64" in far.reason
+        missing = await bot.skill("place", {"block": "diamond_block"})
+        assert not missing.ok and "no diamond_block in the inventory" in missing.reason
+        craft = await bot.skill("craft", {"item": "crafting_table"})
+        assert not craft.ok and "missing ingredients" in craft.reason
+        nothing = await bot.skill("collect", {"block": "diamond_ore", "owner": True})
+        assert not nothing.ok and "no diamond_ore within 32 blocks" in nothing.reason
+        sky = await bot.skill("goto", {"x": 8, "y": 40, "z": 8, "timeout_ms": 8000}, timeout=15)
+        assert not sky.ok and "unreachable" in sky.reason, sky  # in the air, nothing to climb with
+        nobody = await bot.skill("follow", {"player": "Nobody"})
+        assert not nobody.ok and "no player called Nobody" in nobody.reason
+    finally:
+        stop.set()
+        await task
+
+
+async def test_spawn_is_protected_from_non_owners(server):
+    """Breaking blocks near spawn is refused unless the owner asked."""
+    bot, stop, task, _ = await started(server.port, MC_PROTECT="10")
+    try:
+        refused = await bot.skill("collect", {"block": "grass_block", "count": 1, "owner": False})
+        assert not refused.ok and "owner only" in refused.reason
+        assert (await bot.skill("collect", {"block": "grass_block", "count": 1, "owner": True})).ok
+    finally:
+        stop.set()
+        await task
+
+
+async def test_follows_a_player_and_a_newer_instruction_interrupts(player_factory):
+    """Following a scripted player who teleports away: the bot catches up; `stop` ends it."""
+    from tests.minecraft.conftest import need_node
+
+    need_node()
+    server = await LocalServer(version=PLAYERS_VERSION).start()
+    bot, stop, task, events = await started(server.port, PLAYERS_VERSION)
+    try:
+        steve = await player_factory(server.port, version=PLAYERS_VERSION)
+        for _ in range(50):
+            if any(e["event"] == "player_joined" and e.get("user") == "Steve" for e in events):
+                break
+            await asyncio.sleep(0.1)
+        assert any(e["event"] == "player_joined" and e.get("user") == "Steve" for e in events), events
+        assert (await bot.skill("follow", {"player": "Steve"})).ok
+        me = (await bot.skill("look")).result["position"]
+        await steve.send(tp=[me["x"] + 12, 5, me["z"] + 6])
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            await steve.send(where=True)
+            now = (await bot.skill("look")).result["position"]
+            if steve.position and abs(now["x"] - steve.position["x"]) + abs(now["z"] - steve.position["z"]) < 5:
+                break
+        else:
+            pytest.fail(f"the bot did not follow: bot {now}, player {steve.position}")
+        assert (await bot.skill("stop")).ok
+    finally:
+        stop.set()
+        await task
+        await server.stop()
+
+
+async def test_survives_a_server_restart_and_its_own_process_being_killed(server):
+    """The server goes away and comes back on the same port: the bot rejoins; the Node child killed: it is restarted."""
+    bot, stop, task, events = await started(server.port)
+    try:
+        await server.stop()
+        await asyncio.sleep(1.0)
+        assert not bot.joined.is_set()
+        restarted = await LocalServer(port=server.port).start()
+        server.proc = restarted.proc  # the fixture stops it
+        await asyncio.wait_for(bot.joined.wait(), 60)
+        assert (await bot.skill("look")).ok
+        os.kill(bot.proc.pid, signal.SIGKILL)
+        await asyncio.sleep(0.5)
+        await asyncio.wait_for(bot.joined.wait(), 60)
+        assert bot.starts == 2 and (await bot.skill("look")).ok
+    finally:
+        stop.set()
+        await task
+
+
+async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, player_factory, settings_for, fake_openai):
+    """A player's chat goes through the companion; the model (fake OpenAI) calls minecraft_collect; the bot digs; the reply is posted."""
+    from companion.app import build_companion
+
+    settings = settings_for(fake_openai)
+    settings.minecraft.port = server.port
+    settings.minecraft.version = DEMO_VERSION
+    settings.minecraft.protect_spawn = 0
+    fake_openai.tool_name, fake_openai.tool_args = "minecraft_collect", '{"block": "grass_block", "count": 1}'
+    fake_openai.modes.extend(["tools"])
+    comp = build_companion(settings)
+    await comp.start()
+    adapter = MinecraftAdapter(comp, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    try:
+        await asyncio.wait_for(adapter.bot.joined.wait(), 60)
+        steve = await player_factory(server.port)
+        await steve.send(chat="Mika, could you dig a grass block for me?")
+        for _ in range(150):
+            if any(h["user"] == "Mika" and "Hello there" in h["text"] for h in steve.heard):
+                break
+            await asyncio.sleep(0.2)
+        else:
+            pytest.fail(f"no reply in game chat: {steve.heard}")
+        assert "dirt x1" in (await adapter.bot.skill("look")).text  # the tool call really dug
+        tool_round = fake_openai.requests[-1]["messages"]
+        assert any(m.get("role") == "tool" and "dug 1 grass_block" in m.get("content", "") for m in tool_round)
+        stored = await comp.history.recent("minecraft:chat", 10)
+        assert stored[0].speaker_id == "minecraft:Steve"
+    finally:
+        stop.set()
+        await task
+        await comp.close()
+
+
+async def test_embedded_model_path_plans_a_request_without_tool_calls(server, player_factory, settings_for, fake_openai):
+    """With a model that cannot call tools, "dig 2 grass" is planned and carried out, and she says what she does."""
+    from companion.app import build_companion
+
+    settings = settings_for(fake_openai)
+    settings.minecraft.port, settings.minecraft.version, settings.minecraft.protect_spawn = server.port, DEMO_VERSION, 0
+    comp = build_companion(settings)
+    await comp.start()
+    comp.llm.inner.supports_tools = False  # as the embedded SmolLM2's chat template
+    adapter = MinecraftAdapter(comp, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(adapter.run(stop))
+    try:
+        await asyncio.wait_for(adapter.bot.joined.wait(), 60)
+        steve = await player_factory(server.port)
+        await adapter.on_chat("Steve", "please dig 2 dirt")
+        await asyncio.wait_for(adapter.plan_task, 90)
+        assert adapter.history and adapter.history[-1].ok, adapter.history
+        for _ in range(25):
+            if any(h["user"] == "Mika" and h["text"].startswith("Digging 2 dirt") for h in steve.heard):
+                break
+            await asyncio.sleep(0.2)
+        assert any(h["text"].startswith("Digging 2 dirt") for h in steve.heard), steve.heard
+    finally:
+        stop.set()
+        await task
+        await comp.close()
+
+
+def test_demo_prints_one_json_object(tmp_path):
+    """`companion minecraft demo --json` joins a local server and lists each skill step with ok, reason and ms."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.minecraft.conftest import need_node
+
+    need_node()
+    done = subprocess.run([sys.executable, "-m", "companion", "minecraft", "demo", "--json", "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["joined"] is True
+    steps = {s["name"]: s for s in out["skills"]}
+    assert steps["collect"]["ok"] and steps["place"]["ok"]
+    assert not steps["goto"]["ok"] and "limit" in steps["goto"]["reason"]
+    assert all({"name", "ok", "reason", "ms"} <= set(s) for s in out["skills"])
