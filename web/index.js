@@ -88,7 +88,9 @@ const face = {
   },
 };
 (async () => {
-  const el = document.getElementById("avatar"), settings = await avatarSettings(params.get("token") ? "?token=" + encodeURIComponent(params.get("token")) : "");
+  const el = document.getElementById("avatar");
+  if (localStorage.getItem("companion-avatar") === "hidden") el.hidden = true; // at once, no flash while settings load
+  const settings = await avatarSettings(params.get("token") ? "?token=" + encodeURIComponent(params.get("token")) : "");
   const hidden = !settings.show_on_page || localStorage.getItem("companion-avatar") === "hidden";
   const toggle = document.getElementById("avatarToggle");
   const show = (on) => { el.hidden = !on; toggle.textContent = on ? "hide avatar" : "show avatar"; };

@@ -177,6 +177,7 @@ async def test_main_page_avatar_follows_the_reply_it_plays(avatar_server, fake_o
             await page.click("#avatarToggle")
             assert await page.evaluate("() => document.getElementById('avatar').hidden")
             await page.reload()
+            await page.wait_for_function("() => window.companionAvatar")
             assert await page.evaluate("() => document.getElementById('avatar').hidden")  # remembered
         finally:
             await browser.close()
