@@ -355,7 +355,8 @@ def _status(settings: Settings, args: argparse.Namespace) -> int:
             if h.get("restarts"):
                 line += f", {h['restarts']} restart(s)"
             if h.get("detail") and h["state"] == "up":
-                line += f"  ({h['detail']})"
+                detail = h["detail"] if len(h["detail"]) <= 70 else h["detail"][:67] + "..."
+                line += f"  ({detail})"
             if h.get("last_error") and h["state"] != "up":
                 line += f"  last error: {h['last_error']}"
             print(line)

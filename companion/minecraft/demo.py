@@ -39,6 +39,7 @@ class LocalServer:
         self.node = node
         self.bot_dir = bot_dir
         self.proc: asyncio.subprocess.Process | None = None
+        self._drainer: asyncio.Task[None] | None = None
 
     async def start(self, timeout: float = 60.0) -> "LocalServer":
         node = node_executable(self.node)
@@ -55,7 +56,7 @@ class LocalServer:
             if not line:
                 raise MinecraftError("the local Minecraft server stopped while starting")
             if b'"listening"' in line:
-                asyncio.get_running_loop().create_task(self._drain())
+                self._drainer = asyncio.get_running_loop().create_task(self._drain())  # kept: the pipe must not fill
                 return self
         raise MinecraftError(f"the local Minecraft server did not start within {timeout:g} s")
 
@@ -66,6 +67,8 @@ class LocalServer:
 
     async def stop(self) -> None:
         proc, self.proc = self.proc, None
+        if self._drainer is not None:
+            self._drainer.cancel()
         if proc is None or proc.returncode is not None:
             return
         proc.kill()
