@@ -126,6 +126,7 @@ async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, 
     settings.minecraft.port = server.port
     settings.minecraft.version = DEMO_VERSION
     settings.minecraft.protect_spawn = 0
+    settings.minecraft.chattiness = 0  # no commentary on the dirt she picks up: one conversation to check
     fake_openai.tool_name, fake_openai.tool_args = "minecraft_collect", '{"block": "grass_block", "count": 1}'
     fake_openai.modes.extend(["tools"])
     comp = build_companion(settings)
@@ -144,8 +145,8 @@ async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, 
         else:
             pytest.fail(f"no reply in game chat: {steve.heard}")
         assert "dirt x1" in (await adapter.bot.skill("look")).text  # the tool call really dug
-        tool_round = fake_openai.requests[-1]["messages"]
-        assert any(m.get("role") == "tool" and "dug 1 grass_block" in m.get("content", "") for m in tool_round)
+        tool_messages = [m for r in fake_openai.requests for m in r["messages"] if m.get("role") == "tool"]
+        assert any("dug 1 grass_block" in m.get("content", "") for m in tool_messages), tool_messages
         stored = await comp.history.recent("minecraft:chat", 10)
         assert stored[0].speaker_id == "minecraft:Steve"
     finally:
