@@ -36,7 +36,8 @@ from companion.voice.audio import INPUT_RATE, Audio
 from companion.voice.build import build_pipeline, build_stt, build_tts
 from companion.voice.pipeline import VoiceTurn
 from companion.voice.playback import PacedOutput, PlaybackBuffer
-from companion.voice.sources import QueueSource, feed_realtime as feed
+from companion.voice.sources import QueueSource
+from companion.voice.sources import feed_realtime as feed
 
 QUESTIONS = [
     "Hi there, I just got home from work and I am really tired. What should I cook for dinner tonight?",

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from . import masking
 from .bus import EventBus
-from .datadir import prepare_data_dir
 from .config import Settings
+from .datadir import prepare_data_dir
 from .engine import Companion
 from .events import AdapterStatus
 from .history import HistoryStore

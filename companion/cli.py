@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, masking
+from .config import ConfigError, Settings, example_toml, load_settings, resolve_config_path
 from .datadir import PRIVATE_UMASK, prepare_data_dir
 from .masking import MaskingStream
-from .config import ConfigError, Settings, example_toml, load_settings, resolve_config_path
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1

@@ -9,8 +9,8 @@ variables so the file itself can be shared safely.
 from __future__ import annotations
 
 import difflib
-import json
 import ipaddress
+import json
 import os
 import re
 import tomllib

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from .bus import EventBus
@@ -23,9 +23,9 @@ from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
+from .stream.moderation import Moderator
 from .supervisor import HealthBoard
 from .text import ReplyChunker, drop_partial_tag
-from .stream.moderation import Moderator
 from .tools.registry import ToolContext, ToolRegistry
 from .turn import SentenceSink, TokenSink, Turn, TurnResult
 from .voice.level import AudioLevel
@@ -184,7 +184,8 @@ class Companion:
             out.append({"role": "tool", "tool_call_id": spec["id"], "content": result.text})
             images += result.images
         if images:
-            out.append({"role": "user", "content": [{"type": "text", "text": "(the image from the tool)"}, *({"type": "image_url", "image_url": {"url": u}} for u in images)]})
+            parts = [{"type": "text", "text": "(the image from the tool)"}, *({"type": "image_url", "image_url": {"url": u}} for u in images)]
+            out.append({"role": "user", "content": parts})
         return out
 
     async def forget_speaker(self, speaker_id: str, platform: str = "") -> tuple[int, int]:

@@ -99,7 +99,8 @@ class Character:
     def to_v2(self) -> dict[str, Any]:
         """A V2 copy for older readers (written beside V3 in PNG exports, as SillyTavern does)."""
         v3 = self.to_v3()
-        data = {k: v for k, v in v3["data"].items() if k not in ("nickname", "group_only_greetings", "assets", "source", "creation_date", "modification_date", "creator_notes_multilingual")}
+        v3_only = ("nickname", "group_only_greetings", "assets", "source", "creation_date", "modification_date", "creator_notes_multilingual")
+        data = {k: v for k, v in v3["data"].items() if k not in v3_only}
         return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
 
     def export_png(self) -> bytes:

@@ -7,7 +7,6 @@ accepts (the transformers provider renders them with the model's chat template).
 from __future__ import annotations
 
 import re
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any

@@ -3,9 +3,11 @@
 import json
 import random
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from companion.cards import CardError, write_png_card, placeholder_png
+from companion.cards import CardError, placeholder_png, write_png_card
 from companion.config import ConfigError, load_settings
 from companion.games.protocol import GameState, ProtocolError, parse_message
 from companion.games.schema import example_for, refusal, validation_error

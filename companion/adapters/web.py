@@ -23,18 +23,18 @@ from urllib.parse import urlparse
 from aiohttp import WSMsgType, web
 
 from .. import safejson
-from ..masking import mask
-from ..supervisor import normal_state
 from ..config import Settings, is_loopback
-from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from ..engine import Companion
+from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
+from ..masking import mask
 from ..resources import bundled
+from ..supervisor import normal_state
 from ..text import Sentence
 from ..turn import Turn
 from .listener import BoundedRunner
 from .web_avatar import AvatarFeed
-from .web_settings import SettingsAPI
 from .web_guard import SECURITY_HEADERS, refusal
+from .web_settings import SettingsAPI
 
 log = logging.getLogger(__name__)
 

@@ -60,7 +60,9 @@ class VoiceModels:
 
 
 class BrowserVoice:
-    def __init__(self, companion: "Companion", settings: "Settings", models: VoiceModels, conversation: str, send_json: SendJson, send_bytes: SendBytes) -> None:
+    def __init__(
+        self, companion: "Companion", settings: "Settings", models: VoiceModels, conversation: str, send_json: SendJson, send_bytes: SendBytes
+    ) -> None:
         self.companion = companion
         self.settings = settings
         self.models = models

@@ -8,7 +8,6 @@ enum, the dynamic-schema pattern the Neuro SDK best practices recommend.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Callable
@@ -87,12 +86,15 @@ async def play(
                         schema = {"type": "object", "properties": {"cell": {"type": "integer", "enum": board.free()}}, "required": ["cell"]}
                         await send("actions/unregister", {"action_names": ["place"]})
                         await send("actions/register", {"actions": [{"name": "place", "description": "Put your X on a free cell", "schema": schema}]})
-                        await send("actions/force", {"state": board.render(), "query": "Your turn: choose a free cell for your X.", "action_names": ["place"], "priority": "medium"})
+                        await send("actions/force", {
+                            "state": board.render(), "query": "Your turn: choose a free cell for your X.", "action_names": ["place"], "priority": "medium",
+                        })
                         action = await next_action()
                         cell = _cell(action.get("data"))
                         if cell not in board.free():
                             stats.rejected += 1
-                            await send("action/result", {"id": action["id"], "success": False, "message": f"Cell {cell} is not free; free cells: {board.free()}"})
+                            message = f"Cell {cell} is not free; free cells: {board.free()}"
+                            await send("action/result", {"id": action["id"], "success": False, "message": message})
                             continue
                         await send("action/result", {"id": action["id"], "success": True, "message": f"X placed on cell {cell}"})
                     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import GenerationOptions, LLM, LLMChunk, LLMError, LLMPreempted, Priority, ToolCall
+from .base import LLM, GenerationOptions, LLMChunk, LLMError, LLMPreempted, Priority, ToolCall
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -13,9 +13,9 @@ import asyncio
 import logging
 import random
 from abc import ABC, abstractmethod
-from enum import IntEnum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,7 @@ SKILL_TIMEOUTS = {"look": 5.0, "follow": 5.0, "goto": 60.0, "collect": 90.0, "pl
                   "attack": 30.0, "eat": 10.0, "say": 5.0, "stop": 5.0}
 
 _NAME = {"type": "string", "minLength": 1, "maxLength": 40}
+_XYZ = {"x": {"type": "number"}, "y": {"type": "number"}, "z": {"type": "number"}}
 SKILLS: dict[str, tuple[str, dict[str, Any], str]] = {
     # name: (description, parameters, permission)
     "look": ("Look around in Minecraft: position, health, food, day or night, nearby players, mobs, blocks and the inventory.",
@@ -28,11 +29,11 @@ SKILLS: dict[str, tuple[str, dict[str, Any], str]] = {
     "follow": ("Follow a player around until told otherwise.",
                {"type": "object", "properties": {"player": _NAME}, "required": ["player"]}, "anyone"),
     "goto": ("Walk to a player, or to x y z coordinates.",
-             {"type": "object", "properties": {"player": _NAME, "x": {"type": "number"}, "y": {"type": "number"}, "z": {"type": "number"}}}, "anyone"),
+             {"type": "object", "properties": {"player": _NAME, **_XYZ}}, "anyone"),
     "collect": ("Mine or collect a number of blocks of one type (e.g. oak_log, dirt, stone).",
                 {"type": "object", "properties": {"block": _NAME, "count": {"type": "integer", "minimum": 1, "maximum": 32}}, "required": ["block"]}, "anyone"),
     "place": ("Place a block from the inventory next to you (or at x y z).",
-              {"type": "object", "properties": {"block": _NAME, "x": {"type": "number"}, "y": {"type": "number"}, "z": {"type": "number"}}, "required": ["block"]}, "anyone"),
+              {"type": "object", "properties": {"block": _NAME, **_XYZ}, "required": ["block"]}, "anyone"),
     "craft": ("Craft an item from the inventory (a crafting table must be nearby for 3x3 recipes).",
               {"type": "object", "properties": {"item": _NAME, "count": {"type": "integer", "minimum": 1, "maximum": 64}}, "required": ["item"]}, "anyone"),
     "equip": ("Hold an item from the inventory.", {"type": "object", "properties": {"item": _NAME}, "required": ["item"]}, "anyone"),

@@ -15,10 +15,10 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..llm.base import Priority
 from ..events import Event
+from ..llm.base import Priority
 from .message import ChatMessage
 from .moderation import Moderator
 from .prioritiser import Candidate, ChatPrioritiser, Weights

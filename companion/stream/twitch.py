@@ -280,7 +280,8 @@ class TwitchEventSub:
         if kind == "channel.cheer":
             return ChatMessage("twitch", uid, name if not e.get("is_anonymous") else "someone", e.get("message", ""), "cheer", float(e.get("bits", 0)))
         if kind == "channel.raid":
-            return ChatMessage("twitch", str(e.get("from_broadcaster_user_id")), e.get("from_broadcaster_user_name", "a streamer"), "", "raid", float(e.get("viewers", 0)))
+            raider = e.get("from_broadcaster_user_name", "a streamer")
+            return ChatMessage("twitch", str(e.get("from_broadcaster_user_id")), raider, "", "raid", float(e.get("viewers", 0)))
         if kind == "channel.channel_points_custom_reward_redemption.add":
             title = (e.get("reward") or {}).get("title", "a reward")
             return ChatMessage("twitch", uid, name, f"{title}: {e.get('user_input', '')}".strip(": "), "redeem", 1)

@@ -6,6 +6,9 @@ import random
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from companion.adapters.neuro_api import GameActionFinished, GameActionSent, GameContextReceived, NeuroGameServer
 from companion.bus import EventBus
@@ -13,6 +16,7 @@ from companion.config import GamesSection
 from companion.games.decider import ActionDecider
 from companion.games.schema import validation_error
 from companion.testing import ScriptedLLM
+from tests.test_fuzz import json_values, schemas
 
 CELL = {"type": "object", "properties": {"cell": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["cell"]}
 
@@ -406,10 +410,6 @@ async def test_lone_surrogates_in_game_context_never_reach_the_model(server):
     assert "Player said hi  there" in prompt
     prompt.encode("utf-8")  # a lone surrogate would make this raise
 
-
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
-
-from tests.test_fuzz import json_values, schemas  # noqa: E402
 
 game_frames = st.one_of(
     st.text(max_size=200),

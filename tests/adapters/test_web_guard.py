@@ -4,9 +4,13 @@ import json
 
 import aiohttp
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from companion.adapters.web_guard import host_name, refusal
 from tests.adapters.test_web import web_chat  # noqa: F401 - fixture
+from tests.test_fuzz import json_values
 
 
 def check(**overrides):
@@ -99,11 +103,6 @@ async def test_pages_run_only_our_own_scripts(web_chat, settings_for, fake_opena
                 assert r.status == 401
         async with http.get(f"{base}/static/index.js") as r:
             assert r.status == 200 and "WebSocket" in await r.text()
-
-
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
-
-from tests.test_fuzz import json_values  # noqa: E402
 
 
 @hsettings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,7 +6,9 @@ import json
 import aiohttp
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from companion.stream.chat import ChatAnswering
 from tests.adapters.test_web import web_chat  # noqa: F401 - fixture

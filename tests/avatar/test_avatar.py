@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import statistics
 
 import numpy as np
 import pytest

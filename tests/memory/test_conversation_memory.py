@@ -291,7 +291,7 @@ async def test_the_rolling_summary_is_shown_when_history_was_cut_even_if_not_rec
 
 async def test_forgetting_a_person_stops_the_extraction_in_progress(tmp_path, fake_openai):
     """Discord's /forget (Companion.forget_speaker) while their exchange is being extracted: nothing is stored after."""
-    from companion.memory.manager import _encode, Exchange, saved_job_person
+    from companion.memory.manager import Exchange, _encode, saved_job_person
 
     fake_openai.extraction_reply = FACTS
     fake_openai.extraction_delay = 0.5

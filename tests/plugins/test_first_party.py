@@ -7,8 +7,6 @@ import shutil
 import subprocess
 import time
 
-import pytest
-
 from companion.app import build_companion
 from companion.events import Announcement
 from companion.plugins import PluginManager

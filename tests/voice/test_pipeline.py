@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from companion.config import Settings
 from companion.engine import Companion
@@ -20,7 +19,8 @@ from companion.voice.audio import INPUT_RATE
 from companion.voice.pipeline import VoicePipeline
 from companion.voice.playback import PacedOutput, PlaybackBuffer
 from companion.voice.policy import BargeIn
-from companion.voice.sources import QueueSource, feed_realtime as feed
+from companion.voice.sources import QueueSource
+from companion.voice.sources import feed_realtime as feed
 from companion.voice.stt.base import STT
 from companion.voice.tts.base import TTS
 from companion.voice.vad import SileroVAD

@@ -6,7 +6,6 @@ playback does when the speakers play a reply, so the /avatar page moves as it wo
 
 import asyncio
 import io
-import time
 
 import numpy as np
 import pytest
