@@ -245,7 +245,7 @@ async def test_status_reports_a_running_instance_and_sigterm_with_a_reply_in_fli
     fake_openai.token_delay = 0.5  # a slow reply, still being written when the signal comes
     cfg = config_file(tmp_path, fake_openai, f"\n[web]\nport = {port}\n[games]\nenabled = true\nport = 0\n")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "companion", "--config", cfg, "run",
+        sys.executable, "-m", "companion", "run", "--config", cfg,  # the global option after the command
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
