@@ -202,3 +202,25 @@ def test_demo_prints_one_json_object(tmp_path):
     assert steps["collect"]["ok"] and steps["place"]["ok"]
     assert not steps["goto"]["ok"] and "limit" in steps["goto"]["reason"]
     assert all({"name", "ok", "reason", "ms"} <= set(s) for s in out["skills"])
+
+
+async def test_mobs_night_and_time_limits(server):
+    """A summoned zombie shows as hostile in `look`; nightfall becomes an event; a fight that cannot end stops at its limit with a reason."""
+    bot, stop, task, events = await started(server.port)
+    try:
+        await bot.skill("say", {"text": "/give Mika oak_log 2"})  # the test world lets everyone run commands
+        await bot.skill("say", {"text": "/summon zombie"})
+        await asyncio.sleep(1.0)
+        seen = (await bot.skill("look")).text
+        assert "zombie (hostile)" in seen and "oak_log x2" in seen, seen
+        fight = await bot.skill("attack", {"timeout_ms": 3000}, timeout=8)
+        assert not fight.ok and fight.reason  # flying-squid's zombies cannot be killed: the limit ends it
+        await bot.skill("say", {"text": "/time set 13500"})
+        for _ in range(30):
+            if any(e["event"] == "night" for e in events):
+                break
+            await asyncio.sleep(0.1)
+        assert any(e["event"] == "night" for e in events), events
+    finally:
+        stop.set()
+        await task
