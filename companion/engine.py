@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .audio_level import AudioLevel
 from .bus import EventBus
 from .config import Settings
 from .events import ToolCalled, UserMessage
@@ -21,14 +22,13 @@ from .hygiene import ReplyHygiene, stop_strings
 from .llm.base import LLM, GenerationOptions, Message, Priority
 from .llm.scheduler import LLMScheduler
 from .memory.manager import Exchange
+from .moderation import Moderator
 from .persona import Character
 from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
-from .stream.moderation import Moderator
 from .supervisor import HealthBoard
 from .text import ReplyChunker, drop_partial_tag
 from .tools.registry import ToolContext, ToolRegistry
 from .turn import SentenceSink, TokenSink, Turn, TurnResult
-from .voice.level import AudioLevel
 
 if TYPE_CHECKING:
     from .memory.manager import MemoryManager

@@ -29,6 +29,7 @@ from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from ..masking import mask
 from ..resources import bundled
 from ..supervisor import normal_state
+from ..tasks import spawn
 from ..text import Sentence
 from ..turn import Turn
 from .listener import BoundedRunner
@@ -98,7 +99,7 @@ class WebChat:
         """Reminders and timers reach the browsers showing that conversation."""
         for ws, conversation in list(self._conversation_of.items()):
             if conversation == event.conversation_id and not ws.closed:
-                asyncio.get_running_loop().create_task(self._send(ws, {"type": "announcement", "text": event.text}))
+                spawn(self._send(ws, {"type": "announcement", "text": event.text}), "web-announce")
 
     async def start(self) -> None:
         self._unsubscribe = self.companion.bus.subscribe(Announcement, self._announce)
@@ -293,7 +294,7 @@ class WebChat:
 
     def _broadcast(self, data: dict[str, Any]) -> None:
         for ws in list(self._event_sockets):
-            asyncio.get_running_loop().create_task(self._send(ws, data))
+            spawn(self._send(ws, data), "web-broadcast")
 
     def _on_status(self, event: AdapterStatus) -> None:
         self._broadcast({"type": "status", "name": event.name, "state": normal_state(event.state), "detail": mask(event.detail)})

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import is_loopback
 from ..events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
+from ..tasks import spawn
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -127,7 +128,7 @@ class BrowserVoice:
         elif isinstance(event, BargedIn) and event.conversation_id == self.conversation:
             message = {"type": "audio_clear", "heard": event.heard}
         if message is not None:
-            asyncio.get_running_loop().create_task(self.send_json(message))
+            spawn(self.send_json(message), "web-voice-event")
 
     async def close(self) -> None:
         for undo in self._unsubscribe:

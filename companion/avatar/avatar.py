@@ -18,8 +18,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..audio_level import AudioLevel
 from ..events import AdapterStatus, EmotionCue, SpeechStarted, TurnEnded, TurnStarted
-from ..voice.level import AudioLevel
+from ..tasks import spawn
 from .client import AvatarAuthError, AvatarError, AvatarUnavailable, VTSClient
 from .lipsync import MouthEnvelope
 from .protocol import HOTKEY_BUSY_ERRORS, PARAM_CONTROLLED_BY_OTHER_PLUGIN, ApiError, Hotkey, default_emotion_map, find_hotkey
@@ -210,7 +211,7 @@ class Avatar:
         if not self.connected.is_set():
             coro.close()
             return
-        asyncio.get_running_loop().create_task(coro)
+        spawn(coro, "vts-trigger")
 
     async def trigger(self, hotkey: Hotkey) -> bool:
         """Trigger a hotkey unless it is cooling down; VTube Studio's queue/cooldown errors are absorbed."""

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from ..tasks import spawn
 from .protocol import AUTH_ERRORS, TOKEN_REQUEST_DENIED, ApiError, envelope, parse
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class VTSClient:
             future.set_exception(AvatarUnavailable("VTube Studio is not connected"))
             return future
         self._pending[msg["requestID"]] = (message_type, future)
-        asyncio.get_running_loop().create_task(self._send(msg, future))
+        spawn(self._send(msg, future), "vts-send")
         return future
 
     async def request(self, message_type: str, data: dict[str, Any] | None = None, timeout: float | None = None) -> dict[str, Any]:
@@ -167,7 +168,7 @@ class VTSClient:
                         try:
                             result = handler(reply.data)
                             if asyncio.iscoroutine(result):
-                                asyncio.get_running_loop().create_task(result)
+                                spawn(result, "vts-event-handler")
                         except Exception:  # noqa: BLE001 - one bad handler must not stop the reader
                             log.exception("avatar: %s handler failed", reply.message_type)
         except Exception as exc:  # noqa: BLE001 - ConnectionClosed and friends: reported through `closed`

@@ -20,19 +20,9 @@ try:  # the regex parser ships with Python; its module name changed in 3.11
 except ImportError:  # pragma: no cover - Python < 3.11
     import sre_parse as _re_parser  # type: ignore[no-redef]
 
-from jsonschema import validators
-from jsonschema.exceptions import SchemaError
+from ..jsonschemas import check_schema, validation_error
 
 __all__ = ["validation_error", "example_for", "check_schema", "shape_of", "bounded", "refusal"]
-
-
-def check_schema(schema: dict[str, Any]) -> str | None:
-    """None if ``schema`` is a usable JSON schema, else why not."""
-    try:
-        validators.validator_for(schema).check_schema(schema)
-    except SchemaError as exc:
-        return exc.message
-    return None
 
 
 def refusal(schema: dict[str, Any] | None) -> str | None:
@@ -54,24 +44,6 @@ def refusal(schema: dict[str, Any] | None) -> str | None:
     except Exception as exc:  # noqa: BLE001 - e.g. an unresolvable $ref: refuse, never crash
         return f"cannot be used: {type(exc).__name__}: {exc}"
     return None
-
-
-def validation_error(data: Any, schema: dict[str, Any] | None) -> str | None:
-    """None if ``data`` fits ``schema``; otherwise the first problem, readable by a model."""
-    if schema is None:
-        if data in (None, {}):
-            return None
-        return "this action takes no data; send no data"
-    validator = validators.validator_for(schema)(schema)
-    try:
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
-    except RecursionError:
-        return "data nested too deeply"
-    error = next(iter(errors), None)
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.path) or "data"
-    return f"{where}: {error.message}"
 
 
 def example_for(schema: dict[str, Any] | None, rng: random.Random | None = None) -> Any:

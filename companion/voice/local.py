@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ..tasks import spawn
 from .errors import VoiceError
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
 
             def announce(event: Announcement, pipeline=pipeline) -> None:
                 if event.conversation_id == pipeline.conversation_id:
-                    asyncio.get_running_loop().create_task(pipeline.say(event.text))
+                    spawn(pipeline.say(event.text), "say-announcement")
 
             def stream_turn(event: TurnStarted) -> None:
                 if event.conversation_id.startswith("stream:"):  # stream chat answers are said out loud here too
@@ -81,7 +82,7 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
 
             def stream_sentence(event: SentenceReady, pipeline=pipeline) -> None:
                 if event.turn_id in stream_turns and event.speech:
-                    asyncio.get_running_loop().create_task(pipeline.say(event.speech))
+                    spawn(pipeline.say(event.speech), "say-stream-answer")
 
             undo = [companion.bus.subscribe(Announcement, announce), companion.bus.subscribe(TurnStarted, stream_turn),
                     companion.bus.subscribe(SentenceReady, stream_sentence)]

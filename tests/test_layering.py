@@ -1,0 +1,51 @@
+"""The package reads top-down: the core does not reach into the adapters, memory does not reach into games."""
+
+import ast
+import asyncio
+import logging
+from pathlib import Path
+
+from companion.tasks import running, spawn
+
+PACKAGE = Path(__file__).resolve().parents[1] / "companion"
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Modules a file imports when it runs (imports under `if TYPE_CHECKING:` are types only and left out)."""
+    tree = ast.parse(path.read_text())
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip.update(id(n) for child in node.body for n in ast.walk(child))
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add("." * node.level + node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
+def test_engine_imports_nothing_from_voice_or_stream_and_memory_nothing_from_games():
+    """engine.py takes no module from voice/ or stream/; memory/ takes nothing from games/."""
+    engine = runtime_imports(PACKAGE / "engine.py")
+    assert not [m for m in engine if m.lstrip(".").startswith(("voice", "stream"))], engine
+    for path in (PACKAGE / "memory").glob("*.py"):
+        assert not [m for m in runtime_imports(path) if "games" in m], path
+
+
+async def test_spawned_tasks_are_kept_and_their_failures_logged(caplog):
+    """A background task is referenced until it ends, and its exception is logged with the task's name."""
+    async def boom() -> None:
+        await asyncio.sleep(0)
+        raise ValueError("bad thing")
+
+    before = running()
+    task = spawn(boom(), "test-boom")
+    assert running() == before + 1
+    await asyncio.gather(task, return_exceptions=True)
+    await asyncio.sleep(0)
+    assert running() == before
+    assert any(r.levelno == logging.ERROR and "test-boom" in r.getMessage() and "bad thing" in r.getMessage() for r in caplog.records)
