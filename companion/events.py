@@ -130,3 +130,69 @@ class Announcement(Event):
     conversation_id: str
     text: str
     speaker_id: str = ""
+
+
+# -- games (the Neuro API server) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GameConnected(Event):
+    connection_id: str
+    game: str
+
+
+@dataclass(frozen=True, slots=True)
+class GameContextReceived(Event):
+    connection_id: str
+    game: str
+    message: str
+    silent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GameForceReceived(Event):
+    connection_id: str
+    game: str
+    query: str
+    priority: str
+    action_names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GameActionSent(Event):
+    connection_id: str
+    game: str
+    action_id: str
+    name: str
+    data: object
+    fallback: bool
+    attempts: int
+    decision_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class GameActionFinished(Event):
+    connection_id: str
+    game: str
+    action_id: str
+    name: str
+    success: bool | None  # None: the game never answered within the timeout
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GameDisconnected(Event):
+    connection_id: str
+    game: str
+
+
+# -- stream chat ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAnswering(Event):
+    """The companion is answering this chat message (or burst summary): for the OBS overlay."""
+
+    platform: str
+    user_name: str
+    text: str

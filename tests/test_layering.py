@@ -49,3 +49,13 @@ async def test_spawned_tasks_are_kept_and_their_failures_logged(caplog):
     await asyncio.sleep(0)
     assert running() == before
     assert any(r.levelno == logging.ERROR and "test-boom" in r.getMessage() and "bad thing" in r.getMessage() for r in caplog.records)
+
+
+def test_every_event_is_defined_in_events_py():
+    """Event classes live in companion/events.py only, so one file lists everything that flows on the bus."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "events.py" or "node_modules" in path.parts:
+            continue
+        tree = ast.parse(path.read_text())
+        defined = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and any(ast.unparse(b) == "Event" for b in n.bases)]
+        assert defined == [], f"{path.relative_to(PACKAGE)} defines events {defined}"

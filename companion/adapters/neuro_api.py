@@ -22,7 +22,17 @@ from aiohttp import WSMsgType, web
 
 from ..bus import EventBus
 from ..config import GamesSection
-from ..events import Event, SentenceReady, TurnEnded
+from ..events import (  # the game events live with all others in events.py; re-exported here
+    Event,
+    GameActionFinished,
+    GameActionSent,
+    GameConnected,
+    GameContextReceived,
+    GameDisconnected,
+    GameForceReceived,
+    SentenceReady,
+    TurnEnded,
+)
 from ..games.decider import ActionDecider, Decision
 from ..games.protocol import (
     ActionResult,
@@ -40,57 +50,6 @@ from ..games.protocol import (
 from .listener import BoundedRunner
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class GameConnected(Event):
-    connection_id: str
-    game: str
-
-
-@dataclass(frozen=True, slots=True)
-class GameContextReceived(Event):
-    connection_id: str
-    game: str
-    message: str
-    silent: bool
-
-
-@dataclass(frozen=True, slots=True)
-class GameForceReceived(Event):
-    connection_id: str
-    game: str
-    query: str
-    priority: str
-    action_names: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class GameActionSent(Event):
-    connection_id: str
-    game: str
-    action_id: str
-    name: str
-    data: object
-    fallback: bool
-    attempts: int
-    decision_ms: float
-
-
-@dataclass(frozen=True, slots=True)
-class GameActionFinished(Event):
-    connection_id: str
-    game: str
-    action_id: str
-    name: str
-    success: bool | None  # None: the game never answered within the timeout
-    message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class GameDisconnected(Event):
-    connection_id: str
-    game: str
 
 
 # Something that makes the companion say a line about the game (conversation, text).

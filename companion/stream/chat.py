@@ -14,10 +14,9 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..events import Event
+from ..events import ChatAnswering  # re-exported here for the adapters that import it from stream.chat
 from ..llm.base import Priority
 from .message import ChatMessage
 from .moderation import Moderator
@@ -33,15 +32,6 @@ log = logging.getLogger(__name__)
 __all__ = ["StreamChat", "ChatAnswering", "SpeakUpPolicy"]
 
 Poster = Callable[[str, str], Awaitable[None]]  # (platform, text)
-
-
-@dataclass(frozen=True, slots=True)
-class ChatAnswering(Event):
-    """The companion is answering this chat message (or burst summary): for the OBS overlay."""
-
-    platform: str
-    user_name: str
-    text: str
 
 
 class SpeakUpPolicy:
