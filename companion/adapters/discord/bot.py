@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...events import AdapterStatus
 from ...voice.playback import PlaybackBuffer
-from .audio import RATE, BufferAudioSource
+from .audio import RATE, BufferAudioSource, VoiceBuffer
 from .policy import EMOJI_FOR, MessageFacts, RateLimiter, answer_reason, split_reply
 
 if TYPE_CHECKING:
@@ -40,12 +40,34 @@ def _allowed_mentions(ping_users: bool) -> Any:
 
 @dataclass
 class GuildVoice:
+    """One guild's voice connection: its playback buffer, and the sentences waiting to be spoken there."""
+
     client: Any  # discord.VoiceClient
     buffer: PlaybackBuffer
     muted: bool = False
     wanted_channel: Any = None  # rejoin target after an unexpected disconnect
     listener: Any = None
     speaking: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queue: asyncio.Queue[tuple[int, Any]] = field(default_factory=asyncio.Queue)
+    generation: int = 0  # raised by interrupt(): sentences of an older reply are dropped
+    worker: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.buffer, VoiceBuffer):
+            self.buffer.on_push = self.ensure_playing
+
+    def ensure_playing(self) -> None:
+        """Start Discord's player on the buffer if it is idle (it stops by itself 300 ms after the audio ends)."""
+        if self.client.is_connected() and not self.client.is_playing():
+            self.client.play(BufferAudioSource(self.buffer, linger_frames=15))
+
+    def interrupt(self) -> str:
+        """Stop speaking now: queued sentences are dropped and queued audio cleared; returns what was heard."""
+        self.generation += 1
+        while not self.queue.empty():
+            self.queue.get_nowait()
+            self.queue.task_done()
+        return self.buffer.clear()
 
 
 class DiscordAdapter:
@@ -116,6 +138,15 @@ class DiscordAdapter:
             text = "\n".join(self._clean(m.content) for m in messages if self._clean(m.content))
         images = [url for m in messages for url in _images(m)]  # providers without vision drop them, and log it
         channel = last.channel
+        guild = getattr(last, "guild", None)
+        voice = self.voice.get(guild.id) if guild is not None and self.cfg.speak_in_voice else None
+        on_sentence = None
+        if voice is not None:
+            voice.interrupt()  # a new reply replaces what she was still saying
+
+            def on_sentence(sentence: Any, guild_id: int = guild.id) -> None:
+                self.say_sentence(guild_id, sentence)  # first audio while the model still writes
+
         async with channel.typing():
             result = await self.companion.respond(
                 text or "(sent an image)",
@@ -124,6 +155,7 @@ class DiscordAdapter:
                 speaker_name=last.author.display_name,
                 platform="discord",
                 images=images,
+                on_sentence=on_sentence,
             )
         if result.error and not result.reply:
             return
@@ -143,9 +175,6 @@ class DiscordAdapter:
                         await last.add_reaction(emoji)
                     except Exception:  # noqa: BLE001 - missing permission: not worth failing a reply
                         log.debug("discord: cannot react with %s", emoji)
-        guild = getattr(last, "guild", None)
-        if guild is not None and guild.id in self.voice and self.cfg.speak_in_voice:
-            await self.speak(guild.id, result.reply)
 
     # -- slash commands (handlers take an Interaction; registered in `commands`) ---------------
 
@@ -219,7 +248,7 @@ class DiscordAdapter:
 
             cls = receive_client_class()
         vc = await channel.connect(cls=cls, self_deaf=not self.cfg.experimental_voice_receive)
-        buffer = PlaybackBuffer(RATE, level=self.companion.audio_level)  # the avatar's mouth follows Discord speech too
+        buffer = VoiceBuffer(RATE, level=self.companion.audio_level)  # the avatar's mouth follows Discord speech too
         entry = GuildVoice(vc, buffer, wanted_channel=channel)
         self.voice[channel.guild.id] = entry
         if self.cfg.experimental_voice_receive:
@@ -238,31 +267,42 @@ class DiscordAdapter:
         return self._tts
 
     async def speak(self, guild_id: int, text: str) -> None:
-        """Synthesise ``text`` sentence by sentence into the guild's voice channel."""
-        entry = self.voice.get(guild_id)
-        if entry is None or entry.muted or not text.strip():
-            return
+        """Say ``text`` in the guild's voice channel, sentence by sentence, and return when it has been played."""
         from ...text import ReplyChunker
 
+        chunker = ReplyChunker(first_clause_chars=16)
+        for sentence in chunker.feed(text) + chunker.finish():
+            self.say_sentence(guild_id, sentence)
+        entry = self.voice.get(guild_id)
+        if entry is not None and entry.worker is not None:
+            await entry.queue.join()
+            await entry.buffer.wait_drained()
+
+    def say_sentence(self, guild_id: int, sentence: Any) -> None:
+        """Queue one sentence of a reply for the voice channel: it is spoken while the model writes the next."""
+        entry = self.voice.get(guild_id)
+        if entry is None or entry.muted or not sentence.speech:
+            return
+        if entry.worker is None or entry.worker.done():
+            entry.worker = asyncio.get_running_loop().create_task(self._speak_queue(entry), name=f"discord-speech-{guild_id}")
+        entry.queue.put_nowait((entry.generation, sentence))
+
+    async def _speak_queue(self, entry: GuildVoice) -> None:
         tts = await self._tts_engine()
-        async with entry.speaking:
-            source = BufferAudioSource(entry.buffer)
-            entry.buffer.reset()
-            chunker = ReplyChunker(first_clause_chars=16)
-            sentences = chunker.feed(text) + chunker.finish()
-            started = False
-            for sentence in sentences:
-                if not sentence.speech:
-                    continue
-                async for samples in tts.synthesize(sentence.speech):
-                    entry.buffer.push(sentence.index, sentence.speech, samples, tts.sample_rate)
-                    if not started and entry.client.is_connected():
-                        entry.client.play(source)
-                        started = True
-                entry.buffer.end_sentence(sentence.index)
-            source.finish()
-            while entry.client.is_playing():
-                await asyncio.sleep(0.05)
+        while True:
+            generation, sentence = await entry.queue.get()
+            try:
+                async with entry.speaking:
+                    if generation != entry.generation:
+                        continue  # interrupted before it was spoken
+                    async for samples in tts.synthesize(sentence.speech):
+                        if generation != entry.generation:
+                            break  # interrupted while being synthesised
+                        entry.buffer.push(sentence.index, sentence.speech, samples, tts.sample_rate)
+                        entry.ensure_playing()
+                    entry.buffer.end_sentence(sentence.index)
+            finally:
+                entry.queue.task_done()
 
     async def on_voice_state_update(self, member: Any, before: Any, after: Any) -> None:
         """Rejoin when Discord drops our voice connection (not after /leave)."""
@@ -284,6 +324,8 @@ class DiscordAdapter:
     async def close(self) -> None:
         for entry in list(self.voice.values()):
             entry.wanted_channel = None
+            if entry.worker is not None:
+                entry.worker.cancel()
             try:
                 await entry.client.disconnect(force=True)
             except Exception:  # noqa: BLE001

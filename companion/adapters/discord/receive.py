@@ -46,6 +46,7 @@ class Listener:
         self.tasks: list[asyncio.Task[Any]] = []
         self.failures = 0
         self._decoders: dict[int, Any] = {}
+        self.stt: Any = None
 
     def pcm_from_packet(self, user_id: int, opus: bytes) -> np.ndarray | None:
         import davey
@@ -82,7 +83,9 @@ class Listener:
     async def _listen(self, user: Any, source: QueueSource) -> None:
         from ...voice.build import build_pipeline, build_stt
 
-        stt = build_stt(self.adapter.settings)
+        if self.stt is None:  # one speech model for every speaker in the channel, closed with the listener
+            self.stt = build_stt(self.adapter.settings)
+        stt = self.stt
         tts = await self.adapter._tts_engine()  # noqa: SLF001
         pipeline = build_pipeline(
             self.adapter.companion, self.adapter.settings, stt=stt, tts=tts, buffer=self.entry.buffer,
@@ -94,6 +97,8 @@ class Listener:
         for source in self.sources.values():
             source.close()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.stt is not None:
+            await self.stt.close()
 
 
 async def start_listening(adapter: "DiscordAdapter", entry: "GuildVoice", channel: Any) -> Listener:

@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from companion.adapters.discord.audio import FRAME_BYTES, FRAME_SAMPLES, BufferAudioSource
+from companion.adapters.discord.audio import FRAME_BYTES, FRAME_SAMPLES, BufferAudioSource, VoiceBuffer
 from companion.adapters.discord.bot import CANNOT_LISTEN, DiscordAdapter
 from companion.app import build_companion
 from companion.voice.playback import PlaybackBuffer
@@ -193,10 +193,106 @@ async def test_replies_are_spoken_in_voice_as_opus(adapter, tmp_path):
     espeak("check", tmp_path / "check.wav")  # needs espeak-ng (CI installs it)
     adapter.settings.voice.tts.provider = "espeak"
     vc = FakeVoiceClient()
-    adapter.voice[7] = GuildVoice(vc, PlaybackBuffer(48_000, level=adapter.companion.audio_level))
+    adapter.voice[7] = GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level))
     await adapter.speak(7, "[happy] Hello everyone in the voice channel. Nice to hear you!")
     assert len(vc.packets) > 50  # over a second of speech
     decoder = discord.opus.Decoder()
     pcm = np.concatenate([np.frombuffer(decoder.decode(p, fec=False), dtype="<i2") for p in vc.packets])
     assert np.abs(pcm).max() > 3000
     assert adapter.companion.audio_level.last_sound() > 0  # the avatar's mouth saw it too
+
+
+class PacedVoiceClient(FakeVoiceClient):
+    """Like discord.py's player: one 20 ms frame every 20 ms, noting when the first frame went out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first_frame_at: float | None = None
+        self.plays = 0
+
+    def play(self, source) -> None:
+        import time
+
+        self.plays += 1
+
+        async def player() -> None:
+            while frame := source.read():
+                if self.first_frame_at is None and np.abs(np.frombuffer(frame, dtype="<i2")).max() > 1000:
+                    self.first_frame_at = time.monotonic()
+                self.packets.append(frame)
+                await asyncio.sleep(0.02)
+
+        self._task = asyncio.get_running_loop().create_task(player())
+
+
+async def test_voice_replies_stream_sentence_by_sentence_and_a_new_reply_interrupts(adapter, fake_openai, tmp_path):
+    """In voice, the first sentence is heard before the model has finished the reply; a newer message cuts the old speech off."""
+    import time
+
+    from companion.adapters.discord.bot import GuildVoice
+    from companion.events import TurnEnded
+    from tests.voice.conftest import espeak
+
+    espeak("check", tmp_path / "check.wav")
+    adapter.settings.voice.tts.provider = "espeak"
+    adapter.settings.discord.speak_in_voice = True
+    fake_openai.reply = "Hello there, everyone. " + " ".join(f"This is sentence number {i} of a long answer." for i in range(8))
+    fake_openai.token_delay = 0.04
+    ended: list[float] = []
+    adapter.companion.bus.subscribe(TurnEnded, lambda e: ended.append(time.monotonic()))
+    vc = PacedVoiceClient()
+    adapter.voice[1] = GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level))
+    general = Channel(10, Guild(1))
+    await adapter.on_message(Message(ALICE, "<@1> tell me a long story", general, mentions=[BOT]))
+    for _ in range(300):
+        if ended:
+            break
+        await asyncio.sleep(0.05)
+    assert ended and vc.first_frame_at is not None and vc.first_frame_at < ended[0]  # heard before the reply was finished
+    assert adapter.voice[1].buffer.busy  # still speaking the rest
+    heard = len(vc.packets)
+    fake_openai.reply = "Okay."
+    fake_openai.token_delay = 0
+    await adapter.on_message(Message(BOB, "<@1> stop, my turn", general, mentions=[BOT]))
+    await settle(adapter)
+    await adapter.voice[1].queue.join()  # "Okay." synthesised...
+    await adapter.voice[1].buffer.wait_drained()  # ...and played
+    await asyncio.sleep(0.5)
+    # the long answer (over 8 s of speech) was cut: far fewer frames than it would have taken
+    assert 0 < len(vc.packets) - heard < 150  # ...and "Okay." was said
+    assert not vc.is_playing()  # idle again: the bot does not keep "speaking" silence between replies
+
+
+async def test_listening_in_voice_plays_the_reply_and_ends_the_turn(adapter, fake_openai, tmp_path):
+    """A scripted voice receiver: a user's speech is transcribed and answered, the answer is played, and the turn ends."""
+    from companion.adapters.discord.bot import GuildVoice
+    from companion.adapters.discord.receive import Listener
+    from companion.events import VoiceTimings
+    from companion.voice.audio import resample
+    from tests.adapters.discord.fakes import User as FakeUser
+    from tests.voice.conftest import speech_16k
+
+    adapter.settings.voice.tts.provider = "espeak"
+    adapter.settings.voice.stt.provider = "openai"  # the stand-in transcribes: no model load in this test
+    fake_openai.reply = "It is sunny in Paris today."
+    question = speech_16k("What is the weather like in Paris today", tmp_path)
+    vc = PacedVoiceClient()
+    entry = GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level))
+    adapter.voice[1] = entry
+    listener = Listener(adapter, entry, Channel(77, Guild(1)))
+    timings: list[VoiceTimings] = []
+    adapter.companion.bus.subscribe(VoiceTimings, timings.append)
+    alice = FakeUser(5, "Alice")
+    pcm48 = resample(np.concatenate([np.zeros(4800, np.float32), question, np.zeros(24000, np.float32)]), 16000, 48000)
+    for i in range(0, len(pcm48), 960):  # 20 ms packets, as Discord sends them
+        listener._feed(alice, pcm48[i : i + 960])  # noqa: SLF001
+        await asyncio.sleep(0.02)
+    for _ in range(400):
+        if timings:
+            break
+        await asyncio.sleep(0.05)
+    await listener.close()
+    assert timings, "the spoken turn never ended"
+    assert vc.first_frame_at is not None and len(vc.packets) > 25  # the reply was played into the channel
+    stored = await adapter.companion.history.recent("discord-voice:77", 5)
+    assert [m.role for m in stored][-2:] == ["user", "assistant"] and stored[-2].speaker_id == "discord:5"
