@@ -353,6 +353,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     companion = build_companion(settings)
     supervisor = Supervisor(companion.health)
+    from .voice.models import VoiceModels
+
+    voice_models = VoiceModels(settings)  # one STT and one TTS for the microphone, the browser and Discord
     lag_task: asyncio.Task[None] | None = None
     web_chat = None
     game_server = None
@@ -373,7 +376,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.web.enabled:
             from .adapters.web import WebChat
 
-            web_chat = WebChat(companion, settings)
+            web_chat = WebChat(companion, settings, voice_models=voice_models)
             await web_chat.start()
             supervisor.listening("web", f"http://{settings.web.host}:{web_chat.port}/")
             print(
@@ -401,7 +404,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.discord.enabled:
             from .adapters.discord.bot import run_discord
 
-            supervisor.start(FunctionAdapter("discord", lambda s: run_discord(companion, settings, s)))
+            supervisor.start(FunctionAdapter("discord", lambda s: run_discord(companion, settings, s, voice_models)))
         if settings.minecraft.enabled:
             from .minecraft.adapter import MinecraftAdapter
 
@@ -409,7 +412,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.voice.enabled:
             from .voice.local import run_local_voice
 
-            supervisor.start(FunctionAdapter("voice", lambda s: run_local_voice(companion, settings, s)))
+            supervisor.start(FunctionAdapter("voice", lambda s: run_local_voice(companion, settings, s, voice_models)))
             print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
         if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled
                 or settings.discord.enabled or settings.stream.twitch.enabled or settings.stream.youtube.enabled
@@ -435,6 +438,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 if game_server is not None:
                     await game_server.stop()
                 await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)))
+                await voice_models.close()
         except TimeoutError:
             log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)
         if lag_task is not None:

@@ -32,6 +32,7 @@ from ..supervisor import normal_state
 from ..tasks import spawn
 from ..text import Sentence
 from ..turn import Turn
+from ..voice.models import VoiceModels
 from .listener import BoundedRunner
 from .web_avatar import AvatarFeed
 from .web_guard import SECURITY_HEADERS, refusal
@@ -51,7 +52,9 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 class WebChat:
     """Serves the chat page and websocket for one Companion."""
 
-    def __init__(self, companion: Companion, settings: Settings, *, web_root: Path | None = None) -> None:
+    def __init__(
+        self, companion: Companion, settings: Settings, *, web_root: Path | None = None, voice_models: VoiceModels | None = None
+    ) -> None:
         self.companion = companion
         self.settings = settings
         self.web_root = web_root or bundled("web")
@@ -66,9 +69,8 @@ class WebChat:
         self._undo_events: list[Any] = []
         self.muted = False
         self._voices: dict[web.WebSocketResponse, Any] = {}
-        from .web_voice import VoiceModels
-
-        self.voice_models = VoiceModels(settings)
+        self._own_models = voice_models is None  # shared models are closed by whoever made them
+        self.voice_models = voice_models or VoiceModels(settings)
         self.port: int | None = None
 
     def app(self) -> web.Application:
@@ -132,7 +134,8 @@ class WebChat:
         await self.avatar.stop()
         for voice in list(self._voices.values()):
             await voice.close()
-        await self.voice_models.close()
+        if self._own_models:
+            await self.voice_models.close()
         for ws in list(self._event_sockets):
             await ws.close(code=1001, message=b"server shutting down")
         for ws in list(self._sockets):

@@ -19,6 +19,7 @@ import numpy as np
 from ..config import is_loopback
 from ..events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
 from ..tasks import spawn
+from ..voice.models import VoiceModels  # re-exported: the web voice used to own it
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -30,34 +31,6 @@ __all__ = ["BrowserVoice", "VoiceModels"]
 
 SendJson = Callable[[dict[str, Any]], Awaitable[None]]
 SendBytes = Callable[[bytes], Awaitable[None]]
-
-
-class VoiceModels:
-    """STT and TTS shared by every browser session (loaded once, on first use)."""
-
-    def __init__(self, settings: "Settings") -> None:
-        self.settings = settings
-        self.stt: Any = None
-        self.tts: Any = None
-        self._owned = False  # only models we built are ours to close (a host may hand us shared ones)
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> tuple[Any, Any]:
-        async with self._lock:
-            if self.stt is None:
-                from ..voice.build import build_stt, build_tts
-
-                stt, tts = build_stt(self.settings), build_tts(self.settings)
-                await stt.start()
-                await tts.start()
-                self.stt, self.tts = stt, tts
-                self._owned = True
-        return self.stt, self.tts
-
-    async def close(self) -> None:
-        if self._owned and self.stt is not None:
-            await self.stt.close()
-            await self.tts.close()
 
 
 class BrowserVoice:

@@ -16,6 +16,7 @@ from .errors import VoiceError
 if TYPE_CHECKING:
     from ..config import Settings
     from ..engine import Companion
+    from .models import VoiceModels
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +27,21 @@ def _device(value: str) -> str | int | None:
     return int(value) if value.isdigit() else value
 
 
-async def run_local_voice(companion: "Companion", settings: "Settings", stop: asyncio.Event) -> None:
-    """Listen and speak until ``stop`` is set; reopen the devices with backoff when they fail."""
+async def run_local_voice(companion: "Companion", settings: "Settings", stop: asyncio.Event, models: "VoiceModels | None" = None) -> None:
+    """Listen and speak until ``stop`` is set; reopen the devices with backoff when they fail.
+
+    ``models``: the process's shared voice models (closed by their owner); without them this builds its own.
+    """
     from ..events import AdapterStatus
-    from .build import build_pipeline, build_stt, build_tts
+    from .build import build_pipeline
+    from .models import VoiceModels
     from .playback import PlaybackBuffer, SpeakerOutput
     from .sources import MicrophoneSource
 
-    stt, tts = build_stt(settings), build_tts(settings)
+    own = models is None
+    models = models or VoiceModels(settings)
     try:
-        await stt.start()
-        await tts.start()
+        stt, tts = await models.get()
     except VoiceError as exc:
         log.error("voice is off: %s", exc)
         companion.bus.publish(AdapterStatus("voice", "error", str(exc)))
@@ -101,5 +106,5 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
             await mic.close_stream()
             await speaker.close()
     finally:
-        await stt.close()
-        await tts.close()
+        if own:
+            await models.close()

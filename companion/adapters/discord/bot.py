@@ -71,7 +71,7 @@ class GuildVoice:
 
 
 class DiscordAdapter:
-    def __init__(self, companion: "Companion", settings: "Settings", *, bot_user_id: int = 0) -> None:
+    def __init__(self, companion: "Companion", settings: "Settings", *, bot_user_id: int = 0, voice_models: Any = None) -> None:
         self.companion = companion
         self.settings = settings
         self.cfg = settings.discord
@@ -81,7 +81,10 @@ class DiscordAdapter:
         self._pending: dict[int, list[Any]] = {}
         self._timers: dict[int, asyncio.Task[None]] = {}
         self.voice: dict[int, GuildVoice] = {}
-        self._tts: Any = None
+        from ...voice.models import VoiceModels
+
+        self._own_models = voice_models is None
+        self.voice_models = voice_models or VoiceModels(settings)  # shared with the other voices of the process
         self.answered = 0
 
     # -- text ------------------------------------------------------------------
@@ -259,12 +262,7 @@ class DiscordAdapter:
         return vc
 
     async def _tts_engine(self) -> Any:
-        if self._tts is None:
-            from ...voice.build import build_tts
-
-            self._tts = build_tts(self.settings)
-            await self._tts.start()
-        return self._tts
+        return await self.voice_models.get_tts()
 
     async def speak(self, guild_id: int, text: str) -> None:
         """Say ``text`` in the guild's voice channel, sentence by sentence, and return when it has been played."""
@@ -331,8 +329,8 @@ class DiscordAdapter:
             except Exception:  # noqa: BLE001
                 pass
         self.voice.clear()
-        if self._tts is not None:
-            await self._tts.close()
+        if self._own_models:
+            await self.voice_models.close()
 
 
 def _images(message: Any) -> list[str]:
@@ -380,7 +378,7 @@ def build_commands(adapter: DiscordAdapter) -> list[Any]:
     return [ask, forget, persona, join, leave, mute]
 
 
-async def run_discord(companion: "Companion", settings: "Settings", stop: asyncio.Event) -> None:
+async def run_discord(companion: "Companion", settings: "Settings", stop: asyncio.Event, voice_models: Any = None) -> None:
     """Run the bot until ``stop``; discord.py reconnects the gateway itself, we report status."""
     try:
         import discord
@@ -398,7 +396,7 @@ async def run_discord(companion: "Companion", settings: "Settings", stop: asynci
     intents.voice_states = True
     client = discord.Client(intents=intents, allowed_mentions=_allowed_mentions(settings.discord.ping_users))
     tree = app_commands.CommandTree(client)
-    adapter = DiscordAdapter(companion, settings)
+    adapter = DiscordAdapter(companion, settings, voice_models=voice_models)
     for command in build_commands(adapter):
         tree.add_command(command)
 

@@ -46,7 +46,6 @@ class Listener:
         self.tasks: list[asyncio.Task[Any]] = []
         self.failures = 0
         self._decoders: dict[int, Any] = {}
-        self.stt: Any = None
 
     def pcm_from_packet(self, user_id: int, opus: bytes) -> np.ndarray | None:
         import davey
@@ -81,12 +80,10 @@ class Listener:
         source.feed(pcm, rate=48_000)
 
     async def _listen(self, user: Any, source: QueueSource) -> None:
-        from ...voice.build import build_pipeline, build_stt
+        from ...voice.build import build_pipeline
 
-        if self.stt is None:  # one speech model for every speaker in the channel, closed with the listener
-            self.stt = build_stt(self.adapter.settings)
-        stt = self.stt
-        tts = await self.adapter._tts_engine()  # noqa: SLF001
+        stt = await self.adapter.voice_models.get_stt()  # one speech model for every speaker and every voice
+        tts = await self.adapter.voice_models.get_tts()
         pipeline = build_pipeline(
             self.adapter.companion, self.adapter.settings, stt=stt, tts=tts, buffer=self.entry.buffer,
             conversation_id=f"discord-voice:{self.channel.id}", speaker_id=f"discord:{user.id}", speaker_name=user.display_name,
@@ -97,8 +94,6 @@ class Listener:
         for source in self.sources.values():
             source.close()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        if self.stt is not None:
-            await self.stt.close()
 
 
 async def start_listening(adapter: "DiscordAdapter", entry: "GuildVoice", channel: Any) -> Listener:
