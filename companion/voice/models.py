@@ -26,28 +26,22 @@ class VoiceModels:
         self._lock = asyncio.Lock()
 
     async def get_stt(self) -> Any:
-        async with self._lock:
-            if self.stt is None:
-                from .build import build_stt
-
-                stt = build_stt(self.settings)
-                await stt.start()
-                self.stt = stt
-                self.builds += 1
-                self._built.append(stt)
-        return self.stt
+        return await self._model("stt")
 
     async def get_tts(self) -> Any:
-        async with self._lock:
-            if self.tts is None:
-                from .build import build_tts
+        return await self._model("tts")
 
-                tts = build_tts(self.settings)
-                await tts.start()
-                self.tts = tts
+    async def _model(self, kind: str) -> Any:
+        async with self._lock:
+            if getattr(self, kind) is None:
+                from .build import build_stt, build_tts
+
+                model = (build_stt if kind == "stt" else build_tts)(self.settings)
+                await model.start()
+                setattr(self, kind, model)
                 self.builds += 1
-                self._built.append(tts)
-        return self.tts
+                self._built.append(model)
+        return getattr(self, kind)
 
     async def get(self) -> tuple[Any, Any]:
         return await self.get_stt(), await self.get_tts()
