@@ -88,13 +88,7 @@ async def test_run_serves_web_chat_and_stops_on_sigterm_within_2s(tmp_path, fake
     )
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(100):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/health") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+            await wait_healthy(http, port)
             async with http.ws_connect(f"http://127.0.0.1:{port}/ws?session=cli") as ws:
                 await ws.receive(timeout=5)
                 await ws.send_str(json.dumps({"type": "chat", "text": "hello"}))
@@ -131,6 +125,19 @@ async def test_config_example_is_printed():
     """`config example` prints the commented example on stdout."""
     code, out, _ = await companion("config", "example")
     assert code == 0 and "[llm.openai]" in out
+
+
+async def wait_healthy(http: aiohttp.ClientSession, port: int, adapter: str | None = None, tries: int = 150) -> None:
+    """Until /health answers (and lists ``adapter``): `companion run` is up."""
+    for _ in range(tries):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/health") as resp:
+                if resp.status == 200 and (adapter is None or adapter in (await resp.json())["adapters"]):
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"companion run did not become healthy on port {port}")
 
 
 def _free_port() -> int:
@@ -250,14 +257,7 @@ async def test_status_reports_a_running_instance_and_sigterm_with_a_reply_in_fli
     )
     try:
         async with aiohttp.ClientSession() as http:
-            for _ in range(150):
-                try:
-                    async with http.get(f"http://127.0.0.1:{port}/health") as resp:
-                        if resp.status == 200 and "llm" in (await resp.json())["adapters"]:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
+            await wait_healthy(http, port, adapter="llm")
             code, out, err = await companion("status", "--config", cfg)
             assert code == 0, out + err
             assert "ok" in out.splitlines()[0]

@@ -74,9 +74,10 @@ class AvatarFeed:
         """The level heard now, 50 times a second while anyone listens on /events."""
         level = self.companion.audio_level
         while True:
-            await asyncio.sleep(1 / LEVEL_HZ)
             if not self.listeners():
+                await asyncio.sleep(0.25)  # nobody watches: check now and then, not 50 times a second
                 continue
+            await asyncio.sleep(1 / LEVEL_HZ)
             now = time.perf_counter()
             value = level.at(now)
             before = self.states.state
@@ -90,12 +91,16 @@ class AvatarFeed:
     async def config(self, request: web.Request) -> web.Response:
         """What the avatar pages need: the mode, the user's image files, whether a VRM is there."""
         cfg = self.settings.avatar.web
-        folder = Path(cfg.png_folder).expanduser() if cfg.png_folder else None
-        images = sorted(p.name for p in folder.iterdir() if _IMAGE.match(p.name) and p.is_file()) if folder and folder.is_dir() else []
-        vrm = Path(cfg.vrm_file).expanduser() if cfg.vrm_file else None
+
+        def look() -> tuple[list[str], bool]:  # file system work off the event loop (a folder may be on a slow disk)
+            folder = Path(cfg.png_folder).expanduser() if cfg.png_folder else None
+            images = sorted(p.name for p in folder.iterdir() if _IMAGE.match(p.name) and p.is_file()) if folder and folder.is_dir() else []
+            vrm = Path(cfg.vrm_file).expanduser() if cfg.vrm_file else None
+            return images, bool(vrm and vrm.is_file())
+
+        images, has_vrm = await asyncio.to_thread(look)
         return web.json_response({
-            "mode": cfg.mode, "show_on_page": cfg.show_on_page, "mouth_gain": cfg.mouth_gain,
-            "images": images, "vrm": bool(vrm and vrm.is_file()),
+            "mode": cfg.mode, "show_on_page": cfg.show_on_page, "mouth_gain": cfg.mouth_gain, "images": images, "vrm": has_vrm,
         })
 
     async def file(self, request: web.Request) -> web.StreamResponse:

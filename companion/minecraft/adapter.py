@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..events import AdapterStatus
 from ..llm.base import Priority
 from ..supervisor import Adapter
+from ..tasks import spawn
 from .process import BOT_DIR, BotProcess, SkillResult
 from .skills import SKILL_TIMEOUTS, Step, plan, skill_tools
 
@@ -87,15 +88,11 @@ class MinecraftAdapter(Adapter):
             await asyncio.gather(*self._tasks, *([idle] if idle else []), return_exceptions=True)
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro)
+        """A background task (logged if it fails, through tasks.spawn) that run() cancels when it stops."""
+        task = spawn(coro, "minecraft")
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(self._tasks.discard)
         return task
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("minecraft: a background task failed: %s", task.exception())
 
     # -- events from the bot --------------------------------------------------------
 

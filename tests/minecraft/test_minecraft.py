@@ -1,6 +1,7 @@
 """The bot on a real local Minecraft server (flying-squid) with a scripted player; the companion through a fake OpenAI server."""
 
 import asyncio
+import contextlib
 import os
 import signal
 
@@ -118,17 +119,15 @@ async def test_survives_a_server_restart_and_its_own_process_being_killed(server
         await task
 
 
-async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, player_factory, settings_for, fake_openai):
-    """A player's chat goes through the companion; the model (fake OpenAI) calls minecraft_collect; the bot digs; the reply is posted."""
+@contextlib.asynccontextmanager
+async def companion_playing(server, settings_for, fake_openai, **minecraft):
+    """The whole companion (fake OpenAI server) joined to the local server through the adapter."""
     from companion.app import build_companion
 
     settings = settings_for(fake_openai)
-    settings.minecraft.port = server.port
-    settings.minecraft.version = DEMO_VERSION
-    settings.minecraft.protect_spawn = 0
-    settings.minecraft.chattiness = 0  # no commentary on the dirt she picks up: one conversation to check
-    fake_openai.tool_name, fake_openai.tool_args = "minecraft_collect", '{"block": "grass_block", "count": 1}'
-    fake_openai.modes.extend(["tools"])
+    settings.minecraft.port, settings.minecraft.version, settings.minecraft.protect_spawn = server.port, DEMO_VERSION, 0
+    for key, value in minecraft.items():
+        setattr(settings.minecraft, key, value)
     comp = build_companion(settings)
     await comp.start()
     adapter = MinecraftAdapter(comp, settings)
@@ -136,6 +135,19 @@ async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, 
     task = asyncio.create_task(adapter.run(stop))
     try:
         await asyncio.wait_for(adapter.bot.joined.wait(), 60)
+        yield comp, adapter
+    finally:
+        stop.set()
+        await task
+        await comp.close()
+
+
+async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, player_factory, settings_for, fake_openai):
+    """A player's chat goes through the companion; the model (fake OpenAI) calls minecraft_collect; the bot digs; the reply is posted."""
+    fake_openai.tool_name, fake_openai.tool_args = "minecraft_collect", '{"block": "grass_block", "count": 1}'
+    fake_openai.modes.extend(["tools"])
+    # chattiness 0: no commentary on the dirt she picks up, one conversation to check
+    async with companion_playing(server, settings_for, fake_openai, chattiness=0) as (comp, adapter):
         steve = await player_factory(server.port)
         await steve.send(chat="Mika, could you dig a grass block for me?")
         for _ in range(150):
@@ -149,26 +161,12 @@ async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, 
         assert any("dug 1 grass_block" in m.get("content", "") for m in tool_messages), tool_messages
         stored = await comp.history.recent("minecraft:chat", 10)
         assert stored[0].speaker_id == "minecraft:Steve"
-    finally:
-        stop.set()
-        await task
-        await comp.close()
 
 
 async def test_embedded_model_path_plans_a_request_without_tool_calls(server, player_factory, settings_for, fake_openai):
     """With a model that cannot call tools, "dig 2 grass" is planned and carried out, and she says what she does."""
-    from companion.app import build_companion
-
-    settings = settings_for(fake_openai)
-    settings.minecraft.port, settings.minecraft.version, settings.minecraft.protect_spawn = server.port, DEMO_VERSION, 0
-    comp = build_companion(settings)
-    await comp.start()
-    comp.llm.inner.supports_tools = False  # as the embedded SmolLM2's chat template
-    adapter = MinecraftAdapter(comp, settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(adapter.run(stop))
-    try:
-        await asyncio.wait_for(adapter.bot.joined.wait(), 60)
+    async with companion_playing(server, settings_for, fake_openai) as (comp, adapter):
+        comp.llm.inner.supports_tools = False  # as the embedded SmolLM2's chat template
         steve = await player_factory(server.port)
         await adapter.on_chat("Steve", "please dig 2 dirt")
         await asyncio.wait_for(adapter.plan_task, 90)
@@ -178,10 +176,6 @@ async def test_embedded_model_path_plans_a_request_without_tool_calls(server, pl
                 break
             await asyncio.sleep(0.2)
         assert any(h["text"].startswith("Digging 2 dirt") for h in steve.heard), steve.heard
-    finally:
-        stop.set()
-        await task
-        await comp.close()
 
 
 def test_demo_prints_one_json_object(tmp_path):
