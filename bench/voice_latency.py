@@ -122,7 +122,7 @@ def report(provider: str, turns: list[VoiceTurn]) -> None:
     if chars:
         print(f"  spoken reply length: median {statistics.median(chars):.0f} characters")
     multi = [t for t in turns if t.result and len(t.result.sentences) > 1]
-    early = [t for t in multi if t.turn and "first_audio" in t.marks and t.marks["first_audio"] < t.turn.marks.get("llm_done", float("inf"))]
+    early = [t for t in multi if t.handle and t.handle.turn and "first_audio" in t.marks and t.marks["first_audio"] < t.handle.turn.marks.get("llm_done", float("inf"))]
     print(f"  first audio before the LLM finished: {len(early)}/{len(multi)} multi-sentence replies")
     print(f"  speculative transcript used: {sum(t.speculative_hit for t in turns)}/{len(turns)}")
 

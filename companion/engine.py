@@ -9,33 +9,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .audio_level import AudioLevel
 from .bus import EventBus
 from .config import Settings
-from .events import ToolCalled, UserMessage
+from .events import Announcement, ToolCalled
 from .history import HistoryStore
-from .hygiene import ReplyHygiene, stop_strings
-from .llm.base import LLM, GenerationOptions, Message, Priority
+from .llm.base import LLM, Message, Priority
 from .llm.scheduler import LLMScheduler
-from .memory.manager import Exchange
 from .moderation import Moderator
 from .persona import Character
-from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
+from .prompt import NewMessage, build_messages
+from .reply import CHAT_PLATFORMS, MAX_TOOL_ROUNDS, SPOKEN_PLATFORMS, Reply, as_prompted, reply_budget
+from .speech import Voice, VoiceRouter, speak_text
 from .supervisor import HealthBoard
-from .text import ReplyChunker, drop_partial_tag
 from .tools.registry import ToolContext, ToolRegistry
-from .turn import SentenceSink, TokenSink, Turn, TurnResult
+from .turn import SentenceSink, TokenSink, TurnResult
 
 if TYPE_CHECKING:
     from .memory.manager import MemoryManager
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Companion"]
+__all__ = ["Companion", "Reply", "MAX_TOOL_ROUNDS", "CHAT_PLATFORMS", "SPOKEN_PLATFORMS", "as_prompted", "reply_budget"]
 
 
 class Companion:
@@ -68,7 +66,9 @@ class Companion:
         self.bus = bus or EventBus()
         self.memory = memory
         self._locks: dict[str, asyncio.Lock] = {}
-        self._active: dict[str, Turn] = {}
+        self._active: dict[str, Reply] = {}  # the reply being written or spoken, per conversation
+        self._replies: set[Reply] = set()  # every reply not finished (some wait for their conversation's turn)
+        self.voices = VoiceRouter()  # every voice the companion speaks with now, and which replies each speaks
         self._background: set[asyncio.Task[None]] = set()
         self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
 
@@ -92,8 +92,8 @@ class Companion:
 
     async def close(self, memory_grace: float = 0.5) -> None:
         """Stop replies in flight, give queued memory extraction ``memory_grace`` seconds, flush history."""
-        for turn in list(self._active.values()):
-            turn.interrupt()
+        for handle in list(self._replies):
+            handle.interrupt()
         for lock in list(self._locks.values()):
             if lock.locked():
                 try:
@@ -145,7 +145,7 @@ class Companion:
 
     def is_speaking(self) -> bool:
         """True while a reply is being written or its audio is still being heard (any voice output)."""
-        if any(not turn.done for turn in self._active.values()):
+        if any(not handle.done for handle in self._replies) or self.voices.busy():
             return True
         return time.perf_counter() - self.audio_level.last_sound() < 0.3
 
@@ -199,14 +199,14 @@ class Companion:
         return removed, said
 
     def interrupt(self, conversation_id: str) -> bool:
-        """Stop the reply being written in ``conversation_id``; False if there was none."""
-        turn = self._active.get(conversation_id)
-        if turn is None or turn.done:
+        """Stop the reply being written or spoken in ``conversation_id``; False if there was none."""
+        handle = self._active.get(conversation_id)
+        if handle is None or handle.done:
             return False
-        turn.interrupt()
+        handle.interrupt()
         return True
 
-    async def respond(
+    def reply(
         self,
         text: str,
         *,
@@ -217,206 +217,37 @@ class Companion:
         images: Sequence[str] = (),
         on_token: TokenSink | None = None,
         on_sentence: SentenceSink | None = None,
-        on_start: Callable[[Turn], Awaitable[None] | None] | None = None,
-        spoken: Callable[[TurnResult], Awaitable[str | None]] | None = None,
         first_words: int = 0,
         priority: Priority = Priority.REPLY,
-    ) -> TurnResult:
-        """Answer ``text`` from ``speaker_id``; the message and the reply are stored in history.
+        voices: Sequence[Voice] | None = None,
+    ) -> Reply:
+        """Start answering ``text`` from ``speaker_id``; the handle stops it (``interrupt()``) or waits for it.
 
         Messages of one conversation are answered in order; different
         conversations (two Discord channels, say) proceed concurrently.
-
-        ``spoken`` (voice) is awaited once the text is complete and returns
-        what the listener actually heard: None when they heard it all, else the
-        prefix they heard before interrupting. Only that goes into history and
-        memory, so the character never "remembers" saying what nobody heard.
+        The reply is spoken on the voices ``self.voices`` routes it to (or on
+        ``voices``), and history keeps only what the listener heard.
 
         ``priority``: COMMENTARY for what nobody asked for (game commentary,
         speaking up), which more urgent model work preempts.
         """
-        started = time.perf_counter()
-        name = speaker_name or (speaker_id if speaker_id != "local" else self.settings.owner_display_name())
-        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
-        async with lock:
-            self.bus.publish(UserMessage(conversation_id, speaker_id, text, platform))
-            window = self.settings.llm.history_messages
-            total = await self.history.count(conversation_id)
-            recent = await self.history.recent(conversation_id, history_window(total, window))
-            conversation_start = total <= window
-            items = [
-                HistoryItem(m.role, as_prompted(m.content, m.interrupted and m.role == "assistant"), m.speaker_name)
-                for m in recent
-                if m.role in ("user", "assistant") and (m.content.strip() or not m.interrupted)
-            ]
-            budgeted = fit_history(
-                items, self.settings.llm.history_tokens, first_index=total - len(items), step=window_step(window)
-            )
-            conversation_start = conversation_start and len(budgeted) == len(items)
-            items = budgeted
-            person, forget, memory_block = None, None, ""
-            if self.memory is not None:
-                self.memory.turn_started()
-                try:
-                    person, forget, memory_block = await self.memory.prepare(
-                        speaker_id,
-                        text,
-                        conversation_id=conversation_id,
-                        platform=platform,
-                        speaker_name=name,
-                        earlier=len(items) < total,  # older messages are out of the prompt
-                    )
-                except Exception:
-                    log.exception("memory recall failed; answering without it")
-                if forget == "all":
-                    await self.history.forget_speaker(speaker_id)  # memories went in prepare(); the log goes too
-                    items = [i for i in items if i.role != "user" or i.speaker_name != name]
+        handle = Reply(
+            self, text, conversation_id=conversation_id, speaker_id=speaker_id, speaker_name=speaker_name,
+            platform=platform, images=images, on_token=on_token, on_sentence=on_sentence, first_words=first_words,
+            priority=priority, voices=voices,
+        )
+        self._replies.add(handle)
+        handle._task.add_done_callback(lambda _t: self._replies.discard(handle))  # noqa: SLF001
+        return handle
 
-            book = self.character.book
-            lore = None
-            if book is not None and book.uses_regex:
-                # Card regexes are time-limited, but still run off the loop: other replies keep flowing.
-                lore = await asyncio.to_thread(book.activate, lore_scan(items, NewMessage(text, name)))
+    async def respond(self, text: str, **kwargs: Any) -> TurnResult:
+        """``reply(...)`` and wait for it: the whole answer, after it was heard."""
+        return await self.reply(text, **kwargs).wait()
 
-            def prompt(items: list[HistoryItem], start: bool) -> list[Message]:
-                return build_messages(
-                    self.character,
-                    items,
-                    NewMessage(text, name, tuple(images)),
-                    conversation_start=start,
-                    seed=conversation_id,
-                    memories=memory_block,
-                    chat_mode=platform in CHAT_PLATFORMS,
-                    lore=lore,
-                )
-
-            messages = prompt(items, conversation_start)
-            # Stored before the LLM runs: a message is never lost to a failing provider.
-            # (Except the request to be forgotten itself.)
-            if forget != "all":
-                await self.history.add(
-                    conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform
-                )
-            if self.memory is not None and person is not None and forget is None and priority == Priority.REPLY:
-                self.memory.heard(person, conversation_id, text)  # their own words, remembered with any model
-            ctx = ToolContext(speaker_id, platform, conversation_id, self.permission_level(speaker_id, platform))
-            offered = self.tools.specs_for(ctx) if self.tools is not None and self._llm_tools_ok() else []
-            chunker = ReplyChunker(self.settings.text.first_clause_chars, self.settings.text.max_sentence_chars, first_words)
-            names = (name, self.settings.companion.user_name)
-            options = GenerationOptions(
-                max_tokens=reply_budget(self.settings, platform),
-                temperature=self.settings.llm.temperature,
-                tools=tuple(offered),
-                priority=priority,
-                stop=tuple(stop_strings(names, self.character.name)),
-            )
-            hygiene = ReplyHygiene(names, self.character.name)
-            results: list[TurnResult] = []
-            round_ = 0
-            try:
-                while True:
-                    turn = Turn(
-                        self.llm,
-                        messages,
-                        bus=self.bus,
-                        conversation_id=conversation_id,
-                        speaker_id=speaker_id,
-                        options=options,
-                        chunker=chunker,  # shared across tool rounds: sentence numbers keep counting
-                        on_token=on_token,
-                        on_sentence=on_sentence,
-                        started_at=started if round_ == 0 else None,
-                        moderate=self.moderator.check_output if self.moderator is not None else None,
-                        hygiene=hygiene,
-                    )
-                    turn.mark("prompt_ready")
-                    self._active[conversation_id] = turn
-                    if on_start is not None and round_ == 0:
-                        started_cb = on_start(turn)
-                        if started_cb is not None:
-                            await started_cb
-                    part = await turn.run()
-                    if part.overflow and round_ == 0 and not part.reply and items:
-                        # The conversation outgrew the model's context: leave the older half out and ask again
-                        # (a new first round: on_start sees the turn that now answers).
-                        items = items[len(items) // 2 + 1 :] if len(items) > 1 else []
-                        if not self._warned_overflow:
-                            self._warned_overflow = True
-                            log.warning("%s; older messages are left out of the prompt", part.error)
-                        messages = prompt(items, False)
-                        continue
-                    results.append(part)
-                    if not part.tool_calls or part.interrupted or part.error or self.tools is None:
-                        break
-                    if round_ == MAX_TOOL_ROUNDS:
-                        log.warning("turn %s: still calling tools after %d rounds; stopping there", part.turn_id, round_)
-                        break
-                    messages = messages + await self._run_tools(part, ctx)
-                    options = replace(options, response_format=None)
-                    round_ += 1
-                result = _merge(results)
-                heard = await spoken(result) if spoken is not None else None
-            finally:
-                self._active.pop(conversation_id, None)
-                if self.memory is not None:
-                    self.memory.turn_ended()
-            stored = result.reply
-            if heard is not None:
-                stored = heard.strip()
-                result.interrupted = True
-                result.spoken = stored
-            if result.error:
-                result.interrupted = True  # a reply cut by a failure is kept as a fragment, never as a complete answer
-            if result.interrupted:
-                stored = drop_partial_tag(stored)
-            if self.memory is not None and person is not None and forget is None and not result.error and stored:
-                self.memory.remember(Exchange(person, conversation_id, name, text, stored))
-            if stored:
-                await self.history.add(
-                    conversation_id,
-                    "assistant",
-                    stored,
-                    speaker_id="companion",
-                    speaker_name=self.character.name,
-                    platform=platform,
-                    interrupted=result.interrupted,
-                )
-            if result.error:
-                log.error("turn %s in %s failed: %s", result.turn_id, conversation_id, result.error)
-            return result
-
-
-MAX_TOOL_ROUNDS = 4
-CHAT_PLATFORMS = ("twitch", "youtube")  # audience chat: quoted, attributed, never instructions
-# Replies on these are heard, not read: a minute of speech nobody asked for is worse than a short answer.
-SPOKEN_PLATFORMS = ("voice", "stream", "twitch", "youtube", "game", "minecraft")
-
-
-def as_prompted(content: str, interrupted: bool) -> str:
-    """A history message as the model reads it: a reply that was cut off ends with "…", so it is not taken as complete."""
-    return content.rstrip() + "…" if interrupted and content.strip() else content
-
-
-def reply_budget(settings: Settings, platform: str) -> int:
-    """Tokens a reply may take where it is heard (short) or read (longer)."""
-    llm = settings.llm
-    return llm.spoken_max_tokens if platform in SPOKEN_PLATFORMS else llm.max_tokens
-
-
-def _merge(parts: list[TurnResult]) -> TurnResult:
-    """One result for a reply written over several tool rounds."""
-    if len(parts) == 1:
-        return parts[0]
-    first, last = parts[0], parts[-1]
-    timings = dict(first.timings_ms)
-    timings["end"] = sum(p.timings_ms.get("end", 0.0) for p in parts)
-    return TurnResult(
-        turn_id=first.turn_id,
-        reply=" ".join(p.reply for p in parts if p.reply).strip(),
-        sentences=[s for p in parts for s in p.sentences],
-        emotions=[e for p in parts for e in p.emotions],
-        interrupted=last.interrupted,
-        error=last.error,
-        timings_ms=timings,
-        tool_calls=tuple(c for p in parts for c in p.tool_calls),
-    )
+    async def announce(self, text: str, *, conversation_id: str = "announcements", speaker_id: str = "") -> None:
+        """Say ``text`` unprompted (a reminder, a timer): shown on every page, spoken on every voice, stored."""
+        self.bus.publish(Announcement(conversation_id, text, speaker_id))
+        await self.history.add(
+            conversation_id, "assistant", text, speaker_id="companion", speaker_name=self.character.name, platform="announcement"
+        )
+        await speak_text(self.voices.route(conversation_id, "announcement"), text)

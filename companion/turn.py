@@ -59,8 +59,13 @@ class Turn:
         clock: Callable[[], float] = time.perf_counter,
         moderate: Callable[[str], str] | None = None,
         hygiene: ReplyHygiene | None = None,
+        turn_id: str | None = None,
+        lifecycle: bool = True,
     ) -> None:
-        self.id = uuid.uuid4().hex[:12]
+        self.id = turn_id or uuid.uuid4().hex[:12]
+        # A reply over several tool rounds runs one Turn per round, under the reply's id; the reply
+        # (reply.py) then announces its start and end once, so listeners see one unit per reply.
+        self.lifecycle = lifecycle
         self.llm = llm
         self.messages = messages
         self.bus = bus
@@ -111,7 +116,7 @@ class Turn:
     async def run(self) -> TurnResult:
         self._task = asyncio.current_task()
         self.mark("start")
-        if self.bus:
+        if self.bus and self.lifecycle:
             self.bus.publish(TurnStarted(self.id, self.conversation_id, self.speaker_id))
         try:
             if self._interrupt_requested:
@@ -226,7 +231,7 @@ class Turn:
             tool_calls=self.tool_calls,
             overflow=self.overflow,
         )
-        if self.bus:
+        if self.bus and self.lifecycle:
             self.bus.publish(
                 TurnEnded(self.id, self.conversation_id, reply, self.interrupted, self.error, dict(timings))
             )

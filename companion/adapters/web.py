@@ -31,7 +31,6 @@ from ..resources import bundled
 from ..supervisor import normal_state
 from ..tasks import spawn
 from ..text import Sentence
-from ..turn import Turn
 from ..voice.models import VoiceModels
 from .listener import BoundedRunner
 from .web_avatar import AvatarFeed
@@ -422,11 +421,7 @@ class WebChat:
         }
 
     async def _reply(self, ws: web.WebSocketResponse, conversation: str, text: str) -> None:
-        turn_id: dict[str, str] = {}
-
-        async def on_start(turn: Turn) -> None:
-            turn_id["id"] = turn.id
-            await self._send(ws, {"type": "turn_start", "turn_id": turn.id})
+        turn_id = {"id": ""}
 
         async def on_token(chunk: str) -> None:
             await self._send(ws, {"type": "token", "turn_id": turn_id["id"], "text": chunk})
@@ -436,7 +431,7 @@ class WebChat:
                 ws,
                 {
                     "type": "sentence",
-                    "turn_id": turn_id.get("id", ""),
+                    "turn_id": turn_id["id"],
                     "index": sentence.index,
                     "text": sentence.text,
                     "emotions": list(sentence.emotions),
@@ -444,10 +439,13 @@ class WebChat:
             )
 
         try:
-            result = await self.companion.respond(
+            handle = self.companion.reply(
                 text, conversation_id=conversation, speaker_id="web", speaker_name=self._owner_name(), platform="web",
-                on_token=on_token, on_sentence=on_sentence, on_start=on_start,
+                on_token=on_token, on_sentence=on_sentence,
             )
+            turn_id["id"] = handle.id
+            await self._send(ws, {"type": "turn_start", "turn_id": handle.id})
+            result = await handle.wait()
         except Exception as exc:  # keep the socket alive whatever happens in a turn
             log.exception("web turn failed")
             await self._send(ws, {"type": "error", "message": f"the reply failed: {exc}"})

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import is_loopback
 from ..events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
+from ..speech import Voice
 from ..tasks import spawn
 from ..voice.models import VoiceModels  # re-exported: the web voice used to own it
 
@@ -66,6 +67,9 @@ class BrowserVoice:
                                        speaker_name=self.settings.owner_display_name() if is_loopback(self.settings.web.host) else None)
         bus = self.companion.bus
         self._unsubscribe = [bus.subscribe(kind, self._on_event) for kind in (Transcript, VoiceTimings, BargedIn, TurnStarted, SentenceReady)]
+        # This page hears its own conversation and what is said to the audience (the router decides).
+        self.voice = Voice(f"browser:{self.conversation}", buffer, tts, owns=self.conversation.__eq__, broadcast=True)
+        self._unsubscribe.append(self.companion.voices.add(self.voice))
         self._task = asyncio.create_task(self.pipeline.run(self.source), name=f"browser-voice-{self.conversation}")
         await self.send_json({"type": "audio_format", "rate": tts.sample_rate, "encoding": "s16le", "channels": 1})
 

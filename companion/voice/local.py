@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..tasks import spawn
+from ..speech import Voice
 from .errors import VoiceError
 
 if TYPE_CHECKING:
@@ -73,28 +73,10 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
             companion.bus.publish(AdapterStatus("voice", "connected", "microphone and speaker open"))
             log.info("voice: listening on the microphone (barge-in %s)", settings.voice.barge_in)
             pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
-            from ..events import Announcement, SentenceReady, TurnStarted
-
-            stream_turns: set[str] = set()
-
-            def announce(event: Announcement, pipeline=pipeline) -> None:
-                if event.conversation_id == pipeline.conversation_id:
-                    spawn(pipeline.say(event.text), "say-announcement")
-
-            def stream_turn(event: TurnStarted) -> None:
-                if event.conversation_id.startswith("stream:"):  # stream chat answers are said out loud here too
-                    stream_turns.add(event.turn_id)
-
-            def stream_sentence(event: SentenceReady, pipeline=pipeline) -> None:
-                if event.turn_id in stream_turns and event.speech:
-                    spawn(pipeline.say(event.speech), "say-stream-answer")
-
-            undo = [companion.bus.subscribe(Announcement, announce), companion.bus.subscribe(TurnStarted, stream_turn),
-                    companion.bus.subscribe(SentenceReady, stream_sentence)]
-
-            def unsubscribe() -> None:
-                for u in undo:
-                    u()
+            # The speaker speaks its own conversation and whatever is said to the audience (stream answers,
+            # game commentary, announcements): the router sends those here.
+            conversation = pipeline.conversation_id
+            unsubscribe = companion.voices.add(Voice("speaker", buffer, tts, owns=conversation.__eq__, broadcast=True))
             listening = asyncio.create_task(pipeline.run(mic))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)

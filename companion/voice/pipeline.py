@@ -26,17 +26,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..events import BargedIn, SpeechStarted, Transcript, VoiceTimings
+from ..speech import Voice
 from ..text import Sentence
 from .audio import INPUT_RATE
 from .playback import PlaybackBuffer
 from .policy import BargeIn, PolicyEvent, Signal, TurnPolicy
 from .stt.base import STT, STTError
-from .tts.base import TTS, TTSError
+from .tts.base import TTS
 from .vad import VAD, FrameSplitter
 
 if TYPE_CHECKING:
     from ..engine import Companion
-    from ..turn import Turn, TurnResult
+    from ..reply import Reply
+    from ..turn import TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class VoiceTurn:
     end_of_speech: float  # perf_counter of the last voiced sample
     marks: dict[str, float] = field(default_factory=dict)
     result: "TurnResult | None" = None
-    turn: "Turn | None" = None
+    handle: "Reply | None" = None
     barged_in: bool = False
     continued: bool = False  # the person went on talking before hearing anything: merged into the next turn
     speculative_hit: bool = False
@@ -101,6 +103,16 @@ class VoiceTurn:
 
     def mark(self, stage: str, at: float | None = None) -> None:
         self.marks.setdefault(stage, time.perf_counter() if at is None else at)
+
+    def audible(self) -> bool:
+        """True once the listener has heard any of the reply."""
+        speech = self.handle.speech if self.handle is not None else None
+        return speech is not None and speech.started_playing()
+
+    def has_audio(self) -> bool:
+        """True once the reply's first audio was synthesised."""
+        speech = self.handle.speech if self.handle is not None else None
+        return "first_audio" in self.marks or (speech is not None and speech.first_audio_at is not None)
 
     def timings_ms(self) -> dict[str, float]:
         t0 = self.end_of_speech
@@ -168,12 +180,9 @@ class VoicePipeline:
         self._reset_utterance()
         self._current: VoiceTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
-        self._tts_task: asyncio.Task[None] | None = None
         self._barge_pending = False
         self._end_tasks: set[asyncio.Task[None]] = set()
         self._last_finish: asyncio.Task[None] | None = None
-        self._say_lock = asyncio.Lock()
-        self._said = 0
         self._speech_seq = 0  # utterances started so far
         self._carry: list[str] = []  # words said before a pause the person then talked through
 
@@ -187,6 +196,13 @@ class VoicePipeline:
 
     async def run(self, source: AsyncIterable[np.ndarray], *, max_turns: int | None = None) -> None:
         """Listen until the source ends (or ``max_turns`` turns started), then finish the last reply."""
+        remove_voice = self._own_voice()
+        try:
+            await self._listen(source, max_turns)
+        finally:
+            remove_voice()
+
+    async def _listen(self, source: AsyncIterable[np.ndarray], max_turns: int | None) -> None:
         splitter = FrameSplitter(self.vad.frame_samples)
         position = 0
         async for chunk in source:
@@ -201,7 +217,7 @@ class VoicePipeline:
                     self.interrupt_reply()
             keep = self._commit_cut if self._commit_cut is not None else position - INPUT_RATE
             self.ring.trim(keep)
-            if max_turns is not None and sum("first_audio" in t.marks for t in self.turns) >= max_turns:
+            if max_turns is not None and sum(t.has_audio() for t in self.turns) >= max_turns:
                 break
         if self._end_tasks:
             await asyncio.gather(*self._end_tasks, return_exceptions=True)
@@ -214,15 +230,12 @@ class VoicePipeline:
             self._commit_cut = event.speech_start
             self.bus.publish(SpeechStarted(self.conversation_id, self.speaker_id))
             voice = self._current
-            if voice is not None and self.buffer.first_play_at is None and not voice.barged_in:
+            if voice is not None and not voice.audible() and not voice.barged_in:
                 # They paused, we started thinking, they went on: nothing was said yet, so take it all back
                 # and answer the whole thing once they are done.
                 voice.continued = True
-                self.buffer.clear()
-                if self._tts_task is not None:
-                    self._tts_task.cancel()
-                if voice.turn is not None:
-                    voice.turn.interrupt()
+                if voice.handle is not None:
+                    voice.handle.interrupt()
             elif self.speaking() and self.barge_in.mode != "off":
                 self._barge_pending = True
                 if self.barge_in.should_interrupt(self.policy.speech_samples):
@@ -344,97 +357,75 @@ class VoicePipeline:
 
     # -- output -----------------------------------------------------------------
 
-    async def say(self, text: str) -> None:
-        """Speak ``text`` that did not come from this pipeline's own turns (a reminder, a stream reply).
-
-        Calls are spoken in order; each is synthesised while the previous one plays, but never over the
-        pipeline's own reply.
-        """
-        async with self._say_lock:
-            while self._turn_task is not None and not self._turn_task.done():
-                await asyncio.sleep(0.05)
-            if not self.buffer.busy:
-                self.buffer.reset()
-                self._said = 0
-            self._said += 1
-            try:
-                async for samples in self.tts.synthesize(text):
-                    self.buffer.push(self._said, text, samples, self.tts.sample_rate)
-            except TTSError as exc:
-                log.error("tts: %s (not spoken: %r)", exc, text[:60])
-                return
-            self.buffer.end_sentence(self._said)
+    def _own_voice(self) -> Callable[[], None]:
+        """Make sure replies of this conversation are spoken on this pipeline's output (the router decides)."""
+        router = self.companion.voices
+        voice = router.find(self.buffer)
+        if voice is None:
+            conversation = self.conversation_id
+            return router.add(Voice(f"voice:{conversation}", self.buffer, self.tts, owns=conversation.__eq__, broadcast=False))
+        if not voice.owns(self.conversation_id):
+            owned, conversation = voice.owns, self.conversation_id
+            voice.owns = lambda c: c == conversation or owned(c)
+        return lambda: None
 
     def speaking(self) -> bool:
-        """True while a reply is being written or played."""
-        return (self._turn_task is not None and not self._turn_task.done()) or self.buffer.busy
+        """True while a reply is being written, or anything is played on this output."""
+        voice = self.companion.voices.find(self.buffer)
+        return (
+            (self._turn_task is not None and not self._turn_task.done())
+            or self.buffer.busy
+            or (voice is not None and voice.speech is not None)
+        )
 
     def interrupt_reply(self) -> str:
         """Barge-in: stop writing, stop synthesising, drop queued audio. Returns what the person had heard."""
         voice = self._current
-        heard = self.buffer.clear()
-        if self._tts_task is not None:
-            self._tts_task.cancel()
-        if voice is not None and voice.turn is not None:
+        heard = self.companion.voices.interrupt(self.buffer)  # whatever plays here: our reply, commentary, chat answers
+        handle = voice.handle if voice is not None else None
+        if handle is not None and voice is not None and not handle.done:
+            heard = handle.interrupt() or heard
             voice.barged_in = True
             voice.mark("barge_in")
-            voice.turn.interrupt()
-            self.bus.publish(BargedIn(self.conversation_id, voice.turn.id, heard))
+        if handle is not None or heard:
+            self.bus.publish(BargedIn(self.conversation_id, handle.id if handle is not None else "", heard))
             log.info("voice: barge-in after %r", heard[-60:])
         return heard
 
     async def _reply(self, voice: VoiceTurn) -> None:
         self._current = voice
-        self.buffer.reset()
-        sentences: asyncio.Queue[Sentence | None] = asyncio.Queue()
-        self._tts_task = asyncio.create_task(self._speak(voice, sentences), name="voice-tts")
-        tts_task = self._tts_task
-
-        def on_start(turn: "Turn") -> None:
-            voice.turn = turn
-            if voice.continued:
-                turn.interrupt()
-            voice.mark("llm_start")
-            voice.recall_seconds = max(0.0, turn.marks.get("prompt_ready", turn.t0) - turn.t0)
 
         def on_sentence(sentence: Sentence) -> None:
-            if voice.turn is not None and "first_sentence" not in voice.marks:
+            if "first_sentence" not in voice.marks:
                 voice.mark("first_sentence")
-                voice.llm_seconds_to_first_sentence = voice.turn.provider_seconds
-            sentences.put_nowait(sentence)
+                turn = voice.handle.turn if voice.handle is not None else None
+                voice.llm_seconds_to_first_sentence = turn.provider_seconds if turn is not None else 0.0
 
-        async def spoken(result: "TurnResult") -> str | None:
-            sentences.put_nowait(None)
-            if voice.turn is not None and "first_token" in voice.turn.marks:
-                voice.mark("first_token", voice.turn.marks["first_token"])
-            await asyncio.gather(tts_task, return_exceptions=True)
-            if not voice.barged_in:
-                await self.buffer.wait_drained()
-            if self.buffer.first_play_at is not None:
-                voice.mark("playback_start", self.buffer.first_play_at)
-            if voice.barged_in or voice.continued or result.interrupted:
-                return self.buffer.spoken_text()
-            return None
-
+        handle = self.companion.reply(
+            voice.transcript, conversation_id=self.conversation_id, speaker_id=self.speaker_id,
+            speaker_name=self.speaker_name, platform=self.platform, on_sentence=on_sentence, first_words=self.first_words,
+        )
+        voice.handle = handle
+        voice.mark("llm_start")
         try:
-            voice.result = await self.companion.respond(
-                voice.transcript,
-                conversation_id=self.conversation_id,
-                speaker_id=self.speaker_id,
-                speaker_name=self.speaker_name,
-                platform=self.platform,
-                on_sentence=on_sentence,
-                on_start=on_start,
-                spoken=spoken,
-                first_words=self.first_words,
-            )
+            voice.result = await handle.wait()
         except Exception:
             log.exception("voice: the reply failed")
             raise
         finally:
-            tts_task.cancel()
-            await asyncio.gather(tts_task, return_exceptions=True)
             self._current = None
+        first = handle.first_turn
+        if first is not None:
+            voice.recall_seconds = max(0.0, first.marks.get("prompt_ready", first.t0) - first.t0)
+            if "first_token" in first.marks:
+                voice.mark("first_token", first.marks["first_token"])
+        speech = handle.speech
+        if speech is not None:
+            voice.tts_first_seconds = speech.tts_first_seconds
+            if speech.first_audio_at is not None:
+                voice.mark("first_audio", speech.first_audio_at)
+            if speech.first_play_at is not None:
+                voice.mark("playback_start", speech.first_play_at)
         if voice.continued:
             await self.companion.history.retract(self.conversation_id, self.speaker_id, voice.transcript)
             self._carry.insert(0, voice.transcript)
@@ -452,26 +443,6 @@ class VoicePipeline:
         )
         if self.on_turn is not None:
             self.on_turn(voice)
-
-    async def _speak(self, voice: VoiceTurn, sentences: "asyncio.Queue[Sentence | None]") -> None:
-        """Synthesise sentences in order while earlier ones play (the buffer overlaps the two)."""
-        first = True
-        while (sentence := await sentences.get()) is not None:
-            text = sentence.speech.strip()
-            if not text:
-                continue
-            started = time.perf_counter()
-            try:
-                async for samples in self.tts.synthesize(text):
-                    if first:
-                        voice.tts_first_seconds = time.perf_counter() - started
-                        voice.mark("first_audio")
-                        first = False
-                    self.buffer.push(sentence.index, text, samples, self.tts.sample_rate)
-            except TTSError as exc:
-                log.error("tts: %s (the reply is shown but not spoken)", exc)
-                continue
-            self.buffer.end_sentence(sentence.index)
 
 
 def _meaningful(text: str) -> bool:

@@ -94,6 +94,20 @@ class PlaybackBuffer:
         with self._lock:
             self._finals.add(index)
 
+    # -- the AudioOutput protocol (speech.py): the speaker, the browser and Discord all play a buffer --
+
+    def write(self, index: int, text: str, samples: np.ndarray, rate: int) -> None:
+        self.push(index, text, samples, rate)
+
+    def begin(self) -> None:
+        self.reset()
+
+    def heard(self) -> str:
+        return self.spoken_text()
+
+    async def wait_for_playout(self) -> None:
+        await self.wait_drained()
+
     # -- consumer side (output) ------------------------------------------------
 
     def read(self, n: int) -> np.ndarray:

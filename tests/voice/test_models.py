@@ -17,7 +17,7 @@ async def test_web_and_discord_share_one_stt_and_one_tts_closed_by_their_owner(s
     chat = WebChat(comp, settings, voice_models=models)
     discord = DiscordAdapter(comp, settings, voice_models=models)
     try:
-        tts = await discord._tts_engine()  # noqa: SLF001
+        tts = await discord.voice_models.get_tts()
         stt, same_tts = await chat.voice_models.get()
         assert same_tts is tts and await models.get_stt() is stt
         assert models.builds == 2

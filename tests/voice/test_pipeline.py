@@ -162,17 +162,28 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
     await companion.close()
 
 
-async def test_said_text_plays_in_order_and_counts_as_speaking(tmp_path):
-    """Unprompted lines (stream replies, reminders) play in order; while heard, the companion counts as speaking."""
+async def test_announcements_play_in_order_on_the_voice_and_count_as_speaking(tmp_path):
+    """Unprompted lines (reminders) play one after the other on the voice; while heard, the companion counts as speaking."""
+    from companion.speech import Voice
+
     companion, pipeline, output = await make(tmp_path, ListSTT(["x"]), BargeIn("on"))
     pipeline.buffer.level = companion.audio_level
+    output.recording = []
+    companion.voices.add(Voice("speaker", pipeline.buffer, pipeline.tts, owns="voice".__eq__))
     assert not companion.is_speaking()
-    await asyncio.gather(pipeline.say("first line here"), pipeline.say("and the second"))
-    await asyncio.sleep(0.2)
+    both = asyncio.gather(companion.announce("first line here"), companion.announce("and the second"))
+    for _ in range(100):
+        if pipeline.buffer.first_play_at is not None:
+            break
+        await asyncio.sleep(0.02)
     assert companion.is_speaking()  # audio is being heard, though no reply is being written
-    await pipeline.buffer.wait_drained()
+    await both
+    assert pipeline.buffer.spoken_text() == "and the second"  # the second speech began after the first ended
+    heard = np.concatenate(output.recording)
+    assert len(heard) >= int(0.25 * 16000 * 6) * 0.95  # six words, a quarter second each: nothing was cut
     await asyncio.sleep(0.4)
-    assert pipeline.buffer.spoken_text() == "first line here and the second"
     assert not companion.is_speaking()
+    stored = await companion.history.recent("announcements", 5)
+    assert [m.content for m in stored] == ["first line here", "and the second"]
     await output.close()
     await companion.close()

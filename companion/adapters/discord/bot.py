@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...events import AdapterStatus
+from ...speech import Voice, speak_text
 from ...voice.playback import PlaybackBuffer
 from .audio import RATE, BufferAudioSource, VoiceBuffer
 from .policy import EMOJI_FOR, MessageFacts, RateLimiter, answer_reason, split_reply
@@ -40,17 +42,16 @@ def _allowed_mentions(ping_users: bool) -> Any:
 
 @dataclass
 class GuildVoice:
-    """One guild's voice connection: its playback buffer, and the sentences waiting to be spoken there."""
+    """One guild's voice connection: its playback buffer and the conversations spoken there."""
 
     client: Any  # discord.VoiceClient
     buffer: PlaybackBuffer
     muted: bool = False
     wanted_channel: Any = None  # rejoin target after an unexpected disconnect
     listener: Any = None
-    speaking: asyncio.Lock = field(default_factory=asyncio.Lock)
-    queue: asyncio.Queue[tuple[int, Any]] = field(default_factory=asyncio.Queue)
-    generation: int = 0  # raised by interrupt(): sentences of an older reply are dropped
-    worker: asyncio.Task[None] | None = None
+    conversations: set[str] = field(default_factory=set)  # text channels (and the voice channel) whose replies are said here
+    voice: Voice | None = None  # its entry in the companion's voice router
+    remove: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
         if isinstance(self.buffer, VoiceBuffer):
@@ -60,14 +61,6 @@ class GuildVoice:
         """Start Discord's player on the buffer if it is idle (it stops by itself 300 ms after the audio ends)."""
         if self.client.is_connected() and not self.client.is_playing():
             self.client.play(BufferAudioSource(self.buffer, linger_frames=15))
-
-    def interrupt(self) -> str:
-        """Stop speaking now: queued sentences are dropped and queued audio cleared; returns what was heard."""
-        self.generation += 1
-        while not self.queue.empty():
-            self.queue.get_nowait()
-            self.queue.task_done()
-        return self.buffer.clear()
 
 
 class DiscordAdapter:
@@ -142,24 +135,21 @@ class DiscordAdapter:
         images = [url for m in messages for url in _images(m)]  # providers without vision drop them, and log it
         channel = last.channel
         guild = getattr(last, "guild", None)
+        conversation = f"discord:{channel.id}"
         voice = self.voice.get(guild.id) if guild is not None and self.cfg.speak_in_voice else None
-        on_sentence = None
         if voice is not None:
-            voice.interrupt()  # a new reply replaces what she was still saying
-
-            def on_sentence(sentence: Any, guild_id: int = guild.id) -> None:
-                self.say_sentence(guild_id, sentence)  # first audio while the model still writes
-
+            voice.conversations.add(conversation)  # the router speaks this channel's replies in the voice channel
+            self.companion.voices.interrupt(voice.buffer)  # a new reply replaces what she was still saying
+        handle = self.companion.reply(
+            text or "(sent an image)",
+            conversation_id=conversation,
+            speaker_id=f"discord:{last.author.id}",
+            speaker_name=last.author.display_name,
+            platform="discord",
+            images=images,
+        )
         async with channel.typing():
-            result = await self.companion.respond(
-                text or "(sent an image)",
-                conversation_id=f"discord:{channel.id}",
-                speaker_id=f"discord:{last.author.id}",
-                speaker_name=last.author.display_name,
-                platform="discord",
-                images=images,
-                on_sentence=on_sentence,
-            )
+            result = await handle.written()  # posted at once; the voice channel goes on speaking it
         if result.error and not result.reply:
             return
         pieces = split_reply(result.reply)
@@ -225,6 +215,7 @@ class DiscordAdapter:
             await interaction.response.send_message("I am not in a voice channel here.", ephemeral=True)
             return
         entry.wanted_channel = None
+        entry.remove()
         if entry.listener is not None:
             await entry.listener.close()
         await entry.client.disconnect(force=True)
@@ -236,8 +227,10 @@ class DiscordAdapter:
             await interaction.response.send_message("I am not in a voice channel here.", ephemeral=True)
             return
         entry.muted = not entry.muted
+        if entry.voice is not None:
+            entry.voice.muted = entry.muted
         if entry.muted:
-            entry.buffer.clear()
+            self.companion.voices.interrupt(entry.buffer)
         await interaction.response.send_message("Muted: I will only write." if entry.muted else "Unmuted: I will speak again.")
 
     # -- voice ---------------------------------------------------------------------
@@ -253,60 +246,41 @@ class DiscordAdapter:
         vc = await channel.connect(cls=cls, self_deaf=not self.cfg.experimental_voice_receive)
         buffer = VoiceBuffer(RATE, level=self.companion.audio_level)  # the avatar's mouth follows Discord speech too
         entry = GuildVoice(vc, buffer, wanted_channel=channel)
-        self.voice[channel.guild.id] = entry
+        entry.conversations.add(f"discord-voice:{channel.id}")
+        await self.attach_voice(channel.guild.id, entry, name=channel.name)
         if self.cfg.experimental_voice_receive:
             from .receive import start_listening
 
-            entry.listener = await start_listening(self, entry, channel)
+            entry.listener = await start_listening(
+                self.companion, self.settings, self.voice_models, entry.client, entry.buffer, channel
+            )
         self.companion.bus.publish(AdapterStatus("discord-voice", "connected", channel.name))
         return vc
 
-    async def _tts_engine(self) -> Any:
-        return await self.voice_models.get_tts()
+    async def attach_voice(self, guild_id: int, entry: GuildVoice, name: str = "") -> None:
+        """Speak in this guild's voice channel from now on: its replies, and what is said to the audience."""
+        tts = await self.voice_models.get_tts()
+        old = self.voice.get(guild_id)
+        if old is not None:
+            old.remove()
+        entry.voice = Voice(f"discord:{name or guild_id}", entry.buffer, tts, owns=entry.conversations.__contains__,
+                            broadcast=True, muted=entry.muted)
+        entry.remove = self.companion.voices.add(entry.voice)
+        self.voice[guild_id] = entry
 
     async def speak(self, guild_id: int, text: str) -> None:
         """Say ``text`` in the guild's voice channel, sentence by sentence, and return when it has been played."""
-        from ...text import ReplyChunker
-
-        chunker = ReplyChunker(first_clause_chars=16)
-        for sentence in chunker.feed(text) + chunker.finish():
-            self.say_sentence(guild_id, sentence)
         entry = self.voice.get(guild_id)
-        if entry is not None and entry.worker is not None:
-            await entry.queue.join()
-            await entry.buffer.wait_drained()
-
-    def say_sentence(self, guild_id: int, sentence: Any) -> None:
-        """Queue one sentence of a reply for the voice channel: it is spoken while the model writes the next."""
-        entry = self.voice.get(guild_id)
-        if entry is None or entry.muted or not sentence.speech:
-            return
-        if entry.worker is None or entry.worker.done():
-            entry.worker = asyncio.get_running_loop().create_task(self._speak_queue(entry), name=f"discord-speech-{guild_id}")
-        entry.queue.put_nowait((entry.generation, sentence))
-
-    async def _speak_queue(self, entry: GuildVoice) -> None:
-        tts = await self._tts_engine()
-        while True:
-            generation, sentence = await entry.queue.get()
-            try:
-                async with entry.speaking:
-                    if generation != entry.generation:
-                        continue  # interrupted before it was spoken
-                    async for samples in tts.synthesize(sentence.speech):
-                        if generation != entry.generation:
-                            break  # interrupted while being synthesised
-                        entry.buffer.push(sentence.index, sentence.speech, samples, tts.sample_rate)
-                        entry.ensure_playing()
-                    entry.buffer.end_sentence(sentence.index)
-            finally:
-                entry.queue.task_done()
+        if entry is not None and entry.voice is not None and not entry.muted:
+            await speak_text([entry.voice], text)
 
     async def on_voice_state_update(self, member: Any, before: Any, after: Any) -> None:
         """Rejoin when Discord drops our voice connection (not after /leave)."""
         if member.id != self.bot_user_id or after.channel is not None or before.channel is None:
             return
         entry = self.voice.pop(before.channel.guild.id, None)
+        if entry is not None:
+            entry.remove()
         if entry is None or entry.wanted_channel is None:
             return
         log.warning("discord: dropped from voice in %s; rejoining", before.channel.name)
@@ -322,8 +296,9 @@ class DiscordAdapter:
     async def close(self) -> None:
         for entry in list(self.voice.values()):
             entry.wanted_channel = None
-            if entry.worker is not None:
-                entry.worker.cancel()
+            entry.remove()
+            if entry.listener is not None:
+                await entry.listener.close()
             try:
                 await entry.client.disconnect(force=True)
             except Exception:  # noqa: BLE001

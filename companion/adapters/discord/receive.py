@@ -21,7 +21,10 @@ import numpy as np
 from ...voice.sources import QueueSource
 
 if TYPE_CHECKING:
-    from .bot import DiscordAdapter, GuildVoice
+    from ...config import Settings
+    from ...engine import Companion
+    from ...voice.models import VoiceModels
+    from ...voice.playback import PlaybackBuffer
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,20 @@ def receive_client_class() -> Any:
 
 
 class Listener:
-    """Per-speaker pipelines fed from the voice connection (decrypted, decoded, 16 kHz mono)."""
+    """Per-speaker pipelines fed from the voice connection (decrypted, decoded, 16 kHz mono).
 
-    def __init__(self, adapter: "DiscordAdapter", entry: "GuildVoice", channel: Any) -> None:
-        self.adapter = adapter
-        self.entry = entry
+    It knows the voice connection and the guild's playback buffer, not the bot: replies go to that
+    buffer through the companion's voice router, like every other voice.
+    """
+
+    def __init__(
+        self, companion: "Companion", settings: "Settings", models: "VoiceModels", client: Any, buffer: "PlaybackBuffer", channel: Any
+    ) -> None:
+        self.companion = companion
+        self.settings = settings
+        self.models = models
+        self.client = client
+        self.buffer = buffer
         self.channel = channel
         self.loop = asyncio.get_running_loop()
         self.sources: dict[int, QueueSource] = {}
@@ -51,7 +63,7 @@ class Listener:
         import davey
         import discord.opus
 
-        dave = getattr(getattr(self.entry.client, "_connection", None), "dave_session", None)
+        dave = getattr(getattr(self.client, "_connection", None), "dave_session", None)
         if dave is not None and getattr(dave, "ready", False) and not dave.can_passthrough(user_id):
             opus = dave.decrypt(user_id, davey.MediaType.audio, opus)
         decoder = self._decoders.setdefault(user_id, discord.opus.Decoder())
@@ -82,10 +94,10 @@ class Listener:
     async def _listen(self, user: Any, source: QueueSource) -> None:
         from ...voice.build import build_pipeline
 
-        stt = await self.adapter.voice_models.get_stt()  # one speech model for every speaker and every voice
-        tts = await self.adapter.voice_models.get_tts()
+        stt = await self.models.get_stt()  # one speech model for every speaker and every voice
+        tts = await self.models.get_tts()
         pipeline = build_pipeline(
-            self.adapter.companion, self.adapter.settings, stt=stt, tts=tts, buffer=self.entry.buffer,
+            self.companion, self.settings, stt=stt, tts=tts, buffer=self.buffer,
             conversation_id=f"discord-voice:{self.channel.id}", speaker_id=f"discord:{user.id}", speaker_name=user.display_name,
         )
         await pipeline.run(source)
@@ -96,11 +108,13 @@ class Listener:
         await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
-async def start_listening(adapter: "DiscordAdapter", entry: "GuildVoice", channel: Any) -> Listener:
+async def start_listening(
+    companion: "Companion", settings: "Settings", models: "VoiceModels", client: Any, buffer: "PlaybackBuffer", channel: Any
+) -> Listener:
     from discord.ext import voice_recv
 
-    listener = Listener(adapter, entry, channel)
+    listener = Listener(companion, settings, models, client, buffer, channel)
     sink = voice_recv.BasicSink(listener.on_packet, decode=False)
-    entry.client.listen(sink)
+    client.listen(sink)
     log.warning("discord: EXPERIMENTAL voice receive is on in %s (DAVE decrypt shim; see README)", channel.name)
     return listener

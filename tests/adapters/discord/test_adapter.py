@@ -193,7 +193,7 @@ async def test_replies_are_spoken_in_voice_as_opus(adapter, tmp_path):
     espeak("check", tmp_path / "check.wav")  # needs espeak-ng (CI installs it)
     adapter.settings.voice.tts.provider = "espeak"
     vc = FakeVoiceClient()
-    adapter.voice[7] = GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level))
+    await adapter.attach_voice(7, GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level)))
     await adapter.speak(7, "[happy] Hello everyone in the voice channel. Nice to hear you!")
     assert len(vc.packets) > 50  # over a second of speech
     decoder = discord.opus.Decoder()
@@ -241,7 +241,7 @@ async def test_voice_replies_stream_sentence_by_sentence_and_a_new_reply_interru
     ended: list[float] = []
     adapter.companion.bus.subscribe(TurnEnded, lambda e: ended.append(time.monotonic()))
     vc = PacedVoiceClient()
-    adapter.voice[1] = GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level))
+    await adapter.attach_voice(1, GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level)))
     general = Channel(10, Guild(1))
     await adapter.on_message(Message(ALICE, "<@1> tell me a long story", general, mentions=[BOT]))
     for _ in range(300):
@@ -255,8 +255,10 @@ async def test_voice_replies_stream_sentence_by_sentence_and_a_new_reply_interru
     fake_openai.token_delay = 0
     await adapter.on_message(Message(BOB, "<@1> stop, my turn", general, mentions=[BOT]))
     await settle(adapter)
-    await adapter.voice[1].queue.join()  # "Okay." synthesised...
-    await adapter.voice[1].buffer.wait_drained()  # ...and played
+    for _ in range(200):  # "Okay." synthesised and played: its reply has ended
+        if not adapter.companion.is_speaking():
+            break
+        await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
     # the long answer (over 8 s of speech) was cut: far fewer frames than it would have taken
     assert 0 < len(vc.packets) - heard < 150  # ...and "Okay." was said
@@ -278,8 +280,8 @@ async def test_listening_in_voice_plays_the_reply_and_ends_the_turn(adapter, fak
     question = speech_16k("What is the weather like in Paris today", tmp_path)
     vc = PacedVoiceClient()
     entry = GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level))
-    adapter.voice[1] = entry
-    listener = Listener(adapter, entry, Channel(77, Guild(1)))
+    await adapter.attach_voice(1, entry)
+    listener = Listener(adapter.companion, adapter.settings, adapter.voice_models, vc, entry.buffer, Channel(77, Guild(1)))
     timings: list[VoiceTimings] = []
     adapter.companion.bus.subscribe(VoiceTimings, timings.append)
     alice = FakeUser(5, "Alice")

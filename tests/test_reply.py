@@ -1,0 +1,259 @@
+"""One reply, one path: the reply handle speaks through each real output, is cut by barge-in, and keeps what was heard."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from companion.config import Settings
+from companion.engine import Companion
+from companion.events import TurnEnded
+from companion.history import HistoryStore
+from companion.llm.base import ToolCall
+from companion.persona import default_character
+from companion.speech import Voice
+from companion.testing import ScriptedLLM
+from companion.tools.registry import Tool, ToolRegistry
+from companion.voice.playback import PacedOutput, PlaybackBuffer, SpeakerOutput
+from companion.voice.tts.base import TTS
+
+REPLY = " ".join(f"Sentence number {n} of a long answer is here." for n in ("one", "two", "three", "four", "five", "six"))
+
+
+class ToneTTS(TTS):
+    """A fifth of a second of tone per word, at once: the test knows how long each sentence plays."""
+
+    sample_rate = 16_000
+
+    async def synthesize(self, text: str) -> AsyncIterator[np.ndarray]:
+        n = int(0.2 * self.sample_rate * len(text.split()))
+        yield (np.sin(np.arange(n) / 10) * 0.3).astype(np.float32)
+
+
+class Heard:
+    """What reached the listener's ears: (time, loudest sample) per block."""
+
+    def __init__(self) -> None:
+        self.blocks: list[tuple[float, float]] = []
+        self.lock = threading.Lock()
+
+    def note(self, peak: float) -> None:
+        with self.lock:
+            self.blocks.append((time.monotonic(), peak))
+
+    def first_sound(self) -> float | None:
+        with self.lock:
+            return next((t for t, peak in self.blocks if peak > 0.05), None)
+
+    def last_sound(self) -> float | None:
+        with self.lock:
+            return next((t for t, peak in reversed(self.blocks) if peak > 0.05), None)
+
+
+class FakeStream:
+    """sounddevice.OutputStream's contract: the callback is called from another thread, one block per block time."""
+
+    def __init__(self, *, samplerate: int, blocksize: int, callback: Any, heard: Heard, **_: Any) -> None:
+        self.rate, self.block, self.callback, self.heard = samplerate, blocksize, callback, heard
+        self.running = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        out = np.zeros((self.block, 1), np.float32)
+        next_at = time.monotonic()
+        while self.running:
+            self.callback(out, self.block, None, None)
+            self.heard.note(float(np.abs(out).max()))
+            next_at += self.block / self.rate
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    def start(self) -> None:
+        self.running = True
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.running = False
+        self.thread.join()
+
+    def close(self) -> None:
+        pass
+
+
+class OpusVoiceClient:
+    """discord.py's player: reads our AudioSource every 20 ms and Opus-encodes each frame, until an empty read."""
+
+    def __init__(self, heard: Heard) -> None:
+        import discord.opus
+
+        self.encoder = discord.opus.Encoder()
+        self.decoder = discord.opus.Decoder()
+        self.heard = heard
+        self.packets = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def is_connected(self) -> bool:
+        return True
+
+    def is_playing(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def play(self, source: Any) -> None:
+        async def player() -> None:
+            next_at = time.monotonic()
+            while frame := source.read():
+                packet = self.encoder.encode(frame, self.encoder.SAMPLES_PER_FRAME)
+                pcm = np.frombuffer(self.decoder.decode(packet, fec=False), dtype="<i2")
+                self.heard.note(float(np.abs(pcm).max()) / 32768)
+                self.packets += 1
+                next_at += 0.02
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+        self._task = asyncio.get_running_loop().create_task(player())
+
+
+async def make_output(kind: str, heard: Heard, monkeypatch: pytest.MonkeyPatch) -> tuple[PlaybackBuffer, Any]:
+    """A playback buffer and what plays it: the local speaker (fake device), the browser's paced stream, or Discord."""
+    if kind == "local":
+        import types
+
+        import companion.voice.playback as playback
+
+        fake_sd = types.SimpleNamespace(OutputStream=lambda **kw: FakeStream(heard=heard, **kw))
+        monkeypatch.setattr(playback, "_sounddevice", lambda: fake_sd)
+        buffer = PlaybackBuffer(16_000)
+        speaker = SpeakerOutput(buffer)
+        speaker.start()
+        return buffer, speaker
+    if kind == "browser":
+        buffer = PlaybackBuffer(16_000)
+        paced = PacedOutput(buffer, realtime=True, on_audio=lambda block: heard.note(float(np.abs(block).max())))
+        paced.start()
+        return buffer, paced
+    from companion.adapters.discord.audio import VoiceBuffer
+    from companion.adapters.discord.bot import GuildVoice
+
+    voice_buffer = VoiceBuffer(48_000)
+    GuildVoice(OpusVoiceClient(heard), voice_buffer)  # starts Discord's player whenever audio is pushed
+    return voice_buffer, None
+
+
+async def make_companion(tmp_path, llm: ScriptedLLM) -> Companion:
+    settings = Settings.model_validate({"companion": {"data_dir": str(tmp_path)}, "memory": {"enabled": False}})
+    companion = Companion(settings, llm=llm, character=default_character(), history=HistoryStore(tmp_path / "h.sqlite3"))
+    await companion.start()
+    return companion
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.01)
+
+
+OUTPUTS = ["local", "browser", "discord"]
+
+
+@pytest.mark.parametrize("kind", OUTPUTS)
+@pytest.mark.parametrize("tool_round", [False, True], ids=["plain", "tool-round"])
+async def test_a_reply_is_heard_while_written_and_barge_in_keeps_the_heard_prefix(tmp_path, monkeypatch, kind, tool_round):
+    """First audio before the model finishes; a barge-in silences the output within 200 ms; history holds what was heard."""
+    heard = Heard()
+    calls: list[str] = []
+    if tool_round:
+        script: list[Any] = [("Let me look that up.", ToolCall("call_1", "lookup", "{}")), REPLY]
+    else:
+        script = [REPLY]
+    llm = ScriptedLLM(script, token_delay=0.04)  # about 2 s to write the whole reply
+    companion = await make_companion(tmp_path, llm)
+    if tool_round:
+        async def lookup(args: dict[str, Any], ctx: Any) -> str:
+            calls.append(ctx.conversation_id)
+            return "found it"
+
+        companion.tools = ToolRegistry()
+        companion.tools.register(Tool("lookup", "Look something up", lookup))
+    buffer, player = await make_output(kind, heard, monkeypatch)
+    companion.voices.add(Voice(kind, buffer, ToneTTS(), owns="voice".__eq__))
+    ended: list[float] = []
+    companion.bus.subscribe(TurnEnded, lambda e: ended.append(time.monotonic()))
+    try:
+        handle = companion.reply("Tell me a long story.", conversation_id="voice", speaker_id="local", platform="voice")
+        await until(lambda: heard.first_sound() is not None)
+        assert not ended, "the first audio came only after the whole reply was written"
+        if tool_round:
+            await until(lambda: bool(calls))  # the barge-in lands in the second round, after the tool ran
+        await asyncio.sleep(1.5)
+        cut_at = time.monotonic()
+        companion.voices.interrupt(buffer)  # what the pipeline does when the person starts talking
+        result = await asyncio.wait_for(handle.wait(), 5)
+        await asyncio.sleep(0.4)
+        last = heard.last_sound()
+        assert last is not None and last - cut_at < 0.2, f"audio went on {last - cut_at:.3f} s after the barge-in"
+        assert result.interrupted and result.spoken
+        stored = await companion.history.recent("voice", 5)
+        assert stored[-1].role == "assistant" and stored[-1].interrupted
+        assert stored[-1].content == result.spoken
+        full = ("Let me look that up. " if tool_round else "") + REPLY
+        assert full.startswith(stored[-1].content) and len(stored[-1].content) < len(full)  # a real prefix
+        if tool_round:
+            assert stored[-1].content.startswith("Let me look that up.") and calls == ["voice"]
+    finally:
+        await companion.close()
+        if player is not None:
+            await player.close()
+
+
+async def test_text_only_callers_get_the_same_handle_without_audio(tmp_path):
+    """A reply with no voice (web text, CLI) is written and stored whole; interrupt() stops the writing."""
+    llm = ScriptedLLM([REPLY], token_delay=0.02)
+    companion = await make_companion(tmp_path, llm)
+    try:
+        handle = companion.reply("hello", conversation_id="web:x", platform="web")
+        assert handle.speech is None
+        result = await handle.wait()
+        assert result.reply == REPLY and not result.interrupted
+        second = companion.reply("again", conversation_id="web:x", platform="web")
+        await until(lambda: second.first_turn is not None and "first_token" in second.first_turn.marks)
+        second.interrupt()
+        cut = await second.wait()
+        assert cut.interrupted and len(cut.reply) < len(REPLY)
+        stored = await companion.history.recent("web:x", 5)
+        assert stored[-1].interrupted and stored[-1].content == cut.reply
+    finally:
+        await companion.close()
+
+
+async def test_audience_replies_are_spoken_on_every_broadcasting_voice_and_only_there(tmp_path):
+    """Stream answers and game commentary reach every voice that broadcasts; a private conversation only its own."""
+    llm = ScriptedLLM(["Hi chat."])
+    companion = await make_companion(tmp_path, llm)
+    speaker, browser, private = PlaybackBuffer(16_000), PlaybackBuffer(16_000), PlaybackBuffer(16_000)
+    outputs = [PacedOutput(b, realtime=False) for b in (speaker, browser, private)]
+    for output in outputs:
+        output.start()
+    tts = ToneTTS()
+    companion.voices.add(Voice("speaker", speaker, tts, owns="voice".__eq__))
+    companion.voices.add(Voice("browser", browser, tts, owns="web-voice:a".__eq__))
+    companion.voices.add(Voice("discord-listener", private, tts, owns="discord-voice:1".__eq__, broadcast=False))
+    try:
+        await companion.respond("hello", conversation_id="stream:twitch", speaker_id="twitch:bob", platform="twitch")
+        assert speaker.spoken_text() == browser.spoken_text() == "Hi chat." and private.spoken_text() == ""
+        await companion.respond("what do you see", conversation_id="game:chess", speaker_id="game", platform="game")
+        assert speaker.spoken_text() == "Hi chat." and private.spoken_text() == ""
+        await companion.respond("psst", conversation_id="web-voice:a", platform="voice")
+        assert browser.spoken_text() == "Hi chat." and speaker.samples_played < browser.samples_played  # only the browser spoke it
+        before = [b.samples_played for b in (speaker, browser, private)]
+        await companion.respond("typed", conversation_id="web:a", platform="web")  # a text chat is not spoken anywhere
+        assert [b.samples_played for b in (speaker, browser, private)] == before
+    finally:
+        await companion.close()
+        for output in outputs:
+            await output.close()
