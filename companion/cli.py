@@ -17,7 +17,7 @@ import socket
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import __version__, masking
 from .config import ConfigError, Settings, example_toml, load_settings, resolve_config_path
@@ -162,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command with its output masked: no secret the config knows reaches the terminal."""
     stdout, stderr = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = MaskingStream(stdout), MaskingStream(stderr)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = MaskingStream(stdout), MaskingStream(stderr)
     umask = os.umask(PRIVATE_UMASK)  # history, memories and tokens are readable by the user alone
     try:
         return _main(argv)
@@ -414,7 +414,8 @@ async def _plugins(settings: Settings, args: argparse.Namespace) -> int:
         else:
             for row in rows:
                 flag = "enabled" if row["enabled"] else "-"
-                extra = f"  ({row['error']})" if row["error"] else (f"  tools: {', '.join(row['tools'])}" if row["tools"] else "")
+                names = cast("list[str]", row["tools"])
+                extra = f"  ({row['error']})" if row["error"] else (f"  tools: {', '.join(names)}" if names else "")
                 print(f"{row['name']:<16} {flag:<8} {row['status']:<10}{extra}")
         return 0 if all(r["status"] != "failed" for r in rows) else EXIT_FAILURE
     finally:

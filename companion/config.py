@@ -709,7 +709,8 @@ def example_toml() -> str:
 
 
 def _emit_model(model: BaseModel, path: list[str], out: list[str]) -> None:
-    scalars, sections = [], []
+    scalars: list[Any] = []
+    sections: list[Any] = []
     for name, field in type(model).model_fields.items():
         if name == "source":
             continue

@@ -99,7 +99,7 @@ class MaskingStream(io.TextIOBase):
     def __init__(self, inner: TextIO) -> None:
         self.inner = inner
 
-    def write(self, text: str) -> int:  # type: ignore[override]
+    def write(self, text: str) -> int:
         self.inner.write(mask(text))
         return len(text)
 

@@ -67,7 +67,8 @@ class Character:
     def to_v3(self) -> dict[str, Any]:
         """This character as a Character Card V3 object; unknown fields of the original survive."""
         out = copy.deepcopy(self.raw) if self.raw.get("spec") in ("chara_card_v2", "chara_card_v3") else {}
-        data = out.get("data") if isinstance(out.get("data"), dict) else {}
+        found = out.get("data")
+        data: dict[str, Any] = found if isinstance(found, dict) else {}
         data.update(
             {
                 "name": self.name,
@@ -128,7 +129,8 @@ def character_from_dict(raw: Any, source: Path | None = None) -> Character:
     spec = raw.get("spec")
     if spec is not None and spec not in ("chara_card_v2", "chara_card_v3"):
         raise CardError(f"{where}: unknown spec {spec!r} (expected chara_card_v2 or chara_card_v3)")
-    data = raw.get("data") if isinstance(raw.get("data"), dict) else raw
+    nested = raw.get("data")
+    data: dict[str, Any] = nested if isinstance(nested, dict) else raw
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
         raise CardError(f"{where}: the card has no 'name'; every character needs one")

@@ -14,7 +14,7 @@ import asyncio
 import importlib.util
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -92,7 +92,7 @@ class PluginApp:
         """Call ``handler(event)`` for every event of this type on the bus."""
         self._undo.append(self.companion.bus.subscribe(event_type, handler))
 
-    def background(self, coro_factory: Callable[[], Awaitable[Any]], name: str = "") -> None:
+    def background(self, coro_factory: Callable[[], Coroutine[Any, Any, Any]], name: str = "") -> None:
         """Run a long-lived task (an adapter, a scheduler); cancelled on unload."""
         task = asyncio.get_running_loop().create_task(coro_factory(), name=f"plugin-{self.name}-{name or 'task'}")
         self._tasks.append(task)

@@ -102,6 +102,9 @@ class Reply:
             self.turn.interrupt()
         return self.speech.interrupt() if self.speech is not None else ""
 
+    def _stop(self) -> None:
+        self.interrupt()
+
     @property
     def done(self) -> bool:
         return self._task.done()
@@ -133,7 +136,7 @@ class Reply:
                 # Where the reply is only heard, stopping the speech stops the reply; where it is also
                 # posted as text (Discord), it stops the audio only: the text was delivered whole.
                 spoken = self.platform in SPOKEN_PLATFORMS
-                self.speech = Speech(voices, on_interrupt=self.interrupt if spoken else None)
+                self.speech = Speech(voices, on_interrupt=self._stop if spoken else None)
         if self.speech is not None and not self.interrupted:
             self.speech.say(sentence)
 

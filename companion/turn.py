@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .bus import EventBus
 from .events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded, TurnStarted
 from .hygiene import ReplyHygiene
-from .llm.base import LLM, GenerationOptions, LLMContextOverflow, LLMError, LLMPreempted, Message, ToolCall
+from .llm.base import LLM, GenerationOptions, LLMContextOverflow, LLMError, LLMPreempted, Message, ToolCall, aclose
 from .text import DisplayFilter, ReplyChunker, Sentence, extract_emotions, strip_reasoning
 
 __all__ = ["Turn", "TurnResult"]
@@ -160,7 +160,7 @@ class Turn:
                     if self.hygiene is not None and self.hygiene.stopped:
                         break  # closing the stream stops the model (a llama.cpp slot is freed)
         finally:
-            await stream.aclose()
+            await aclose(stream)
         if self.hygiene is not None:
             tail = self.hygiene.finish()
             if tail:

@@ -29,11 +29,20 @@ def runtime_imports(path: Path) -> set[str]:
 
 
 def test_engine_imports_nothing_from_voice_or_stream_and_memory_nothing_from_games():
-    """engine.py takes no module from voice/ or stream/; memory/ takes nothing from games/."""
-    engine = runtime_imports(PACKAGE / "engine.py")
-    assert not [m for m in engine if m.lstrip(".").startswith(("voice", "stream"))], engine
+    """The engine, the reply handle and speech take no module from voice/ or stream/; memory/ takes nothing from games/."""
+    for core in ("engine.py", "reply.py", "speech.py", "turn.py"):
+        found = runtime_imports(PACKAGE / core)
+        assert not [m for m in found if m.lstrip(".").startswith(("voice", "stream"))], (core, found)
     for path in (PACKAGE / "memory").glob("*.py"):
         assert not [m for m in runtime_imports(path) if "games" in m], path
+
+
+def test_the_discord_bot_and_its_receiver_do_not_import_each_other():
+    """The receiver gets what it needs (companion, models, connection, buffer) passed in; only the bot imports it."""
+    receive = PACKAGE / "adapters" / "discord" / "receive.py"
+    tree = ast.parse(receive.read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "bot" not in imported and not any(m.endswith(".bot") for m in imported), imported
 
 
 async def test_spawned_tasks_are_kept_and_their_failures_logged(caplog):

@@ -172,7 +172,7 @@ class WebChat:
         response = await handler(request)
         if isinstance(response, web.Response) and response.content_type == "application/json" and isinstance(response.body, bytes):
             # One secret rule for every answer: a server's error that echoes our API key reaches no page.
-            masked = mask(response.text)
+            masked = mask(response.text or "")
             if masked != response.text:
                 response.text = masked
         return response
@@ -376,7 +376,7 @@ class WebChat:
     async def _api_say(self, request: web.Request) -> web.Response:
         body = await self._json_body(request)
         text = body.get("text") if body else None
-        if not isinstance(text, str) or not text.strip() or len(text) > self.settings.web.max_message_chars:
+        if body is None or not isinstance(text, str) or not text.strip() or len(text) > self.settings.web.max_message_chars:
             return web.json_response({"error": "send {\"text\": \"...\"} (non-empty, not too long)"}, status=400)
         conversation = str(body.get("conversation") or "web:control")
         if not conversation.startswith("web:") or not _SESSION_RE.match(conversation[4:]):

@@ -105,7 +105,10 @@ class BrowserVoice:
         elif isinstance(event, BargedIn) and event.conversation_id == self.conversation:
             message = {"type": "audio_clear", "heard": event.heard}
         if message is not None:
-            spawn(self.send_json(message), "web-voice-event")
+            spawn(self._send(message), "web-voice-event")
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        await self.send_json(message)
 
     async def close(self) -> None:
         for undo in self._unsubscribe:

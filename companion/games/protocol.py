@@ -152,8 +152,8 @@ def parse_message(raw: str | bytes) -> GameMessage:
         success = data.get("success")
         if not isinstance(success, bool):
             raise ProtocolError("action/result: 'success' must be true or false")
-        message = data.get("message")
-        return ActionResult(game, action_id, success, message if isinstance(message, str) else None)
+        text = data.get("message")
+        return ActionResult(game, action_id, success, text if isinstance(text, str) else None)
     raise ProtocolError(f"unknown command {command!r}")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 try:  # the regex parser ships with Python; its module name changed in 3.11
     from re import _parser as _re_parser  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - Python < 3.11
-    import sre_parse as _re_parser  # type: ignore[no-redef]
+    import sre_parse as _re_parser
 
 from ..jsonschemas import check_schema, validation_error
 
@@ -54,7 +54,7 @@ def example_for(schema: dict[str, Any] | None, rng: random.Random | None = None)
     if schema is None:
         return None
     rng = rng or random.Random(0)
-    problem = "no attempt"
+    problem: str | None = "no attempt"
     # Random choices (pattern repeats, numbers) may miss a length or a bound; a
     # few tries, then the fixed seed that ``refusal`` checked at registration.
     for generator in [rng] * 8 + [random.Random(0)]:
@@ -240,7 +240,8 @@ def bounded(schema: Any, text_chars: int = 80, items: int = 8) -> Any:
     out = {k: bounded(v, text_chars, items) if isinstance(v, (dict, list)) else v for k, v in schema.items()}
     if isinstance(schema.get("properties"), dict):
         out["properties"] = {k: bounded(v, text_chars, items) for k, v in schema["properties"].items()}
-    kinds = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    kind = schema.get("type")
+    kinds: list[Any] = kind if isinstance(kind, list) else [kind]
     if "string" in kinds and "maxLength" not in schema and "enum" not in schema and "const" not in schema:
         out["maxLength"] = max(text_chars, int(schema.get("minLength", 0)))
     if "array" in kinds and "maxItems" not in schema:

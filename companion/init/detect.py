@@ -49,8 +49,10 @@ async def probe_ollama(http: aiohttp.ClientSession, timeout: float = 1.5) -> Ser
     listed = body.get("models") if isinstance(body, dict) else None
     for item in listed if isinstance(listed, list) else []:
         if isinstance(item, dict) and isinstance(item.get("name"), str):
-            details = item.get("details") if isinstance(item.get("details"), dict) else {}
-            size = item.get("size") if isinstance(item.get("size"), int) else None
+            found_details = item.get("details")
+            details: dict[str, Any] = found_details if isinstance(found_details, dict) else {}
+            found = item.get("size")
+            size = found if isinstance(found, int) else None
             models.append(ModelInfo(item["name"], size, str(details.get("parameter_size") or "")))
     return Server("ollama", f"Ollama at {base}", f"{base}/v1", models)
 

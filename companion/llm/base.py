@@ -175,8 +175,15 @@ class LLM(ABC):
                         ) from None
                     yield chunk
             finally:
-                await agen.aclose()
+                await aclose(agen)
 
     @abstractmethod
     def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
         """Yield chunks of the reply; raise LLMError subclasses on failure."""
+
+
+async def aclose(stream: AsyncIterator[Any]) -> None:
+    """Close a stream early (a llama.cpp slot or an HTTP response is freed); any async iterator may lack aclose()."""
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()

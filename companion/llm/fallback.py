@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message
+from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message, aclose
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class FallbackLLM(LLM):
         await self.providers[0].warm(messages)
 
     async def check(self) -> str:
-        return "; ".join(f"{p.name}: {await p.check()}" for p in self.providers)
+        return "; ".join([f"{p.name}: {await p.check()}" for p in self.providers])
 
     async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
         last: LLMError | None = None
@@ -69,6 +69,6 @@ class FallbackLLM(LLM):
                     yield chunk
                 return
             finally:
-                await stream.aclose()
+                await aclose(stream)
         assert last is not None
         raise last

@@ -27,9 +27,9 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMPreempted, Message, Priority
+from .base import LLM, GenerationOptions, LLMChunk, LLMPreempted, Message, Priority, aclose
 from .chunks import clean_messages
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,8 @@ class LLMScheduler(LLM):
 
     # -- the provider's face ----------------------------------------------------
 
-    @property  # type: ignore[override]
-    def name(self) -> str:
+    @property  # the provider's name, whichever provider is inside now
+    def name(self) -> str:  # type: ignore[override]
         return self.inner.name
 
     def __getattr__(self, attr: str) -> Any:
@@ -146,7 +146,7 @@ class LLMScheduler(LLM):
                 yield chunk
         finally:
             try:
-                await agen.aclose()
+                await aclose(agen)
             finally:
                 self._release(ticket)
 
@@ -156,7 +156,7 @@ class LLMScheduler(LLM):
             raise LLMPreempted("more urgent work took the model")
         step = asyncio.ensure_future(agen.__anext__())
         try:
-            await asyncio.wait({step, ticket.preempted}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({step, cast("asyncio.Future[Any]", ticket.preempted)}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # cancelled from outside: the generator must stop before it can be closed
             step.cancel()
             await asyncio.gather(step, return_exceptions=True)

@@ -246,12 +246,15 @@ class TransformersLLM(LLM):
             def put(item: Any) -> None:
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
-            class _LoopStreamer(transformers.TextStreamer):
+            streamer_base: Any = transformers.TextStreamer
+            criteria_base: Any = transformers.StoppingCriteria
+
+            class _LoopStreamer(streamer_base):
                 def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
                     if text:
                         put(text)
 
-            class _Stop(transformers.StoppingCriteria):
+            class _Stop(criteria_base):
                 def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
                     return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool, device=input_ids.device)
 

@@ -12,6 +12,7 @@ unlinked, so "forget everything about me" really removes it.
 
 from __future__ import annotations
 
+import builtins
 import math
 import re
 import sqlite3
@@ -421,10 +422,10 @@ class MemoryStore(SqliteThread):
 
         await self._run(work)
 
-    async def take_pending(self) -> list[str]:
+    async def take_pending(self) -> builtins.list[str]:
         """The saved queue, oldest first; it is cleared (the caller queues it again)."""
 
-        def work() -> list[str]:
+        def work() -> builtins.list[str]:
             db = self._db()
             rows = [r[0] for r in db.execute("SELECT payload FROM pending_work ORDER BY id")]
             db.execute("DELETE FROM pending_work")
@@ -456,7 +457,7 @@ class MemoryStore(SqliteThread):
         )
         return _row(rows[0]) if rows else None
 
-    async def recent(self, person_id: str, *, conversation_id: str, since: float) -> list[Memory]:
+    async def recent(self, person_id: str, *, conversation_id: str, since: float) -> builtins.list[Memory]:
         rows = await self._run(
             lambda: self._db()
             .execute(

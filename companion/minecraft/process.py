@@ -138,7 +138,8 @@ class BotProcess:
             if "id" in msg and msg.get("id") in self._pending:
                 name, future = self._pending.pop(msg["id"])
                 if not future.done():
-                    result = msg.get("result") if isinstance(msg.get("result"), dict) else {}
+                    found = msg.get("result")
+                    result: dict[str, Any] = found if isinstance(found, dict) else {}
                     future.set_result(SkillResult(name, bool(msg.get("ok")), str(msg.get("reason") or ""), result, float(msg.get("ms") or 0)))
             elif "event" in msg:
                 if msg["event"] == "joined":

@@ -76,7 +76,11 @@ class ToolRegistry:
         if tool.name in self._tools:
             raise ValueError(f"a tool named {tool.name!r} already exists (from {self._tools[tool.name].source or 'core'})")
         self._tools[tool.name] = tool
-        return lambda: self._tools.pop(tool.name, None) if self._tools.get(tool.name) is tool else None
+        def remove() -> None:
+            if self._tools.get(tool.name) is tool:
+                del self._tools[tool.name]
+
+        return remove
 
     def get(self, name: str) -> Tool | None:
         return self._tools.get(name)

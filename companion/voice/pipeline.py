@@ -30,9 +30,10 @@ from ..speech import Voice
 from ..text import Sentence
 from .audio import INPUT_RATE
 from .playback import PlaybackBuffer
-from .policy import BargeIn, PolicyEvent, Signal, TurnPolicy
+from .policy import BargeIn, PolicyEvent, TurnPolicy
 from .stt.base import STT, STTError
 from .tts.base import TTS
+from .turntaking import Act, ReplyState, Step, TurnTaking
 from .vad import VAD, FrameSplitter
 
 if TYPE_CHECKING:
@@ -180,11 +181,9 @@ class VoicePipeline:
         self._reset_utterance()
         self._current: VoiceTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
-        self._barge_pending = False
         self._end_tasks: set[asyncio.Task[None]] = set()
         self._last_finish: asyncio.Task[None] | None = None
-        self._speech_seq = 0  # utterances started so far
-        self._carry: list[str] = []  # words said before a pause the person then talked through
+        self.taking = TurnTaking(self.policy, self.barge_in)  # every turn-taking decision, as pure logic
 
     def _reset_utterance(self) -> None:
         self._committed: list[str] = []
@@ -208,13 +207,9 @@ class VoicePipeline:
         async for chunk in source:
             self.ring.append(chunk, time.perf_counter())
             for frame in splitter.feed(chunk):
-                events = self.policy.feed(self.vad.prob(frame), position, len(frame))
+                for step in self.taking.frame(self.vad.prob(frame), position, len(frame), self._reply_state()):
+                    self._do(step)
                 position += len(frame)
-                for event in events:
-                    self._on_event(event)
-                if self._barge_pending and self.barge_in.should_interrupt(self.policy.speech_samples):
-                    self._barge_pending = False
-                    self.interrupt_reply()
             keep = self._commit_cut if self._commit_cut is not None else position - INPUT_RATE
             self.ring.trim(keep)
             if max_turns is not None and sum(t.has_audio() for t in self.turns) >= max_turns:
@@ -224,41 +219,46 @@ class VoicePipeline:
         if self._turn_task is not None:
             await asyncio.gather(self._turn_task, return_exceptions=True)
 
-    def _on_event(self, event: PolicyEvent) -> None:
-        if event.signal is Signal.SPEECH_START:
-            self._speech_seq += 1
+    @property
+    def _speech_seq(self) -> int:
+        return self.taking.utterances
+
+    def _reply_state(self) -> ReplyState:
+        voice = self._current
+        if voice is not None and not voice.audible() and not voice.barged_in:
+            return ReplyState.PREPARING
+        return ReplyState.AUDIBLE if self.speaking() else ReplyState.NONE
+
+    def _do(self, step: Step) -> None:
+        """Carry out one turn-taking decision."""
+        event = step.event
+        if step.act is Act.SPEECH_STARTED and event is not None:
             self._commit_cut = event.speech_start
             self.bus.publish(SpeechStarted(self.conversation_id, self.speaker_id))
+        elif step.act is Act.TAKE_BACK:
             voice = self._current
-            if voice is not None and not voice.audible() and not voice.barged_in:
-                # They paused, we started thinking, they went on: nothing was said yet, so take it all back
-                # and answer the whole thing once they are done.
+            if voice is not None:
                 voice.continued = True
                 if voice.handle is not None:
                     voice.handle.interrupt()
-            elif self.speaking() and self.barge_in.mode != "off":
-                self._barge_pending = True
-                if self.barge_in.should_interrupt(self.policy.speech_samples):
-                    self._barge_pending = False
-                    self.interrupt_reply()
-        elif event.signal is Signal.PAUSE:
+        elif step.act is Act.BARGE_IN:
+            self.interrupt_reply()
+        elif step.act is Act.TRANSCRIBE and event is not None:
             self._transcribe_to(event.speech_end)
-        elif event.signal is Signal.RESUME:
+        elif step.act is Act.CANCEL_SPECULATION:
             spec = self._speculative
             if spec is not None and not spec.commit:
                 spec.task.cancel()  # stale: the person went on talking
                 self._speculative = None
-        elif event.signal is Signal.END:
-            self._barge_pending = False
+        elif step.act is Act.END_OF_UTTERANCE and event is not None:
             previous = self._last_finish
             task = asyncio.create_task(
-                self._finish_utterance(event, time.perf_counter(), self._speech_seq, previous), name="voice-utterance"
+                self._finish_utterance(event, time.perf_counter(), self.taking.utterances, previous), name="voice-utterance"
             )
             self._last_finish = task
             self._end_tasks.add(task)
             task.add_done_callback(self._end_tasks.discard)
-        elif event.signal is Signal.DISCARD:
-            self._barge_pending = False
+        elif step.act is Act.FORGET_UTTERANCE:
             self._reset_utterance()
 
     def _transcribe_to(self, stop: int) -> None:
@@ -277,7 +277,7 @@ class VoicePipeline:
         if commit:
             self._commit_task = stretch
             self._commit_cut = stop
-            task.add_done_callback(lambda t, s=stretch: self._on_committed(s))
+            task.add_done_callback(lambda _t: self._on_committed(stretch))
         else:
             task.add_done_callback(lambda t: self._publish_partial(t))
 
@@ -316,7 +316,7 @@ class VoicePipeline:
             await asyncio.gather(commit.task, return_exceptions=True)
             self._on_committed_into(commit, committed)
         hit = spec is not None and not spec.commit and spec.stop == event.speech_end and not spec.task.cancelled()
-        if hit:
+        if hit and spec is not None:
             tail = await spec.task
         elif commit is not None and commit.stop >= event.speech_end:
             tail = ""
@@ -326,24 +326,21 @@ class VoicePipeline:
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
         if self._turn_task is not None and not self._turn_task.done():
-            if self.barge_in.mode != "off" or (self._current is not None and self._current.continued):
+            if self.taking.interrupts():
                 self.interrupt_reply()
             await asyncio.gather(self._turn_task, return_exceptions=True)
-        if self._speech_seq > seq and _meaningful(transcript):
-            self._carry.append(transcript)  # they are already speaking again: answer everything together
+        verdict = self.taking.verdict(transcript, seq)
+        if verdict.empty:
+            self.heard_nothing += 1
+            log.info("voice: heard sound but no words")
+        if verdict.answer is None:
             return
-        if self._carry:
-            transcript = " ".join([*self._carry, transcript]).strip()
-            self._carry = []
+        transcript = verdict.answer
         done = time.perf_counter()
         voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit)
         voice.mark("end_detected", detected_at)
         voice.mark("transcript", done)
         voice.stt_seconds = max(0.0, done - detected_at)
-        if not _meaningful(transcript):
-            self.heard_nothing += 1
-            log.info("voice: heard sound but no words")
-            return
         self.bus.publish(Transcript(self.conversation_id, self.speaker_id, transcript, True))
         self.turns.append(voice)
         self._turn_task = asyncio.create_task(self._reply(voice), name="voice-turn")
@@ -428,7 +425,7 @@ class VoicePipeline:
                 voice.mark("playback_start", speech.first_play_at)
         if voice.continued:
             await self.companion.history.retract(self.conversation_id, self.speaker_id, voice.transcript)
-            self._carry.insert(0, voice.transcript)
+            self.taking.took_back(voice.transcript)
             self.turns.remove(voice)
             log.info("voice: the person went on speaking; the reply was dropped before a word was played")
             return
@@ -443,9 +440,3 @@ class VoicePipeline:
         )
         if self.on_turn is not None:
             self.on_turn(voice)
-
-
-def _meaningful(text: str) -> bool:
-    """Whisper's stock hallucinations on noise ("Thank you.", "you") are not a turn."""
-    cleaned = "".join(ch for ch in text.lower() if ch.isalnum() or ch == " ").strip()
-    return bool(cleaned) and cleaned not in {"you", "thanks for watching", "uh", "um", "hmm"}

@@ -28,7 +28,7 @@ except ImportError:  # the adapter is optional; frames can still be made and tes
     _Base = object  # type: ignore[assignment,misc]
 
 
-class BufferAudioSource(_Base):  # type: ignore[misc,valid-type]
+class BufferAudioSource(_Base):
     """discord.py pulls a frame every 20 ms from its player thread; we hand it what the buffer holds.
 
     Between sentences the buffer may be briefly empty: silence frames keep the

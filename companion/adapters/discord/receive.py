@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def receive_client_class() -> Any:
     try:
-        from discord.ext import voice_recv
+        from discord.ext import voice_recv  # type: ignore[attr-defined]
     except ImportError:
         raise RuntimeError("experimental voice receive needs discord-ext-voice-recv: pip install discord-ext-voice-recv") from None
     return voice_recv.VoiceRecvClient
@@ -111,7 +111,7 @@ class Listener:
 async def start_listening(
     companion: "Companion", settings: "Settings", models: "VoiceModels", client: Any, buffer: "PlaybackBuffer", channel: Any
 ) -> Listener:
-    from discord.ext import voice_recv
+    from discord.ext import voice_recv  # type: ignore[attr-defined]
 
     listener = Listener(companion, settings, models, client, buffer, channel)
     sink = voice_recv.BasicSink(listener.on_packet, decode=False)
