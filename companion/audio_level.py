@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,13 +20,14 @@ STEP = 0.01  # seconds per level point
 
 
 class AudioLevel:
-    def __init__(self, keep_seconds: float = 3.0) -> None:
+    def __init__(self, keep_seconds: float = 3.0, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock  # a test's VirtualClock, or perf_counter
         self._points: deque[tuple[float, float]] = deque(maxlen=int(keep_seconds / STEP))
         self._lock = threading.Lock()
 
     def record(self, samples: np.ndarray, rate: int, start: float | None = None) -> None:
         """``samples`` start playing at ``start`` (perf_counter; default now)."""
-        start = time.perf_counter() if start is None else start
+        start = self.clock() if start is None else start
         step = max(1, int(rate * STEP))
         points = []
         for i in range(0, len(samples), step):
@@ -36,7 +38,7 @@ class AudioLevel:
 
     def at(self, when: float | None = None) -> float:
         """RMS level playing at ``when``; 0 when nothing played in the last 50 ms."""
-        when = time.perf_counter() if when is None else when
+        when = self.clock() if when is None else when
         with self._lock:
             for t, rms in reversed(self._points):
                 if t <= when:

@@ -25,6 +25,7 @@ from .prompt import NewMessage, build_messages
 from .reply import CHAT_PLATFORMS, MAX_TOOL_ROUNDS, SPOKEN_PLATFORMS, Reply, as_prompted, reply_budget
 from .speech import Voice, VoiceRouter, speak_text
 from .supervisor import HealthBoard
+from .tasks import spawn
 from .tools.registry import ToolContext, ToolRegistry
 from .turn import SentenceSink, TokenSink, TurnResult
 
@@ -69,6 +70,8 @@ class Companion:
         self._active: dict[str, Reply] = {}  # the reply being written or spoken, per conversation
         self._replies: set[Reply] = set()  # every reply not finished (some wait for their conversation's turn)
         self.voices = VoiceRouter()  # every voice the companion speaks with now, and which replies each speaks
+        self._announcing: set[int] = set()
+        self.bus.subscribe(Announcement, self._speak_announcement)
         self._background: set[asyncio.Task[None]] = set()
         self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
 
@@ -245,9 +248,20 @@ class Companion:
         return await self.reply(text, **kwargs).wait()
 
     async def announce(self, text: str, *, conversation_id: str = "announcements", speaker_id: str = "") -> None:
-        """Say ``text`` unprompted (a reminder, a timer): shown on every page, spoken on every voice, stored."""
-        self.bus.publish(Announcement(conversation_id, text, speaker_id))
+        """Say ``text`` unprompted (a reminder, a timer): stored, shown on every page, spoken on every voice; returns once heard."""
         await self.history.add(
             conversation_id, "assistant", text, speaker_id="companion", speaker_name=self.character.name, platform="announcement"
         )
+        event = Announcement(conversation_id, text, speaker_id)
+        self._announcing.add(id(event))  # spoken here and awaited, not by the bus handler below
+        try:
+            self.bus.publish(event)
+        finally:
+            self._announcing.discard(id(event))
         await speak_text(self.voices.route(conversation_id, "announcement"), text)
+
+    def _speak_announcement(self, event: Announcement) -> None:
+        """Announcements published on the bus (plugins' timers and reminders) are spoken on every voice too."""
+        voices = self.voices.route(event.conversation_id, "announcement")
+        if voices and id(event) not in self._announcing:
+            spawn(speak_text(voices, event.text), "speak-announcement")

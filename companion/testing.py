@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 from collections.abc import AsyncIterator, Sequence
 
 from .llm.base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
@@ -50,3 +52,46 @@ class ScriptedLLM(LLM):
             yield LLMChunk(tool_calls=(call,), finish_reason="tool_calls")
             return
         yield LLMChunk(finish_reason="stop")
+
+
+class VirtualClock:
+    """Time that moves only when a test says so.
+
+    Pass the clock as ``clock=`` and its ``sleep`` as ``sleep=`` to what keeps
+    time (PacedOutput, PlaybackBuffer, AudioLevel, the avatar's lip sync, Turn
+    timings, the speak-up policy); then ``await clock.advance(1.0)`` runs one
+    second of their timers in order, at once, on a busy machine as on an idle
+    one. Real I/O (a websocket, a subprocess) still takes real time: wait for
+    its positive signal after advancing.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        if delay <= 0:
+            await asyncio.sleep(0)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + delay, next(self._order), future))
+        await future
+
+    async def advance(self, seconds: float, *, settle: int = 8) -> None:
+        """Move time forward by ``seconds``, waking every sleeper at its deadline and letting the loop run after each."""
+        target = self.now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, future = heapq.heappop(self._sleepers)
+            self.now = max(self.now, deadline)
+            if not future.done():
+                future.set_result(None)
+            for _ in range(settle):
+                await asyncio.sleep(0)
+        self.now = target
+        for _ in range(settle):
+            await asyncio.sleep(0)
+

@@ -257,3 +257,23 @@ async def test_audience_replies_are_spoken_on_every_broadcasting_voice_and_only_
         await companion.close()
         for output in outputs:
             await output.close()
+
+
+async def test_an_announcement_published_by_a_plugin_is_spoken_on_every_voice(tmp_path):
+    """A timer or reminder that only publishes an Announcement is still heard on each broadcasting voice."""
+    from companion.events import Announcement
+
+    companion = await make_companion(tmp_path, ScriptedLLM())
+    speaker, browser = PlaybackBuffer(16_000), PlaybackBuffer(16_000)
+    outputs = [PacedOutput(b, realtime=False) for b in (speaker, browser)]
+    for output in outputs:
+        output.start()
+    companion.voices.add(Voice("speaker", speaker, ToneTTS(), owns="voice".__eq__))
+    companion.voices.add(Voice("browser", browser, ToneTTS(), owns="web-voice:a".__eq__))
+    try:
+        companion.bus.publish(Announcement("chat-1", "Your tea is done!"))
+        await until(lambda: speaker.spoken_text() == browser.spoken_text() == "Your tea is done!")
+    finally:
+        await companion.close()
+        for output in outputs:
+            await output.close()

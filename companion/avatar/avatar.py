@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..audio_level import AudioLevel
@@ -41,8 +42,13 @@ KEEPALIVE = 0.5  # seconds between re-sends of an unchanged parameter (VTube Stu
 RETRY_CAP_S = 4.0  # seconds between reconnection attempts to VTube Studio, at most
 
 class Avatar:
-    def __init__(self, cfg: "AvatarSection", bus: "EventBus", level: AudioLevel, *, token_path: Any, url: str | None = None) -> None:
+    def __init__(
+        self, cfg: "AvatarSection", bus: "EventBus", level: AudioLevel, *, token_path: Any, url: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.cfg = cfg
+        self.clock = level.clock  # lip sync reads the level on the clock it was recorded with
+        self.sleep = sleep
         self.bus = bus
         self.level = level
         self.client = VTSClient(
@@ -68,7 +74,7 @@ class Avatar:
             # The same state rules as the built-in web avatar (avatar/states.py), so both can run at once and agree.
             self.bus.subscribe(TurnStarted, lambda e: self._set_state(self.states.turn_started())),
             self.bus.subscribe(SpeechStarted, lambda e: self._set_state(self.states.speech_started())),
-            self.bus.subscribe(TurnEnded, lambda e: self._set_state(self.states.turn_ended(time.perf_counter()))),
+            self.bus.subscribe(TurnEnded, lambda e: self._set_state(self.states.turn_ended(self.clock()))),
         ]
         delay, reported = 1.0, False
         try:
@@ -146,10 +152,10 @@ class Avatar:
 
     async def _lipsync(self) -> None:
         period = 1.0 / self.cfg.lipsync_hz
-        next_at = time.perf_counter()
+        next_at = self.clock()
         last_sent, last_value = 0.0, -1.0
         while True:
-            now = time.perf_counter()
+            now = self.clock()
             level = self.level.at(now)
             value = self.mouth.step(level)
             speaking = value > 0 or level > 0
@@ -158,11 +164,11 @@ class Avatar:
                 await self._send_mouth(value)
                 last_sent, last_value = now, value
             next_at += period
-            delay = next_at - time.perf_counter()
+            delay = next_at - self.clock()
             if delay < -period:  # fell behind (a stalled loop): skip ahead instead of bursting
-                next_at = time.perf_counter()
+                next_at = self.clock()
                 delay = 0
-            await asyncio.sleep(max(0.0, delay))
+            await self.sleep(max(0.0, delay))
 
     async def _send_mouth(self, value: float, *, wait: bool = False) -> None:
         values = [{"id": "MouthOpen", "value": round(value, 4)}]

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,8 +63,9 @@ def spoken_prefix(text: str, fraction: float) -> str:
 class PlaybackBuffer:
     """Thread-safe queue of sentence audio at one sample rate, read by an output."""
 
-    def __init__(self, rate: int, level: "AudioLevel | None" = None) -> None:
+    def __init__(self, rate: int, level: "AudioLevel | None" = None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.rate = rate
+        self.clock = clock
         self.level = level  # lip sync reads the loudness of what is heard
         self._lock = threading.Lock()
         self._segments: deque[_Segment] = deque()
@@ -125,9 +126,9 @@ class PlaybackBuffer:
                 if seg.read >= len(seg.samples):
                     self._segments.popleft()
             if filled and self.first_play_at is None:
-                self.first_play_at = time.perf_counter()
+                self.first_play_at = self.clock()
             if filled and self.level is not None:
-                self.level.record(out[:filled], self.rate)
+                self.level.record(out[:filled], self.rate, self.level.clock())
             self.samples_played += filled
             if not self._segments:
                 self._drained.set()
@@ -196,8 +197,11 @@ class PacedOutput:
         realtime: bool = True,
         on_audio: Callable[[np.ndarray], Any] | None = None,
         record: bool = False,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.buffer = buffer
+        self.clock, self.sleep = clock, sleep  # a test's VirtualClock, or real time
         self.block = buffer.rate * block_ms // 1000
         self.realtime = realtime
         self.on_audio = on_audio
@@ -216,11 +220,11 @@ class PacedOutput:
 
     async def _run(self) -> None:
         period = self.block / self.buffer.rate
-        next_at = time.perf_counter()
+        next_at = self.clock()
         while True:
             if not self.buffer.busy:
-                await asyncio.sleep(0.005)
-                next_at = time.perf_counter()
+                await self.sleep(0.005)
+                next_at = self.clock()
                 continue
             data = self.buffer.read_available(self.block)
             if len(data):
@@ -232,7 +236,7 @@ class PacedOutput:
                         await result
             if self.realtime:
                 next_at += len(data) / self.buffer.rate if len(data) else period
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                await self.sleep(max(0.0, next_at - self.clock()))
             else:
                 await asyncio.sleep(0)
 

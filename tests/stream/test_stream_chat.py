@@ -35,11 +35,21 @@ async def test_answers_wait_for_speech_to_end_and_speaking_up_happens(settings_f
     shown = []
     comp.bus.subscribe(ChatAnswering, shown.append)
     speaking = [True]
+    looked = [0]
+
+    def busy() -> bool:
+        looked[0] += 1
+        return speaking[0]
+
     stop = asyncio.Event()
-    task = asyncio.create_task(chat.run(stop, speaking=lambda: speaking[0]))
+    task = asyncio.create_task(chat.run(stop, speaking=busy))
     chat.ingest(ChatMessage("twitch", "1", "Ann", "what are we playing today?"))
-    await asyncio.sleep(0.3)
-    assert chat.answers == []
+    start = looked[0]
+    for _ in range(200):  # the positive signal first: the loop has looked several times with the message waiting
+        if looked[0] >= start + 5:
+            break
+        await asyncio.sleep(0.02)
+    assert looked[0] >= start + 5 and chat.answers == []
     speaking[0] = False
     for _ in range(100):
         if len(chat.answers) >= 1 and any(e.text == "(speaking up)" for e in shown):
