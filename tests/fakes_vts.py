@@ -76,19 +76,24 @@ class FakeVTS:
         self._clients.add(ws)
         try:
             async for frame in ws:
-                asyncio.get_running_loop().create_task(self._handle(ws, json.loads(frame)))
+                # Requests take effect in the order they arrive (as in VTube Studio); only the replies are jittered.
+                msg = json.loads(frame)
+                answer = self._apply(ws, msg)
+                asyncio.get_running_loop().create_task(self._reply(ws, msg.get("requestID"), *answer))
         except websockets.ConnectionClosed:
             pass
         finally:
             self._clients.discard(ws)
 
-    async def _handle(self, ws: Any, msg: dict[str, Any]) -> None:
-        await asyncio.sleep(random.uniform(0, self.jitter))
-        kind, data, rid = msg.get("messageType", ""), msg.get("data") or {}, msg.get("requestID")
+    def _apply(self, ws: Any, msg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        kind, data = msg.get("messageType", ""), msg.get("data") or {}
         try:
-            reply_type, body = self._answer(ws, kind, data, msg.get("_recv", time.perf_counter()))
+            return self._answer(ws, kind, data, msg.get("_recv", time.perf_counter()))
         except _ApiError as err:
-            reply_type, body = "APIError", {"errorID": err.args[0], "message": err.args[1]}
+            return "APIError", {"errorID": err.args[0], "message": err.args[1]}
+
+    async def _reply(self, ws: Any, rid: Any, reply_type: str, body: dict[str, Any]) -> None:
+        await asyncio.sleep(random.uniform(0, self.jitter))
         try:
             await ws.send(json.dumps({"apiName": "VTubeStudioPublicAPI", "apiVersion": "1.0", "timestamp": int(time.time() * 1000),
                                       "requestID": rid, "messageType": reply_type, "data": body, "extraField": "ignored"}))
