@@ -118,11 +118,13 @@ class MinecraftAdapter(Adapter):
         steps = plan(text, user) if self.cfg.autonomy != "off" else []
         if steps and not getattr(self.companion.llm, "supports_tools", True):
             self.start_plan(steps)
-        result = await self.companion.respond(
+        handle = self.companion.reply(
             text, conversation_id="minecraft:chat", speaker_id=f"minecraft:{user}", speaker_name=user, platform="minecraft",
         )
+        result = await handle.written()  # into game chat at once, while the voices still speak it
         if result.reply and self.cfg.chat_replies:
             await self.bot.skill("say", {"text": result.reply[:250]}, SKILL_TIMEOUTS["say"])
+        await handle.wait()
 
     # -- plans ----------------------------------------------------------------------------
 

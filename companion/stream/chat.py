@@ -104,16 +104,18 @@ class StreamChat:
         else:
             text, speaker, name = _event_text(msg), msg.speaker_id, msg.user_name
         self.companion.bus.publish(ChatAnswering(platform, name, text if msg is None else msg.text))
-        result = await self.companion.respond(
+        handle = self.companion.reply(
             text, conversation_id=f"stream:{platform}", speaker_id=speaker, speaker_name=name, platform=platform
         )
-        self.answers.append((candidate, result))
+        written = await handle.written()  # posted to chat at once; the next answer waits until this one was said
         poster = self.posters.get(platform)
-        if poster is not None and result.reply and not result.error:
+        if poster is not None and written.reply and not written.error:
             try:
-                await poster(platform, result.reply[:500])
+                await poster(platform, written.reply[:500])
             except Exception as exc:  # noqa: BLE001 - chat posting is best effort
                 log.warning("stream: could not post to %s: %s", platform, exc)
+        result = await handle.wait()
+        self.answers.append((candidate, result))
         return result
 
     async def run(self, stop: asyncio.Event, *, speaking: Callable[[], bool] | None = None) -> None:
