@@ -240,7 +240,13 @@ class Companion:
             priority=priority, voices=voices,
         )
         self._replies.add(handle)
-        handle._task.add_done_callback(lambda _t: self._replies.discard(handle))  # noqa: SLF001
+
+        def ended(task: "asyncio.Task[TurnResult]") -> None:
+            self._replies.discard(handle)
+            if not task.cancelled() and task.exception() is not None:  # retrieved here: logged even if nobody waits
+                log.error("reply %s failed: %s", handle.id, task.exception(), exc_info=task.exception())
+
+        handle._task.add_done_callback(ended)  # noqa: SLF001
         return handle
 
     async def respond(self, text: str, **kwargs: Any) -> TurnResult:

@@ -55,6 +55,8 @@ class PluginApp:
     tools: ToolRegistry
     commands: dict[str, Callable[[list[str]], Awaitable[int]]]
     config: dict[str, Any] = field(default_factory=dict)
+    # Timers wait with app.sleep: real time in the product, a VirtualClock's sleep in tests.
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     _undo: list[Callable[[], Any]] = field(default_factory=list)
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
@@ -152,8 +154,12 @@ def discover_plugins(folders: list[Path], enabled: list[str]) -> dict[str, Plugi
 
 
 class PluginManager:
-    def __init__(self, companion: "Companion", *, folders: list[Path] | None = None) -> None:
+    def __init__(
+        self, companion: "Companion", *, folders: list[Path] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.companion = companion
+        self.sleep = sleep
         self.folders = folders if folders is not None else [project_plugins_dir(), user_plugins_dir(companion.settings)]
         if companion.tools is None:
             companion.tools = ToolRegistry()
@@ -204,7 +210,7 @@ class PluginManager:
             return False
         if name in self._apps:
             return True
-        app = PluginApp(name, self.companion, self.tools, self.commands, config or {})
+        app = PluginApp(name, self.companion, self.tools, self.commands, config or {}, self.sleep)
         try:
             module = self._import(state)
             setup = getattr(module, "setup", None)

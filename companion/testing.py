@@ -73,6 +73,11 @@ class VirtualClock:
     def __call__(self) -> float:
         return self.now
 
+    @property
+    def pending(self) -> list[float]:
+        """When each sleeper wakes, soonest first (a positive signal that a timer is waiting)."""
+        return sorted(deadline for deadline, _, future in self._sleepers if not future.done())
+
     async def sleep(self, delay: float) -> None:
         if delay <= 0:
             await asyncio.sleep(0)

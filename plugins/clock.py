@@ -36,7 +36,7 @@ async def setup(app) -> None:
         seconds, label = args["seconds"], args.get("label") or "timer"
 
         async def ring() -> None:
-            await asyncio.sleep(seconds)
+            await app.sleep(seconds)
             app.bus.publish(Announcement(ctx.conversation_id, f"Your {label} is done!", ctx.speaker_id))
 
         app.background(ring, f"timer-{label}")

@@ -405,10 +405,7 @@ class VoicePipeline:
         voice.handle = handle
         voice.mark("llm_start")
         try:
-            voice.result = await handle.wait()
-        except Exception:
-            log.exception("voice: the reply failed")
-            raise
+            voice.result = await handle.wait()  # a failure is logged by the engine, once
         finally:
             self._current = None
         first = handle.first_turn

@@ -10,15 +10,16 @@ import time
 from companion.app import build_companion
 from companion.events import Announcement
 from companion.plugins import PluginManager
+from companion.testing import VirtualClock
 from companion.tools.registry import ToolContext
 
 OWNER = ToolContext("local", "cli", "chat-1", "owner")
 
 
-async def loaded(settings, *names):
+async def loaded(settings, *names, clock: VirtualClock | None = None):
     comp = build_companion(settings)
     await comp.start()
-    plugins = PluginManager(comp)
+    plugins = PluginManager(comp, **({"sleep": clock.sleep} if clock is not None else {}))
     for name in names:
         assert await plugins.load(name), plugins.states[name].error
     return comp, plugins
@@ -38,13 +39,21 @@ async def test_dice_rolls_within_range(settings_for, fake_openai):
 
 async def test_clock_time_and_timer(settings_for, fake_openai):
     """current_time answers; a one-second timer announces itself."""
-    comp, plugins = await loaded(settings_for(fake_openai), "clock")
+    clock = VirtualClock()
+    comp, plugins = await loaded(settings_for(fake_openai), "clock", clock=clock)
     assert time.strftime("%Y") in (await comp.tools.call("current_time", "{}", OWNER)).text
     assert "unknown time zone" in (await comp.tools.call("current_time", '{"timezone": "Mars/Olympus"}', OWNER)).text
     heard = []
     comp.bus.subscribe(Announcement, heard.append)
-    await comp.tools.call("set_timer", '{"seconds": 1, "label": "tea"}', OWNER)
-    await asyncio.sleep(1.3)
+    await comp.tools.call("set_timer", '{"seconds": 60, "label": "tea"}', OWNER)
+    for _ in range(100):  # the timer's task starts on the next turns of the loop
+        if clock.pending:
+            break
+        await asyncio.sleep(0)
+    assert clock.pending == [clock.now + 60]  # the timer waits on the clock...
+    await clock.advance(59.9)
+    assert heard == []  # ...and has not rung a tenth of a second early
+    await clock.advance(0.2)
     assert [a.text for a in heard] == ["Your tea is done!"]
     await plugins.unload_all()
     await comp.close()
