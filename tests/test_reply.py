@@ -241,7 +241,8 @@ async def test_audience_replies_are_spoken_on_every_broadcasting_voice_and_only_
         output.start()
     tts = ToneTTS()
     companion.voices.add(Voice("speaker", speaker, tts, owns="voice".__eq__))
-    companion.voices.add(Voice("browser", browser, tts, owns="web-voice:a".__eq__))
+    page = Voice("browser", browser, tts, owns="web-voice:a".__eq__)
+    companion.voices.add(page)
     companion.voices.add(Voice("discord-listener", private, tts, owns="discord-voice:1".__eq__, broadcast=False))
     try:
         await companion.respond("hello", conversation_id="stream:twitch", speaker_id="twitch:bob", platform="twitch")
@@ -253,6 +254,9 @@ async def test_audience_replies_are_spoken_on_every_broadcasting_voice_and_only_
         before = [b.samples_played for b in (speaker, browser, private)]
         await companion.respond("typed", conversation_id="web:a", platform="web")  # a text chat is not spoken anywhere
         assert [b.samples_played for b in (speaker, browser, private)] == before
+        page.muted = True  # the page's mute button: it is left out
+        await companion.respond("hello again", conversation_id="stream:twitch", speaker_id="twitch:bob", platform="twitch")
+        assert browser.samples_played == before[1] and speaker.samples_played > before[0]
     finally:
         await companion.close()
         for output in outputs:

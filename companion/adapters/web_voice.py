@@ -47,7 +47,8 @@ class BrowserVoice:
         self.source: Any = None
         self.pipeline: Any = None
         self.output: Any = None
-        self.muted = False
+        self._muted = False
+        self.voice: Voice | None = None
         self._task: asyncio.Task[None] | None = None
         self._turns: set[str] = set()
         self._unsubscribe: list[Any] = []
@@ -68,10 +69,21 @@ class BrowserVoice:
         bus = self.companion.bus
         self._unsubscribe = [bus.subscribe(kind, self._on_event) for kind in (Transcript, VoiceTimings, BargedIn, TurnStarted, SentenceReady)]
         # This page hears its own conversation and what is said to the audience (the router decides).
-        self.voice = Voice(f"browser:{self.conversation}", buffer, tts, owns=self.conversation.__eq__, broadcast=True)
+        self.voice = Voice(f"browser:{self.conversation}", buffer, tts, owns=self.conversation.__eq__, broadcast=True, muted=self._muted)
         self._unsubscribe.append(self.companion.voices.add(self.voice))
         self._task = asyncio.create_task(self.pipeline.run(self.source), name=f"browser-voice-{self.conversation}")
         await self.send_json({"type": "audio_format", "rate": tts.sample_rate, "encoding": "s16le", "channels": 1})
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @muted.setter
+    def muted(self, on: bool) -> None:
+        """A muted page gets no speech at all: the router leaves it out, so nothing waits on its playback."""
+        self._muted = on
+        if self.voice is not None:
+            self.voice.muted = on
 
     def feed(self, pcm: bytes) -> None:
         if self.source is not None and len(pcm) >= 2:
