@@ -4,7 +4,6 @@ Screenshots go to test-artifacts/. Levels are recorded into the companion's Audi
 playback does when the speakers play a reply, so the /avatar page moves as it would in OBS.
 """
 
-import asyncio
 import io
 
 import numpy as np
@@ -109,10 +108,11 @@ async def test_obs_source_draws_mika_blinks_talks_and_shows_her_states(avatar_se
             assert await page.evaluate("() => document.querySelector('#avatar svg').classList.contains('state-speaking')")
             mouth_box = (0.4, 0.5, 0.6, 0.68)
             assert np.abs(region(talking, mouth_box) - region(quiet, mouth_box)).sum() > 2000
-            await asyncio.sleep(1.2)
-            assert await page.evaluate("() => document.querySelector('#avatar svg').dataset.mouth") == "closed"
+            # the audio lasts 1 s: the mouth closes after it (a loaded machine may take a few frames longer)
+            await page.wait_for_function("() => document.querySelector('#avatar svg').dataset.mouth === 'closed'", timeout=3000)
             latencies = await page.evaluate("() => window.companionAvatar.latencies")
-            assert latencies and sorted(latencies)[len(latencies) // 2] < 50, latencies  # median: a loaded CI box stalls frames
+            # the lower median: a loaded CI box stalls a frame now and then, and there may be only two level changes
+            assert latencies and sorted(latencies)[(len(latencies) - 1) // 2] < 50, latencies
             closing = await page.evaluate("() => window.companionAvatar.closeLatencies")
             assert closing and max(closing) < 100, closing  # closed within 100 ms of the end of the audio
             assert outside == []  # everything from the companion itself: works offline
@@ -147,8 +147,10 @@ async def test_pngtuber_images_switch_with_voice(avatar_server, tmp_path):
             speak(comp, 1.0)
             await page.wait_for_function("() => document.querySelector('#avatar img').src.endsWith('happy-talking.png')")
             await page.screenshot(path=str(ARTIFACTS / "avatar-pngtuber.png"), omit_background=True)
-            await asyncio.sleep(1.3)
-            assert (await page.evaluate(src)).endswith(("idle.png", "blink.png"))
+            # back to idle once the audio is over (a positive wait: a loaded machine may take a few frames longer)
+            await page.wait_for_function(
+                "() => ['idle.png', 'blink.png'].some(f => document.querySelector('#avatar img').src.endsWith('/' + f))", timeout=3000
+            )
         finally:
             await browser.close()
 
@@ -210,7 +212,6 @@ async def test_vrm_model_renders_with_expressions_and_mouth(avatar_server, tmp_p
             talking = await page.screenshot(omit_background=True)
             await page.screenshot(path=str(ARTIFACTS / "avatar-vrm.png"), omit_background=True)
             assert np.abs(region(talking, (0.2, 0.2, 0.8, 0.8)) - region(quiet, (0.2, 0.2, 0.8, 0.8))).sum() > 2000
-            await asyncio.sleep(1.2)
-            assert await page.evaluate("() => window.companionAvatar.vrm.values().aa") < 0.05  # closed after the audio
+            await page.wait_for_function("() => window.companionAvatar.vrm.values().aa < 0.05", timeout=3000)  # closed after the audio
         finally:
             await browser.close()
