@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .audio_level import AudioLevel
@@ -17,24 +16,24 @@ from .bus import EventBus
 from .config import Settings
 from .events import Announcement, ToolCalled
 from .history import HistoryStore
-from .llm.base import LLM, Message, Priority
+from .llm.base import LLM, Message
 from .llm.scheduler import LLMScheduler
 from .moderation import Moderator
 from .persona import Character
 from .prompt import NewMessage, build_messages
-from .reply import CHAT_PLATFORMS, MAX_TOOL_ROUNDS, SPOKEN_PLATFORMS, Reply, as_prompted, reply_budget
-from .speech import Voice, VoiceRouter, speak_text
+from .reply import Reply
+from .speech import VoiceRouter, speak_text
 from .supervisor import HealthBoard
 from .tasks import spawn
 from .tools.registry import ToolContext, ToolRegistry
-from .turn import SentenceSink, TokenSink, TurnResult
+from .turn import TurnResult
 
 if TYPE_CHECKING:
     from .memory.manager import MemoryManager
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Companion", "Reply", "MAX_TOOL_ROUNDS", "CHAT_PLATFORMS", "SPOKEN_PLATFORMS", "as_prompted", "reply_budget"]
+__all__ = ["Companion", "Reply"]
 
 
 class Companion:
@@ -70,7 +69,6 @@ class Companion:
         self._active: dict[str, Reply] = {}  # the reply being written or spoken, per conversation
         self._replies: set[Reply] = set()  # every reply not finished (some wait for their conversation's turn)
         self.voices = VoiceRouter()  # every voice the companion speaks with now, and which replies each speaks
-        self._announcing: set[int] = set()
         self.bus.subscribe(Announcement, self._speak_announcement)
         self._background: set[asyncio.Task[None]] = set()
         self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
@@ -209,36 +207,16 @@ class Companion:
         handle.interrupt()
         return True
 
-    def reply(
-        self,
-        text: str,
-        *,
-        conversation_id: str = "default",
-        speaker_id: str = "local",
-        speaker_name: str | None = None,
-        platform: str = "cli",
-        images: Sequence[str] = (),
-        on_token: TokenSink | None = None,
-        on_sentence: SentenceSink | None = None,
-        first_words: int = 0,
-        priority: Priority = Priority.REPLY,
-        voices: Sequence[Voice] | None = None,
-    ) -> Reply:
-        """Start answering ``text`` from ``speaker_id``; the handle stops it (``interrupt()``) or waits for it.
+    def reply(self, text: str, **options: Any) -> Reply:
+        """Start answering ``text``; the handle stops it (``interrupt()``) or waits for it.
 
-        Messages of one conversation are answered in order; different
-        conversations (two Discord channels, say) proceed concurrently.
-        The reply is spoken on the voices ``self.voices`` routes it to (or on
-        ``voices``), and history keeps only what the listener heard.
-
-        ``priority``: COMMENTARY for what nobody asked for (game commentary,
-        speaking up), which more urgent model work preempts.
+        ``options`` are :class:`Reply`'s (conversation_id, speaker_id, platform,
+        on_token, on_sentence, priority, ...). Messages of one conversation are
+        answered in order; different conversations proceed concurrently. The
+        reply is spoken on the voices ``self.voices`` routes it to, and history
+        keeps only what the listener heard.
         """
-        handle = Reply(
-            self, text, conversation_id=conversation_id, speaker_id=speaker_id, speaker_name=speaker_name,
-            platform=platform, images=images, on_token=on_token, on_sentence=on_sentence, first_words=first_words,
-            priority=priority, voices=voices,
-        )
+        handle = Reply(self, text, **options)
         self._replies.add(handle)
 
         def ended(task: "asyncio.Task[TurnResult]") -> None:
@@ -254,20 +232,15 @@ class Companion:
         return await self.reply(text, **kwargs).wait()
 
     async def announce(self, text: str, *, conversation_id: str = "announcements", speaker_id: str = "") -> None:
-        """Say ``text`` unprompted (a reminder, a timer): stored, shown on every page, spoken on every voice; returns once heard."""
+        """Say ``text`` unprompted (a reminder, a timer): stored, then shown on every page and spoken on every voice."""
         await self.history.add(
             conversation_id, "assistant", text, speaker_id="companion", speaker_name=self.character.name, platform="announcement"
         )
-        event = Announcement(conversation_id, text, speaker_id)
-        self._announcing.add(id(event))  # spoken here and awaited, not by the bus handler below
-        try:
-            self.bus.publish(event)
-        finally:
-            self._announcing.discard(id(event))
-        await speak_text(self.voices.route(conversation_id, "announcement"), text)
+        self.bus.publish(Announcement(conversation_id, text, speaker_id))
 
     def _speak_announcement(self, event: Announcement) -> None:
-        """Announcements published on the bus (plugins' timers and reminders) are spoken on every voice too."""
+        """Every Announcement on the bus (this engine's, plugins' timers and reminders) is spoken on every voice,
+        in order: each speech takes the voices' floor after the one before it."""
         voices = self.voices.route(event.conversation_id, "announcement")
-        if voices and id(event) not in self._announcing:
+        if voices:
             spawn(speak_text(voices, event.text), "speak-announcement")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["BrowserVoice", "VoiceModels"]
 
-SendJson = Callable[[dict[str, Any]], Awaitable[None]]
+SendJson = Callable[[dict[str, Any]], Coroutine[Any, Any, None]]
 SendBytes = Callable[[bytes], Awaitable[None]]
 
 
@@ -117,10 +117,7 @@ class BrowserVoice:
         elif isinstance(event, BargedIn) and event.conversation_id == self.conversation:
             message = {"type": "audio_clear", "heard": event.heard}
         if message is not None:
-            spawn(self._send(message), "web-voice-event")
-
-    async def _send(self, message: dict[str, Any]) -> None:
-        await self.send_json(message)
+            spawn(self.send_json(message), "web-voice-event")
 
     async def close(self) -> None:
         for undo in self._unsubscribe:

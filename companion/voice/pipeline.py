@@ -361,10 +361,15 @@ class VoicePipeline:
         if voice is None:
             conversation = self.conversation_id
             return router.add(Voice(f"voice:{conversation}", self.buffer, self.tts, owns=conversation.__eq__, broadcast=False))
-        if not voice.owns(self.conversation_id):
-            owned, conversation = voice.owns, self.conversation_id
-            voice.owns = lambda c: c == conversation or owned(c)
-        return lambda: None
+        if voice.owns(self.conversation_id):
+            return lambda: None
+        owned, conversation = voice.owns, self.conversation_id
+        voice.owns = lambda c: c == conversation or owned(c)
+
+        def restore() -> None:
+            voice.owns = owned
+
+        return restore
 
     def speaking(self) -> bool:
         """True while a reply is being written, or anything is played on this output."""

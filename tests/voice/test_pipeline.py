@@ -171,13 +171,17 @@ async def test_announcements_play_in_order_on_the_voice_and_count_as_speaking(tm
     output.recording = []
     companion.voices.add(Voice("speaker", pipeline.buffer, pipeline.tts, owns="voice".__eq__))
     assert not companion.is_speaking()
-    both = asyncio.gather(companion.announce("first line here"), companion.announce("and the second"))
+    await companion.announce("first line here")
+    await companion.announce("and the second")
     for _ in range(100):
         if pipeline.buffer.first_play_at is not None:
             break
         await asyncio.sleep(0.02)
     assert companion.is_speaking()  # audio is being heard, though no reply is being written
-    await both
+    for _ in range(300):  # both said, the second after the first
+        if pipeline.buffer.spoken_text() == "and the second" and not pipeline.buffer.busy:
+            break
+        await asyncio.sleep(0.02)
     assert pipeline.buffer.spoken_text() == "and the second"  # the second speech began after the first ended
     heard = np.concatenate(output.recording)
     assert len(heard) >= int(0.25 * 16000 * 6) * 0.95  # six words, a quarter second each: nothing was cut
