@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from companion.app import build_companion
+from companion.character.persona import default_character
 from companion.config import Settings
-from companion.engine import Companion
-from companion.history import HistoryStore
+from companion.core.engine import Companion
+from companion.core.history import HistoryStore
 from companion.llm.base import Priority
-from companion.persona import default_character
 from companion.testing import ScriptedLLM
 
 PROMPTS = [

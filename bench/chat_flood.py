@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from companion.core.moderation import Moderator  # noqa: E402
 from companion.stream.message import ChatMessage  # noqa: E402
-from companion.stream.moderation import Moderator  # noqa: E402
 from companion.stream.prioritiser import ChatPrioritiser  # noqa: E402
 
 WORDS = "boss fight pog lol gg hi mika play that song again what game is this so good when stream tomorrow".split()

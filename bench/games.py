@@ -23,10 +23,10 @@ import time
 import aiohttp
 
 from companion.adapters.neuro_api import GameActionSent, NeuroGameServer
-from companion.bus import EventBus
 from companion.config import GamesSection
 from companion.games.decider import ActionDecider
 from companion.llm.base import LLM
+from companion.runtime.bus import EventBus
 from companion.testing import ScriptedLLM
 
 SCHEMA = {
@@ -107,9 +107,9 @@ async def run_companion(provider: str, forces: int, tmp: str) -> None:
     non-silent context in the same instant as each force, as the demo's opponent moves do."""
     from companion.app import build_companion, build_game_server
     from companion.config import Settings
-    from companion.events import TurnEnded
     from companion.games.schema import validation_error
     from companion.llm.base import Priority
+    from companion.runtime.events import TurnEnded
 
     settings = Settings.model_validate(
         {"companion": {"data_dir": f"{tmp}/{provider}"}, "llm": {"provider": provider}, "games": {"enabled": True, "port": 0}}

@@ -27,9 +27,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from companion.avatar.avatar import Avatar  # noqa: E402
-from companion.bus import EventBus  # noqa: E402
 from companion.config import AvatarSection  # noqa: E402
-from companion.voice.level import AudioLevel  # noqa: E402
+from companion.core.audio_level import AudioLevel  # noqa: E402
+from companion.runtime.bus import EventBus  # noqa: E402
 from companion.voice.playback import PacedOutput, PlaybackBuffer  # noqa: E402
 from tests.fakes_vts import FakeVTS  # noqa: E402
 

@@ -17,23 +17,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import masking
-from .bus import EventBus
-from .config import Settings
-from .datadir import prepare_data_dir
-from .engine import Companion
-from .events import AdapterStatus
-from .history import HistoryStore
-from .llm import create_llm
-from .llm.base import Priority
-from .persona import Character, default_character, load_character, resolve_card
-from .supervisor import FunctionAdapter, LoopLag, Supervisor
+from companion.character.persona import Character, default_character, load_character, resolve_card
+from companion.config import Settings, masking
+from companion.config.datadir import prepare_data_dir
+from companion.core.engine import Companion
+from companion.core.history import HistoryStore
+from companion.llm import create_llm
+from companion.llm.base import Priority
+from companion.runtime.bus import EventBus
+from companion.runtime.events import AdapterStatus
+from companion.runtime.supervisor import FunctionAdapter, LoopLag, Supervisor
 
 if TYPE_CHECKING:
-    from .adapters.neuro_api import NeuroGameServer
-    from .llm.base import LLM
-    from .memory.embed import Embedder
-    from .memory.manager import MemoryManager
+    from companion.adapters.neuro_api import NeuroGameServer
+    from companion.llm.base import LLM
+    from companion.memory.embed import Embedder
+    from companion.memory.manager import MemoryManager
 
 log = logging.getLogger("companion")
 
@@ -85,7 +84,7 @@ def load_persona(settings: Settings) -> Character:
 
 def build_embedder(settings: Settings) -> "Embedder":
     """The configured memory embedder (not started)."""
-    from .memory.embed import OpenAIEmbedder, SentenceTransformerEmbedder
+    from companion.memory.embed import OpenAIEmbedder, SentenceTransformerEmbedder
 
     cfg = settings.memory
     if cfg.embedder == "openai":
@@ -102,8 +101,8 @@ def build_memory(settings: Settings, llm: "LLM", character: Character) -> "Memor
     cfg = settings.memory
     if not cfg.enabled:
         return None
-    from .memory.manager import MemoryManager
-    from .memory.store import MemoryStore, RankWeights
+    from companion.memory.manager import MemoryManager
+    from companion.memory.store import MemoryStore, RankWeights
 
     embedder = build_embedder(settings)
     store = MemoryStore(settings.data_path() / "memory.sqlite3", weights=RankWeights(half_life_days=cfg.half_life_days))
@@ -156,8 +155,8 @@ async def local_server_hint(settings: Settings) -> str | None:
     """On the embedded model, say so when Ollama or LM Studio already runs here with a chat model to switch to."""
     if default_model_notice(settings) is None:
         return None
-    from .init.choose import is_chat_model, pick_model
-    from .init.detect import detect_servers, total_memory_bytes
+    from companion.init.choose import is_chat_model, pick_model
+    from companion.init.detect import detect_servers, total_memory_bytes
 
     try:
         servers = await detect_servers(timeout=0.5)
@@ -173,8 +172,8 @@ async def local_server_hint(settings: Settings) -> str | None:
 
 def build_game_server(companion: Companion, settings: Settings, *, port: int | None = None) -> "NeuroGameServer":
     """The Neuro game API server, deciding with the companion's LLM and commenting in its voice."""
-    from .adapters.neuro_api import NeuroGameServer
-    from .games.decider import ActionDecider
+    from companion.adapters.neuro_api import NeuroGameServer
+    from companion.games.decider import ActionDecider
 
     cfg = settings.games if port is None else settings.games.model_copy(update={"port": port})
     decider = ActionDecider(
@@ -211,8 +210,8 @@ class Extensions:
     """Plugins and MCP servers of one running companion; ``close()`` undoes them."""
 
     def __init__(self, companion: Companion, settings: Settings, supervisor: Supervisor | None = None) -> None:
-        from .plugins import PluginManager
-        from .tools.registry import ToolRegistry
+        from companion.plugins import PluginManager
+        from companion.tools.registry import ToolRegistry
 
         self.settings = settings
         if companion.tools is None:
@@ -227,7 +226,7 @@ class Extensions:
         await self.plugins.load_enabled()
         if self.settings.tools.mcp:
             try:
-                from .tools.mcp import MCPServer
+                from companion.tools.mcp import MCPServer
             except ImportError as exc:  # pragma: no cover - mcp is imported lazily inside
                 log.error("MCP servers are off: %s", exc)
                 return
@@ -244,7 +243,7 @@ class Extensions:
 
 async def watch_llm(companion: Companion, stop: asyncio.Event, interval: float = 30.0) -> None:
     """The LLM's health on the board: checked every ``interval`` seconds; an outage logged once, the return too."""
-    from .llm.base import LLMError
+    from companion.llm.base import LLMError
 
     down = False
     while not stop.is_set():
@@ -290,9 +289,9 @@ class InstanceFile:
 
 async def _run_stream(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
     """Twitch and/or YouTube chat into one StreamChat; a platform that fails does not stop the others."""
-    from .stream.chat import StreamChat
-    from .stream.twitch import TokenStore, TwitchError, TwitchEventSub
-    from .stream.youtube import YouTubeChat, YouTubeError
+    from companion.stream.chat import StreamChat
+    from companion.stream.twitch import TokenStore, TwitchError, TwitchEventSub
+    from companion.stream.youtube import YouTubeChat, YouTubeError
 
     chat = StreamChat(companion, settings)
     tasks = [asyncio.create_task(chat.run(stop), name="stream-answers")]
@@ -320,8 +319,8 @@ async def _run_stream(companion: Companion, settings: Settings, stop: asyncio.Ev
 
 async def _run_avatar(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
     try:
-        from .avatar.avatar import Avatar
-        from .avatar.cli import resolve_url, token_path
+        from companion.avatar.avatar import Avatar
+        from companion.avatar.cli import resolve_url, token_path
     except ImportError as exc:
         log.error("avatar is off: %s; pip install 'companion[avatar]'", exc)
         return
@@ -348,12 +347,12 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         hint = await local_server_hint(settings)
         if hint:
             log.warning(hint)
-    from .adapters.listener import raise_fd_limit
+    from companion.adapters.listener import raise_fd_limit
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     companion = build_companion(settings)
     supervisor = Supervisor(companion.health)
-    from .voice.models import VoiceModels
+    from companion.voice.models import VoiceModels
 
     voice_models = VoiceModels(settings)  # one STT and one TTS for the microphone, the browser and Discord
     lag_task: asyncio.Task[None] | None = None
@@ -374,7 +373,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         starting.result()
         supervisor.start(FunctionAdapter("llm", lambda s: watch_llm(companion, s)))
         if settings.web.enabled:
-            from .adapters.web import WebChat
+            from companion.adapters.web import WebChat
 
             web_chat = WebChat(companion, settings, voice_models=voice_models)
             await web_chat.start()
@@ -402,15 +401,15 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.stream.twitch.enabled or settings.stream.youtube.enabled:
             supervisor.start(FunctionAdapter("stream", lambda s: _run_stream(companion, settings, s)))
         if settings.discord.enabled:
-            from .adapters.discord.bot import run_discord
+            from companion.adapters.discord.bot import run_discord
 
             supervisor.start(FunctionAdapter("discord", lambda s: run_discord(companion, settings, s, voice_models)))
         if settings.minecraft.enabled:
-            from .minecraft.adapter import MinecraftAdapter
+            from companion.minecraft.adapter import MinecraftAdapter
 
             supervisor.start(MinecraftAdapter(companion, settings))
         if settings.voice.enabled:
-            from .voice.local import run_local_voice
+            from companion.voice.local import run_local_voice
 
             supervisor.start(FunctionAdapter("voice", lambda s: run_local_voice(companion, settings, s, voice_models)))
             print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)

@@ -21,10 +21,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .tools.registry import Tool, ToolRegistry
+from companion.tools.registry import Tool, ToolRegistry
 
 if TYPE_CHECKING:
-    from .engine import Companion
+    from companion.core.engine import Companion
 
 log = logging.getLogger(__name__)
 

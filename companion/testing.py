@@ -7,7 +7,7 @@ import heapq
 import itertools
 from collections.abc import AsyncIterator, Sequence
 
-from .llm.base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
+from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
 
 Script = str | tuple[str, ToolCall]
 

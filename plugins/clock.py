@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from companion.events import Announcement
+from companion.runtime.events import Announcement
 
 
 async def setup(app) -> None:

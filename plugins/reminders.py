@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from companion.events import Announcement
+from companion.runtime.events import Announcement
 
 _RELATIVE = re.compile(r"^\s*in\s+(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

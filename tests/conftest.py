@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from companion import masking
-from companion.config import Settings
+from companion.config import Settings, masking
 from tests.fakes import FakeOpenAI
 
 

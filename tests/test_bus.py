@@ -3,8 +3,8 @@ import logging
 
 import pytest
 
-from companion.bus import EventBus
-from companion.events import Event, SentenceReady, TokenStreamed, TurnStarted
+from companion.runtime.bus import EventBus
+from companion.runtime.events import Event, SentenceReady, TokenStreamed, TurnStarted
 
 
 async def test_handlers_receive_events_of_their_class_and_subclasses():

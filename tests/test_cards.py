@@ -7,8 +7,8 @@ import zlib
 
 import pytest
 
-from companion.cards import CardError, placeholder_png, read_card_file, read_png_card, write_png_card
-from companion.persona import load_character
+from companion.character.cards import CardError, placeholder_png, read_card_file, read_png_card, write_png_card
+from companion.character.persona import load_character
 
 V2 = {
     "spec": "chara_card_v2",
@@ -63,7 +63,7 @@ def test_v3_json_uses_nickname_for_char(tmp_path):
     path.write_text(json.dumps(V3))
     c = load_character(path)
     assert c.name == "Aria the Third" and c.display_name == "Ari"
-    from companion.prompt import NewMessage, build_messages
+    from companion.core.prompt import NewMessage, build_messages
 
     system = build_messages(c, [], NewMessage("hi", "Bob"), conversation_start=True)[0]["content"]
     assert "Ari is a pirate." in system
@@ -160,8 +160,8 @@ def test_png_export_replaces_old_card_chunks():
 
 def test_alternate_greetings_are_used_one_per_conversation():
     """Each conversation opens with first_mes or an alternate greeting, the same one every time for it, and the prompt agrees."""
-    from companion.persona import character_from_dict
-    from companion.prompt import NewMessage, build_messages
+    from companion.character.persona import character_from_dict
+    from companion.core.prompt import NewMessage, build_messages
 
     card = {"spec": "chara_card_v2", "spec_version": "2.0", "data": {
         "name": "Ava", "description": "A pilot.", "first_mes": "Hello, {{user}}!",

@@ -218,7 +218,7 @@ async def test_persona_show_import_export_round_trip(tmp_path):
     exported = tmp_path / "out.png"
     code, _, err = await companion(*data, "persona", "export", "Captain Lyra", "--format", "png", "-o", str(exported))
     assert code == 0, err
-    from companion.persona import load_character
+    from companion.character.persona import load_character
 
     again = load_character(exported)
     assert again.name == "Captain Lyra" and again.extensions == {"other_app": {"keep": True}}

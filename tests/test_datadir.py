@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from companion.datadir import DataDirError, prepare_data_dir
+from companion.config.datadir import DataDirError, prepare_data_dir
 from tests.test_cli import companion
 
 

@@ -1,9 +1,9 @@
 import asyncio
 
 from companion.app import build_companion
-from companion.engine import Companion
-from companion.history import HistoryStore
-from companion.persona import default_character
+from companion.character.persona import default_character
+from companion.core.engine import Companion
+from companion.core.history import HistoryStore
 from companion.testing import ScriptedLLM
 
 
@@ -169,7 +169,7 @@ async def test_a_reply_cut_by_a_failure_is_stored_and_prompted_as_a_fragment(fak
 
 def test_partial_emotion_tags_are_dropped_from_fragments():
     """A reply stopped inside a tag ("Sure! [hap") keeps its words, not the half tag."""
-    from companion.text import drop_partial_tag
+    from companion.text.chunking import drop_partial_tag
 
     assert drop_partial_tag("Sure! [hap") == "Sure!"
     assert drop_partial_tag("[happy") == ""

@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from companion.cards import CardError, placeholder_png, write_png_card
+from companion.character.cards import CardError, placeholder_png, write_png_card
+from companion.character.persona import load_character
 from companion.config import ConfigError, load_settings
 from companion.games.protocol import GameState, ProtocolError, parse_message
 from companion.games.schema import example_for, refusal, validation_error
-from companion.persona import load_character
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),

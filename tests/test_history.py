@@ -1,6 +1,6 @@
 import sqlite3
 
-from companion.history import HistoryStore
+from companion.core.history import HistoryStore
 
 
 async def test_history_survives_a_restart(tmp_path):

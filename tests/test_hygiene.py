@@ -2,7 +2,7 @@
 
 import pytest
 
-from companion.hygiene import ReplyHygiene, stop_strings
+from companion.text.hygiene import ReplyHygiene, stop_strings
 
 
 def clean(text: str, step: int = 3, user: str = "Sam", char: str = "Aiko") -> tuple[str, bool]:

@@ -5,7 +5,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from companion.tasks import running, spawn
+from companion.runtime.tasks import running, spawn
 
 PACKAGE = Path(__file__).resolve().parents[1] / "companion"
 
@@ -61,7 +61,7 @@ async def test_spawned_tasks_are_kept_and_their_failures_logged(caplog):
 
 
 def test_every_event_is_defined_in_events_py():
-    """Event classes live in companion/events.py only, so one file lists everything that flows on the bus."""
+    """Event classes live in companion/runtime/events.py only, so one file lists everything that flows on the bus."""
     for path in PACKAGE.rglob("*.py"):
         if path.name == "events.py" or "node_modules" in path.parts:
             continue

@@ -1,4 +1,4 @@
-from companion.lorebook import Lorebook
+from companion.character.lorebook import Lorebook
 
 
 def book(entries, **kw):
@@ -63,8 +63,8 @@ def test_recursive_scanning_follows_activated_content():
 
 def test_lore_is_placed_around_the_character_definition():
     """before_char lore precedes the description and after_char lore follows it in the prompt."""
-    from companion.persona import character_from_dict
-    from companion.prompt import NewMessage, build_messages
+    from companion.character.persona import character_from_dict
+    from companion.core.prompt import NewMessage, build_messages
 
     c = character_from_dict({"spec": "chara_card_v2", "data": {"name": "Mika", "description": "DESCRIPTION", "character_book": {"entries": [
         {"keys": ["moon"], "content": "BEFORE", "position": "before_char"},

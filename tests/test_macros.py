@@ -1,6 +1,6 @@
 import random
 
-from companion.macros import expand
+from companion.character.macros import expand
 
 
 def test_char_user_and_legacy_placeholders():

@@ -5,9 +5,8 @@ import logging
 
 import aiohttp
 
-from companion import masking
 from companion.app import build_companion, setup_logging
-from companion.config import Settings
+from companion.config import Settings, masking
 from tests.test_cli import companion, config_file
 
 KEY = "sk-test-abcdef0123456789"

@@ -3,12 +3,12 @@
 import json
 
 from companion.app import build_companion
-from companion.events import UserMessage
 from companion.plugins import PluginManager
+from companion.runtime.events import UserMessage
 from tests.test_cli import companion, config_file
 
 GOOD = '''
-from companion.events import UserMessage
+from companion.runtime.events import UserMessage
 seen = []
 async def setup(app):
     @app.tool("shout", "Upper-case text", {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]})
@@ -22,7 +22,7 @@ async def setup(app):
 '''
 
 BROKEN = '''
-from companion.events import UserMessage
+from companion.runtime.events import UserMessage
 async def setup(app):
     @app.tool("half_done", "registered before the failure")
     async def half(args, ctx):

@@ -1,6 +1,6 @@
 """Prompt building rules that are pure logic."""
 
-from companion.prompt import history_window
+from companion.core.prompt import history_window
 
 
 def test_history_window_start_moves_in_steps():
@@ -14,7 +14,7 @@ def test_history_window_start_moves_in_steps():
 
 def test_history_fits_its_token_budget_and_its_start_moves_in_steps():
     """Long histories are cut from the oldest side at fixed positions, so the newest stay and the start rarely moves."""
-    from companion.prompt import HistoryItem, estimate_tokens, fit_history
+    from companion.core.prompt import HistoryItem, estimate_tokens, fit_history
 
     conversation = [HistoryItem("user" if i % 2 == 0 else "assistant", f"message {i} " + "word " * 20) for i in range(60)]
     starts = []

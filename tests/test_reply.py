@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from companion.character.persona import default_character
 from companion.config import Settings
-from companion.engine import Companion
-from companion.events import TurnEnded
-from companion.history import HistoryStore
+from companion.core.engine import Companion
+from companion.core.history import HistoryStore
+from companion.core.speech import Voice
 from companion.llm.base import ToolCall
-from companion.persona import default_character
-from companion.speech import Voice
+from companion.runtime.events import TurnEnded
 from companion.testing import ScriptedLLM
 from companion.tools.registry import Tool, ToolRegistry
 from companion.voice.playback import PacedOutput, PlaybackBuffer, SpeakerOutput
@@ -265,7 +265,7 @@ async def test_audience_replies_are_spoken_on_every_broadcasting_voice_and_only_
 
 async def test_an_announcement_published_by_a_plugin_is_spoken_on_every_voice(tmp_path):
     """A timer or reminder that only publishes an Announcement is still heard on each broadcasting voice."""
-    from companion.events import Announcement
+    from companion.runtime.events import Announcement
 
     companion = await make_companion(tmp_path, ScriptedLLM())
     speaker, browser = PlaybackBuffer(16_000), PlaybackBuffer(16_000)

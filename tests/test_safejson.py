@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from companion.safejson import JSONInputError, depth, loads
+from companion.runtime.safejson import JSONInputError, depth, loads
 
 
 def test_depth_counts_nesting_without_recursion():

@@ -2,9 +2,9 @@
 
 import asyncio
 
-from companion.bus import EventBus
-from companion.events import AdapterStatus
-from companion.supervisor import Adapter, FunctionAdapter, HealthBoard, Supervisor
+from companion.runtime.bus import EventBus
+from companion.runtime.events import AdapterStatus
+from companion.runtime.supervisor import Adapter, FunctionAdapter, HealthBoard, Supervisor
 
 
 class Clock:

@@ -1,4 +1,4 @@
-from companion.text import DisplayFilter, ReplyChunker, clean_for_speech, extract_emotions
+from companion.text.chunking import DisplayFilter, ReplyChunker, clean_for_speech, extract_emotions
 
 
 def stream(chunker: ReplyChunker, text: str, step: int = 1):
@@ -115,7 +115,7 @@ def test_voice_first_piece_is_cut_after_n_words_without_punctuation():
 
 def test_clean_input_drops_lone_surrogates_and_control_characters():
     """Half an emoji and control bytes are removed; emoji, tabs and newlines stay."""
-    from companion.text import clean_input
+    from companion.text.chunking import clean_input
 
     assert clean_input("hi \ud83d there\x00\x1b[0m 😀\tok\r\nnext") == "hi  there[0m 😀\tok\nnext"
     assert clean_input("") == ""

@@ -1,10 +1,10 @@
 import asyncio
 
-from companion.bus import EventBus
-from companion.events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded
+from companion.core.turn import Turn
 from companion.llm.base import LLMHTTPError
+from companion.runtime.bus import EventBus
+from companion.runtime.events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded
 from companion.testing import ScriptedLLM
-from companion.turn import Turn
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

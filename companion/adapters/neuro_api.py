@@ -20,21 +20,10 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
-from ..bus import EventBus
-from ..config import GamesSection
-from ..events import (  # the game events live with all others in events.py; re-exported here
-    Event,
-    GameActionFinished,
-    GameActionSent,
-    GameConnected,
-    GameContextReceived,
-    GameDisconnected,
-    GameForceReceived,
-    SentenceReady,
-    TurnEnded,
-)
-from ..games.decider import ActionDecider, Decision
-from ..games.protocol import (
+from companion.adapters.listener import BoundedRunner
+from companion.config import GamesSection
+from companion.games.decider import ActionDecider, Decision
+from companion.games.protocol import (
     ActionResult,
     Context,
     ForceAction,
@@ -47,7 +36,18 @@ from ..games.protocol import (
     parse_message,
     startup_ack,
 )
-from .listener import BoundedRunner
+from companion.runtime.bus import EventBus
+from companion.runtime.events import (  # the game events live with all others in events.py; re-exported here
+    Event,
+    GameActionFinished,
+    GameActionSent,
+    GameConnected,
+    GameContextReceived,
+    GameDisconnected,
+    GameForceReceived,
+    SentenceReady,
+    TurnEnded,
+)
 
 log = logging.getLogger(__name__)
 

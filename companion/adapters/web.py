@@ -22,20 +22,20 @@ from urllib.parse import urlparse
 
 from aiohttp import WSMsgType, web
 
-from .. import safejson
-from ..config import Settings, is_loopback
-from ..engine import Companion
-from ..events import AdapterStatus, Announcement, SentenceReady, TurnEnded
-from ..masking import mask
-from ..resources import bundled
-from ..supervisor import normal_state
-from ..tasks import spawn
-from ..text import Sentence
-from ..voice.models import VoiceModels
-from .listener import BoundedRunner
-from .web_avatar import AvatarFeed
-from .web_guard import SECURITY_HEADERS, refusal
-from .web_settings import SettingsAPI
+from companion.adapters.listener import BoundedRunner
+from companion.adapters.web_avatar import AvatarFeed
+from companion.adapters.web_guard import SECURITY_HEADERS, refusal
+from companion.adapters.web_settings import SettingsAPI
+from companion.config import Settings, is_loopback
+from companion.config.masking import mask
+from companion.core.engine import Companion
+from companion.runtime import safejson
+from companion.runtime.events import AdapterStatus, Announcement, SentenceReady, TurnEnded
+from companion.runtime.resources import bundled
+from companion.runtime.supervisor import normal_state
+from companion.runtime.tasks import spawn
+from companion.text.chunking import Sentence
+from companion.voice.models import VoiceModels
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class WebChat:
 
     async def start(self) -> None:
         self._unsubscribe = self.companion.bus.subscribe(Announcement, self._announce)
-        from ..stream.chat import ChatAnswering
+        from companion.stream.chat import ChatAnswering
 
         bus = self.companion.bus
         self._undo_events = [
@@ -265,8 +265,8 @@ class WebChat:
         voice = self._voices.get(ws)
         if voice is not None:
             return voice
-        from ..voice.errors import VoiceError
-        from .web_voice import BrowserVoice
+        from companion.adapters.web_voice import BrowserVoice
+        from companion.voice.errors import VoiceError
 
         async def send_bytes(data: bytes) -> None:
             if not ws.closed:
@@ -392,7 +392,7 @@ class WebChat:
         return await self._settings_api.post(request, await self._json_body(request))
 
     async def _api_persona(self, request: web.Request) -> web.Response:
-        from ..persona import CardError, load_character, resolve_imported
+        from companion.character.persona import CardError, load_character, resolve_imported
 
         body = await self._json_body(request)
         card = body.get("card") if body else None

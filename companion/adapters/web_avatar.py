@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..avatar.states import AvatarStates
-from ..events import BargedIn, EmotionCue, SpeechStarted, TurnEnded, TurnStarted
+from companion.avatar.states import AvatarStates
+from companion.runtime.events import BargedIn, EmotionCue, SpeechStarted, TurnEnded, TurnStarted
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine import Companion
+    from companion.config import Settings
+    from companion.core.engine import Companion
 
 __all__ = ["AvatarFeed", "LEVEL_HZ"]
 

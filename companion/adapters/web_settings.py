@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..config import ConfigError, Settings, deep_merge, read_config_data, save_config
+from companion.config import ConfigError, Settings, deep_merge, read_config_data, save_config
 
 if TYPE_CHECKING:
-    from ..engine import Companion
+    from companion.core.engine import Companion
 
 __all__ = ["SettingsAPI"]
 
@@ -32,9 +32,9 @@ class SettingsAPI:
         self._lock = asyncio.Lock()
 
     async def get(self, request: web.Request) -> web.Response:
-        from ..init.choose import size_text
-        from ..init.detect import detect_servers
-        from ..persona import imported_names
+        from companion.character.persona import imported_names
+        from companion.init.choose import size_text
+        from companion.init.detect import detect_servers
 
         servers = await detect_servers(timeout=1.0)
         llm = self.settings.llm
@@ -72,7 +72,7 @@ class SettingsAPI:
                 changes["voice"] = {"enabled": enabled}
             character = None
             if "character" in body:
-                from ..persona import CardError, load_character, resolve_imported
+                from companion.character.persona import CardError, load_character, resolve_imported
 
                 if not isinstance(body["character"], str):
                     return _bad("character must be the name of an imported character")

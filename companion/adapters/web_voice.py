@@ -16,15 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..config import is_loopback
-from ..events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
-from ..speech import Voice
-from ..tasks import spawn
-from ..voice.models import VoiceModels  # re-exported: the web voice used to own it
+from companion.config import is_loopback
+from companion.core.speech import Voice
+from companion.runtime.events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
+from companion.runtime.tasks import spawn
+from companion.voice.models import VoiceModels  # re-exported: the web voice used to own it
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine import Companion
+    from companion.config import Settings
+    from companion.core.engine import Companion
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ class BrowserVoice:
         self._unsubscribe: list[Any] = []
 
     async def start(self) -> None:
-        from ..voice.build import build_pipeline
-        from ..voice.playback import PacedOutput, PlaybackBuffer
-        from ..voice.sources import QueueSource
+        from companion.voice.build import build_pipeline
+        from companion.voice.playback import PacedOutput, PlaybackBuffer
+        from companion.voice.sources import QueueSource
 
         stt, tts = await self.models.get()
         buffer = PlaybackBuffer(tts.sample_rate, level=self.companion.audio_level)

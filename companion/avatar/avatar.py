@@ -19,17 +19,17 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..audio_level import AudioLevel
-from ..events import AdapterStatus, EmotionCue, SpeechStarted, TurnEnded, TurnStarted
-from ..tasks import spawn
-from .client import AvatarAuthError, AvatarError, AvatarUnavailable, VTSClient
-from .lipsync import MouthEnvelope
-from .protocol import HOTKEY_BUSY_ERRORS, PARAM_CONTROLLED_BY_OTHER_PLUGIN, ApiError, Hotkey, default_emotion_map, find_hotkey
-from .states import AvatarStates
+from companion.avatar.client import AvatarAuthError, AvatarError, AvatarUnavailable, VTSClient
+from companion.avatar.lipsync import MouthEnvelope
+from companion.avatar.protocol import HOTKEY_BUSY_ERRORS, PARAM_CONTROLLED_BY_OTHER_PLUGIN, ApiError, Hotkey, default_emotion_map, find_hotkey
+from companion.avatar.states import AvatarStates
+from companion.core.audio_level import AudioLevel
+from companion.runtime.events import AdapterStatus, EmotionCue, SpeechStarted, TurnEnded, TurnStarted
+from companion.runtime.tasks import spawn
 
 if TYPE_CHECKING:
-    from ..bus import EventBus
-    from ..config import AvatarSection
+    from companion.config import AvatarSection
+    from companion.runtime.bus import EventBus
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ import math
 import time
 from typing import Any
 
-from ..config import Settings
-from .client import VTSClient
+from companion.avatar.client import VTSClient
+from companion.config import Settings
 
 
 async def resolve_url(settings: Settings) -> str:
     cfg = settings.avatar
     if cfg.discover:
-        from .discovery import discover
+        from companion.avatar.discovery import discover
 
         port = await discover()
         if port is not None:

@@ -17,8 +17,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ..tasks import spawn
-from .protocol import AUTH_ERRORS, TOKEN_REQUEST_DENIED, ApiError, envelope, parse
+from companion.avatar.protocol import AUTH_ERRORS, TOKEN_REQUEST_DENIED, ApiError, envelope, parse
+from companion.runtime.tasks import spawn
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..llm.base import LLM, GenerationOptions, LLMError, LLMHTTPError, Priority
-from ..text import first_json_object
-from .protocol import Action
-from .schema import bounded, compact, example_for, shape_of, validation_error
+from companion.games.protocol import Action
+from companion.games.schema import bounded, compact, example_for, shape_of, validation_error
+from companion.llm.base import LLM, GenerationOptions, LLMError, LLMHTTPError, Priority
+from companion.text.chunking import first_json_object
 
 log = logging.getLogger(__name__)
 

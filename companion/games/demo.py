@@ -122,22 +122,3 @@ def _cell(data: object) -> int | None:
     if isinstance(data, dict) and isinstance(data.get("cell"), int):
         return data["cell"]
     return None
-
-
-async def run_demo(settings, *, rounds: int = 1, connect: str | None = None, show: Callable[[str], None] = print) -> DemoStats:
-    """Play against an already running companion (``connect``) or start one in this process."""
-    if connect:
-        return await play(connect, rounds=rounds, show=show)
-    from ..app import build_companion, build_game_server
-    from ..events import SentenceReady
-
-    companion = build_companion(settings)
-    await companion.start()
-    server = build_game_server(companion, settings, port=0)
-    companion.bus.subscribe(SentenceReady, lambda e: show(f"{companion.character.name}: {e.text}"))
-    await server.start()
-    try:
-        return await play(f"ws://127.0.0.1:{server.port}/", rounds=rounds, show=show)
-    finally:
-        await server.stop()
-        await companion.close()

@@ -13,9 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import safejson
-from ..text import clean_input
-from .schema import refusal
+from companion.games.schema import refusal
+from companion.runtime import safejson
+from companion.text.chunking import clean_input
 
 __all__ = [
     "ProtocolError",

@@ -20,7 +20,7 @@ try:  # the regex parser ships with Python; its module name changed in 3.11
 except ImportError:  # pragma: no cover - Python < 3.11
     import sre_parse as _re_parser
 
-from ..jsonschemas import check_schema, validation_error
+from companion.runtime.jsonschemas import check_schema, validation_error
 
 __all__ = ["validation_error", "example_for", "check_schema", "shape_of", "bounded", "refusal"]
 

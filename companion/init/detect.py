@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from .choose import ModelInfo, Server
+from companion.init.choose import ModelInfo, Server
 
 __all__ = ["ollama_url", "probe_ollama", "probe_openai", "detect_servers", "total_memory_bytes"]
 

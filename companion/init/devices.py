@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Settings
+from companion.config import Settings
 
 __all__ = ["DeviceList", "list_devices", "record_level", "play_test", "VTSFinding", "find_vtube_studio"]
 
@@ -24,8 +24,8 @@ class DeviceList:
 
 def list_devices() -> DeviceList:
     """Input and output device names, or why there are none."""
-    from ..voice.errors import VoiceError
-    from ..voice.playback import _sounddevice
+    from companion.voice.errors import VoiceError
+    from companion.voice.playback import _sounddevice
 
     try:
         sd = _sounddevice()
@@ -42,7 +42,7 @@ def list_devices() -> DeviceList:
 
 def record_level(device: str | None, seconds: float = 2.0, on_level: Callable[[float], None] | None = None) -> float:
     """Record ``seconds`` from the microphone, calling ``on_level`` (0..1) as it goes; returns the loudest level."""
-    from ..voice.playback import _sounddevice
+    from companion.voice.playback import _sounddevice
 
     sd = _sounddevice()
     peak = 0.0
@@ -59,8 +59,8 @@ def record_level(device: str | None, seconds: float = 2.0, on_level: Callable[[f
 
 async def play_test(settings: Settings, text: str) -> float:
     """Say ``text`` through the configured TTS on the chosen speaker; returns the seconds of audio played."""
-    from ..voice.build import build_tts
-    from ..voice.playback import _sounddevice
+    from companion.voice.build import build_tts
+    from companion.voice.playback import _sounddevice
 
     tts = build_tts(settings)
     await tts.start()
@@ -85,11 +85,11 @@ class VTSFinding:
 
 async def find_vtube_studio(settings: Settings, url: str | None = None) -> VTSFinding:
     """Connect (VTube Studio shows its approval pop-up the first time), list hotkeys, map emotions by name."""
-    from ..avatar.avatar import KNOWN_EMOTIONS
-    from ..avatar.cli import token_path
-    from ..avatar.client import AvatarError, VTSClient
-    from ..avatar.discovery import discover
-    from ..avatar.protocol import Hotkey, default_emotion_map
+    from companion.avatar.avatar import KNOWN_EMOTIONS
+    from companion.avatar.cli import token_path
+    from companion.avatar.client import AvatarError, VTSClient
+    from companion.avatar.discovery import discover
+    from companion.avatar.protocol import Hotkey, default_emotion_map
 
     target = url or settings.avatar.url
     if url is None:

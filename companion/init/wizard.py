@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError, Settings, read_config_data, save_config
-from .choose import ModelInfo, Server, is_chat_model, pick_model, size_text
+from companion.config import ConfigError, Settings, read_config_data, save_config
+from companion.init.choose import ModelInfo, Server, is_chat_model, pick_model, size_text
 
 __all__ = ["STEPS", "InitOptions", "Wizard"]
 
@@ -116,7 +116,7 @@ class Wizard:
     # -- steps -------------------------------------------------------------------------
 
     async def _step_llm(self) -> None:
-        from .detect import detect_servers, total_memory_bytes
+        from companion.init.detect import detect_servers, total_memory_bytes
 
         self.say("== The model (LLM) ==")
         wanted = self.options.llm
@@ -173,7 +173,7 @@ class Wizard:
         return None if choice is None else chat[choice]
 
     async def _step_voice(self) -> None:
-        from .devices import list_devices, play_test, record_level
+        from companion.init.devices import list_devices, play_test, record_level
 
         self.say("== Voice (microphone and speaker on this PC) ==")
         voice = self._section("voice")
@@ -231,7 +231,7 @@ class Wizard:
         self.done.append("voice: " + ("on" if voice["enabled"] else "off (the check did not pass; run `companion init voice` again)"))
 
     async def _step_avatar(self) -> None:
-        from .devices import find_vtube_studio
+        from companion.init.devices import find_vtube_studio
 
         self.say("== Avatar (VTube Studio) ==")
         avatar = self._section("avatar")
@@ -260,8 +260,8 @@ class Wizard:
         self.done.append(f"avatar: VTube Studio at {found.url}, {len(found.mapping)} emotion(s) mapped")
 
     async def _step_character(self) -> None:
-        from ..cards import CardError
-        from ..persona import import_character
+        from companion.character.cards import CardError
+        from companion.character.persona import import_character
 
         self.say("== You and her ==")
         settings = self._settings()

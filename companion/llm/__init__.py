@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMError, LLMPreempted, Priority, ToolCall
+from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMError, LLMPreempted, Priority, ToolCall
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from .scheduler import LLMScheduler
+    from companion.config import Settings
+    from companion.llm.scheduler import LLMScheduler
 
 __all__ = [
     "LLM",
@@ -29,7 +29,7 @@ def create_provider(settings: "Settings", name: str) -> LLM:
     llm = settings.llm
     common = dict(first_token_timeout=llm.first_token_timeout, idle_timeout=llm.idle_timeout, retries=llm.retries)
     if name == "openai":
-        from .openai import OpenAILLM
+        from companion.llm.openai import OpenAILLM
 
         o = llm.openai
         return OpenAILLM(
@@ -42,7 +42,7 @@ def create_provider(settings: "Settings", name: str) -> LLM:
             **common,
         )
     if name == "llamacpp":
-        from .llamacpp import LlamaCppLLM
+        from companion.llm.llamacpp import LlamaCppLLM
 
         c = llm.llamacpp
         return LlamaCppLLM(
@@ -57,7 +57,7 @@ def create_provider(settings: "Settings", name: str) -> LLM:
             **common,
         )
     if name == "transformers":
-        from .transformers import TransformersLLM
+        from companion.llm.transformers import TransformersLLM
 
         t = llm.transformers
         return TransformersLLM(model=t.model, device=t.device, dtype=t.dtype, cache_dir=settings.cache_path(), **common)
@@ -72,13 +72,13 @@ def capacity_of(settings: "Settings", name: str) -> int:
 
 def create_llm(settings: "Settings") -> "LLMScheduler":
     """The configured provider (in a fallback chain when ``llm.fallback`` lists others), behind the one scheduler."""
-    from .scheduler import LLMScheduler
+    from companion.llm.scheduler import LLMScheduler
 
     primary = create_provider(settings, settings.llm.provider)
     capacity = capacity_of(settings, settings.llm.provider)
     if not settings.llm.fallback:
         return LLMScheduler(primary, capacity)
-    from .fallback import FallbackLLM
+    from companion.llm.fallback import FallbackLLM
 
     chain = FallbackLLM([primary, *(create_provider(settings, n) for n in settings.llm.fallback)])
     return LLMScheduler(chain, capacity)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ..text import clean_input
-from .base import LLMChunk, Message, ToolCall
+from companion.llm.base import LLMChunk, Message, ToolCall
+from companion.text.chunking import clean_input
 
 __all__ = ["ToolCallDeltas", "read_choice", "tool_calls", "text_only_messages", "clean_messages"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .base import LLMError
+from companion.llm.base import LLMError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import LLMError
+from companion.llm.base import LLMError
 
 __all__ = ["DEFAULT_MODEL_NAME", "DEFAULT_GGUF", "default_gguf_path"]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Sequence
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message, aclose
+from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMError, Message, aclose
 
 log = logging.getLogger(__name__)
 

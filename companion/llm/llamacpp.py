@@ -29,11 +29,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
-from .chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
-from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
-from .gguf_meta import GGUFError, read_metadata
-from .threads import run_in_daemon_thread
+from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
+from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
+from companion.llm.embedded import DEFAULT_MODEL_NAME, default_gguf_path
+from companion.llm.gguf_meta import GGUFError, read_metadata
+from companion.llm.threads import run_in_daemon_thread
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from .base import (
+from companion.llm.base import (
     LLM,
     GenerationOptions,
     LLMChunk,
@@ -23,7 +23,7 @@ from .base import (
     LLMHTTPError,
     Message,
 )
-from .chunks import read_choice, text_only_messages, tool_calls
+from companion.llm.chunks import read_choice, text_only_messages, tool_calls
 
 log = logging.getLogger(__name__)
 

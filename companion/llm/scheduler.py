@@ -29,8 +29,8 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMPreempted, Message, Priority, aclose
-from .chunks import clean_messages
+from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMPreempted, Message, Priority, aclose
+from companion.llm.chunks import clean_messages
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from .base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
-from .chunks import text_only_messages
-from .constrained import json_schema_of, logits_processor
-from .embedded import DEFAULT_MODEL_NAME, default_gguf_path
-from .threads import run_in_daemon_thread
+from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
+from companion.llm.chunks import text_only_messages
+from companion.llm.constrained import json_schema_of, logits_processor
+from companion.llm.embedded import DEFAULT_MODEL_NAME, default_gguf_path
+from companion.llm.threads import run_in_daemon_thread
 
 log = logging.getLogger(__name__)
 

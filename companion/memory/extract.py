@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..jsonschemas import validation_error
-from ..text import first_json_object
+from companion.runtime.jsonschemas import validation_error
+from companion.text.chunking import first_json_object
 
 __all__ = ["forget_intent", "forget_topic", "extraction_messages", "EXTRACTION_SCHEMA", "parse_extraction", "Fact"]
 

@@ -16,11 +16,11 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 
-from ..llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Priority
-from .embed import Embedder, EmbeddingError
-from .episodes import age_words, content_words, grounded, is_change, topic_key, worth_remembering
-from .extract import EXTRACTION_SCHEMA, extraction_messages, forget_intent, forget_topic, parse_extraction, render_memories
-from .store import SELF, Memory, MemoryStore, Recalled
+from companion.llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Priority
+from companion.memory.embed import Embedder, EmbeddingError
+from companion.memory.episodes import age_words, content_words, grounded, is_change, topic_key, worth_remembering
+from companion.memory.extract import EXTRACTION_SCHEMA, extraction_messages, forget_intent, forget_topic, parse_extraction, render_memories
+from companion.memory.store import SELF, Memory, MemoryStore, Recalled
 
 log = logging.getLogger(__name__)
 

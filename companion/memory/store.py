@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..dbthread import SqliteThread
-from .ivf import IVFIndex
+from companion.memory.ivf import IVFIndex
+from companion.runtime.dbthread import SqliteThread
 
 __all__ = ["MemoryStore", "Memory", "Recalled", "RankWeights", "SELF"]
 

@@ -14,18 +14,18 @@ import logging
 import random
 from typing import TYPE_CHECKING, Any
 
-from ..events import AdapterStatus
-from ..llm.base import Priority
-from ..supervisor import Adapter
-from ..tasks import spawn
-from .process import BOT_DIR, BotProcess, SkillResult
-from .skills import SKILL_TIMEOUTS, Step, plan, skill_tools
+from companion.llm.base import Priority
+from companion.minecraft.process import BOT_DIR, BotProcess, SkillResult
+from companion.minecraft.skills import SKILL_TIMEOUTS, Step, plan, skill_tools
+from companion.runtime.events import AdapterStatus
+from companion.runtime.supervisor import Adapter
+from companion.runtime.tasks import spawn
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from ..config import Settings
-    from ..engine import Companion
+    from companion.config import Settings
+    from companion.core.engine import Companion
 
 __all__ = ["MinecraftAdapter", "ALTERNATIVES"]
 
@@ -70,7 +70,7 @@ class MinecraftAdapter(Adapter):
     # -- lifetime -----------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        from ..tools.registry import ToolRegistry
+        from companion.tools.registry import ToolRegistry
 
         if self.companion.tools is None:
             self.companion.tools = ToolRegistry()

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .process import BOT_DIR, BotProcess, MinecraftError, check_installed, node_executable
-from .skills import SKILL_TIMEOUTS, Step
+from companion.minecraft.process import BOT_DIR, BotProcess, MinecraftError, check_installed, node_executable
+from companion.minecraft.skills import SKILL_TIMEOUTS, Step
 
 __all__ = ["LocalServer", "run_demo", "DEMO_VERSION"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backoff import Backoff
+from companion.runtime.backoff import Backoff
 
 __all__ = ["BOT_DIR", "SkillResult", "BotProcess", "MinecraftError", "node_executable", "check_installed"]
 

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..tools.registry import Tool, ToolContext, ToolResult
-from .process import BotProcess
+from companion.minecraft.process import BotProcess
+from companion.tools.registry import Tool, ToolContext, ToolResult
 
 __all__ = ["Step", "plan", "skill_tools", "SKILL_TIMEOUTS"]
 

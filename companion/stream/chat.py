@@ -16,16 +16,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from ..events import ChatAnswering  # re-exported here for the adapters that import it from stream.chat
-from ..llm.base import Priority
-from .message import ChatMessage
-from .moderation import Moderator
-from .prioritiser import Candidate, ChatPrioritiser, Weights
+from companion.core.moderation import Moderator
+from companion.llm.base import Priority
+from companion.runtime.events import ChatAnswering  # re-exported here for the adapters that import it from stream.chat
+from companion.stream.message import ChatMessage
+from companion.stream.prioritiser import Candidate, ChatPrioritiser, Weights
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine import Companion
-    from ..turn import TurnResult
+    from companion.config import Settings
+    from companion.core.engine import Companion
+    from companion.core.turn import TurnResult
 
 log = logging.getLogger(__name__)
 

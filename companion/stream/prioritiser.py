@@ -23,7 +23,7 @@ import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 
-from .message import ChatMessage
+from companion.stream.message import ChatMessage
 
 __all__ = ["Weights", "Candidate", "ChatPrioritiser"]
 

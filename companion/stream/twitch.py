@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from .. import masking
-from ..backoff import Backoff
-from .message import ChatMessage
+from companion.config import masking
+from companion.runtime.backoff import Backoff
+from companion.stream.message import ChatMessage
 
 if TYPE_CHECKING:
-    from ..config import TwitchSection
+    from companion.config import TwitchSection
 
 log = logging.getLogger(__name__)
 

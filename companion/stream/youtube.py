@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from ..backoff import Backoff
-from .message import ChatMessage
+from companion.runtime.backoff import Backoff
+from companion.stream.message import ChatMessage
 
 if TYPE_CHECKING:
-    from ..config import YouTubeSection
+    from companion.config import YouTubeSection
 
 log = logging.getLogger(__name__)
 

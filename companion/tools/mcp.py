@@ -13,12 +13,12 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..events import AdapterStatus
-from .registry import Tool, ToolContext, ToolRegistry, ToolResult
+from companion.runtime.events import AdapterStatus
+from companion.tools.registry import Tool, ToolContext, ToolRegistry, ToolResult
 
 if TYPE_CHECKING:
-    from ..bus import EventBus
-    from ..config import MCPServerSection
+    from companion.config import MCPServerSection
+    from companion.runtime.bus import EventBus
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import VoiceError
+from companion.voice.errors import VoiceError
 
 __all__ = ["Audio", "AudioError", "INPUT_RATE", "resample", "read_wav", "iter_wav", "write_wav", "wav_bytes", "parse_wav"]
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..config import Settings, secret_value
-from .playback import PlaybackBuffer
-from .policy import BargeIn, TurnPolicy
-from .stt.base import STT
-from .tts.base import TTS, TTSError
-from .vad import VAD, build_vad
+from companion.config import Settings, secret_value
+from companion.voice.playback import PlaybackBuffer
+from companion.voice.policy import BargeIn, TurnPolicy
+from companion.voice.stt.base import STT
+from companion.voice.tts.base import TTS, TTSError
+from companion.voice.vad import VAD, build_vad
 
 if TYPE_CHECKING:
-    from ..engine import Companion
-    from .pipeline import VoicePipeline
+    from companion.core.engine import Companion
+    from companion.voice.pipeline import VoicePipeline
 
 __all__ = ["build_stt", "build_tts", "build_voice_vad", "build_pipeline"]
 
@@ -21,7 +21,7 @@ __all__ = ["build_stt", "build_tts", "build_voice_vad", "build_pipeline"]
 def build_stt(settings: Settings) -> STT:
     cfg = settings.voice.stt
     if cfg.provider == "openai":
-        from .stt.openai import OpenAISTT
+        from companion.voice.stt.openai import OpenAISTT
 
         return OpenAISTT(
             cfg.base_url or settings.llm.openai.base_url,
@@ -29,7 +29,7 @@ def build_stt(settings: Settings) -> STT:
             secret_value(None, cfg.api_key_env),
             language=cfg.language,
         )
-    from .stt.faster_whisper import FasterWhisperSTT
+    from companion.voice.stt.faster_whisper import FasterWhisperSTT
 
     return FasterWhisperSTT(
         cfg.model,
@@ -45,15 +45,15 @@ def build_stt(settings: Settings) -> STT:
 def build_tts(settings: Settings) -> TTS:
     cfg = settings.voice.tts
     if cfg.provider == "piper":
-        from .tts.piper import PiperTTS
+        from companion.voice.tts.piper import PiperTTS
 
         return PiperTTS(cfg.voice, speed=cfg.speed)
     if cfg.provider == "espeak":
-        from .tts.espeak import EspeakTTS
+        from companion.voice.tts.espeak import EspeakTTS
 
         return EspeakTTS(cfg.voice or "en-us", words_per_minute=int(175 * cfg.speed))
     if cfg.provider == "openai":
-        from .tts.openai import OpenAITTS
+        from companion.voice.tts.openai import OpenAITTS
 
         return OpenAITTS(
             cfg.base_url or settings.llm.openai.base_url,
@@ -65,7 +65,7 @@ def build_tts(settings: Settings) -> TTS:
             speed=cfg.speed,
         )
     if cfg.provider == "coqui":
-        from .tts.coqui import CoquiTTS
+        from companion.voice.tts.coqui import CoquiTTS
 
         return CoquiTTS(cfg.model or "tts_models/en/ljspeech/vits", speaker=cfg.voice)
     raise TTSError(f"unknown voice.tts.provider {cfg.provider!r}")  # pragma: no cover - config validates it
@@ -96,7 +96,7 @@ def build_pipeline(
     speaker_id: str = "local",
     speaker_name: str | None = None,
 ) -> "VoicePipeline":
-    from .pipeline import VoicePipeline
+    from companion.voice.pipeline import VoicePipeline
 
     v = settings.voice
     return VoicePipeline(

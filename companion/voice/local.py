@@ -10,13 +10,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ..speech import Voice
-from .errors import VoiceError
+from companion.core.speech import Voice
+from companion.voice.errors import VoiceError
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..engine import Companion
-    from .models import VoiceModels
+    from companion.config import Settings
+    from companion.core.engine import Companion
+    from companion.voice.models import VoiceModels
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
 
     ``models``: the process's shared voice models (closed by their owner); without them this builds its own.
     """
-    from ..events import AdapterStatus
-    from .build import build_pipeline
-    from .models import VoiceModels
-    from .playback import PlaybackBuffer, SpeakerOutput
-    from .sources import MicrophoneSource
+    from companion.runtime.events import AdapterStatus
+    from companion.voice.build import build_pipeline
+    from companion.voice.models import VoiceModels
+    from companion.voice.playback import PlaybackBuffer, SpeakerOutput
+    from companion.voice.sources import MicrophoneSource
 
     own = models is None
     models = models or VoiceModels(settings)

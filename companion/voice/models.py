@@ -11,7 +11,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from companion.config import Settings
 
 __all__ = ["VoiceModels"]
 
@@ -34,7 +34,7 @@ class VoiceModels:
     async def _model(self, kind: str) -> Any:
         async with self._lock:
             if getattr(self, kind) is None:
-                from .build import build_stt, build_tts
+                from companion.voice.build import build_stt, build_tts
 
                 model = (build_stt if kind == "stt" else build_tts)(self.settings)
                 await model.start()

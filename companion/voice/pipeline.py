@@ -25,21 +25,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..events import BargedIn, SpeechStarted, Transcript, VoiceTimings
-from ..speech import Voice
-from ..text import Sentence
-from .audio import INPUT_RATE
-from .playback import PlaybackBuffer
-from .policy import BargeIn, PolicyEvent, TurnPolicy
-from .stt.base import STT, STTError
-from .tts.base import TTS
-from .turntaking import Act, ReplyState, Step, TurnTaking
-from .vad import VAD, FrameSplitter
+from companion.core.speech import Voice
+from companion.runtime.events import BargedIn, SpeechStarted, Transcript, VoiceTimings
+from companion.text.chunking import Sentence
+from companion.voice.audio import INPUT_RATE
+from companion.voice.playback import PlaybackBuffer
+from companion.voice.policy import BargeIn, PolicyEvent, TurnPolicy
+from companion.voice.stt.base import STT, STTError
+from companion.voice.tts.base import TTS
+from companion.voice.turntaking import Act, ReplyState, Step, TurnTaking
+from companion.voice.vad import VAD, FrameSplitter
 
 if TYPE_CHECKING:
-    from ..engine import Companion
-    from ..reply import Reply
-    from ..turn import TurnResult
+    from companion.core.engine import Companion
+    from companion.core.reply import Reply
+    from companion.core.turn import TurnResult
 
 log = logging.getLogger(__name__)
 

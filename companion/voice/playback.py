@@ -22,9 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from .audio import resample
-from .errors import VoiceError
-from .level import AudioLevel
+from companion.core.audio_level import AudioLevel
+from companion.voice.audio import resample
+from companion.voice.errors import VoiceError
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .audio import INPUT_RATE, iter_wav, resample, to_float
-from .playback import AudioDeviceError, _sounddevice
+from companion.voice.audio import INPUT_RATE, iter_wav, resample, to_float
+from companion.voice.playback import AudioDeviceError, _sounddevice
 
 __all__ = ["WavFileSource", "MicrophoneSource", "QueueSource", "feed_realtime"]
 

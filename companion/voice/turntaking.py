@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .policy import BargeIn, PolicyEvent, Signal, TurnPolicy
+from companion.voice.policy import BargeIn, PolicyEvent, Signal, TurnPolicy
 
 __all__ = ["Act", "ReplyState", "Step", "TurnTaking", "Verdict", "meaningful"]
 

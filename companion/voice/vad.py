@@ -13,8 +13,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .audio import INPUT_RATE
-from .errors import VoiceError
+from companion.voice.audio import INPUT_RATE
+from companion.voice.errors import VoiceError
 
 __all__ = ["VAD", "SileroVAD", "WebRtcVAD", "VADError", "FrameSplitter", "build_vad"]
 

@@ -11,10 +11,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from companion.adapters.neuro_api import GameActionFinished, GameActionSent, GameContextReceived, NeuroGameServer
-from companion.bus import EventBus
 from companion.config import GamesSection
 from companion.games.decider import ActionDecider
 from companion.games.schema import validation_error
+from companion.runtime.bus import EventBus
 from companion.testing import ScriptedLLM
 from tests.test_fuzz import json_values, schemas
 
@@ -247,7 +247,7 @@ async def test_model_gibberish_still_yields_schema_valid_action(server):
 
 async def test_low_priority_waits_for_the_sentence_high_priority_interrupts():
     """A low force acts after the current sentence; a critical one interrupts the game chatter at once."""
-    from companion.events import SentenceReady
+    from companion.runtime.events import SentenceReady
 
     bus = EventBus()
     interrupted = []
@@ -280,8 +280,8 @@ async def test_low_priority_waits_for_the_sentence_high_priority_interrupts():
 async def test_a_force_arriving_with_its_context_preempts_the_commentary(settings_for, fake_openai, priority):
     """Context and force in the same instant: the action comes at once, before or through the commentary."""
     from companion.app import build_companion, build_game_server
-    from companion.events import TurnEnded
     from companion.llm.base import Priority
+    from companion.runtime.events import TurnEnded
 
     class GameLLM(ScriptedLLM):
         async def _stream(self, messages, options):

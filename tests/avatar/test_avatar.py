@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from companion.avatar.avatar import Avatar
-from companion.bus import EventBus
 from companion.config import AvatarSection
-from companion.events import AdapterStatus, EmotionCue, TurnStarted
+from companion.core.audio_level import AudioLevel
+from companion.runtime.bus import EventBus
+from companion.runtime.events import AdapterStatus, EmotionCue, TurnStarted
 from companion.testing import VirtualClock
-from companion.voice.level import AudioLevel
 from companion.voice.playback import PacedOutput, PlaybackBuffer
 from tests.fakes_vts import FakeVTS
 

@@ -168,7 +168,7 @@ def fake_openai_thread():
 
 def test_global_options_after_the_subcommand():
     """`companion run --config X` and `companion chat --data-dir Y` parse like the options before the command."""
-    from companion.cli import _parser
+    from companion.cli.common import build_parser as _parser
 
     args = _parser().parse_args(["run", "--config", "my.toml"])
     assert args.command == "run" and args.config == "my.toml"

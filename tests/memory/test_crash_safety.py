@@ -11,7 +11,7 @@ WRITER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from companion.history import HistoryStore
+    from companion.core.history import HistoryStore
 
     async def main():
         store = HistoryStore(Path(sys.argv[1]))

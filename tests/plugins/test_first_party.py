@@ -8,8 +8,8 @@ import subprocess
 import time
 
 from companion.app import build_companion
-from companion.events import Announcement
 from companion.plugins import PluginManager
+from companion.runtime.events import Announcement
 from companion.testing import VirtualClock
 from companion.tools.registry import ToolContext
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from companion.core.moderation import Moderator, normalise
 from companion.stream.message import ChatMessage
-from companion.stream.moderation import Moderator, normalise
 
 
 @pytest.mark.parametrize("evasion", ["BADWORD", "b a d w o r d", "b.a.d.w.o.r.d", "bаdwоrd", "b4dw0rd", "baaadwooord", "Ｂａｄｗｏｒｄ", "bädwörd"])

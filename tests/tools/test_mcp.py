@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from companion.bus import EventBus
 from companion.config import MCPServerSection
+from companion.runtime.bus import EventBus
 from companion.tools.mcp import MCPServer
 from companion.tools.registry import ToolContext, ToolRegistry
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from companion.character.persona import default_character
 from companion.config import Settings
-from companion.engine import Companion
-from companion.events import BargedIn, SpeechStarted, Transcript, VoiceTimings
-from companion.history import HistoryStore
-from companion.persona import default_character
+from companion.core.engine import Companion
+from companion.core.history import HistoryStore
+from companion.runtime.events import BargedIn, SpeechStarted, Transcript, VoiceTimings
 from companion.testing import ScriptedLLM
 from companion.voice.audio import INPUT_RATE
 from companion.voice.pipeline import VoicePipeline
@@ -164,7 +164,7 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
 
 async def test_announcements_play_in_order_on_the_voice_and_count_as_speaking(tmp_path):
     """Unprompted lines (reminders) play one after the other on the voice; while heard, the companion counts as speaking."""
-    from companion.speech import Voice
+    from companion.core.speech import Voice
 
     companion, pipeline, output = await make(tmp_path, ListSTT(["x"]), BargeIn("on"))
     pipeline.buffer.level = companion.audio_level

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from companion.config import Settings
-from companion.events import AdapterStatus
+from companion.runtime.events import AdapterStatus
 from companion.voice.audio import read_wav
 from tests.test_cli import companion
 from tests.voice.conftest import words

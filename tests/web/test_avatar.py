@@ -11,7 +11,7 @@ import pytest
 
 from companion.adapters.web import WebChat
 from companion.app import build_companion
-from companion.events import EmotionCue, SpeechStarted, TurnStarted
+from companion.runtime.events import EmotionCue, SpeechStarted, TurnStarted
 from tests.web.test_browser import ARTIFACTS, CHROMIUM, need_browser
 
 pytestmark = pytest.mark.slow

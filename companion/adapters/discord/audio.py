@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ...voice.playback import PlaybackBuffer
+from companion.voice.playback import PlaybackBuffer
 
 __all__ = ["FRAME_SAMPLES", "FRAME_BYTES", "BufferAudioSource", "VoiceBuffer"]
 

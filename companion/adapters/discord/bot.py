@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...events import AdapterStatus
-from ...speech import Voice, speak_text
-from ...voice.playback import PlaybackBuffer
-from .audio import RATE, BufferAudioSource, VoiceBuffer
-from .policy import EMOJI_FOR, MessageFacts, RateLimiter, answer_reason, split_reply
+from companion.adapters.discord.audio import RATE, BufferAudioSource, VoiceBuffer
+from companion.adapters.discord.policy import EMOJI_FOR, MessageFacts, RateLimiter, answer_reason, split_reply
+from companion.core.speech import Voice, speak_text
+from companion.runtime.events import AdapterStatus
+from companion.voice.playback import PlaybackBuffer
 
 if TYPE_CHECKING:
-    from ...config import Settings
-    from ...engine import Companion
+    from companion.config import Settings
+    from companion.core.engine import Companion
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class DiscordAdapter:
         self._pending: dict[int, list[Any]] = {}
         self._timers: dict[int, asyncio.Task[None]] = {}
         self.voice: dict[int, GuildVoice] = {}
-        from ...voice.models import VoiceModels
+        from companion.voice.models import VoiceModels
 
         self._own_models = voice_models is None
         self.voice_models = voice_models or VoiceModels(settings)  # shared with the other voices of the process
@@ -240,7 +240,7 @@ class DiscordAdapter:
 
         cls: Any = discord.VoiceClient
         if self.cfg.experimental_voice_receive:
-            from .receive import receive_client_class
+            from companion.adapters.discord.receive import receive_client_class
 
             cls = receive_client_class()
         vc = await channel.connect(cls=cls, self_deaf=not self.cfg.experimental_voice_receive)
@@ -249,7 +249,7 @@ class DiscordAdapter:
         entry.conversations.add(f"discord-voice:{channel.id}")
         await self.attach_voice(channel.guild.id, entry, name=channel.name)
         if self.cfg.experimental_voice_receive:
-            from .receive import start_listening
+            from companion.adapters.discord.receive import start_listening
 
             entry.listener = await start_listening(
                 self.companion, self.settings, self.voice_models, entry.client, entry.buffer, channel

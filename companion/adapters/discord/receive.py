@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...voice.sources import QueueSource
+from companion.voice.sources import QueueSource
 
 if TYPE_CHECKING:
-    from ...config import Settings
-    from ...engine import Companion
-    from ...voice.models import VoiceModels
-    from ...voice.playback import PlaybackBuffer
+    from companion.config import Settings
+    from companion.core.engine import Companion
+    from companion.voice.models import VoiceModels
+    from companion.voice.playback import PlaybackBuffer
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Listener:
         source.feed(pcm, rate=48_000)
 
     async def _listen(self, user: Any, source: QueueSource) -> None:
-        from ...voice.build import build_pipeline
+        from companion.voice.build import build_pipeline
 
         stt = await self.models.get_stt()  # one speech model for every speaker and every voice
         tts = await self.models.get_tts()

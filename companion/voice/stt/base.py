@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ..errors import VoiceError
+from companion.voice.errors import VoiceError
 
 __all__ = ["STT", "STTError"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import STT, STTError
+from companion.voice.stt.base import STT, STTError
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import numpy as np
 
-from ..audio import INPUT_RATE, Audio, wav_bytes
-from .base import STT, STTError
+from companion.voice.audio import INPUT_RATE, Audio, wav_bytes
+from companion.voice.stt.base import STT, STTError
 
 __all__ = ["OpenAISTT"]
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ..errors import VoiceError
+from companion.voice.errors import VoiceError
 
 __all__ = ["TTS", "TTSError", "ThreadedTTS"]
 

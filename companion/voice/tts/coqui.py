@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import ThreadedTTS, TTSError
+from companion.voice.tts.base import ThreadedTTS, TTSError
 
 
 class CoquiTTS(ThreadedTTS):

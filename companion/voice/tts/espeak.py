@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from ..audio import AudioError, parse_wav
-from .base import TTS, TTSError
+from companion.voice.audio import AudioError, parse_wav
+from companion.voice.tts.base import TTS, TTSError
 
 
 class EspeakTTS(TTS):

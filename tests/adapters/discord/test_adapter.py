@@ -230,7 +230,7 @@ async def test_voice_replies_stream_sentence_by_sentence_and_a_new_reply_interru
     import time
 
     from companion.adapters.discord.bot import GuildVoice
-    from companion.events import TurnEnded
+    from companion.runtime.events import TurnEnded
     from tests.voice.conftest import espeak
 
     espeak("check", tmp_path / "check.wav")
@@ -269,7 +269,7 @@ async def test_listening_in_voice_plays_the_reply_and_ends_the_turn(adapter, fak
     """A scripted voice receiver: a user's speech is transcribed and answered, the answer is played, and the turn ends."""
     from companion.adapters.discord.bot import GuildVoice
     from companion.adapters.discord.receive import Listener
-    from companion.events import VoiceTimings
+    from companion.runtime.events import VoiceTimings
     from companion.voice.audio import resample
     from tests.adapters.discord.fakes import User as FakeUser
     from tests.voice.conftest import speech_16k

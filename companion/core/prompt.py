@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .lorebook import ActivatedLore
-from .persona import Character, substitute
+from companion.character.lorebook import ActivatedLore
+from companion.character.persona import Character, substitute
 
 __all__ = ["HistoryItem", "build_messages", "image_part", "lore_scan"]
 

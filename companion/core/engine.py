@@ -11,25 +11,25 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from .audio_level import AudioLevel
-from .bus import EventBus
-from .config import Settings
-from .events import Announcement, ToolCalled
-from .history import HistoryStore
-from .llm.base import LLM, Message
-from .llm.scheduler import LLMScheduler
-from .moderation import Moderator
-from .persona import Character
-from .prompt import NewMessage, build_messages
-from .reply import Reply
-from .speech import VoiceRouter, speak_text
-from .supervisor import HealthBoard
-from .tasks import spawn
-from .tools.registry import ToolContext, ToolRegistry
-from .turn import TurnResult
+from companion.character.persona import Character
+from companion.config import Settings
+from companion.core.audio_level import AudioLevel
+from companion.core.history import HistoryStore
+from companion.core.moderation import Moderator
+from companion.core.prompt import NewMessage, build_messages
+from companion.core.reply import Reply
+from companion.core.speech import VoiceRouter, speak_text
+from companion.core.turn import TurnResult
+from companion.llm.base import LLM, Message
+from companion.llm.scheduler import LLMScheduler
+from companion.runtime.bus import EventBus
+from companion.runtime.events import Announcement, ToolCalled
+from companion.runtime.supervisor import HealthBoard
+from companion.runtime.tasks import spawn
+from companion.tools.registry import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
-    from .memory.manager import MemoryManager
+    from companion.memory.manager import MemoryManager
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Companion:
         The new provider is started and checked before it takes over; replies
         already running finish on the old one, which is closed afterwards.
         """
-        from .llm import create_provider
+        from companion.llm import create_provider
 
         new = create_provider(settings, settings.llm.provider)
         await new.start()

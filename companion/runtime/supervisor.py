@@ -23,10 +23,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .backoff import Backoff
-from .bus import EventBus
-from .events import AdapterStatus
-from .masking import mask
+from companion.config.masking import mask
+from companion.runtime.backoff import Backoff
+from companion.runtime.bus import EventBus
+from companion.runtime.events import AdapterStatus
 
 __all__ = ["Adapter", "FunctionAdapter", "HealthBoard", "AdapterHealth", "Supervisor", "normal_state", "LoopLag"]
 

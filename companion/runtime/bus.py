@@ -13,7 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from .events import Event
+from companion.runtime.events import Event
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .text import Sentence
+from companion.text.chunking import Sentence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -275,7 +275,7 @@ class Speech:
 
 async def speak_text(voices: Sequence[Voice], text: str) -> str | None:
     """Say a text that is already complete (an announcement, a line typed in): None when all of it was heard."""
-    from .text import ReplyChunker
+    from companion.text.chunking import ReplyChunker
 
     if not voices:
         return None

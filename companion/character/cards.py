@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from . import safejson
+from companion.runtime import safejson
 
 __all__ = [
     "CardError",

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .cards import CardError, placeholder_png, read_card_file, write_png_card
-from .lorebook import Lorebook
-from .macros import expand
-from .resources import bundled
+from companion.character.cards import CardError, placeholder_png, read_card_file, write_png_card
+from companion.character.lorebook import Lorebook
+from companion.character.macros import expand
+from companion.runtime.resources import bundled
 
 __all__ = ["Character", "CardError", "load_character", "default_character", "substitute", "character_from_dict"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # a type only: the core does not import stream/ at run time
-    from .stream.message import ChatMessage
+    from companion.stream.message import ChatMessage
 
 __all__ = ["normalise", "Moderator", "InputVerdict"]
 

@@ -26,19 +26,19 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .events import TurnEnded, TurnStarted, UserMessage
-from .hygiene import ReplyHygiene, stop_strings
-from .llm.base import GenerationOptions, Message, Priority
-from .memory.manager import Exchange
-from .prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
-from .speech import Speech, Voice
-from .text import ReplyChunker, Sentence, drop_partial_tag
-from .tools.registry import ToolContext
-from .turn import SentenceSink, TokenSink, Turn, TurnResult
+from companion.core.prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
+from companion.core.speech import Speech, Voice
+from companion.core.turn import SentenceSink, TokenSink, Turn, TurnResult
+from companion.llm.base import GenerationOptions, Message, Priority
+from companion.memory.manager import Exchange
+from companion.runtime.events import TurnEnded, TurnStarted, UserMessage
+from companion.text.chunking import ReplyChunker, Sentence, drop_partial_tag
+from companion.text.hygiene import ReplyHygiene, stop_strings
+from companion.tools.registry import ToolContext
 
 if TYPE_CHECKING:
-    from .config import Settings
-    from .engine import Companion
+    from companion.config import Settings
+    from companion.core.engine import Companion
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from .dbthread import SqliteThread
+from companion.runtime.dbthread import SqliteThread
 
 __all__ = ["HistoryStore", "StoredMessage"]
 

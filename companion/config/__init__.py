@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args, get_origin
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from .masking import looks_secret
+from companion.config.masking import looks_secret
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 

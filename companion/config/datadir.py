@@ -12,7 +12,7 @@ import os
 import stat
 from pathlib import Path
 
-from .config import ConfigError
+from companion.config import ConfigError
 
 __all__ = ["DataDirError", "prepare_data_dir", "PRIVATE_UMASK"]
 

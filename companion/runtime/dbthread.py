@@ -38,7 +38,7 @@ class SqliteThread:
             conn = sqlite3.connect(self.path, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.OperationalError as exc:
-            from .datadir import DataDirError
+            from companion.config.datadir import DataDirError
 
             raise DataDirError(
                 f"cannot open {self.path}: {exc}.\n  hint: check that the data folder is writable and has free space "

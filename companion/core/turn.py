@@ -14,11 +14,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from .bus import EventBus
-from .events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded, TurnStarted
-from .hygiene import ReplyHygiene
-from .llm.base import LLM, GenerationOptions, LLMContextOverflow, LLMError, LLMPreempted, Message, ToolCall, aclose
-from .text import DisplayFilter, ReplyChunker, Sentence, extract_emotions, strip_reasoning
+from companion.llm.base import LLM, GenerationOptions, LLMContextOverflow, LLMError, LLMPreempted, Message, ToolCall, aclose
+from companion.runtime.bus import EventBus
+from companion.runtime.events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded, TurnStarted
+from companion.text.chunking import DisplayFilter, ReplyChunker, Sentence, extract_emotions, strip_reasoning
+from companion.text.hygiene import ReplyHygiene
 
 __all__ = ["Turn", "TurnResult"]
 
