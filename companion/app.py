@@ -17,11 +17,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import companion.games  # noqa: F401 - each adapter package declares its platforms (core.platforms)
+import companion.minecraft  # noqa: F401
+import companion.stream  # noqa: F401
+import companion.voice  # noqa: F401
 from companion.character.persona import Character, default_character, load_character, resolve_card
 from companion.config import Settings, masking
 from companion.config.datadir import prepare_data_dir
 from companion.core.engine import Companion
 from companion.core.history import HistoryStore
+from companion.core.moderation import Moderator
 from companion.llm import create_llm
 from companion.llm.base import Priority
 from companion.runtime.bus import EventBus
@@ -132,7 +137,16 @@ def build_companion(settings: Settings, bus: EventBus | None = None) -> Companio
         history=HistoryStore(settings.data_path() / "history.sqlite3"),
         bus=bus,
         memory=build_memory(settings, llm, character),
+        moderator=build_moderator(settings),
     )
+
+
+def build_moderator(settings: Settings) -> Moderator | None:
+    """[stream] blocked_terms: every sentence she says, wherever, is checked before anyone hears or reads it."""
+    cfg = settings.stream
+    if not cfg.blocked_terms:
+        return None
+    return Moderator(cfg.blocked_terms, blocked_users=cfg.blocked_users, replacement=cfg.replacement)
 
 
 def default_model_notice(settings: Settings) -> str | None:
@@ -427,8 +441,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         try:
             async with asyncio.timeout_at(deadline):
                 # Interrupt replies first: a reply in flight would otherwise hold its conversation lock.
-                for turn in list(companion._active.values()):  # noqa: SLF001
-                    turn.interrupt()
+                companion.interrupt_all()
                 await supervisor.stop(max(0.1, (deadline - loop.time()) / 2))
                 if extensions is not None:
                     await extensions.close()

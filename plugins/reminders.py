@@ -75,7 +75,12 @@ async def setup(app) -> None:
 
     # SQLite stays off the event loop: one worker thread uses the connection
     store = ReminderStore(app.data_dir / "reminders.sqlite3")
-    app.on_unload(lambda: (worker.shutdown(wait=True), store.conn.close()))
+
+    def unload() -> None:
+        worker.shutdown(wait=True)
+        store.conn.close()
+
+    app.on_unload(unload)
     wake = asyncio.Event()
 
     @app.tool(

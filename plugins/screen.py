@@ -18,7 +18,10 @@ def grab(monitor: int = 1) -> bytes:
         if monitor >= len(monitors):
             raise RuntimeError(f"there is no monitor {monitor} (found {len(monitors) - 1})")
         image = shot.grab(monitors[monitor])
-        return mss.tools.to_png(image.rgb, image.size)
+        png = mss.tools.to_png(image.rgb, image.size)  # bytes when no output file is given
+        if png is None:
+            raise RuntimeError("mss returned no image")
+        return png
 
 
 async def setup(app) -> None:

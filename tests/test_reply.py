@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+import companion.games  # noqa: F401 - declares the "game" platform (heard, broadcast)
+import companion.stream  # noqa: F401 - declares twitch, youtube and stream
 from companion.character.persona import default_character
 from companion.config import Settings
 from companion.core.engine import Companion

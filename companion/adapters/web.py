@@ -350,7 +350,7 @@ class WebChat:
         return web.json_response({"forgotten": removed}, status=200 if removed else 404)
 
     async def _api_stop(self, request: web.Request) -> web.Response:
-        stopped = [c for c in list(self.companion._active) if self.companion.interrupt(c)]  # noqa: SLF001
+        stopped = self.companion.interrupt_all()
         for voice in self._voices.values():
             voice.stop_reply()
         return web.json_response({"stopped": stopped})

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from companion.character.persona import Character
 from companion.config import Settings
 from companion.core.audio_level import AudioLevel
+from companion.core.floor import Floor
 from companion.core.history import HistoryStore
 from companion.core.moderation import Moderator
 from companion.core.prompt import NewMessage, build_messages
@@ -48,25 +49,21 @@ class Companion:
         history: HistoryStore,
         bus: EventBus | None = None,
         memory: "MemoryManager | None" = None,
+        moderator: Moderator | None = None,
     ) -> None:
         self.settings = settings
         self.audio_level = AudioLevel()
         self.tools: ToolRegistry | None = None  # set when plugins or MCP servers provide tools
         self._warned_tools = False
         self._warned_overflow = False
-        self.moderator: Moderator | None = None
-        if settings.stream.blocked_terms:
-            self.moderator = Moderator(
-                settings.stream.blocked_terms, blocked_users=settings.stream.blocked_users, replacement=settings.stream.replacement
-            )  # loudness of the reply being played (voice), for the avatar's mouth
+        self.moderator = moderator  # checks every sentence before anyone hears or reads it (set by the app from config)
         # Every model call goes through one scheduler (replies first, memory work last).
         self.llm: LLMScheduler = llm if isinstance(llm, LLMScheduler) else LLMScheduler(llm)
         self.character = character
         self.history = history
         self.bus = bus or EventBus()
         self.memory = memory
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._active: dict[str, Reply] = {}  # the reply being written or spoken, per conversation
+        self.floor: Floor[Reply] = Floor()  # one reply at a time per conversation, and which one holds it
         self._replies: set[Reply] = set()  # every reply not finished (some wait for their conversation's turn)
         self.voices = VoiceRouter()  # every voice the companion speaks with now, and which replies each speaks
         self.bus.subscribe(Announcement, self._speak_announcement)
@@ -95,14 +92,8 @@ class Companion:
         """Stop replies in flight, give queued memory extraction ``memory_grace`` seconds, flush history."""
         for handle in list(self._replies):
             handle.interrupt()
-        for lock in list(self._locks.values()):
-            if lock.locked():
-                try:
-                    async with asyncio.timeout(1.0):
-                        async with lock:
-                            pass
-                except TimeoutError:
-                    log.warning("a reply did not stop within 1 s at shutdown")
+        if not await self.floor.wait_idle(1.0):
+            log.warning("a reply did not stop within 1 s at shutdown")
         if self.memory is not None:
             if memory_grace > 0:
                 try:
@@ -132,13 +123,10 @@ class Companion:
         self.settings.llm = settings.llm
 
         async def close_old() -> None:
-            while self.llm._running:  # noqa: SLF001 - in-flight replies keep the old provider until they end
-                await asyncio.sleep(0.2)
+            await self.llm.idle()  # in-flight replies keep the old provider until they end
             await old.close()
 
-        task = asyncio.create_task(close_old())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        spawn(close_old(), "close-old-llm")
         return new.name
 
     def greeting(self, speaker_name: str | None = None, conversation_id: str = "") -> str:
@@ -159,6 +147,15 @@ class Companion:
             return "known"
         return "anyone"
 
+    def tool_specs(self, ctx: ToolContext) -> list[dict[str, Any]]:
+        """The tools offered to the model for this caller (none when the model has no tool-call format)."""
+        return self.tools.specs_for(ctx) if self.tools is not None and self._llm_tools_ok() else []
+
+    def context_overflowed(self, error: str) -> None:
+        if not self._warned_overflow:
+            self._warned_overflow = True
+            log.warning("%s; older messages are left out of the prompt", error)
+
     def _llm_tools_ok(self) -> bool:
         ok = getattr(self.llm, "supports_tools", True)
         if not ok and not self._warned_tools and self.tools is not None and len(self.tools):
@@ -169,7 +166,7 @@ class Companion:
             )
         return bool(ok)
 
-    async def _run_tools(self, part: TurnResult, ctx: ToolContext) -> list[Message]:
+    async def run_tools(self, part: TurnResult, ctx: ToolContext) -> list[Message]:
         """Run the calls the model asked for; the messages that tell it the results."""
         assert self.tools is not None
         calls = [
@@ -201,11 +198,15 @@ class Companion:
 
     def interrupt(self, conversation_id: str) -> bool:
         """Stop the reply being written or spoken in ``conversation_id``; False if there was none."""
-        handle = self._active.get(conversation_id)
+        handle = self.floor.holder(conversation_id)
         if handle is None or handle.done:
             return False
         handle.interrupt()
         return True
+
+    def interrupt_all(self) -> list[str]:
+        """Stop every reply being written or spoken (the stop button, shutdown); the conversations stopped."""
+        return [c for c in self.floor.holders() if self.interrupt(c)]
 
     def reply(self, text: str, **options: Any) -> Reply:
         """Start answering ``text``; the handle stops it (``interrupt()``) or waits for it.
@@ -224,7 +225,7 @@ class Companion:
             if not task.cancelled() and task.exception() is not None:  # retrieved here: logged even if nobody waits
                 log.error("reply %s failed: %s", handle.id, task.exception(), exc_info=task.exception())
 
-        handle._task.add_done_callback(ended)  # noqa: SLF001
+        handle.task.add_done_callback(ended)
         return handle
 
     async def respond(self, text: str, **kwargs: Any) -> TurnResult:

@@ -12,12 +12,22 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # a type only: the core does not import stream/ at run time
-    from companion.stream.message import ChatMessage
 
-__all__ = ["normalise", "Moderator", "InputVerdict"]
+class Incoming(Protocol):
+    """A message from an audience, as moderation sees it (stream chat's ChatMessage is one)."""
+
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def user_name(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def kind(self) -> str: ...  # "chat", or an event such as a raid or a gift
+
+__all__ = ["normalise", "Moderator", "InputVerdict", "Incoming"]
 
 _CONFUSABLES = str.maketrans({
     "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "ԁ": "d",
@@ -99,7 +109,7 @@ class Moderator:
                 return True
         return bool(self.classifier is not None and self.classifier(text))
 
-    def check_input(self, message: ChatMessage) -> InputVerdict:
+    def check_input(self, message: Incoming) -> InputVerdict:
         if message.user_id.lower() in self.blocked_users or message.user_name.lower() in self.blocked_users:
             return InputVerdict(False, "", "blocked user")
         text = _URL.sub("", message.text).strip() if self.strip_links else message.text

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from companion.core.platforms import platform as platform_traits
 from companion.text.chunking import Sentence
 
 if TYPE_CHECKING:
@@ -31,10 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["AUDIENCE_PLATFORMS", "AudioOutput", "Speech", "Synthesizer", "Voice", "VoiceRouter", "speak_text"]
+__all__ = ["AudioOutput", "Speech", "Synthesizer", "Voice", "VoiceRouter", "speak_text"]
 
-# Replies on these platforms are for whoever is listening: every voice that broadcasts speaks them.
-AUDIENCE_PLATFORMS = frozenset({"stream", "twitch", "youtube", "game", "minecraft", "announcement"})
 
 
 class Synthesizer(Protocol):
@@ -116,7 +115,7 @@ class VoiceRouter:
         """
         return [
             v for v in self._voices
-            if not v.muted and (v.owns(conversation_id) or (v.broadcast and platform in AUDIENCE_PLATFORMS))
+            if not v.muted and (v.owns(conversation_id) or (v.broadcast and platform_traits(platform).broadcast))
         ]
 
     def find(self, output: AudioOutput) -> Voice | None:

