@@ -14,6 +14,8 @@ import logging.handlers
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from companion.llm.base import LLM
     from companion.memory.embed import Embedder
     from companion.memory.manager import MemoryManager
+    from companion.voice.models import VoiceModels
 
 log = logging.getLogger("companion")
 
@@ -342,6 +345,93 @@ async def _run_avatar(companion: Companion, settings: Settings, stop: asyncio.Ev
     await avatar.run(stop)
 
 
+class Running:
+    """What the parts of one ``companion run`` share, and what shutdown must stop."""
+
+    def __init__(self, companion: Companion, settings: Settings, supervisor: Supervisor, voice_models: VoiceModels) -> None:
+        self.companion = companion
+        self.settings = settings
+        self.supervisor = supervisor
+        self.voice_models = voice_models
+        self.ports: dict[str, int | None] = {}  # written to run.json for `companion status`
+        self.servers: list[Any] = []  # started servers, stopped (last first) at shutdown
+
+    def supervise(self, name: str, run: Any) -> None:
+        """Run ``run(stop_event)`` under the supervisor: restarted with backoff, its health on /health."""
+        self.supervisor.start(FunctionAdapter(name, run))
+
+    def say(self, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing ``companion run`` can start: on when ``enabled(settings)``; ``start`` sets it going."""
+
+    name: str
+    enabled: Callable[[Settings], bool]
+    start: Callable[[Running], Awaitable[None]]
+
+
+async def _start_web(r: Running) -> None:
+    from companion.adapters.web import WebChat
+
+    web_chat = WebChat(r.companion, r.settings, voice_models=r.voice_models)
+    await web_chat.start()
+    r.servers.append(web_chat)
+    r.ports["web_port"] = web_chat.port
+    r.supervisor.listening("web", f"http://{r.settings.web.host}:{web_chat.port}/")
+    r.say(f"{r.companion.character.name} is listening: open http://127.0.0.1:{web_chat.port}/ in a browser (Ctrl+C to stop)")
+
+
+async def _start_games(r: Running) -> None:
+    game_server = build_game_server(r.companion, r.settings)
+    await game_server.start()
+    r.servers.append(game_server)
+    r.ports["games_port"] = game_server.port
+    r.supervisor.listening("games", f"ws://{r.settings.games.host}:{game_server.port}")
+    r.say(f"games can connect: NEURO_SDK_WS_URL=ws://127.0.0.1:{game_server.port}")
+
+
+async def _start_avatar(r: Running) -> None:
+    r.supervise("avatar", lambda stop: _run_avatar(r.companion, r.settings, stop))
+
+
+async def _start_stream(r: Running) -> None:
+    r.supervise("stream", lambda stop: _run_stream(r.companion, r.settings, stop))
+
+
+async def _start_discord(r: Running) -> None:
+    from companion.adapters.discord.bot import run_discord
+
+    r.supervise("discord", lambda stop: run_discord(r.companion, r.settings, stop, r.voice_models))
+
+
+async def _start_minecraft(r: Running) -> None:
+    from companion.minecraft.adapter import MinecraftAdapter
+
+    r.supervisor.start(MinecraftAdapter(r.companion, r.settings))
+
+
+async def _start_voice(r: Running) -> None:
+    from companion.voice.local import run_local_voice
+
+    r.supervise("voice", lambda stop: run_local_voice(r.companion, r.settings, stop, r.voice_models))
+    r.say(f"{r.companion.character.name} is listening on the microphone")
+
+
+# Everything `companion run` can start, in start order. A new adapter is one entry here and its own module.
+PARTS: tuple[Part, ...] = (
+    Part("web", lambda s: s.web.enabled, _start_web),
+    Part("games", lambda s: s.games.enabled, _start_games),
+    Part("avatar", lambda s: s.avatar.enabled, _start_avatar),
+    Part("stream", lambda s: s.stream.twitch.enabled or s.stream.youtube.enabled, _start_stream),
+    Part("discord", lambda s: s.discord.enabled, _start_discord),
+    Part("minecraft", lambda s: s.minecraft.enabled, _start_minecraft),
+    Part("voice", lambda s: s.voice.enabled, _start_voice),
+)
+
+
 async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Start everything configured and serve until SIGINT/SIGTERM (or ``stop`` is set).
 
@@ -362,74 +452,30 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if hint:
             log.warning(hint)
     from companion.adapters.listener import raise_fd_limit
+    from companion.voice.models import VoiceModels
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     companion = build_companion(settings)
     supervisor = Supervisor(companion.health)
-    from companion.voice.models import VoiceModels
-
     voice_models = VoiceModels(settings)  # one STT and one TTS for the microphone, the browser and Discord
+    running = Running(companion, settings, supervisor, voice_models)
     lag_task: asyncio.Task[None] | None = None
-    web_chat = None
-    game_server = None
     extensions: Extensions | None = None
     instance = InstanceFile(settings.data_path())
     try:
         log.info("starting: character %s, LLM %s", companion.character.name, companion.llm.name)
-        starting = asyncio.ensure_future(companion.start())
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
-        if not starting.done():
-            starting.cancel()
-            await asyncio.gather(starting, return_exceptions=True)
+        if not await _start_or_stop(companion.start(), stop):
             return
-        stopped.cancel()
-        starting.result()
         supervisor.start(FunctionAdapter("llm", lambda s: watch_llm(companion, s)))
-        if settings.web.enabled:
-            from companion.adapters.web import WebChat
-
-            web_chat = WebChat(companion, settings, voice_models=voice_models)
-            await web_chat.start()
-            supervisor.listening("web", f"http://{settings.web.host}:{web_chat.port}/")
-            print(
-                f"{companion.character.name} is listening: open http://127.0.0.1:{web_chat.port}/ "
-                "in a browser (Ctrl+C to stop)",
-                file=sys.stderr,
-                flush=True,
-            )
-        if settings.games.enabled:
-            game_server = build_game_server(companion, settings)
-            await game_server.start()
-            supervisor.listening("games", f"ws://{settings.games.host}:{game_server.port}")
-            print(
-                f"games can connect: NEURO_SDK_WS_URL=ws://127.0.0.1:{game_server.port}",
-                file=sys.stderr,
-                flush=True,
-            )
-        instance.write(web_port=web_chat.port if web_chat else None, games_port=game_server.port if game_server else None)
-        if settings.avatar.enabled:
-            supervisor.start(FunctionAdapter("avatar", lambda s: _run_avatar(companion, settings, s)))
+        parts = [part for part in PARTS if part.enabled(settings)]
+        for part in parts:
+            await part.start(running)
+            if part.name in ("web", "games"):  # where it listens, as soon as it does: `companion status` reads it
+                instance.write(web_port=running.ports.get("web_port"), games_port=running.ports.get("games_port"))
+        instance.write(web_port=running.ports.get("web_port"), games_port=running.ports.get("games_port"))
         extensions = Extensions(companion, settings, supervisor)
         await extensions.start()
-        if settings.stream.twitch.enabled or settings.stream.youtube.enabled:
-            supervisor.start(FunctionAdapter("stream", lambda s: _run_stream(companion, settings, s)))
-        if settings.discord.enabled:
-            from companion.adapters.discord.bot import run_discord
-
-            supervisor.start(FunctionAdapter("discord", lambda s: run_discord(companion, settings, s, voice_models)))
-        if settings.minecraft.enabled:
-            from companion.minecraft.adapter import MinecraftAdapter
-
-            supervisor.start(MinecraftAdapter(companion, settings))
-        if settings.voice.enabled:
-            from companion.voice.local import run_local_voice
-
-            supervisor.start(FunctionAdapter("voice", lambda s: run_local_voice(companion, settings, s, voice_models)))
-            print(f"{companion.character.name} is listening on the microphone", file=sys.stderr, flush=True)
-        if not (settings.web.enabled or settings.games.enabled or settings.voice.enabled or settings.avatar.enabled
-                or settings.discord.enabled or settings.stream.twitch.enabled or settings.stream.youtube.enabled
-                or settings.minecraft.enabled):
+        if not parts:
             log.warning("no adapter is enabled ([web], [games] and [voice] are off); nothing to serve")
         # Measured from here: start-up (loading models, spawning servers) is not serving.
         companion.health.lag = LoopLag()
@@ -445,10 +491,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await supervisor.stop(max(0.1, (deadline - loop.time()) / 2))
                 if extensions is not None:
                     await extensions.close()
-                if web_chat is not None:
-                    await web_chat.stop()
-                if game_server is not None:
-                    await game_server.stop()
+                for server in reversed(running.servers):
+                    await server.stop()
                 await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)))
                 await voice_models.close()
         except TimeoutError:
@@ -461,3 +505,17 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 loop.remove_signal_handler(sig)
             except (NotImplementedError, RuntimeError):  # pragma: no cover
                 pass
+
+
+async def _start_or_stop(starting: Awaitable[None], stop: asyncio.Event) -> bool:
+    """Start the companion (loading models can take long); False when a stop came first."""
+    start = asyncio.ensure_future(starting)
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({start, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if not start.done():
+        start.cancel()
+        await asyncio.gather(start, return_exceptions=True)
+        return False
+    stopped.cancel()
+    start.result()
+    return True

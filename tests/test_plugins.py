@@ -5,7 +5,7 @@ import json
 from companion.app import build_companion
 from companion.plugins import PluginManager
 from companion.runtime.events import UserMessage
-from tests.test_cli import companion, config_file
+from tests.cli.test_cli import companion, config_file
 
 GOOD = '''
 from companion.runtime.events import UserMessage

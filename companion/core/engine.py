@@ -66,6 +66,7 @@ class Companion:
         self.floor: Floor[Reply] = Floor()  # one reply at a time per conversation, and which one holds it
         self._replies: set[Reply] = set()  # every reply not finished (some wait for their conversation's turn)
         self.voices = VoiceRouter()  # every voice the companion speaks with now, and which replies each speaks
+        self._changed = asyncio.Event()  # set when a reply or an announcement ends: until_quiet() wakes on it
         self.bus.subscribe(Announcement, self._speak_announcement)
         self._background: set[asyncio.Task[None]] = set()
         self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
@@ -137,6 +138,23 @@ class Companion:
         if any(not handle.done for handle in self._replies) or self.voices.busy():
             return True
         return time.perf_counter() - self.audio_level.last_sound() < 0.3
+
+    async def until_quiet(self) -> None:
+        """Return once she is neither writing nor speaking (stream chat waits here before its next answer).
+
+        Woken when a reply or an announcement ends; while audio still plays out of a buffer it looks again at
+        the end of the 0.3 s silence window, the only state without an event of its own.
+        """
+        while self.is_speaking():
+            self._changed.clear()
+            if any(not handle.done for handle in self._replies):
+                timeout = None  # a reply in progress: its end sets the event
+            else:
+                timeout = max(0.05, 0.3 - (time.perf_counter() - self.audio_level.last_sound()))
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                pass
 
     def permission_level(self, speaker_id: str, platform: str) -> str:
         """anyone < known < owner, from [tools] owners / known_users (the local user is the owner by default)."""
@@ -222,6 +240,7 @@ class Companion:
 
         def ended(task: "asyncio.Task[TurnResult]") -> None:
             self._replies.discard(handle)
+            self._changed.set()
             if not task.cancelled() and task.exception() is not None:  # retrieved here: logged even if nobody waits
                 log.error("reply %s failed: %s", handle.id, task.exception(), exc_info=task.exception())
 
@@ -244,4 +263,4 @@ class Companion:
         in order: each speech takes the voices' floor after the one before it."""
         voices = self.voices.route(event.conversation_id, "announcement")
         if voices:
-            spawn(speak_text(voices, event.text), "speak-announcement")
+            spawn(speak_text(voices, event.text), "speak-announcement").add_done_callback(lambda _: self._changed.set())

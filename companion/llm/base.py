@@ -13,10 +13,15 @@ import asyncio
 import logging
 import random
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from companion.runtime.registry import Registry
+
+if TYPE_CHECKING:
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +192,8 @@ async def aclose(stream: AsyncIterator[Any]) -> None:
     close = getattr(stream, "aclose", None)
     if close is not None:
         await close()
+
+
+# LLM providers by name ([llm] provider, [llm] fallback): each provider module registers a factory
+# ``(settings, **common) -> LLM``, where ``common`` holds the timeouts and retries every provider takes.
+PROVIDERS: Registry[Callable[..., LLM]] = Registry("LLM provider", "companion.llm", "companion.llm")

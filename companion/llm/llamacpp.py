@@ -27,13 +27,16 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
+from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
 from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
 from companion.llm.embedded import DEFAULT_MODEL_NAME, default_gguf_path
 from companion.llm.gguf_meta import GGUFError, read_metadata
 from companion.llm.threads import run_in_daemon_thread
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -285,3 +288,12 @@ def _clean(messages: list[Message]) -> list[Message]:
     """llama.cpp's templates want content as text or parts; None (an assistant turn that only called tools) becomes ""."""
     return [m if m.get("content") is not None else {**m, "content": ""} for m in messages]
 
+
+@PROVIDERS.register("llamacpp")
+def from_settings(settings: Settings, **common: Any) -> LlamaCppLLM:
+    """A GGUF model in-process through llama.cpp (the embedded default when no model is named)."""
+    c = settings.llm.llamacpp
+    return LlamaCppLLM(
+        model=c.model, n_ctx=c.n_ctx, threads=c.threads, parallel=c.parallel, gpu_layers=c.gpu_layers,
+        chat_template=c.chat_template, stop=c.stop, mmproj=c.mmproj, **common,
+    )

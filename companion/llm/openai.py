@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from companion.llm.base import (
     LLM,
+    PROVIDERS,
     GenerationOptions,
     LLMChunk,
     LLMConnectionError,
@@ -25,11 +26,15 @@ from companion.llm.base import (
 )
 from companion.llm.chunks import read_choice, text_only_messages, tool_calls
 
+if TYPE_CHECKING:
+    from companion.config import Settings
+
 log = logging.getLogger(__name__)
 
 
 class OpenAILLM(LLM):
     name = "openai"
+    capacity = 1  # requests the server takes at once ([llm.openai] concurrency; the scheduler admits this many)
 
     def __init__(
         self,
@@ -207,3 +212,15 @@ def _error_detail(body: str) -> str:
         return str(err)[:300]
     except (json.JSONDecodeError, AttributeError):
         return body.strip()[:300] or "no details"
+
+
+@PROVIDERS.register("openai")
+def from_settings(settings: Settings, **common: Any) -> OpenAILLM:
+    """Any OpenAI-compatible server: Ollama, vLLM, LM Studio, llama.cpp server, OpenRouter, OpenAI."""
+    o = settings.llm.openai
+    llm = OpenAILLM(
+        base_url=o.base_url, model=o.model, api_key=settings.openai_api_key(), api_key_env=o.api_key_env,
+        vision=o.vision, connect_timeout=o.connect_timeout, **common,
+    )
+    llm.capacity = o.concurrency  # the server takes this many requests at once
+    return llm

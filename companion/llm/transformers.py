@@ -18,13 +18,16 @@ import shutil
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
+from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
 from companion.llm.chunks import text_only_messages
 from companion.llm.constrained import json_schema_of, logits_processor
 from companion.llm.embedded import DEFAULT_MODEL_NAME, default_gguf_path
 from companion.llm.threads import run_in_daemon_thread
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -389,3 +392,10 @@ def _to_processor_message(message: Message) -> Message:
             url = (part.get("image_url") or {}).get("url", "")
             parts.append({"type": "image", "url": url})
     return {"role": message["role"], "content": parts}
+
+
+@PROVIDERS.register("transformers")
+def from_settings(settings: Settings, **common: Any) -> TransformersLLM:
+    """A hub or local model through transformers (torch is imported only when it loads)."""
+    t = settings.llm.transformers
+    return TransformersLLM(model=t.model, device=t.device, dtype=t.dtype, cache_dir=settings.cache_path(), **common)

@@ -118,13 +118,17 @@ class StreamChat:
         self.answers.append((candidate, result))
         return result
 
-    async def run(self, stop: asyncio.Event, *, speaking: Callable[[], bool] | None = None) -> None:
-        """Answer candidates one at a time while the companion is not speaking; speak up when chat is quiet."""
-        busy = speaking or self.companion.is_speaking
+    async def run(self, stop: asyncio.Event, *, quiet: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Answer candidates one at a time, each once she has stopped speaking; speak up when chat is quiet."""
+        until_quiet = quiet or self.companion.until_quiet
         while not stop.is_set():
-            if busy():
-                await asyncio.sleep(0.05)
-                continue
+            waiting = asyncio.ensure_future(until_quiet())
+            stopping = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            stopping.cancel()
+            if stop.is_set():
+                break
             candidate = self.prioritiser.next()
             if candidate is not None:
                 await self.answer(candidate)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from companion.config import Settings, secret_value
+from companion.config import Settings
+from companion.runtime.registry import RegistryError
 from companion.voice.playback import PlaybackBuffer
 from companion.voice.policy import BargeIn, TurnPolicy
-from companion.voice.stt.base import STT
-from companion.voice.tts.base import TTS, TTSError
+from companion.voice.stt.base import STT, STT_PROVIDERS, STTError
+from companion.voice.tts.base import TTS, TTS_PROVIDERS, TTSError
 from companion.voice.vad import VAD, build_vad
 
 if TYPE_CHECKING:
@@ -19,56 +20,19 @@ __all__ = ["build_stt", "build_tts", "build_voice_vad", "build_pipeline"]
 
 
 def build_stt(settings: Settings) -> STT:
-    cfg = settings.voice.stt
-    if cfg.provider == "openai":
-        from companion.voice.stt.openai import OpenAISTT
-
-        return OpenAISTT(
-            cfg.base_url or settings.llm.openai.base_url,
-            cfg.model or "whisper-1",
-            secret_value(None, cfg.api_key_env),
-            language=cfg.language,
-        )
-    from companion.voice.stt.faster_whisper import FasterWhisperSTT
-
-    return FasterWhisperSTT(
-        cfg.model,
-        cache_dir=settings.cache_path() / "models",
-        device=cfg.device,
-        compute_type=cfg.compute_type,
-        language=cfg.language,
-        beam_size=cfg.beam_size,
-        threads=cfg.threads,
-    )
+    """The configured speech-to-text engine, from the registry its module joined (``stt.base.STT_PROVIDERS``)."""
+    try:
+        return STT_PROVIDERS.get(settings.voice.stt.provider)(settings)
+    except RegistryError as exc:
+        raise STTError(str(exc)) from None
 
 
 def build_tts(settings: Settings) -> TTS:
-    cfg = settings.voice.tts
-    if cfg.provider == "piper":
-        from companion.voice.tts.piper import PiperTTS
-
-        return PiperTTS(cfg.voice, speed=cfg.speed)
-    if cfg.provider == "espeak":
-        from companion.voice.tts.espeak import EspeakTTS
-
-        return EspeakTTS(cfg.voice or "en-us", words_per_minute=int(175 * cfg.speed))
-    if cfg.provider == "openai":
-        from companion.voice.tts.openai import OpenAITTS
-
-        return OpenAITTS(
-            cfg.base_url or settings.llm.openai.base_url,
-            model=cfg.model or "tts-1",
-            voice=cfg.voice or "alloy",
-            api_key=secret_value(None, cfg.api_key_env),
-            response_format=cfg.format,
-            sample_rate=cfg.sample_rate,
-            speed=cfg.speed,
-        )
-    if cfg.provider == "coqui":
-        from companion.voice.tts.coqui import CoquiTTS
-
-        return CoquiTTS(cfg.model or "tts_models/en/ljspeech/vits", speaker=cfg.voice)
-    raise TTSError(f"unknown voice.tts.provider {cfg.provider!r}")  # pragma: no cover - config validates it
+    """The configured text-to-speech engine, from the registry its module joined (``tts.base.TTS_PROVIDERS``)."""
+    try:
+        return TTS_PROVIDERS.get(settings.voice.tts.provider)(settings)
+    except RegistryError as exc:
+        raise TTSError(str(exc)) from None
 
 
 def build_voice_vad(settings: Settings) -> VAD:

@@ -3,7 +3,7 @@
 import json
 
 from tests.fakes_vts import FakeVTS
-from tests.test_cli import companion
+from tests.cli.test_cli import companion
 
 
 def config(tmp_path, url: str) -> str:

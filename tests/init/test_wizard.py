@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakes import FakeOpenAI
 from tests.fakes_vts import FakeVTS
-from tests.test_cli import companion
+from tests.cli.test_cli import companion
 
 GB = 1_000_000_000
 

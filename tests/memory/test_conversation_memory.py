@@ -10,7 +10,7 @@ import pytest
 from companion.app import build_companion
 from companion.config import Settings
 from companion.memory.store import SELF
-from tests.test_cli import companion, config_file
+from tests.cli.test_cli import companion, config_file
 
 pytestmark = pytest.mark.slow
 

@@ -34,23 +34,23 @@ async def test_answers_wait_for_speech_to_end_and_speaking_up_happens(settings_f
     chat = StreamChat(comp, settings)
     shown = []
     comp.bus.subscribe(ChatAnswering, shown.append)
-    speaking = [True]
-    looked = [0]
+    quiet = asyncio.Event()  # she is speaking until this is set
+    waited = [0]
 
-    def busy() -> bool:
-        looked[0] += 1
-        return speaking[0]
+    async def until_quiet() -> None:
+        waited[0] += 1
+        await quiet.wait()
 
     stop = asyncio.Event()
-    task = asyncio.create_task(chat.run(stop, speaking=busy))
+    task = asyncio.create_task(chat.run(stop, quiet=until_quiet))
     chat.ingest(ChatMessage("twitch", "1", "Ann", "what are we playing today?"))
-    start = looked[0]
-    for _ in range(200):  # the positive signal first: the loop has looked several times with the message waiting
-        if looked[0] >= start + 5:
+    for _ in range(200):  # the positive signal first: the loop waits for quiet with the message queued
+        if waited[0] >= 1 and len(chat.prioritiser):
             break
         await asyncio.sleep(0.02)
-    assert looked[0] >= start + 5 and chat.answers == []
-    speaking[0] = False
+    assert waited[0] >= 1 and len(chat.prioritiser) == 1  # still queued: no answer was even started
+    assert shown == [] and chat.answers == []
+    quiet.set()
     for _ in range(100):
         if len(chat.answers) >= 1 and any(e.text == "(speaking up)" for e in shown):
             break

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from companion.runtime.registry import Registry
 from companion.voice.errors import VoiceError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 __all__ = ["STT", "STTError"]
 
@@ -32,3 +38,7 @@ class STT(ABC):
         no temperature fallback, so a clipped word never costs seconds.
         ``prompt`` is text said just before, to keep names and spelling consistent.
         """
+
+
+# Speech-to-text engines by name ([voice.stt] provider): each module here registers ``(settings) -> STT``.
+STT_PROVIDERS: Registry[Callable[[Settings], STT]] = Registry("speech-to-text provider", "companion.voice.stt", "companion.stt")

@@ -14,11 +14,14 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from companion.voice.stt.base import STT, STTError
+from companion.voice.stt.base import STT, STT_PROVIDERS, STTError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -138,3 +141,18 @@ class FasterWhisperSTT(STT):
         return await asyncio.get_running_loop().run_in_executor(
             self._executor, self._run, np.ascontiguousarray(samples, dtype=np.float32), partial, prompt
         )
+
+
+@STT_PROVIDERS.register("faster-whisper")
+def from_settings(settings: Settings) -> FasterWhisperSTT:
+    """faster-whisper on this machine (the embedded whisper-base model when none is named)."""
+    cfg = settings.voice.stt
+    return FasterWhisperSTT(
+        cfg.model,
+        cache_dir=settings.cache_path() / "models",
+        device=cfg.device,
+        compute_type=cfg.compute_type,
+        language=cfg.language,
+        beam_size=cfg.beam_size,
+        threads=cfg.threads,
+    )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import aiohttp
 import numpy as np
 
+from companion.config import secret_value
 from companion.voice.audio import INPUT_RATE, Audio, wav_bytes
-from companion.voice.stt.base import STT, STTError
+from companion.voice.stt.base import STT, STT_PROVIDERS, STTError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 __all__ = ["OpenAISTT"]
 
@@ -57,3 +63,15 @@ class OpenAISTT(STT):
         if not isinstance(text, str):
             raise STTError(f"transcription server {self.url} answered without a 'text' field")
         return text.strip()
+
+
+@STT_PROVIDERS.register("openai")
+def from_settings(settings: Settings) -> OpenAISTT:
+    """An OpenAI-compatible transcription endpoint (whisper-1, or a local server)."""
+    cfg = settings.voice.stt
+    return OpenAISTT(
+        cfg.base_url or settings.llm.openai.base_url,
+        cfg.model or "whisper-1",
+        secret_value(None, cfg.api_key_env),
+        language=cfg.language,
+    )

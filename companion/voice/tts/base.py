@@ -6,11 +6,15 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
+from companion.runtime.registry import Registry
 from companion.voice.errors import VoiceError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 __all__ = ["TTS", "TTSError", "ThreadedTTS"]
 
@@ -47,3 +51,7 @@ class ThreadedTTS(TTS):
 
     async def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+# Text-to-speech engines by name ([voice.tts] provider): each module here registers ``(settings) -> TTS``.
+TTS_PROVIDERS: Registry[Callable[[Settings], TTS]] = Registry("text-to-speech provider", "companion.voice.tts", "companion.tts")

@@ -9,11 +9,14 @@ dependable route to the same voices.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from companion.voice.tts.base import ThreadedTTS, TTSError
+from companion.voice.tts.base import TTS_PROVIDERS, ThreadedTTS, TTSError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 
 class CoquiTTS(ThreadedTTS):
@@ -49,3 +52,10 @@ class CoquiTTS(ThreadedTTS):
         await self.start()
         wav = await self._call(lambda: self._tts.tts(text, speaker=self.speaker, language=self.language))
         yield np.asarray(wav, dtype=np.float32)
+
+
+@TTS_PROVIDERS.register("coqui")
+def from_settings(settings: Settings) -> CoquiTTS:
+    """Coqui TTS (optional, heavy)."""
+    cfg = settings.voice.tts
+    return CoquiTTS(cfg.model or "tts_models/en/ljspeech/vits", speaker=cfg.voice)

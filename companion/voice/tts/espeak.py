@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from companion.voice.audio import AudioError, parse_wav
-from companion.voice.tts.base import TTS, TTSError
+from companion.voice.tts.base import TTS, TTS_PROVIDERS, TTSError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 
 class EspeakTTS(TTS):
@@ -44,3 +48,10 @@ class EspeakTTS(TTS):
             raise TTSError(str(exc)) from None
         self.sample_rate = audio.rate
         yield audio.samples
+
+
+@TTS_PROVIDERS.register("espeak")
+def from_settings(settings: Settings) -> EspeakTTS:
+    """espeak-ng: robotic, tiny, every language."""
+    cfg = settings.voice.tts
+    return EspeakTTS(cfg.voice or "en-us", words_per_minute=int(175 * cfg.speed))

@@ -7,12 +7,17 @@ streams in; ``format = "wav"`` suits servers that only return WAV.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import aiohttp
 import numpy as np
 
+from companion.config import secret_value
 from companion.voice.audio import AudioError, parse_wav
-from companion.voice.tts.base import TTS, TTSError
+from companion.voice.tts.base import TTS, TTS_PROVIDERS, TTSError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 
 class OpenAITTS(TTS):
@@ -79,3 +84,18 @@ class OpenAITTS(TTS):
                         yield np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise TTSError(f"speech server {self.url} unreachable: {exc or type(exc).__name__}") from None
+
+
+@TTS_PROVIDERS.register("openai")
+def from_settings(settings: Settings) -> OpenAITTS:
+    """An OpenAI-compatible speech endpoint."""
+    cfg = settings.voice.tts
+    return OpenAITTS(
+        cfg.base_url or settings.llm.openai.base_url,
+        model=cfg.model or "tts-1",
+        voice=cfg.voice or "alloy",
+        api_key=secret_value(None, cfg.api_key_env),
+        response_format=cfg.format,
+        sample_rate=cfg.sample_rate,
+        speed=cfg.speed,
+    )

@@ -9,11 +9,14 @@ import logging
 from collections.abc import AsyncIterator
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from companion.voice.tts.base import ThreadedTTS, TTSError
+from companion.voice.tts.base import TTS_PROVIDERS, ThreadedTTS, TTSError
+
+if TYPE_CHECKING:
+    from companion.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,3 +73,10 @@ class PiperTTS(ThreadedTTS):
             if chunk is None:
                 return
             yield chunk.audio_float_array.astype(np.float32, copy=False)
+
+
+@TTS_PROVIDERS.register("piper")
+def from_settings(settings: Settings) -> PiperTTS:
+    """A piper voice on this machine (the embedded en_US joe when none is named)."""
+    cfg = settings.voice.tts
+    return PiperTTS(cfg.voice, speed=cfg.speed)

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from companion.config.datadir import DataDirError, prepare_data_dir
-from tests.test_cli import companion
+from tests.cli.test_cli import companion
 
 
 def mode(path) -> int:
@@ -45,7 +45,7 @@ async def test_chat_with_an_unwritable_data_folder_says_what_to_do(tmp_path):
 
 async def test_files_the_companion_writes_are_private(tmp_path, fake_openai):
     """History database and log file are created 0600 in a 0700 folder."""
-    from tests.test_cli import config_file
+    from tests.cli.test_cli import config_file
 
     code, _, err = await companion("--config", config_file(tmp_path, fake_openai), "chat", "-m", "hi")
     assert code == 0, err

@@ -7,7 +7,7 @@ import aiohttp
 
 from companion.app import build_companion, setup_logging
 from companion.config import Settings, masking
-from tests.test_cli import companion, config_file
+from tests.cli.test_cli import companion, config_file
 
 KEY = "sk-test-abcdef0123456789"
 

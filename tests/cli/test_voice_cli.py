@@ -10,7 +10,7 @@ import pytest
 from companion.config import Settings
 from companion.runtime.events import AdapterStatus
 from companion.voice.audio import read_wav
-from tests.test_cli import companion
+from tests.cli.test_cli import companion
 from tests.voice.conftest import words
 
 pytestmark = pytest.mark.slow
