@@ -2,8 +2,8 @@
 
 import json
 
-from tests.fakes_vts import FakeVTS
 from tests.cli.test_cli import companion
+from tests.fakes_vts import FakeVTS
 
 
 def config(tmp_path, url: str) -> str:

@@ -9,9 +9,9 @@ import tomllib
 
 import pytest
 
+from tests.cli.test_cli import companion
 from tests.fakes import FakeOpenAI
 from tests.fakes_vts import FakeVTS
-from tests.cli.test_cli import companion
 
 GB = 1_000_000_000
 
