@@ -356,6 +356,15 @@ class Running:
         self.ports: dict[str, int | None] = {}  # written to run.json for `companion status`
         self.servers: list[Any] = []  # started servers, stopped (last first) at shutdown
 
+    async def serve(self, name: str, server: Any, url: str) -> int:
+        """Start a server of ours (``start``/``stop``/``port``; host from ``[name]``): up until shutdown."""
+        await server.start()
+        self.servers.append(server)
+        self.ports[f"{name}_port"] = server.port
+        host = getattr(self.settings, name).host
+        self.supervisor.listening(name, url.format(host=host, port=server.port))
+        return int(server.port)
+
     def supervise(self, name: str, run: Any) -> None:
         """Run ``run(stop_event)`` under the supervisor: restarted with backoff, its health on /health."""
         self.supervisor.start(FunctionAdapter(name, run))
@@ -376,21 +385,13 @@ class Part:
 async def _start_web(r: Running) -> None:
     from companion.adapters.web import WebChat
 
-    web_chat = WebChat(r.companion, r.settings, voice_models=r.voice_models)
-    await web_chat.start()
-    r.servers.append(web_chat)
-    r.ports["web_port"] = web_chat.port
-    r.supervisor.listening("web", f"http://{r.settings.web.host}:{web_chat.port}/")
-    r.say(f"{r.companion.character.name} is listening: open http://127.0.0.1:{web_chat.port}/ in a browser (Ctrl+C to stop)")
+    port = await r.serve("web", WebChat(r.companion, r.settings, voice_models=r.voice_models), "http://{host}:{port}/")
+    r.say(f"{r.companion.character.name} is listening: open http://127.0.0.1:{port}/ in a browser (Ctrl+C to stop)")
 
 
 async def _start_games(r: Running) -> None:
-    game_server = build_game_server(r.companion, r.settings)
-    await game_server.start()
-    r.servers.append(game_server)
-    r.ports["games_port"] = game_server.port
-    r.supervisor.listening("games", f"ws://{r.settings.games.host}:{game_server.port}")
-    r.say(f"games can connect: NEURO_SDK_WS_URL=ws://127.0.0.1:{game_server.port}")
+    port = await r.serve("games", build_game_server(r.companion, r.settings), "ws://{host}:{port}")
+    r.say(f"games can connect: NEURO_SDK_WS_URL=ws://127.0.0.1:{port}")
 
 
 async def _start_avatar(r: Running) -> None:

@@ -109,7 +109,8 @@ class PluginApp:
         self.commands[key] = handler
         self._undo.append(lambda: self.commands.pop(key, None))
 
-    async def _unwind(self) -> None:
+    async def unwind(self) -> None:
+        """Undo everything this plugin registered (the manager calls it on unload or a failed setup)."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -218,7 +219,7 @@ class PluginManager:
                 raise PluginError("it has no `async def setup(app)`")
             await setup(app)
         except Exception as exc:  # noqa: BLE001 - reported with the plugin's name, never fatal
-            await app._unwind()  # noqa: SLF001
+            await app.unwind()
             state.status, state.error = "failed", f"{type(exc).__name__}: {exc}"
             log.error("plugin %s failed to load: %s", name, state.error)
             return False
@@ -242,7 +243,7 @@ class PluginManager:
                 await teardown(app)
             except Exception:  # noqa: BLE001
                 log.exception("plugin %s: teardown failed", name)
-        await app._unwind()  # noqa: SLF001
+        await app.unwind()
         self.states[name].status = "available"
 
     async def unload_all(self) -> None:

@@ -78,3 +78,11 @@ def raise_fd_limit(wanted: int = 8192) -> int:
         return soft
     except (ValueError, OSError):
         return -1
+
+
+def bound_port(runner: web.BaseRunner, default: int) -> int:
+    """The port a started runner listens on (the one the OS chose, for port 0)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return default

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
-from companion.adapters.listener import BoundedRunner
+from companion.adapters.listener import BoundedRunner, bound_port
 from companion.config import GamesSection
 from companion.games.decider import ActionDecider, Decision
 from companion.games.protocol import (
@@ -116,8 +116,7 @@ class NeuroGameServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the bound port for port 0
-        self.port = sockets[0].getsockname()[1] if sockets else self.config.port
+        self.port = bound_port(self._runner, self.config.port)
         log.info("game server on ws://%s:%s (set NEURO_SDK_WS_URL for your game)", self.config.host, self.port)
 
     async def stop(self) -> None:

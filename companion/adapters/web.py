@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 
 from aiohttp import WSMsgType, web
 
-from companion.adapters.listener import BoundedRunner
+from companion.adapters.listener import BoundedRunner, bound_port
 from companion.adapters.web_avatar import AvatarFeed
 from companion.adapters.web_guard import SECURITY_HEADERS, refusal
 from companion.adapters.web_settings import SettingsAPI
@@ -121,8 +121,7 @@ class WebChat:
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None) or []  # noqa: SLF001 - the bound port for port 0
-        self.port = sockets[0].getsockname()[1] if sockets else cfg.port
+        self.port = bound_port(self._runner, cfg.port)
         log.info("web chat on http://%s:%s/", "127.0.0.1" if cfg.host == "0.0.0.0" else cfg.host, self.port)
 
     async def stop(self) -> None:

@@ -182,7 +182,7 @@ class Supervisor:
     async def _keep(self, adapter: Adapter) -> None:
         backoff = Backoff(adapter.name, self.stop_event, first=self.first_delay, cap=self.max_delay, log=log)
         while not self.stop_event.is_set():
-            started = time.monotonic()
+            started = self.board.clock()
             try:
                 await adapter.run(self.stop_event)
             except asyncio.CancelledError:
@@ -190,8 +190,9 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - any failure of one part is retried, never fatal
                 if self.stop_event.is_set():
                     break
-                if time.monotonic() - started > 2 * backoff.cap:
-                    backoff.ok()  # it ran well for a long time: this is a new outage, start the delays again
+                health = self.board.adapters.get(adapter.name)
+                if health is not None and health.up_since is not None and health.up_since >= started:
+                    backoff.ok()  # it was connected again since the last failure: a new outage starts the delays anew
                 log.debug("adapter %s failed", adapter.name, exc_info=True)
                 self.board.update(adapter.name, "retrying", f"{type(exc).__name__}: {exc}", restarted=True)
                 await backoff.failed(exc)

@@ -88,3 +88,49 @@ async def test_stop_cancels_adapters_that_ignore_the_deadline():
     started = loop.time()
     await supervisor.stop(0.2)
     assert cancelled.is_set() and loop.time() - started < 1.0
+
+
+async def test_the_delay_starts_again_each_time_the_peer_was_back():
+    """A peer that comes back and drops again, thirty times, is retried at the first delay every time, not ever later."""
+    board = HealthBoard()
+    runs = []
+
+    class Blinking(Adapter):
+        name = "blinking"
+
+        async def run(self, stop: asyncio.Event) -> None:
+            runs.append(1)
+            board.update(self.name, "connected")  # back, healthy...
+            raise ConnectionError("dropped")  # ...and gone again
+
+    supervisor = Supervisor(board, first_delay=0.02, max_delay=30.0)
+    supervisor.start(Blinking())
+    for _ in range(500):  # without the reset the 12th wait alone would be 0.02 * 2**11 = 41 s
+        if len(runs) >= 30:
+            break
+        await asyncio.sleep(0.01)
+    await supervisor.stop(1.0)
+    assert len(runs) >= 30
+
+
+async def test_a_peer_that_never_comes_back_is_retried_less_and_less_often():
+    """Failures without a connection in between double the delay up to the cap."""
+    board = HealthBoard()
+    runs = []
+
+    class Down(Adapter):
+        name = "down"
+
+        async def run(self, stop: asyncio.Event) -> None:
+            runs.append(asyncio.get_running_loop().time())
+            raise ConnectionError("refused")
+
+    supervisor = Supervisor(board, first_delay=0.02, max_delay=30.0)
+    supervisor.start(Down())
+    for _ in range(200):
+        if len(runs) >= 5:
+            break
+        await asyncio.sleep(0.02)
+    await supervisor.stop(1.0)
+    gaps = [b - a for a, b in zip(runs, runs[1:])]
+    assert len(gaps) >= 4 and all(later > earlier * 1.5 for earlier, later in zip(gaps, gaps[1:]))

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from companion.config import Settings
-from companion.runtime.events import AdapterStatus
 from companion.voice.audio import read_wav
 from tests.cli.test_cli import companion
 from tests.voice.conftest import words
@@ -75,6 +74,7 @@ async def test_bad_input_files_are_one_line_errors(tmp_path, content, message):
 async def test_run_with_voice_and_no_audio_device_keeps_serving(tmp_path, fake_openai):
     """With [voice] on and no microphone, the companion reports it and retries instead of stopping."""
     from companion.app import build_companion
+    from companion.runtime.supervisor import FunctionAdapter, Supervisor
     from companion.voice.local import run_local_voice
 
     settings = Settings.model_validate({
@@ -85,18 +85,16 @@ async def test_run_with_voice_and_no_audio_device_keeps_serving(tmp_path, fake_o
     })
     comp = build_companion(settings)
     await comp.start()
-    statuses = []
-    comp.bus.subscribe(AdapterStatus, statuses.append)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_local_voice(comp, settings, stop))
+    supervisor = Supervisor(comp.health, first_delay=0.05, max_delay=0.2)
+    supervisor.start(FunctionAdapter("voice", lambda stop: run_local_voice(comp, settings, stop)))
     for _ in range(100):
-        if statuses:
+        if comp.health.adapters["voice"].restarts >= 2:  # tried, failed, tried again: still retrying
             break
         await asyncio.sleep(0.05)
+    voice = comp.health.adapters["voice"]
     result = await comp.respond("still there?", conversation_id="web")  # the rest keeps working
-    stop.set()
-    await asyncio.wait_for(task, 10)
+    await supervisor.stop(10)
     await comp.close()
-    assert statuses and statuses[0].state == "reconnecting"
-    assert "microphone" in statuses[0].detail or "audio" in statuses[0].detail or "PortAudio" in statuses[0].detail
+    assert voice.restarts >= 2 and voice.last_error
+    assert any(word in voice.last_error for word in ("microphone", "audio", "PortAudio"))
     assert result.reply
