@@ -250,7 +250,7 @@ class Extensions:
             for name, cfg in self.settings.tools.mcp.items():
                 server = MCPServer(name, cfg, self.companion.tools, self.companion.bus)  # type: ignore[arg-type]
                 self.mcp.append(server)
-                self.supervisor.start(FunctionAdapter(f"mcp:{name}", server.run))
+                self.supervisor.start(FunctionAdapter(f"mcp:{name}", server.run, max_delay=server.max_delay))
 
     async def close(self) -> None:
         if self._own_supervisor:
@@ -334,17 +334,6 @@ async def _run_stream(companion: Companion, settings: Settings, stop: asyncio.Ev
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _run_avatar(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
-    try:
-        from companion.avatar.avatar import Avatar
-        from companion.avatar.cli import resolve_url, token_path
-    except ImportError as exc:
-        log.error("avatar is off: %s; pip install 'companion[avatar]'", exc)
-        return
-    avatar = Avatar(settings.avatar, companion.bus, companion.audio_level, token_path=token_path(settings), url=await resolve_url(settings))
-    await avatar.run(stop)
-
-
 class Running:
     """What the parts of one ``companion run`` share, and what shutdown must stop."""
 
@@ -365,9 +354,9 @@ class Running:
         self.supervisor.listening(name, url.format(host=host, port=server.port))
         return int(server.port)
 
-    def supervise(self, name: str, run: Any) -> None:
+    def supervise(self, name: str, run: Any, *, max_delay: float | None = None) -> None:
         """Run ``run(stop_event)`` under the supervisor: restarted with backoff, its health on /health."""
-        self.supervisor.start(FunctionAdapter(name, run))
+        self.supervisor.start(FunctionAdapter(name, run, max_delay=max_delay))
 
     def say(self, line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -395,7 +384,21 @@ async def _start_games(r: Running) -> None:
 
 
 async def _start_avatar(r: Running) -> None:
-    r.supervise("avatar", lambda stop: _run_avatar(r.companion, r.settings, stop))
+    try:
+        from companion.avatar.avatar import RETRY_CAP_S, Avatar
+        from companion.avatar.cli import resolve_url, token_path
+    except ImportError as exc:
+        log.error("avatar is off: %s; pip install 'companion[avatar]'", exc)
+        return
+    avatars: list[Avatar] = []  # one, made on the first run: finding VTube Studio may take a moment
+
+    async def run(stop: asyncio.Event) -> None:
+        if not avatars:
+            url = await resolve_url(r.settings)
+            avatars.append(Avatar(r.settings.avatar, r.companion.bus, r.companion.audio_level, token_path=token_path(r.settings), url=url))
+        await avatars[0].run(stop)
+
+    r.supervise("avatar", run, max_delay=RETRY_CAP_S)
 
 
 async def _start_stream(r: Running) -> None:

@@ -1,6 +1,6 @@
 """The avatar adapter: keeps VTube Studio connected and moves the model with the companion.
 
-- Supervision: connect when VTube Studio appears, reconnect with backoff,
+- Supervision (by the supervisor, this is an Adapter): connect when VTube Studio appears, reconnect with backoff,
   re-authenticate, re-subscribe, re-read hotkeys when a model loads; the
   companion keeps talking while the avatar is away (one log line, not a flood).
 - Lip sync: one writer task injects ``MouthOpen`` at ``lipsync_hz`` from the
@@ -25,6 +25,7 @@ from companion.avatar.protocol import HOTKEY_BUSY_ERRORS, PARAM_CONTROLLED_BY_OT
 from companion.avatar.states import AvatarStates
 from companion.core.audio_level import AudioLevel
 from companion.runtime.events import AdapterStatus, EmotionCue, SpeechStarted, TurnEnded, TurnStarted
+from companion.runtime.supervisor import Adapter, RetryLater
 from companion.runtime.tasks import spawn
 
 if TYPE_CHECKING:
@@ -41,7 +42,10 @@ KEEPALIVE = 0.5  # seconds between re-sends of an unchanged parameter (VTube Stu
 
 RETRY_CAP_S = 4.0  # seconds between reconnection attempts to VTube Studio, at most
 
-class Avatar:
+class Avatar(Adapter):
+    name = "avatar"
+    max_delay = RETRY_CAP_S
+
     def __init__(
         self, cfg: "AvatarSection", bus: "EventBus", level: AudioLevel, *, token_path: Any, url: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -68,7 +72,12 @@ class Avatar:
     # -- supervision ----------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Stay connected until ``stop`` is set."""
+        """One connection to VTube Studio, until ``stop`` is set; raises when it cannot connect or goes away.
+
+        Run under the supervisor (it is an ``Adapter``): it reconnects with backoff capped at ``max_delay`` (VTube
+        Studio runs on this machine: knocking every few seconds is cheap, and the avatar moves again within seconds
+        of the app coming back), and waits 30 s after a refused authorisation, which only the user can fix.
+        """
         self._unsubscribe = [
             self.bus.subscribe(EmotionCue, self._on_emotion),
             # The same state rules as the built-in web avatar (avatar/states.py), so both can run at once and agree.
@@ -76,35 +85,20 @@ class Avatar:
             self.bus.subscribe(SpeechStarted, lambda e: self._set_state(self.states.speech_started())),
             self.bus.subscribe(TurnEnded, lambda e: self._set_state(self.states.turn_ended(self.clock()))),
         ]
-        delay, reported = 1.0, False
         try:
-            while not stop.is_set():
-                try:
-                    await self._session(stop)
-                    delay, reported = 1.0, False
-                    if not stop.is_set():
-                        log.warning("avatar: VTube Studio went away; reconnecting")
-                        self.bus.publish(AdapterStatus("avatar", "reconnecting", "VTube Studio went away"))
-                except AvatarAuthError as exc:
-                    log.error("avatar: %s", exc)
-                    self.bus.publish(AdapterStatus("avatar", "error", str(exc)))
-                    delay = 30.0  # the user must act; retry slowly in case they allow it meanwhile
-                except (AvatarError, ApiError, OSError) as exc:
-                    if not reported:
-                        log.warning("avatar: %s (retrying in the background)", exc)
-                        reported = True
-                    self.bus.publish(AdapterStatus("avatar", "reconnecting", str(exc)))
-                finally:
-                    self.connected.clear()
-                    await self.client.close()
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                # VTube Studio runs on this machine: knocking every few seconds is cheap,
-                # and the avatar moves again within seconds of the app coming back.
-                delay = delay if delay >= 30.0 else min(delay * 2, RETRY_CAP_S)
+            await self._session(stop)
+            if not stop.is_set():
+                self.bus.publish(AdapterStatus("avatar", "reconnecting", "VTube Studio went away"))
+                raise AvatarUnavailable("VTube Studio went away")
+        except AvatarAuthError as exc:
+            self.bus.publish(AdapterStatus("avatar", "error", str(exc)))
+            raise RetryLater(str(exc), 30.0) from None
+        except (AvatarError, ApiError, OSError) as exc:
+            self.bus.publish(AdapterStatus("avatar", "reconnecting", str(exc)))
+            raise
         finally:
+            self.connected.clear()
+            await self.client.close()
             for undo in self._unsubscribe:
                 undo()
 

@@ -31,8 +31,12 @@ class Backoff:
         await self.wait()
 
     async def wait(self) -> None:
+        await self.wait_for(self.delay)
+        self.delay = min(self.delay * 2, self.cap)
+
+    async def wait_for(self, seconds: float) -> None:
+        """Sleep ``seconds`` unless ``stop`` is set first."""
         try:
-            await asyncio.wait_for(self.stop.wait(), self.delay)
+            await asyncio.wait_for(self.stop.wait(), seconds)
         except TimeoutError:
             pass
-        self.delay = min(self.delay * 2, self.cap)

@@ -142,10 +142,26 @@ class HealthBoard:
         return out
 
 
+class RetryLater(Exception):
+    """Raised by an adapter that cannot go on until the user acts (approve the plugin in VTube Studio, fix a
+    token): shown as failed on /health, and tried again after ``delay`` seconds instead of the usual backoff."""
+
+    def __init__(self, message: str, delay: float = 30.0) -> None:
+        super().__init__(message)
+        self.delay = delay
+
+
 class Adapter(ABC):
-    """A long-lived connection or device: ``run`` serves until ``stop`` is set, and raises when it breaks."""
+    """A long-lived connection or device: ``run`` serves until ``stop`` is set, and raises when it breaks.
+
+    The supervisor is its one retry policy: an adapter does not loop to reconnect; it raises, and is run again
+    after a delay that doubles from ``first_delay`` to ``max_delay`` and starts again once it was back up
+    (``AdapterStatus(name, "connected")``). None: the supervisor's own delays.
+    """
 
     name: str = "adapter"
+    first_delay: float | None = None
+    max_delay: float | None = None  # a peer on this machine (VTube Studio) is worth asking every few seconds
 
     @abstractmethod
     async def run(self, stop: asyncio.Event) -> None: ...
@@ -154,9 +170,12 @@ class Adapter(ABC):
 class FunctionAdapter(Adapter):
     """An adapter made of a ``run(stop)`` coroutine function (the existing loops of voice, avatar, chat...)."""
 
-    def __init__(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    def __init__(
+        self, name: str, run: Callable[[asyncio.Event], Awaitable[None]], *, first_delay: float | None = None, max_delay: float | None = None
+    ) -> None:
         self.name = name
         self._run = run
+        self.first_delay, self.max_delay = first_delay, max_delay
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._run(stop)
@@ -180,7 +199,9 @@ class Supervisor:
         self._tasks[adapter.name] = asyncio.create_task(self._keep(adapter), name=f"adapter-{adapter.name}")
 
     async def _keep(self, adapter: Adapter) -> None:
-        backoff = Backoff(adapter.name, self.stop_event, first=self.first_delay, cap=self.max_delay, log=log)
+        first = adapter.first_delay if adapter.first_delay is not None else self.first_delay
+        cap = adapter.max_delay if adapter.max_delay is not None else self.max_delay
+        backoff = Backoff(adapter.name, self.stop_event, first=first, cap=cap, log=log)
         while not self.stop_event.is_set():
             started = self.board.clock()
             try:
@@ -194,6 +215,13 @@ class Supervisor:
                 if health is not None and health.up_since is not None and health.up_since >= started:
                     backoff.ok()  # it was connected again since the last failure: a new outage starts the delays anew
                 log.debug("adapter %s failed", adapter.name, exc_info=True)
+                if isinstance(exc, RetryLater):
+                    if not backoff.reported:  # once a series, like every outage
+                        log.error("%s: %s", adapter.name, exc)
+                        backoff.reported = True
+                    self.board.update(adapter.name, "failed", str(exc), restarted=True)
+                    await backoff.wait_for(exc.delay)
+                    continue
                 self.board.update(adapter.name, "retrying", f"{type(exc).__name__}: {exc}", restarted=True)
                 await backoff.failed(exc)
                 continue
@@ -202,6 +230,10 @@ class Supervisor:
             if health is not None and health.state in ("starting", "up"):
                 self.board.update(adapter.name, "stopped")
             return
+
+    async def done(self) -> None:
+        """Wait until every adapter has stopped (after ``stop``, or each returned by itself)."""
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
 
     async def stop(self, timeout: float) -> None:
         """Ask every adapter to stop; cancel the ones still running at the deadline."""

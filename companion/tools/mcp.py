@@ -1,9 +1,8 @@
 """MCP servers as tool providers, through the official ``mcp`` SDK (2.x; pinned ``mcp>=2,<3``).
 
-Each server has one owning task that opens the client, lists the tools,
-registers them as ``server__tool``, pings the server, and on a crash or a hang
-marks its tools unavailable and restarts it with backoff. Opening and closing
-the client in the same task avoids the SDK's cancel-scope pitfall.
+Each server runs under the supervisor: one session opens the client, lists the tools, registers them as ``server__tool``
+and pings the server; on a crash or a hang it marks its tools unavailable and raises, and the supervisor starts
+it again with backoff. Opening and closing the client in the same task avoids the SDK's cancel-scope pitfall.
 """
 
 from __future__ import annotations
@@ -33,6 +32,8 @@ class MCPError(Exception):
 
 
 class MCPServer:
+    max_delay = 30.0  # the supervisor's delays between restarts, at most
+
     def __init__(self, name: str, cfg: "MCPServerSection", registry: ToolRegistry, bus: "EventBus") -> None:
         self.name = name
         self.cfg = cfg
@@ -57,33 +58,23 @@ class MCPServer:
         return StdioServerParameters(command=self.cfg.command, args=list(self.cfg.args), env=env)
 
     async def run(self, stop: asyncio.Event) -> None:
-        delay, reported = 1.0, False
+        """One session with the server until ``stop`` is set; raises when it crashes or hangs (the supervisor
+        starts it again with backoff). Its tools stay registered, unavailable, until it is back."""
         try:
-            while not stop.is_set():
-                try:
-                    await self._session(stop)
-                    delay, reported = 1.0, False
-                except Exception as exc:  # noqa: BLE001 - any transport or protocol failure: restart
-                    if not reported:
-                        log.warning("mcp %s: %s: %s (restarting with backoff)", self.name, type(exc).__name__, exc)
-                        reported = True
-                    self.bus.publish(AdapterStatus(f"mcp:{self.name}", "reconnecting", str(exc)[:200]))
-                finally:
-                    self.connected.clear()
-                    self._client = None
-                    for tool in self.tools.values():
-                        tool.available = False
-                if stop.is_set():
-                    break
-                try:
-                    await asyncio.wait_for(stop.wait(), delay)
-                except TimeoutError:
-                    pass
-                delay = min(delay * 2, 30.0)
+            await self._session(stop)
+        except Exception as exc:
+            self.bus.publish(AdapterStatus(f"mcp:{self.name}", "reconnecting", str(exc)[:200]))
+            raise
         finally:
-            for undo in self._undo.values():
-                undo()
-            self._undo.clear()
+            self.connected.clear()
+            self._client = None
+            for tool in self.tools.values():
+                tool.available = False
+            if stop.is_set():  # shut down: the tools go
+                for undo in self._undo.values():
+                    undo()
+                self._undo.clear()
+                self.tools.clear()
 
     async def _session(self, stop: asyncio.Event) -> None:
         from mcp import Client

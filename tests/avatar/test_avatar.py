@@ -11,6 +11,7 @@ from companion.config import AvatarSection
 from companion.core.audio_level import AudioLevel
 from companion.runtime.bus import EventBus
 from companion.runtime.events import AdapterStatus, EmotionCue, TurnStarted
+from companion.runtime.supervisor import HealthBoard, Supervisor
 from companion.testing import VirtualClock
 from companion.voice.playback import PacedOutput, PlaybackBuffer
 from tests.fakes_vts import FakeVTS
@@ -30,10 +31,11 @@ async def start(vts, tmp_path, clock: VirtualClock | None = None, **cfg):
         AvatarSection(enabled=True, **cfg), bus, level, token_path=tmp_path / "tok", url=vts.url,
         **({"sleep": clock.sleep} if clock is not None else {}),
     )
-    stop = asyncio.Event()
-    task = asyncio.create_task(avatar.run(stop))
+    supervisor = Supervisor(HealthBoard().attach(bus), first_delay=0.1)  # as `companion run` runs it: reconnects are its
+    supervisor.start(avatar)
+    task = asyncio.create_task(supervisor.done())
     await asyncio.wait_for(avatar.connected.wait(), 5)
-    return avatar, bus, level, stop, task
+    return avatar, bus, level, supervisor.stop_event, task
 
 
 def tone(seconds: float, rate: int = 16000) -> np.ndarray:

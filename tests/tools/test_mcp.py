@@ -8,6 +8,7 @@ import pytest
 
 from companion.config import MCPServerSection
 from companion.runtime.bus import EventBus
+from companion.runtime.supervisor import FunctionAdapter, HealthBoard, Supervisor
 from companion.tools.mcp import MCPServer
 from companion.tools.registry import ToolContext, ToolRegistry
 
@@ -20,10 +21,11 @@ async def started(tmp_path, timeout: float = 30.0):
     registry, bus = ToolRegistry(), EventBus()
     cfg = MCPServerSection(command=sys.executable, args=[str(SERVER), str(tmp_path / "starts")], timeout=3.0)
     server = MCPServer("calc", cfg, registry, bus)
-    stop = asyncio.Event()
-    task = asyncio.create_task(server.run(stop))
+    supervisor = Supervisor(HealthBoard().attach(bus))  # as `companion run` runs it: restarts are the supervisor's
+    supervisor.start(FunctionAdapter("mcp:calc", server.run, max_delay=server.max_delay))
+    task = asyncio.create_task(supervisor.done())
     await asyncio.wait_for(server.connected.wait(), timeout)
-    return server, registry, stop, task
+    return server, registry, supervisor.stop_event, task
 
 
 async def wait_for(predicate, timeout: float = 30.0):
