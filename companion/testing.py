@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
 
@@ -28,11 +29,13 @@ class ScriptedLLM(LLM):
         *,
         token_delay: float = 0.0,
         fail_with: LLMError | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.replies = list(replies)
         self.token_delay = token_delay
+        self.sleep = sleep  # a VirtualClock's: the tokens come on virtual time
         self.fail_with = fail_with
         self.prompts: list[list[Message]] = []
         self.options: list[GenerationOptions] = []
@@ -46,7 +49,7 @@ class ScriptedLLM(LLM):
         reply, call = (script, None) if isinstance(script, str) else script
         for i, word in enumerate(reply.split(" ") if reply else []):
             if self.token_delay:
-                await asyncio.sleep(self.token_delay)
+                await self.sleep(self.token_delay)
             yield LLMChunk(text=word if i == 0 else " " + word)
         if call is not None:
             yield LLMChunk(tool_calls=(call,), finish_reason="tool_calls")
@@ -100,3 +103,17 @@ class VirtualClock:
         for _ in range(settle):
             await asyncio.sleep(0)
 
+
+async def feed_virtual(source: Any, samples: Any, clock: VirtualClock, block_ms: int = 20) -> None:
+    """Push ``samples`` (16 kHz) into a ``QueueSource`` the way a microphone would, on ``clock``: each block goes in
+    when the pipeline has taken the one before, then the clock moves on by the block's length. Seconds of speech
+    take milliseconds, and what happens meanwhile (replies, playback, barge-in) happens at the same audio times
+    on a busy machine as on an idle one."""
+    from companion.voice.audio import INPUT_RATE
+
+    block = INPUT_RATE * block_ms // 1000
+    for i in range(0, len(samples), block):
+        source.feed(samples[i : i + block])
+        while source.pending():
+            await asyncio.sleep(0)
+        await clock.advance(block_ms / 1000)

@@ -137,7 +137,7 @@ class Companion:
         """True while a reply is being written or its audio is still being heard (any voice output)."""
         if any(not handle.done for handle in self._replies) or self.voices.busy():
             return True
-        return time.perf_counter() - self.audio_level.last_sound() < 0.3
+        return self.audio_level.clock() - self.audio_level.last_sound() < 0.3  # on the clock the level was recorded with
 
     async def until_quiet(self) -> None:
         """Return once she is neither writing nor speaking (stream chat waits here before its next answer).
@@ -150,7 +150,7 @@ class Companion:
             if any(not handle.done for handle in self._replies):
                 timeout = None  # a reply in progress: its end sets the event
             else:
-                timeout = max(0.05, 0.3 - (time.perf_counter() - self.audio_level.last_sound()))
+                timeout = max(0.05, 0.3 - (self.audio_level.clock() - self.audio_level.last_sound()))
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout)
             except TimeoutError:

@@ -49,8 +49,9 @@ __all__ = ["VoicePipeline", "VoiceTurn", "InputRing"]
 class InputRing:
     """Recent input audio with the wall-clock time each chunk arrived."""
 
-    def __init__(self, rate: int = INPUT_RATE, keep_seconds: float = 120.0) -> None:
+    def __init__(self, rate: int = INPUT_RATE, keep_seconds: float = 120.0, clock: Callable[[], float] = time.perf_counter) -> None:
         self.rate = rate
+        self.clock = clock
         self.keep = int(keep_seconds * rate)
         self._chunks: deque[tuple[int, np.ndarray, float]] = deque()  # (first sample, samples, arrival)
         self.end = 0  # samples received so far
@@ -82,7 +83,7 @@ class InputRing:
                 estimate = arrived - (last - sample) / self.rate
                 return max(estimate, previous) if previous is not None else estimate
             previous = arrived
-        return self._chunks[-1][2] if self._chunks else time.perf_counter()
+        return self._chunks[-1][2] if self._chunks else self.clock()
 
 
 @dataclass
@@ -101,9 +102,10 @@ class VoiceTurn:
     llm_seconds_to_first_sentence: float = 0.0
     tts_first_seconds: float = 0.0
     recall_seconds: float = 0.0
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False)  # the pipeline's
 
     def mark(self, stage: str, at: float | None = None) -> None:
-        self.marks.setdefault(stage, time.perf_counter() if at is None else at)
+        self.marks.setdefault(stage, self.clock() if at is None else at)
 
     def audible(self) -> bool:
         """True once the listener has heard any of the reply."""
@@ -159,8 +161,10 @@ class VoicePipeline:
         commit_seconds: float = 8.0,
         first_words: int = 0,
         on_turn: Callable[[VoiceTurn], Any] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.companion = companion
+        self.clock = clock  # a test's VirtualClock, or real time: every timestamp of the pipeline is read from it
         self.bus = companion.bus
         self.vad = vad
         self.stt = stt
@@ -175,7 +179,7 @@ class VoicePipeline:
         self.commit_samples = int(commit_seconds * INPUT_RATE)
         self.on_turn = on_turn
         self.first_words = first_words
-        self.ring = InputRing()
+        self.ring = InputRing(clock=clock)
         self.turns: list[VoiceTurn] = []
         self.heard_nothing = 0  # utterances that turned out empty (noise, or nothing whisper could read)
         self._reset_utterance()
@@ -205,7 +209,7 @@ class VoicePipeline:
         splitter = FrameSplitter(self.vad.frame_samples)
         position = 0
         async for chunk in source:
-            self.ring.append(chunk, time.perf_counter())
+            self.ring.append(chunk, self.clock())
             for frame in splitter.feed(chunk):
                 for step in self.taking.frame(self.vad.prob(frame), position, len(frame), self._reply_state()):
                     self._do(step)
@@ -253,7 +257,7 @@ class VoicePipeline:
         elif step.act is Act.END_OF_UTTERANCE and event is not None:
             previous = self._last_finish
             task = asyncio.create_task(
-                self._finish_utterance(event, time.perf_counter(), self.taking.utterances, previous), name="voice-utterance"
+                self._finish_utterance(event, self.clock(), self.taking.utterances, previous), name="voice-utterance"
             )
             self._last_finish = task
             self._end_tasks.add(task)
@@ -272,7 +276,7 @@ class VoicePipeline:
         prompt = " ".join(self._committed)
         audio = self.ring.slice(start, stop)
         task = asyncio.create_task(self._stt(audio, partial=True, prompt=prompt), name="voice-stt")
-        stretch = _Stretch(start, stop, task, commit)
+        stretch = _Stretch(start, stop, task, commit, self.clock())
         self._speculative = stretch
         if commit:
             self._commit_task = stretch
@@ -336,8 +340,8 @@ class VoicePipeline:
         if verdict.answer is None:
             return
         transcript = verdict.answer
-        done = time.perf_counter()
-        voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit)
+        done = self.clock()
+        voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit, clock=self.clock)
         voice.mark("end_detected", detected_at)
         voice.mark("transcript", done)
         voice.stt_seconds = max(0.0, done - detected_at)

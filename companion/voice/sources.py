@@ -69,6 +69,10 @@ class QueueSource:
         except asyncio.QueueFull:  # the pipeline fell behind: drop rather than grow without bound
             self.dropped += 1
 
+    def pending(self) -> int:
+        """Chunks pushed but not yet taken by the listener."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         try:
             self._queue.put_nowait(None)

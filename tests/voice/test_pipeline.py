@@ -1,9 +1,12 @@
-"""The voice loop on a scripted timeline: real VAD on real speech, barge-in, continuation, timings."""
+"""The voice loop on a scripted timeline: real VAD on real speech, barge-in, continuation, timings.
+
+Everything runs on a VirtualClock: the audio goes in as fast as the pipeline takes it, the model writes, the
+output plays and the person talks over it at the audio times the test gives, on a busy machine as on an idle one.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,16 +14,16 @@ import numpy as np
 
 from companion.character.persona import default_character
 from companion.config import Settings
+from companion.core.audio_level import AudioLevel
 from companion.core.engine import Companion
 from companion.core.history import HistoryStore
 from companion.runtime.events import BargedIn, SpeechStarted, Transcript, VoiceTimings
-from companion.testing import ScriptedLLM
+from companion.testing import ScriptedLLM, VirtualClock, feed_virtual
 from companion.voice.audio import INPUT_RATE
 from companion.voice.pipeline import VoicePipeline
 from companion.voice.playback import PacedOutput, PlaybackBuffer
 from companion.voice.policy import BargeIn
 from companion.voice.sources import QueueSource
-from companion.voice.sources import feed_realtime as feed
 from companion.voice.stt.base import STT
 from companion.voice.tts.base import TTS
 from companion.voice.vad import SileroVAD
@@ -40,10 +43,12 @@ class ListSTT(STT):
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts
         self.pipeline: VoicePipeline | None = None
+        self.clock: VirtualClock | None = None
 
     async def transcribe(self, samples, *, partial=False, prompt=""):
         seq = self.pipeline._speech_seq  # noqa: SLF001 - which utterance this is
-        await asyncio.sleep(0.05)
+        assert self.clock is not None
+        await self.clock.sleep(0.05)  # whisper takes a moment
         return self.texts[min(seq - 1, len(self.texts) - 1)]
 
 
@@ -61,42 +66,52 @@ def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * INPUT_RATE), np.float32)
 
 
-async def make(tmp_path: Path, stt: STT, barge_in: BargeIn, llm: ScriptedLLM | None = None):
+async def make(tmp_path: Path, stt: ListSTT, barge_in: BargeIn, script: list[str] | None = None, token_delay: float = 0.01):
+    clock = VirtualClock()
     settings = Settings.model_validate({"companion": {"data_dir": str(tmp_path)}, "memory": {"enabled": False}})
-    companion = Companion(
-        settings, llm=llm or ScriptedLLM([REPLY], token_delay=0.01), character=default_character(),
-        history=HistoryStore(tmp_path / "h.sqlite3"),
-    )
+    llm = ScriptedLLM(script or [REPLY], token_delay=token_delay, sleep=clock.sleep)
+    companion = Companion(settings, llm=llm, character=default_character(), history=HistoryStore(tmp_path / "h.sqlite3"))
     await companion.start()
-    buffer = PlaybackBuffer(16000)
-    output = PacedOutput(buffer, realtime=True)
+    buffer = PlaybackBuffer(16000, clock=clock)
+    output = PacedOutput(buffer, realtime=True, clock=clock, sleep=clock.sleep)  # plays in (virtual) real time
     output.start()
-    pipeline = VoicePipeline(companion, vad=SileroVAD(), stt=stt, tts=ToneTTS(), buffer=buffer, barge_in=barge_in)
-    stt.pipeline = pipeline
-    return companion, pipeline, output
+    pipeline = VoicePipeline(companion, vad=SileroVAD(), stt=stt, tts=ToneTTS(), buffer=buffer, barge_in=barge_in, clock=clock)
+    stt.pipeline, stt.clock = pipeline, clock
+    return companion, pipeline, output, clock
 
 
-def stamp(bus, kind, into: list) -> None:
-    bus.subscribe(kind, lambda e: into.append((time.perf_counter(), e)))
+def stamp(bus, kind, into: list, clock: VirtualClock) -> None:
+    bus.subscribe(kind, lambda e: into.append((clock(), e)))
+
+
+async def settle(clock: VirtualClock, until, seconds: float = 30.0) -> None:
+    """Let virtual time pass, 20 ms at a time, until ``until()`` holds (work off the loop, such as SQLite, is real)."""
+    for _ in range(int(seconds / 0.02)):
+        if until():
+            return
+        await clock.advance(0.02)
+        await asyncio.sleep(0.001)  # real time on purpose: lets the SQLite thread's answers reach the loop
+    raise AssertionError("condition not reached")
 
 
 async def test_barge_in_stops_the_reply_and_history_keeps_only_what_was_heard(tmp_path):
     """Speaking over the reply stops it within 200 ms; queued audio is dropped; history holds the heard prefix."""
     question = speech_16k("What is the weather like in Paris today", tmp_path, "q")
     interruption = speech_16k("Wait, stop, what about tomorrow", tmp_path, "i")
-    companion, pipeline, output = await make(tmp_path, ListSTT(["What is the weather like in Paris today?", "Wait, what about tomorrow?"]), BargeIn("on"))
+    companion, pipeline, output, clock = await make(tmp_path, ListSTT(["What is the weather like in Paris today?", "Wait, what about tomorrow?"]), BargeIn("on"))
     starts, barges = [], []
-    stamp(companion.bus, SpeechStarted, starts)
-    stamp(companion.bus, BargedIn, barges)
+    stamp(companion.bus, SpeechStarted, starts, clock)
+    stamp(companion.bus, BargedIn, barges, clock)
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
-    await feed(source, np.concatenate([silence(0.3), question, silence(0.5)]))
+    await feed_virtual(source, np.concatenate([silence(0.3), question, silence(0.5)]), clock)
     while pipeline.buffer.first_play_at is None:  # wait for the reply to be heard
-        await feed(source, silence(0.1))
-    await feed(source, silence(2.4))  # the first sentence (8 words = 2 s) and a bit of the second play
-    await feed(source, np.concatenate([interruption, silence(0.6)]))
+        await feed_virtual(source, silence(0.1), clock)
+        await asyncio.sleep(0.001)  # real time on purpose: the history's SQLite thread answers in real time
+    await feed_virtual(source, silence(2.4), clock)  # the first sentence (8 words = 2 s) and a bit of the second play
+    await feed_virtual(source, np.concatenate([interruption, silence(0.6)]), clock)
     source.close()
-    await asyncio.wait_for(run, 30)
+    await settle(clock, run.done)
     await output.close()
 
     assert len(barges) == 1
@@ -117,18 +132,20 @@ async def test_barge_in_stops_the_reply_and_history_keeps_only_what_was_heard(tm
 async def test_barge_in_off_lets_the_reply_finish(tmp_path):
     """With barge_in = "off", talking over the reply does not cut it; the whole reply is stored."""
     question = speech_16k("Tell me about Paris", tmp_path, "q")
-    llm = ScriptedLLM(["Paris is lovely. It has many parks."], token_delay=0.005)
-    companion, pipeline, output = await make(tmp_path, ListSTT(["Tell me about Paris.", "Okay."]), BargeIn("off"), llm)
+    companion, pipeline, output, clock = await make(
+        tmp_path, ListSTT(["Tell me about Paris.", "Okay."]), BargeIn("off"), ["Paris is lovely. It has many parks."], 0.005
+    )
     barges = []
-    stamp(companion.bus, BargedIn, barges)
+    stamp(companion.bus, BargedIn, barges, clock)
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
-    await feed(source, np.concatenate([silence(0.3), question, silence(0.5)]))
+    await feed_virtual(source, np.concatenate([silence(0.3), question, silence(0.5)]), clock)
     while pipeline.buffer.first_play_at is None:
-        await feed(source, silence(0.1))
-    await feed(source, np.concatenate([question, silence(2.5)]))
+        await feed_virtual(source, silence(0.1), clock)
+        await asyncio.sleep(0.001)  # real time on purpose: the history's SQLite thread answers in real time
+    await feed_virtual(source, np.concatenate([question, silence(2.5)]), clock)
     source.close()
-    await asyncio.wait_for(run, 30)
+    await settle(clock, run.done)
     await output.close()
     assert barges == []
     replies = [m.content for m in await companion.history.recent("voice", 10) if m.role == "assistant"]
@@ -140,18 +157,21 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
     """A pause long enough to end the turn, then more speech before any reply audio: one answer to both parts."""
     part1 = speech_16k("I was wondering", tmp_path, "a")
     part2 = speech_16k("whether it will rain in London tomorrow", tmp_path, "b")
-    llm = ScriptedLLM(["Probably, it is London after all."], token_delay=0.2)  # slow enough that nothing plays yet
-    companion, pipeline, output = await make(tmp_path, ListSTT(["I was wondering", "whether it will rain in London tomorrow?"]), BargeIn("on"), llm)
+    companion, pipeline, output, clock = await make(  # the model slow enough that nothing plays before part two
+        tmp_path, ListSTT(["I was wondering", "whether it will rain in London tomorrow?"]), BargeIn("on"),
+        ["Probably, it is London after all."], 0.2,
+    )
     finals, timings = [], []
     companion.bus.subscribe(Transcript, lambda e: finals.append(e.text) if e.final else None)
     companion.bus.subscribe(VoiceTimings, timings.append)
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
-    await feed(source, np.concatenate([silence(0.3), part1, silence(0.5), part2, silence(0.5)]))
+    await feed_virtual(source, np.concatenate([silence(0.3), part1, silence(0.5), part2, silence(0.5)]), clock)
     while pipeline.speaking() or pipeline.buffer.first_play_at is None:
-        await feed(source, silence(0.1))
+        await feed_virtual(source, silence(0.1), clock)
+        await asyncio.sleep(0.001)  # real time on purpose: the history's SQLite thread answers in real time
     source.close()
-    await asyncio.wait_for(run, 30)
+    await settle(clock, run.done)
     await output.close()
     history = await companion.history.recent("voice", 10)
     assert [(m.role, m.content) for m in history] == [
@@ -166,27 +186,19 @@ async def test_announcements_play_in_order_on_the_voice_and_count_as_speaking(tm
     """Unprompted lines (reminders) play one after the other on the voice; while heard, the companion counts as speaking."""
     from companion.core.speech import Voice
 
-    companion, pipeline, output = await make(tmp_path, ListSTT(["x"]), BargeIn("on"))
-    pipeline.buffer.level = companion.audio_level
+    companion, pipeline, output, clock = await make(tmp_path, ListSTT(["x"]), BargeIn("on"))
+    companion.audio_level = pipeline.buffer.level = AudioLevel(clock=clock)  # "is she speaking" on the same clock
     output.recording = []
     companion.voices.add(Voice("speaker", pipeline.buffer, pipeline.tts, owns="voice".__eq__))
     assert not companion.is_speaking()
     await companion.announce("first line here")
     await companion.announce("and the second")
-    for _ in range(100):
-        if pipeline.buffer.first_play_at is not None:
-            break
-        await asyncio.sleep(0.02)
+    await settle(clock, lambda: pipeline.buffer.first_play_at is not None)
     assert companion.is_speaking()  # audio is being heard, though no reply is being written
-    for _ in range(300):  # both said, the second after the first
-        if pipeline.buffer.spoken_text() == "and the second" and not pipeline.buffer.busy:
-            break
-        await asyncio.sleep(0.02)
-    assert pipeline.buffer.spoken_text() == "and the second"  # the second speech began after the first ended
+    await settle(clock, lambda: pipeline.buffer.spoken_text() == "and the second" and not pipeline.buffer.busy)
     heard = np.concatenate(output.recording)
     assert len(heard) >= int(0.25 * 16000 * 6) * 0.95  # six words, a quarter second each: nothing was cut
-    await asyncio.sleep(0.4)
-    assert not companion.is_speaking()
+    await settle(clock, lambda: not companion.is_speaking(), seconds=0.5)  # quiet once the 0.3 s after the last sound passed
     stored = await companion.history.recent("announcements", 5)
     assert [m.content for m in stored] == ["first line here", "and the second"]
     await output.close()
