@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # its loop-lag and shutdown figures are the product's only on a machine it has to itself
 def test_short_soak_loses_nothing_and_recovers_from_every_peer():
     """30 s of web turns, game forces and a Twitch flood while the LLM, VTube Studio, MCP, the game and Twitch go down:
     no acknowledged turn lost, no traceback, every peer in use again within 5 s, shutdown within 2 s."""
