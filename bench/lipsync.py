@@ -61,7 +61,7 @@ async def main() -> None:
     parser.add_argument("--hz", type=int, default=30)
     args = parser.parse_args()
     audio, rate = await reply_audio()
-    vts = await FakeVTS(jitter=0.0).start()
+    vts = await FakeVTS(jitter=0).start()
     bus, level = EventBus(), AudioLevel()
     played: list[tuple[float, float]] = []  # (time, rms) of audio as the output took it
     with tempfile.TemporaryDirectory() as tmp:

@@ -219,7 +219,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
     llm = FakeOpenAI(reply="[happy] I am doing well, thank you for asking! How about you?")
     llm.token_delay = 0.004
     await llm.start()
-    vts = await FakeVTS(jitter=0.001).start()
+    vts = await FakeVTS(jitter=2).start()
     twitch = await FakeTwitch().start()
     (data / "twitch_tokens.json").write_text(json.dumps({"access_token": "old-token", "refresh_token": "refresh-1"}))
     web_port, games_port = free_port(), free_port()

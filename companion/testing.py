@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
@@ -92,6 +93,8 @@ class VirtualClock:
     async def advance(self, seconds: float, *, settle: int = 8) -> None:
         """Move time forward by ``seconds``, waking every sleeper at its deadline and letting the loop run after each."""
         target = self.now + seconds
+        for _ in range(settle):  # work started just now reaches its first sleep before time moves
+            await asyncio.sleep(0)
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline, _, future = heapq.heappop(self._sleepers)
             self.now = max(self.now, deadline)
@@ -117,3 +120,32 @@ async def feed_virtual(source: Any, samples: Any, clock: VirtualClock, block_ms:
         while source.pending():
             await asyncio.sleep(0)
         await clock.advance(block_ms / 1000)
+
+
+async def eventually(
+    check: Callable[[], object], *, timeout: float = 5.0, what: str = "the condition", every: float = 0.005
+) -> None:
+    """Wait until ``check()`` is true: for what a real peer (a socket, a thread, a subprocess) does in its own time.
+
+    The one real-time wait our tests share: it returns as soon as the condition holds, so a fast machine is not
+    slowed and a busy one is not failed early, and on timeout it says what never happened. ``check`` may be a
+    coroutine function (ask the peer, then look).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+
+    async def holds() -> bool:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    while not await holds():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        await asyncio.sleep(every)  # real time on purpose: the peer runs outside this loop's control
+
+
+async def hang() -> None:
+    """Block until cancelled (a tool, a server or an adapter that never answers)."""
+    await asyncio.Event().wait()

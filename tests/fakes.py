@@ -104,11 +104,11 @@ class FakeOpenAI:
         self.headers.append(dict(request.headers))
         fmt = body.get("response_format") or {}
         if (fmt.get("json_schema") or {}).get("name") == "memories":
-            await asyncio.sleep(self.extraction_delay)
+            await asyncio.sleep(self.extraction_delay)  # real time on purpose: a slow model behind a real socket
             return await self._stream_text(request, body, self.extraction_reply)
         mode = self.modes.popleft() if self.modes else "ok"
         if mode == "hang":
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # never answers (the client gives up)
         if mode == "401-echo":  # a server that repeats the key it was given (some do)
             key = request.headers.get("Authorization", "").removeprefix("Bearer ")
             return web.json_response({"error": {"message": f"Incorrect API key provided: {key}", "type": "auth"}}, status=401)
@@ -143,7 +143,7 @@ class FakeOpenAI:
                 request.transport.close()  # the server dies mid-reply
                 return resp
             if self.token_delay:
-                await asyncio.sleep(self.token_delay)
+                await asyncio.sleep(self.token_delay)  # real time on purpose: tokens written while audio already plays
         await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         await resp.write(b"data: [DONE]\n\n")
         return resp

@@ -28,7 +28,7 @@ HOTKEYS = [
 class FakeVTS:
     port: int = 0
     deny: bool = False  # the user clicks "Deny" in the pop-up
-    jitter: float = 0.003  # max random delay before each reply
+    jitter: int = 3  # at most this many loop turns before each reply: replies overtake each other, as on a real socket
     valid_tokens: set[str] = field(default_factory=set)
     hotkeys: list[dict[str, Any]] = field(default_factory=lambda: list(HOTKEYS))
     hotkey_errors: list[int] = field(default_factory=list)  # next HotkeyTriggerRequests fail with these ids
@@ -93,7 +93,8 @@ class FakeVTS:
             return "APIError", {"errorID": err.args[0], "message": err.args[1]}
 
     async def _reply(self, ws: Any, rid: Any, reply_type: str, body: dict[str, Any]) -> None:
-        await asyncio.sleep(random.uniform(0, self.jitter))
+        for _ in range(random.randint(0, self.jitter)):
+            await asyncio.sleep(0)
         try:
             await ws.send(json.dumps({"apiName": "VTubeStudioPublicAPI", "apiVersion": "1.0", "timestamp": int(time.time() * 1000),
                                       "requestID": rid, "messageType": reply_type, "data": body, "extraField": "ignored"}))

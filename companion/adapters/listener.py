@@ -49,6 +49,12 @@ class BoundedRunner(web.AppRunner):
         self._warned = False
 
     @property
+    def open_connections(self) -> int:
+        """Connections being served now (the ones refused with 503 not counted)."""
+        inner = super().server
+        return 0 if inner is None else len(inner.connections)
+
+    @property
     def server(self) -> Callable[[], asyncio.Protocol] | None:  # type: ignore[override]
         inner = super().server
         if inner is None:

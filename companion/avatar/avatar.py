@@ -62,6 +62,7 @@ class Avatar(Adapter):
         self.emotion_map: dict[str, Hotkey] = {}
         self.mouth = MouthEnvelope(gain=cfg.mouth_gain)
         self.injections = 0  # requests sent (for tests and benches)
+        self.injections_answered = 0  # ...and answered by VTube Studio, refused or not
         self.state = "idle"
         self.states = AvatarStates()
         self._last_trigger: dict[str, float] = {}
@@ -177,6 +178,7 @@ class Avatar(Adapter):
     def _check_injection(self, future: asyncio.Future[dict[str, Any]]) -> None:
         if future.cancelled():
             return
+        self.injections_answered += 1
         exc = future.exception()
         if isinstance(exc, ApiError) and exc.error_id == PARAM_CONTROLLED_BY_OTHER_PLUGIN:
             self._warn_once("454", "avatar: another plugin controls MouthOpen, so lip sync cannot move the mouth; "

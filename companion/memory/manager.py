@@ -75,7 +75,7 @@ class MemoryManager:
         self.summary_every = summary_every
         # Strict: the model is too small to judge what it learnt about itself; keep only what people said.
         self.strict = strict
-        self._episodes: set[asyncio.Task[None]] = set()
+        self._episodes: dict[asyncio.Task[None], str] = {}  # words being stored -> whose
         self._queue: deque[Exchange | SummaryJob] = deque(maxlen=max_queue)  # bounded: oldest dropped under a flood
         self._transcripts: dict[str, list[str]] = {}  # conversation -> lines since its last summary
         self._wake = asyncio.Event()
@@ -188,6 +188,9 @@ class MemoryManager:
 
     def _cancel_work_for(self, person: str) -> None:
         """Drop ``person``'s queued jobs and stop the one being extracted, so nothing about them is stored after."""
+        for task, whose in list(self._episodes.items()):
+            if whose == person:
+                task.cancel()  # their own words, still being embedded
         if self._current is not None and not self._current.done() and self._queue and self._queue[0].person_id == person:
             self._current.cancel()  # checked before dropping: the job in progress is the queue's head
         self._drop_queued(person)
@@ -220,11 +223,11 @@ class MemoryManager:
         if not worth_remembering(text):
             return
         task = asyncio.create_task(self._store_episode(person_id, conversation_id, text), name="memory-episode")
-        self._episodes.add(task)
+        self._episodes[task] = person_id
         task.add_done_callback(self._episode_done)
 
     def _episode_done(self, task: asyncio.Task[None]) -> None:
-        self._episodes.discard(task)
+        self._episodes.pop(task, None)
         if not task.cancelled() and task.exception() is not None:
             log.warning("memory: could not store what was said: %s", task.exception())
 

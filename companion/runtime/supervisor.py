@@ -184,8 +184,16 @@ class FunctionAdapter(Adapter):
 class Supervisor:
     """Runs adapters, restarts the ones that raise (with backoff), and stops them all within a deadline."""
 
-    def __init__(self, board: HealthBoard, *, first_delay: float = 1.0, max_delay: float = 60.0) -> None:
+    def __init__(
+        self,
+        board: HealthBoard,
+        *,
+        first_delay: float = 1.0,
+        max_delay: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self.board = board
+        self.sleep = sleep  # with the board's clock, a VirtualClock's in tests
         self.stop_event = asyncio.Event()
         self.first_delay, self.max_delay = first_delay, max_delay
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -201,7 +209,7 @@ class Supervisor:
     async def _keep(self, adapter: Adapter) -> None:
         first = adapter.first_delay if adapter.first_delay is not None else self.first_delay
         cap = adapter.max_delay if adapter.max_delay is not None else self.max_delay
-        backoff = Backoff(adapter.name, self.stop_event, first=first, cap=cap, log=log)
+        backoff = Backoff(adapter.name, self.stop_event, first=first, cap=cap, log=log, sleep=self.sleep)
         while not self.stop_event.is_set():
             started = self.board.clock()
             try:

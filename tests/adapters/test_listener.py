@@ -4,6 +4,7 @@ import asyncio
 
 import aiohttp
 
+from companion.testing import eventually
 from tests.adapters.test_web import web_chat  # noqa: F401 - the running web chat fixture
 
 
@@ -21,7 +22,8 @@ async def test_connection_cap_answers_503_and_silent_connections_are_dropped(web
     settings.web.header_timeout = 0.5
     chat = await web_chat(settings)
     slow = [await _half_sent(chat.port) for _ in range(4)]
-    await asyncio.sleep(0.05)
+    runner = chat._runner  # noqa: SLF001 - the server's own count of what it serves
+    await eventually(lambda: runner is not None and runner.open_connections >= 4, what="four connections being served")
     reader, writer = await asyncio.open_connection("127.0.0.1", chat.port)
     answer = await asyncio.wait_for(reader.read(), 2)
     assert answer.startswith(b"HTTP/1.1 503")

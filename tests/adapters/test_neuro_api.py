@@ -15,7 +15,7 @@ from companion.config import GamesSection
 from companion.games.decider import ActionDecider
 from companion.games.schema import validation_error
 from companion.runtime.bus import EventBus
-from companion.testing import ScriptedLLM
+from companion.testing import ScriptedLLM, eventually
 from tests.test_fuzz import json_values, schemas
 
 CELL = {"type": "object", "properties": {"cell": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["cell"]}
@@ -97,7 +97,7 @@ async def test_full_protocol_round(server):
         assert action["name"] == "place"
         assert isinstance(action["data"], str) and json.loads(action["data"]) == {"cell": 5}
         await game.send("action/result", {"id": action["id"], "success": True, "message": "Placed at 5"})
-        await asyncio.sleep(0.05)
+        await eventually(lambda: any(isinstance(e, GameActionFinished) for e in srv.events), what="the action finishing")
     finished = [e for e in srv.events if isinstance(e, GameActionFinished)]
     assert finished and finished[0].success is True
     assert "The game begins" in srv.llm.prompts[0][1]["content"]
@@ -123,7 +123,8 @@ async def test_result_timeout_and_late_results_are_ignored(server):
         game = await connect(http, srv)
         await game.start()
         action = await game.force()
-        await asyncio.sleep(0.4)
+        await eventually(lambda: any(isinstance(e, GameActionFinished) and e.success is None for e in srv.events),
+                         what="the result timing out")
         await game.send("action/result", {"id": action["id"], "success": True})
         await game.send("action/result", {"id": "nonsense", "success": True})
         action2 = await game.force()  # still serving
@@ -140,10 +141,10 @@ async def test_context_during_pending_result_is_queued(server):
         await game.start()
         action = await game.force()
         await game.send("context", {"message": "opponent moved", "silent": True})
-        await asyncio.sleep(0.05)
+        await eventually(lambda: any(c.queued_context for c in srv.connections.values()), what="the context being held")
         assert not any(isinstance(e, GameContextReceived) for e in srv.events)
         await game.send("action/result", {"id": action["id"], "success": True})
-        await asyncio.sleep(0.05)
+        await eventually(lambda: any(isinstance(e, GameContextReceived) for e in srv.events), what="the held context applied")
     assert [e.message for e in srv.events if isinstance(e, GameContextReceived)] == ["opponent moved"]
 
 
@@ -193,7 +194,7 @@ async def test_client_disconnecting_mid_force_is_cleaned_up(server):
         await game.start()
         await game.force()
         await game.ws.close()
-        await asyncio.sleep(0.1)
+        await eventually(lambda: srv.connections == {}, what="the game's state cleaned up")
     assert srv.connections == {}
 
 
@@ -209,7 +210,7 @@ async def test_two_games_with_the_same_action_names(server):
         assert act_a["name"] == act_b["name"] == "place"
         await a.send("action/result", {"id": act_b["id"], "success": True})  # wrong game's id: ignored
         await b.send("action/result", {"id": act_b["id"], "success": True})
-        await asyncio.sleep(0.05)
+        await eventually(lambda: any(isinstance(e, GameActionFinished) for e in srv.events), what="Game B's action finishing")
     finished = {e.game: e.success for e in srv.events if isinstance(e, GameActionFinished)}
     assert finished == {"Game B": True}
 
@@ -222,7 +223,7 @@ async def test_new_force_replaces_the_old_one(server):
         game = await connect(http, srv)
         await game.start()
         await game.send("actions/force", {"query": "first", "action_names": ["pass"]})
-        await asyncio.sleep(0.02)
+        await eventually(lambda: bool(srv.llm.prompts), what="the first force being decided")
         await game.send("actions/force", {"query": "second", "action_names": ["pass"]})
         action = await game.recv()
         with pytest.raises(asyncio.TimeoutError):
@@ -313,11 +314,8 @@ async def test_a_force_arriving_with_its_context_preempts_the_commentary(setting
             assert json.loads(action["data"]) == {"cell": 4}
             assert elapsed < 1.5  # the commentary alone takes about 3 s
             assert max(companion.llm.stats.waits_ms[Priority.FORCED_ACTION]) < 50  # never queued behind it
-            for _ in range(200):
-                comments = [e for e in ended if e.conversation_id.startswith("game:")]
-                if comments:
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(lambda: any(e.conversation_id.startswith("game:") for e in ended), timeout=10, what="the commentary ending")
+            comments = [e for e in ended if e.conversation_id.startswith("game:")]
             # The commentary was either cut off by the force or written after it; never an error.
             assert comments and comments[0].error is None
             await game.ws.close()
@@ -379,7 +377,7 @@ async def test_bad_schemas_are_refused_at_registration_and_forces_still_answered
         assert validation_error(json.loads(action["data"]), CELL) is None
         # A force naming only the refused action ends with a log line instead of hanging silently.
         await game.send("actions/force", {"query": "Now", "action_names": ["bad"]})
-        await asyncio.sleep(0.2)
+        await eventually(lambda: "names only refused actions" in caplog.text, what="the refused force logged")
     assert "action 'bad' refused" in caplog.text
     assert "names only refused actions" in caplog.text
     assert "Traceback" not in caplog.text

@@ -11,6 +11,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from companion.stream.chat import ChatAnswering
+from companion.testing import eventually
 from tests.adapters.test_web import web_chat  # noqa: F401 - fixture
 from tests.voice.conftest import speech_16k, words
 
@@ -36,7 +37,7 @@ async def test_voice_over_the_websocket(web_chat, settings_for, fake_openai, tmp
             for i in range(0, len(pcm), 640):  # 20 ms frames, faster than real time
                 await ws.send_bytes(pcm[i : i + 640])
                 if i % 6400 == 0:
-                    await asyncio.sleep(0.01)
+                    await asyncio.sleep(0)  # the server reads as we send
             while not any(m["type"] == "voice_timings" for m in got["json"]):
                 msg = await ws.receive(timeout=60)
                 if msg.type == aiohttp.WSMsgType.BINARY:
@@ -61,7 +62,7 @@ async def test_overlay_events_show_captions_and_the_chat_being_answered(web_chat
         script = await (await http.get(f"http://127.0.0.1:{chat.port}/static/overlay.js")).text()
         assert "/static/overlay.js" in page and "/events" in script and "size" in script
         async with http.ws_connect(f"http://127.0.0.1:{chat.port}/events") as events:
-            await asyncio.sleep(0.05)
+            await eventually(lambda: bool(chat._event_sockets), what="the server holding the /events socket")  # noqa: SLF001
             chat.companion.bus.publish(ChatAnswering("twitch", "viewer1", "what game is this?"))
             await chat.companion.respond("hi", conversation_id="web:x")
             seen = []

@@ -12,7 +12,7 @@ from companion.core.audio_level import AudioLevel
 from companion.runtime.bus import EventBus
 from companion.runtime.events import AdapterStatus, EmotionCue, TurnStarted
 from companion.runtime.supervisor import HealthBoard, Supervisor
-from companion.testing import VirtualClock
+from companion.testing import VirtualClock, eventually
 from companion.voice.playback import PacedOutput, PlaybackBuffer
 from tests.fakes_vts import FakeVTS
 
@@ -45,11 +45,7 @@ def tone(seconds: float, rate: int = 16000) -> np.ndarray:
 
 async def received(vts, avatar) -> None:
     """Wait until VTube Studio has every injection the avatar sent (the websocket runs in real time)."""
-    for _ in range(200):
-        if len(vts.injections) >= avatar.injections:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"VTube Studio got {len(vts.injections)} of {avatar.injections} injections")
+    await eventually(lambda: len(vts.injections) >= avatar.injections, what="VTube Studio getting every injection")
 
 
 async def paced(clock: VirtualClock, level: AudioLevel) -> tuple[PlaybackBuffer, PacedOutput]:
@@ -120,18 +116,14 @@ async def test_emotions_and_states_trigger_hotkeys(vts, tmp_path):
     avatar, bus, level, stop, task = await start(vts, tmp_path, states={"thinking": "Think pose"}, emotions={"sad": "Cry"})
     bus.publish(EmotionCue("t1", "happy"))
     bus.publish(TurnStarted("t1", "c", "alice"))
-    await asyncio.sleep(0.1)
-    assert "hk-smile" in vts.triggered and "hk-think" in vts.triggered
+    await eventually(lambda: {"hk-smile", "hk-think"} <= set(vts.triggered), what="the Smile and Think hotkeys")
     vts.hotkey_errors = [200]  # HotkeyQueueFull: skipped quietly
     bus.publish(EmotionCue("t2", "sad"))
-    for _ in range(100):  # the request reached VTube Studio and was refused...
-        if not vts.hotkey_errors:
-            break
-        await asyncio.sleep(0.01)
-    assert not vts.hotkey_errors and "hk-cry" not in vts.triggered  # ...and was not retried
+    await eventually(lambda: not vts.hotkey_errors, what="the refused hotkey request")  # it reached VTube Studio...
+    assert "hk-cry" not in vts.triggered  # ...and was not retried
     avatar._last_trigger.clear()  # noqa: SLF001 - past the cooldown
     bus.publish(EmotionCue("t3", "sad"))
-    await asyncio.sleep(0.1)
+    await eventually(lambda: "hk-cry" in vts.triggered, what="the Cry hotkey")
     assert vts.triggered.count("hk-cry") == 1
     stop.set()
     await task
@@ -141,8 +133,12 @@ async def test_param_controlled_by_another_plugin_is_reported_once(vts, tmp_path
     """Error 454 on injection gives one clear warning, not one per frame."""
     vts.inject_error = 454
     caplog.set_level(logging.WARNING)
-    avatar, bus, level, stop, task = await start(vts, tmp_path, lipsync_hz=30)
-    await asyncio.sleep(1.2)
+    clock = VirtualClock()
+    avatar, bus, level, stop, task = await start(vts, tmp_path, clock, lipsync_hz=30)
+    for _ in range(30):  # 3 s of keep-alive injections, each refused
+        await clock.advance(0.1)
+    await eventually(lambda: avatar.injections_answered >= avatar.injections, what="VTube Studio answering every injection")
+    assert avatar.injections_answered >= 3
     stop.set()
     await task
     warnings = [r for r in caplog.records if "another plugin" in r.getMessage()]
@@ -157,20 +153,15 @@ async def test_reconnects_reauthenticates_and_resubscribes(vts, tmp_path):
     assert vts.subscriptions == ["ModelLoadedEvent"]
     port = vts.port
     await vts.stop()
-    await asyncio.sleep(0.3)
-    assert not avatar.connected.is_set()
+    await eventually(lambda: not avatar.connected.is_set(), what="the avatar noticing VTube Studio closed")
     vts.port = port
     await vts.start()
-    for _ in range(100):
-        if avatar.connected.is_set():
-            break
-        await asyncio.sleep(0.05)
-    assert avatar.connected.is_set()
+    await asyncio.wait_for(avatar.connected.wait(), 5)
     assert vts.token_requests == 1 and vts.subscriptions == ["ModelLoadedEvent", "ModelLoadedEvent"]
     assert "reconnecting" in statuses and statuses[-1] == "connected"
     vts.hotkeys = vts.hotkeys + [{"name": "Blush", "type": "ToggleExpression", "file": "blush.exp3.json", "hotkeyID": "hk-blush"}]
     await vts.emit("ModelLoadedEvent", {"modelLoaded": True, "modelName": "Other"})
-    await asyncio.sleep(0.1)
+    await eventually(lambda: "embarrassed" in avatar.emotion_map, what="the new model's hotkeys read")
     assert avatar.emotion_map["embarrassed"].hotkey_id == "hk-blush"
     stop.set()
     await task

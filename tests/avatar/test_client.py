@@ -8,6 +8,7 @@ import pytest
 
 from companion.avatar.client import AvatarAuthError, AvatarUnavailable, VTSClient
 from companion.avatar.protocol import ApiError
+from companion.testing import eventually
 from tests.fakes_vts import FakeVTS
 
 
@@ -67,7 +68,7 @@ async def test_not_running_is_unavailable_with_a_hint(tmp_path):
 
 async def test_concurrent_requests_and_events_are_never_confused(vts, tmp_path):
     """Many requests in flight with events interleaved: each reply reaches its own request."""
-    vts.jitter = 0.02
+    vts.jitter = 20
     c = client(vts, tmp_path)
     events = []
     c.on("ModelLoadedEvent", events.append)
@@ -80,7 +81,7 @@ async def test_concurrent_requests_and_events_are_never_confused(vts, tmp_path):
     results, _ = await asyncio.gather(asyncio.gather(*calls), emitter)
     for i, data in enumerate(results):
         assert ("availableHotkeys" in data) == bool(i % 2)
-    await asyncio.sleep(0.05)
+    await eventually(lambda: len(events) >= 10, what="ten ModelLoadedEvents")
     assert len(events) == 10
     await c.close()
 

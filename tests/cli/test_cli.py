@@ -7,6 +7,8 @@ import time
 
 import aiohttp
 
+from companion.testing import eventually
+
 
 def config_file(tmp_path, server, extra: str = "") -> str:
     path = tmp_path / "companion.toml"
@@ -129,15 +131,23 @@ async def test_config_example_is_printed():
 
 async def wait_healthy(http: aiohttp.ClientSession, port: int, adapter: str | None = None, tries: int = 150) -> None:
     """Until /health answers (and lists ``adapter``): `companion run` is up."""
-    for _ in range(tries):
+
+    async def healthy() -> bool:
         try:
             async with http.get(f"http://127.0.0.1:{port}/health") as resp:
-                if resp.status == 200 and (adapter is None or adapter in (await resp.json())["adapters"]):
-                    return
+                return resp.status == 200 and (adapter is None or adapter in (await resp.json())["adapters"])
         except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"companion run did not become healthy on port {port}")
+            return False
+
+    await eventually(healthy, timeout=tries / 10, every=0.1, what=f"`companion run` answering /health on port {port}")
+
+
+def listening(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:``port``."""
+    import socket
+
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _free_port() -> int:
@@ -173,14 +183,8 @@ async def test_run_hosts_games_that_connect_and_play(tmp_path, fake_openai):
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
-        for _ in range(100):
-            try:
-                stats = await play(f"ws://127.0.0.1:{port}/", rounds=1, show=lambda _: None, move_timeout=30)
-                break
-            except (aiohttp.ClientError, OSError):
-                await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the game server never came up")
+        await eventually(lambda: listening(port), timeout=10, every=0.1, what="the game server")
+        stats = await play(f"ws://127.0.0.1:{port}/", rounds=1, show=lambda _: None, move_timeout=30)
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), 5)
     finally:

@@ -4,7 +4,7 @@ from companion.app import build_companion
 from companion.character.persona import default_character
 from companion.core.engine import Companion
 from companion.core.history import HistoryStore
-from companion.testing import ScriptedLLM
+from companion.testing import ScriptedLLM, eventually
 
 
 def companion_with(settings, llm):
@@ -96,13 +96,14 @@ async def test_commentary_preempted_by_a_person_ends_as_interrupted_not_failed(s
 
     settings = settings_for(fake_openai)
     long = " ".join(f"w{i}" for i in range(200))
-    comp = companion_with(settings, ScriptedLLM([long, "Hi Bob!"], token_delay=0.01))
+    llm = ScriptedLLM([long, "Hi Bob!"], token_delay=0.01)
+    comp = companion_with(settings, llm)
     await comp.start()
     commentary = asyncio.create_task(
         comp.respond("(in the game chess) the opponent moved", conversation_id="game:chess", speaker_id="game:chess",
                      platform="game", priority=Priority.COMMENTARY)
     )
-    await asyncio.sleep(0.1)
+    await eventually(lambda: bool(llm.prompts), what="the commentary being generated")
     reply = await comp.respond("hello", conversation_id="web", speaker_id="bob", speaker_name="Bob")
     comment = await commentary
     await comp.close()

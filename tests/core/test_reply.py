@@ -20,10 +20,11 @@ from companion.core.history import HistoryStore
 from companion.core.speech import Voice
 from companion.llm.base import ToolCall
 from companion.runtime.events import TurnEnded
-from companion.testing import ScriptedLLM
+from companion.testing import ScriptedLLM, eventually
 from companion.tools.registry import Tool, ToolRegistry
 from companion.voice.playback import PacedOutput, PlaybackBuffer, SpeakerOutput
 from companion.voice.tts.base import TTS
+from tests.adapters.discord.fakes import PacedVoiceClient
 
 REPLY = " ".join(f"Sentence number {n} of a long answer is here." for n in ("one", "two", "three", "four", "five", "six"))
 
@@ -49,6 +50,12 @@ class Heard:
         with self.lock:
             self.blocks.append((time.monotonic(), peak))
 
+    def heard_for(self) -> float:
+        """Seconds from the first sound to the latest block."""
+        first = self.first_sound()
+        with self.lock:
+            return 0.0 if first is None or not self.blocks else self.blocks[-1][0] - first
+
     def first_sound(self) -> float | None:
         with self.lock:
             return next((t for t, peak in self.blocks if peak > 0.05), None)
@@ -73,7 +80,7 @@ class FakeStream:
             self.callback(out, self.block, None, None)
             self.heard.note(float(np.abs(out).max()))
             next_at += self.block / self.rate
-            time.sleep(max(0.0, next_at - time.monotonic()))
+            time.sleep(max(0.0, next_at - time.monotonic()))  # real time on purpose: a sound card's clock
 
     def start(self) -> None:
         self.running = True
@@ -85,38 +92,6 @@ class FakeStream:
 
     def close(self) -> None:
         pass
-
-
-class OpusVoiceClient:
-    """discord.py's player: reads our AudioSource every 20 ms and Opus-encodes each frame, until an empty read."""
-
-    def __init__(self, heard: Heard) -> None:
-        import discord.opus
-
-        self.encoder = discord.opus.Encoder()
-        self.decoder = discord.opus.Decoder()
-        self.heard = heard
-        self.packets = 0
-        self._task: asyncio.Task[None] | None = None
-
-    def is_connected(self) -> bool:
-        return True
-
-    def is_playing(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def play(self, source: Any) -> None:
-        async def player() -> None:
-            next_at = time.monotonic()
-            while frame := source.read():
-                packet = self.encoder.encode(frame, self.encoder.SAMPLES_PER_FRAME)
-                pcm = np.frombuffer(self.decoder.decode(packet, fec=False), dtype="<i2")
-                self.heard.note(float(np.abs(pcm).max()) / 32768)
-                self.packets += 1
-                next_at += 0.02
-                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-
-        self._task = asyncio.get_running_loop().create_task(player())
 
 
 async def make_output(kind: str, heard: Heard, monkeypatch: pytest.MonkeyPatch) -> tuple[PlaybackBuffer, Any]:
@@ -141,7 +116,7 @@ async def make_output(kind: str, heard: Heard, monkeypatch: pytest.MonkeyPatch) 
     from companion.adapters.discord.bot import GuildVoice
 
     voice_buffer = VoiceBuffer(48_000)
-    GuildVoice(OpusVoiceClient(heard), voice_buffer)  # starts Discord's player whenever audio is pushed
+    GuildVoice(PacedVoiceClient(heard.note), voice_buffer)  # starts Discord's player whenever audio is pushed
     return voice_buffer, None
 
 
@@ -150,14 +125,6 @@ async def make_companion(tmp_path, llm: ScriptedLLM) -> Companion:
     companion = Companion(settings, llm=llm, character=default_character(), history=HistoryStore(tmp_path / "h.sqlite3"))
     await companion.start()
     return companion
-
-
-async def until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        await asyncio.sleep(0.01)
 
 
 OUTPUTS = ["local", "browser", "discord"]
@@ -188,15 +155,15 @@ async def test_a_reply_is_heard_while_written_and_barge_in_keeps_the_heard_prefi
     companion.bus.subscribe(TurnEnded, lambda e: ended.append(time.monotonic()))
     try:
         handle = companion.reply("Tell me a long story.", conversation_id="voice", speaker_id="local", platform="voice")
-        await until(lambda: heard.first_sound() is not None)
+        await eventually(lambda: heard.first_sound() is not None)
         assert not ended, "the first audio came only after the whole reply was written"
         if tool_round:
-            await until(lambda: bool(calls))  # the barge-in lands in the second round, after the tool ran
-        await asyncio.sleep(1.5)
+            await eventually(lambda: bool(calls))  # the barge-in lands in the second round, after the tool ran
+        await eventually(lambda: heard.heard_for() >= 1.5, what="a second and a half of her reply")
         cut_at = time.monotonic()
         companion.voices.interrupt(buffer)  # what the pipeline does when the person starts talking
         result = await asyncio.wait_for(handle.wait(), 5)
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(0.4)  # real time on purpose: the outputs play by the wall clock, and silence takes time to hear
         last = heard.last_sound()
         assert last is not None and last - cut_at < 0.2, f"audio went on {last - cut_at:.3f} s after the barge-in"
         assert result.interrupted and result.spoken
@@ -223,7 +190,7 @@ async def test_text_only_callers_get_the_same_handle_without_audio(tmp_path):
         result = await handle.wait()
         assert result.reply == REPLY and not result.interrupted
         second = companion.reply("again", conversation_id="web:x", platform="web")
-        await until(lambda: second.first_turn is not None and "first_token" in second.first_turn.marks)
+        await eventually(lambda: second.first_turn is not None and "first_token" in second.first_turn.marks)
         second.interrupt()
         cut = await second.wait()
         assert cut.interrupted and len(cut.reply) < len(REPLY)
@@ -278,7 +245,7 @@ async def test_an_announcement_published_by_a_plugin_is_spoken_on_every_voice(tm
     companion.voices.add(Voice("browser", browser, ToneTTS(), owns="web-voice:a".__eq__))
     try:
         companion.bus.publish(Announcement("chat-1", "Your tea is done!"))
-        await until(lambda: speaker.spoken_text() == browser.spoken_text() == "Your tea is done!")
+        await eventually(lambda: speaker.spoken_text() == browser.spoken_text() == "Your tea is done!")
     finally:
         await companion.close()
         for output in outputs:

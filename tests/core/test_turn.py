@@ -4,7 +4,7 @@ from companion.core.turn import Turn
 from companion.llm.base import LLMHTTPError
 from companion.runtime.bus import EventBus
 from companion.runtime.events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded
-from companion.testing import ScriptedLLM
+from companion.testing import ScriptedLLM, VirtualClock
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -24,12 +24,13 @@ async def test_turn_streams_sentences_and_records_timings():
 
 async def test_interrupt_stops_the_reply_and_keeps_what_was_said():
     """interrupt() ends the turn promptly, marked interrupted, with the partial reply."""
-    llm = ScriptedLLM(["One two three four five six seven eight nine ten. " * 5], token_delay=0.02)
+    clock = VirtualClock()
+    llm = ScriptedLLM(["One two three four five six seven eight nine ten. " * 5], token_delay=0.02, sleep=clock.sleep)
     tokens = []
     turn = Turn(llm, MESSAGES, on_token=tokens.append)
     task = asyncio.create_task(turn.run())
     while len(tokens) < 3:
-        await asyncio.sleep(0.01)
+        await clock.advance(0.02)
     turn.interrupt()
     result = await asyncio.wait_for(task, 1)
     assert result.interrupted
@@ -60,9 +61,10 @@ async def test_llm_error_becomes_a_result_error_not_an_exception():
 
 async def test_outside_cancellation_propagates():
     """Cancellation that is not an interrupt (shutdown) still cancels the caller."""
-    turn = Turn(ScriptedLLM(["a b c d e f g"], token_delay=0.05), MESSAGES)
+    clock = VirtualClock()
+    turn = Turn(ScriptedLLM(["a b c d e f g"], token_delay=0.05, sleep=clock.sleep), MESSAGES)
     task = asyncio.create_task(turn.run())
-    await asyncio.sleep(0.06)
+    await clock.advance(0.06)
     task.cancel()
     try:
         await task

@@ -1,13 +1,12 @@
 """The one LLM scheduler: priorities, preemption, nothing lost."""
 
 import asyncio
-import time
 
 import pytest
 
 from companion.llm.base import GenerationOptions, LLMPreempted, Priority
 from companion.llm.scheduler import LLMScheduler, Ticket, admissible, to_preempt
-from companion.testing import ScriptedLLM
+from companion.testing import ScriptedLLM, VirtualClock
 
 LONG = " ".join(f"word{i}" for i in range(60))
 
@@ -54,9 +53,18 @@ async def _drain(llm, options: GenerationOptions, messages=None) -> str:
     return "".join([c.text async for c in llm.stream(messages or [{"role": "user", "content": "hi"}], options)])
 
 
+async def finish(clock: VirtualClock, work, step: float = 0.01):
+    """Run ``work`` to the end, moving the virtual clock on while it writes."""
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        await clock.advance(step)
+    return await task
+
+
 async def test_commentary_is_preempted_by_a_force_that_arrives_with_its_context():
     """A force arriving while commentary is being written stops it at once and runs without waiting."""
-    sched = LLMScheduler(ScriptedLLM([LONG, "{}"], token_delay=0.01), capacity=2)
+    clock = VirtualClock()
+    sched = LLMScheduler(ScriptedLLM([LONG, "{}"], token_delay=0.01, sleep=clock.sleep), capacity=2)
     got: list[str] = []
 
     async def commentary() -> None:
@@ -64,16 +72,16 @@ async def test_commentary_is_preempted_by_a_force_that_arrives_with_its_context(
             got.append(chunk.text)
 
     task = asyncio.create_task(commentary())
-    await asyncio.sleep(0.05)
+    await clock.advance(0.05)
     assert got  # commentary is being written
-    started = time.perf_counter()
-    force = await _drain(sched, GenerationOptions(priority=Priority.FORCED_ACTION))
+    started = clock.now
+    force = await finish(clock, _drain(sched, GenerationOptions(priority=Priority.FORCED_ACTION)))
     waited = sched.stats.waits_ms[Priority.FORCED_ACTION][-1]
     with pytest.raises(LLMPreempted):
         await task
     assert force
     assert waited < 50
-    assert time.perf_counter() - started < 0.5  # the force did not wait for 60 words of commentary
+    assert clock.now - started < 0.5  # the force did not wait for 60 words of commentary
     assert len(got) < 30
     assert sched.stats.preempted[Priority.COMMENTARY] == 1
 
@@ -101,21 +109,23 @@ async def test_commentary_queued_behind_a_force_never_starts_first():
 
 async def test_background_work_yields_to_a_reply_and_can_be_retried():
     """Memory work is preempted when a reply arrives, the reply waits only briefly, and a retry completes."""
-    sched = LLMScheduler(ScriptedLLM([LONG], token_delay=0.01), capacity=2)
+    clock = VirtualClock()
+    sched = LLMScheduler(ScriptedLLM([LONG], token_delay=0.01, sleep=clock.sleep), capacity=2)
     background = asyncio.create_task(_drain(sched, GenerationOptions(priority=Priority.BACKGROUND)))
-    await asyncio.sleep(0.05)
-    reply = await _drain(sched, GenerationOptions(priority=Priority.REPLY))
+    await clock.advance(0.05)
+    reply = await finish(clock, _drain(sched, GenerationOptions(priority=Priority.REPLY)))
     assert reply.startswith("word0")
     with pytest.raises(LLMPreempted):
         await background
     assert sched.stats.waits_ms[Priority.REPLY][-1] < 50
-    retried = await _drain(sched, GenerationOptions(priority=Priority.BACKGROUND))
+    retried = await finish(clock, _drain(sched, GenerationOptions(priority=Priority.BACKGROUND)))
     assert retried.endswith("word59")
 
 
 async def test_background_work_does_not_start_while_a_reply_runs():
     """Queued memory work waits for the reply to finish instead of sharing the model."""
-    provider = ScriptedLLM(["one two three four five six"], token_delay=0.01)
+    clock = VirtualClock()
+    provider = ScriptedLLM(["one two three four five six"], token_delay=0.01, sleep=clock.sleep)
     sched = LLMScheduler(provider, capacity=2)
     finished: list[str] = []
 
@@ -124,24 +134,25 @@ async def test_background_work_does_not_start_while_a_reply_runs():
         finished.append(name)
 
     reply = asyncio.create_task(run("reply", Priority.REPLY))
-    await asyncio.sleep(0.01)
+    await clock.advance(0.01)
     memory = asyncio.create_task(run("memory", Priority.BACKGROUND))
-    await asyncio.sleep(0.01)
+    await clock.advance(0.01)
     assert sched.busy()
-    await asyncio.gather(reply, memory)
+    await finish(clock, asyncio.gather(reply, memory))
     assert finished == ["reply", "memory"]
 
 
 async def test_a_cancelled_waiter_leaves_the_queue():
     """A request cancelled while waiting for a slot does not block the ones behind it."""
-    sched = LLMScheduler(ScriptedLLM(["a b c d e f g h"], token_delay=0.01), capacity=1)
+    clock = VirtualClock()
+    sched = LLMScheduler(ScriptedLLM(["a b c d e f g h"], token_delay=0.01, sleep=clock.sleep), capacity=1)
     first = asyncio.create_task(_drain(sched, GenerationOptions()))
-    await asyncio.sleep(0.005)
+    await clock.advance(0.005)
     waiting = asyncio.create_task(_drain(sched, GenerationOptions()))
-    await asyncio.sleep(0.005)
+    await clock.advance(0.005)
     waiting.cancel()
-    await first
-    assert await asyncio.wait_for(_drain(sched, GenerationOptions()), 2)
+    await finish(clock, first)
+    assert await finish(clock, _drain(sched, GenerationOptions()))
     assert not sched._waiting and not sched._running
 
 
@@ -169,11 +180,12 @@ async def test_server_providers_are_limited_to_their_concurrency():
 
 async def test_preemptible_work_cancelled_from_outside_closes_cleanly():
     """Cancelling the task that reads a preemptible stream stops the provider without 'generator already running'."""
-    sched = LLMScheduler(ScriptedLLM([LONG], token_delay=0.01), capacity=1)
+    clock = VirtualClock()
+    sched = LLMScheduler(ScriptedLLM([LONG], token_delay=0.01, sleep=clock.sleep), capacity=1)
     task = asyncio.create_task(_drain(sched, GenerationOptions(priority=Priority.BACKGROUND)))
-    await asyncio.sleep(0.05)
+    await clock.advance(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not sched._running
-    assert await _drain(sched, GenerationOptions())
+    assert await finish(clock, _drain(sched, GenerationOptions()))

@@ -10,6 +10,7 @@ import pytest
 from companion.app import build_companion
 from companion.config import Settings
 from companion.memory.store import SELF
+from companion.testing import eventually
 from tests.cli.test_cli import companion, config_file
 
 pytestmark = pytest.mark.slow
@@ -78,6 +79,11 @@ async def test_a_fact_said_twice_is_one_memory(tmp_path, fake_openai):
     assert about_self == []
 
 
+def extraction_asked(server) -> bool:
+    """The stand-in server has been asked for the "memories" JSON (an extraction is under way)."""
+    return any(((r.get("response_format") or {}).get("json_schema") or {}).get("name") == "memories" for r in server.requests)
+
+
 def mem_settings(tmp_path, server) -> Settings:
     return Settings.model_validate({
         "companion": {"data_dir": str(tmp_path / "d")},
@@ -127,7 +133,7 @@ async def test_extraction_runs_after_the_reply_and_yields_to_new_turns(tmp_path,
     await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice")
     assert time.perf_counter() - start < 2
     assert memory.extracted == 0  # not done yet: the reply did not wait for it
-    await asyncio.sleep(0.05)
+    await eventually(lambda: memory._current is not None, what="the extraction starting")  # noqa: SLF001
     running = memory._current
     assert running is not None and not running.done()
     await comp.respond("And how are you?", conversation_id="c", speaker_id="alice")
@@ -173,7 +179,7 @@ async def test_extraction_preempted_by_a_game_action_is_completed_later(tmp_path
     comp = build_companion(settings)
     await comp.start()
     await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
-    await asyncio.sleep(0.1)
+    await eventually(lambda: extraction_asked(fake_openai), what="the extraction request")
     assert comp.memory.pending() and comp.memory.extracted == 0  # extraction is waiting on the model
     started = time.perf_counter()
     move = GenerationOptions(max_tokens=10, priority=Priority.FORCED_ACTION)
@@ -298,7 +304,7 @@ async def test_forgetting_a_person_stops_the_extraction_in_progress(tmp_path, fa
     comp = build_companion(mem_settings(tmp_path, fake_openai))
     await comp.start()
     await comp.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
-    await asyncio.sleep(0.1)  # extraction of that exchange is in progress
+    await eventually(lambda: extraction_asked(fake_openai), what="the extraction request")  # it is in progress
     assert comp.memory.pending()
     removed, said = await comp.forget_speaker("alice")
     await comp.memory.drain(5)

@@ -10,6 +10,7 @@ import pytest
 from companion.minecraft.adapter import MinecraftAdapter
 from companion.minecraft.demo import DEMO_VERSION, PLAYERS_VERSION, LocalServer
 from companion.minecraft.process import BotProcess
+from companion.testing import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -76,22 +77,18 @@ async def test_follows_a_player_and_a_newer_instruction_interrupts(player_factor
     bot, stop, task, events = await started(server.port, PLAYERS_VERSION)
     try:
         steve = await player_factory(server.port, version=PLAYERS_VERSION)
-        for _ in range(50):
-            if any(e["event"] == "player_joined" and e.get("user") == "Steve" for e in events):
-                break
-            await asyncio.sleep(0.1)
-        assert any(e["event"] == "player_joined" and e.get("user") == "Steve" for e in events), events
+        await eventually(lambda: any(e["event"] == "player_joined" and e.get("user") == "Steve" for e in events),
+                         what="the bot seeing Steve join")
         assert (await bot.skill("follow", {"player": "Steve"})).ok
         me = (await bot.skill("look")).result["position"]
         await steve.send(tp=[me["x"] + 12, 5, me["z"] + 6])
-        for _ in range(100):
-            await asyncio.sleep(0.2)
+
+        async def beside_steve() -> bool:
             await steve.send(where=True)
             now = (await bot.skill("look")).result["position"]
-            if steve.position and abs(now["x"] - steve.position["x"]) + abs(now["z"] - steve.position["z"]) < 5:
-                break
-        else:
-            pytest.fail(f"the bot did not follow: bot {now}, player {steve.position}")
+            return bool(steve.position) and abs(now["x"] - steve.position["x"]) + abs(now["z"] - steve.position["z"]) < 5
+
+        await eventually(beside_steve, timeout=20, every=0.2, what="the bot following Steve")
         assert (await bot.skill("stop")).ok
     finally:
         stop.set()
@@ -104,14 +101,13 @@ async def test_survives_a_server_restart_and_its_own_process_being_killed(server
     bot, stop, task, events = await started(server.port)
     try:
         await server.stop()
-        await asyncio.sleep(1.0)
-        assert not bot.joined.is_set()
+        await eventually(lambda: not bot.joined.is_set(), what="the bot noticing the server is gone")
         restarted = await LocalServer(port=server.port).start()
         server.proc = restarted.proc  # the fixture stops it
         await asyncio.wait_for(bot.joined.wait(), 60)
         assert (await bot.skill("look")).ok
         os.kill(bot.proc.pid, signal.SIGKILL)
-        await asyncio.sleep(0.5)
+        await eventually(lambda: bot.starts == 2, timeout=30, what="the Node child being started again")
         await asyncio.wait_for(bot.joined.wait(), 60)
         assert bot.starts == 2 and (await bot.skill("look")).ok
     finally:
@@ -150,12 +146,8 @@ async def test_in_game_chat_is_answered_and_acted_on_through_tool_calls(server, 
     async with companion_playing(server, settings_for, fake_openai, chattiness=0) as (comp, adapter):
         steve = await player_factory(server.port)
         await steve.send(chat="Mika, could you dig a grass block for me?")
-        for _ in range(150):
-            if any(h["user"] == "Mika" and "Hello there" in h["text"] for h in steve.heard):
-                break
-            await asyncio.sleep(0.2)
-        else:
-            pytest.fail(f"no reply in game chat: {steve.heard}")
+        await eventually(lambda: any(h["user"] == "Mika" and "Hello there" in h["text"] for h in steve.heard),
+                         timeout=30, what="her reply in game chat")
         assert "dirt x1" in (await adapter.bot.skill("look")).text  # the tool call really dug
         tool_messages = [m for r in fake_openai.requests for m in r["messages"] if m.get("role") == "tool"]
         assert any("dug 1 grass_block" in m.get("content", "") for m in tool_messages), tool_messages
@@ -171,11 +163,8 @@ async def test_embedded_model_path_plans_a_request_without_tool_calls(server, pl
         await adapter.on_chat("Steve", "please dig 2 dirt")
         await asyncio.wait_for(adapter.plan_task, 90)
         assert adapter.history and adapter.history[-1].ok, adapter.history
-        for _ in range(25):
-            if any(h["user"] == "Mika" and h["text"].startswith("Digging 2 dirt") for h in steve.heard):
-                break
-            await asyncio.sleep(0.2)
-        assert any(h["text"].startswith("Digging 2 dirt") for h in steve.heard), steve.heard
+        await eventually(lambda: any(h["user"] == "Mika" and h["text"].startswith("Digging 2 dirt") for h in steve.heard),
+                         what="her saying what she digs")
 
 
 def test_demo_prints_one_json_object(tmp_path):
@@ -204,17 +193,16 @@ async def test_mobs_night_and_time_limits(server):
     try:
         await bot.skill("say", {"text": "/give Mika oak_log 2"})  # the test world lets everyone run commands
         await bot.skill("say", {"text": "/summon zombie"})
-        await asyncio.sleep(1.0)
-        seen = (await bot.skill("look")).text
-        assert "zombie (hostile)" in seen and "oak_log x2" in seen, seen
+
+        async def zombie_and_logs() -> bool:
+            seen = (await bot.skill("look")).text
+            return "zombie (hostile)" in seen and "oak_log x2" in seen
+
+        await eventually(zombie_and_logs, timeout=10, every=0.2, what="the zombie and the logs in `look`")
         fight = await bot.skill("attack", {"timeout_ms": 3000}, timeout=8)
         assert not fight.ok and fight.reason  # flying-squid's zombies cannot be killed: the limit ends it
         await bot.skill("say", {"text": "/time set 13500"})
-        for _ in range(30):
-            if any(e["event"] == "night" for e in events):
-                break
-            await asyncio.sleep(0.1)
-        assert any(e["event"] == "night" for e in events), events
+        await eventually(lambda: any(e["event"] == "night" for e in events), what="the night event")
     finally:
         stop.set()
         await task

@@ -3,14 +3,16 @@
 import asyncio
 import base64
 import io
+import os
 import shutil
+import sqlite3
 import subprocess
 import time
 
 from companion.app import build_companion
 from companion.plugins import PluginManager
 from companion.runtime.events import Announcement
-from companion.testing import VirtualClock
+from companion.testing import VirtualClock, eventually
 from companion.tools.registry import ToolContext
 
 OWNER = ToolContext("local", "cli", "chat-1", "owner")
@@ -68,18 +70,22 @@ async def test_reminder_survives_a_restart_and_fires(settings_for, fake_openai):
     await plugins.unload_all()
     await comp.close()  # the process is gone before the reminder is due
 
-    await asyncio.sleep(2.2)
+    db = settings.data_path() / "plugins-data" / "reminders" / "reminders.sqlite3"
+    with sqlite3.connect(db) as conn:  # two seconds pass while it is down (moved on, not waited for)
+        conn.execute("UPDATE reminders SET due = due - 2.2")
     comp, plugins = await loaded(settings, "reminders")
     heard = []
     comp.bus.subscribe(Announcement, heard.append)
-    for _ in range(40):
-        if heard:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: bool(heard), what="the reminder")
     assert [(a.conversation_id, a.text) for a in heard] == [("chat-1", "Reminder: call mum")]
     history = await comp.history.recent("chat-1", 5)
     assert history[-1].content == "Reminder: call mum"
-    await asyncio.sleep(0.3)
+
+    def undone() -> int:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM reminders WHERE done = 0").fetchone()[0]
+
+    await eventually(lambda: undone() == 0, what="the reminder marked done")
     assert len(heard) == 1  # delivered once
     await plugins.unload_all()
     await comp.close()
@@ -88,10 +94,12 @@ async def test_reminder_survives_a_restart_and_fires(settings_for, fake_openai):
 def _display_or_generated(monkeypatch):
     """A real capture from a virtual display (Xvfb) when installed, else a generated PNG."""
     if shutil.which("Xvfb"):
-        display = ":97"
-        proc = subprocess.Popen(["Xvfb", display, "-screen", "0", "320x240x24"], stderr=subprocess.DEVNULL)
-        time.sleep(0.8)
-        monkeypatch.setenv("DISPLAY", display)
+        ready, told = os.pipe()  # Xvfb writes its display number here once it accepts clients
+        proc = subprocess.Popen(["Xvfb", "-displayfd", str(told), "-screen", "0", "320x240x24"], stderr=subprocess.DEVNULL, pass_fds=(told,))
+        os.close(told)
+        with os.fdopen(ready) as answer:
+            display = answer.readline().strip()
+        monkeypatch.setenv("DISPLAY", f":{display}")
         return proc
     from PIL import Image
 

@@ -5,6 +5,16 @@ import asyncio
 from companion.runtime.bus import EventBus
 from companion.runtime.events import AdapterStatus
 from companion.runtime.supervisor import Adapter, FunctionAdapter, HealthBoard, Supervisor
+from companion.testing import VirtualClock
+
+
+async def next_wake(clock: VirtualClock) -> None:
+    """Move the virtual clock to the supervisor's next retry (it is waiting: a positive signal)."""
+    for _ in range(100):
+        if clock.pending:
+            break
+        await asyncio.sleep(0)
+    await clock.advance(clock.pending[0] - clock.now)
 
 
 class Clock:
@@ -43,26 +53,27 @@ def test_board_listens_to_adapter_status_events():
 
 
 async def test_a_crashing_adapter_is_restarted_with_backoff_and_counted():
-    """An adapter that raises twice is restarted each time, then serves; restarts are counted."""
-    board = HealthBoard()
-    runs = []
+    """An adapter that raises twice is restarted each time (after 10 ms, then 20 ms), then serves; restarts are counted."""
+    clock = VirtualClock()
+    board = HealthBoard(clock=clock)
+    runs: list[float] = []
 
     class Flaky(Adapter):
         name = "flaky"
 
         async def run(self, stop: asyncio.Event) -> None:
-            runs.append(1)
+            runs.append(clock.now)
             if len(runs) < 3:
                 raise ConnectionError(f"refused #{len(runs)}")
             board.update(self.name, "connected")
             await stop.wait()
 
-    supervisor = Supervisor(board, first_delay=0.01, max_delay=0.05)
+    supervisor = Supervisor(board, first_delay=0.01, max_delay=0.05, sleep=clock.sleep)
     supervisor.start(Flaky())
-    for _ in range(200):
-        if board.adapters["flaky"].state == "up":
-            break
-        await asyncio.sleep(0.01)
+    await next_wake(clock)
+    await next_wake(clock)
+    assert board.adapters["flaky"].state == "up"
+    assert [round(b - a, 3) for a, b in zip(runs, runs[1:])] == [0.01, 0.02]
     assert len(runs) == 3 and board.adapters["flaky"].restarts == 2
     assert board.adapters["flaky"].last_error == "ConnectionError: refused #2"
     await supervisor.stop(1.0)
@@ -77,7 +88,7 @@ async def test_stop_cancels_adapters_that_ignore_the_deadline():
 
     async def stubborn(stop: asyncio.Event) -> None:
         try:
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # never looks at stop
         except asyncio.CancelledError:
             cancelled.set()
             raise
@@ -91,46 +102,45 @@ async def test_stop_cancels_adapters_that_ignore_the_deadline():
 
 
 async def test_the_delay_starts_again_each_time_the_peer_was_back():
-    """A peer that comes back and drops again, thirty times, is retried at the first delay every time, not ever later."""
-    board = HealthBoard()
-    runs = []
+    """A peer that comes back and drops again, fifty times, is retried at the first delay every time, not ever later."""
+    clock = VirtualClock()
+    board = HealthBoard(clock=clock)
+    runs: list[float] = []
 
     class Blinking(Adapter):
         name = "blinking"
 
         async def run(self, stop: asyncio.Event) -> None:
-            runs.append(1)
+            runs.append(clock.now)
             board.update(self.name, "connected")  # back, healthy...
             raise ConnectionError("dropped")  # ...and gone again
 
-    supervisor = Supervisor(board, first_delay=0.02, max_delay=30.0)
+    supervisor = Supervisor(board, first_delay=0.5, max_delay=30.0, sleep=clock.sleep)
     supervisor.start(Blinking())
-    for _ in range(500):  # without the reset the 12th wait alone would be 0.02 * 2**11 = 41 s
-        if len(runs) >= 30:
-            break
-        await asyncio.sleep(0.01)
+    for _ in range(50):  # without the reset the 7th wait alone would be 0.5 * 2**6 = 32 s, capped at 30
+        await next_wake(clock)
     await supervisor.stop(1.0)
-    assert len(runs) >= 30
+    assert len(runs) == 51
+    assert {round(b - a, 3) for a, b in zip(runs, runs[1:])} == {0.5}
 
 
 async def test_a_peer_that_never_comes_back_is_retried_less_and_less_often():
     """Failures without a connection in between double the delay up to the cap."""
-    board = HealthBoard()
-    runs = []
+    clock = VirtualClock()
+    board = HealthBoard(clock=clock)
+    runs: list[float] = []
 
     class Down(Adapter):
         name = "down"
 
         async def run(self, stop: asyncio.Event) -> None:
-            runs.append(asyncio.get_running_loop().time())
+            runs.append(clock.now)
             raise ConnectionError("refused")
 
-    supervisor = Supervisor(board, first_delay=0.02, max_delay=30.0)
+    supervisor = Supervisor(board, first_delay=1.0, max_delay=30.0, sleep=clock.sleep)
     supervisor.start(Down())
-    for _ in range(200):
-        if len(runs) >= 5:
-            break
-        await asyncio.sleep(0.02)
+    for _ in range(8):
+        await next_wake(clock)
     await supervisor.stop(1.0)
-    gaps = [b - a for a, b in zip(runs, runs[1:])]
-    assert len(gaps) >= 4 and all(later > earlier * 1.5 for earlier, later in zip(gaps, gaps[1:]))
+    assert [round(b - a, 3) for a, b in zip(runs, runs[1:])] == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert board.adapters["down"].state == "stopped" and board.adapters["down"].restarts == 9

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from companion.testing import eventually
 from tests.fakes import serve
 
 
@@ -108,11 +108,8 @@ def _frame(kind: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 async def until(predicate, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
+    """Until the chat adapter did what ``predicate`` checks over its sockets."""
+    await eventually(predicate, timeout=timeout, what="the chat's change")
 
 
 __all__ = ["FakeTwitch", "until", "json"]

@@ -5,6 +5,7 @@ import asyncio
 from companion.app import build_companion
 from companion.stream.chat import ChatAnswering, SpeakUpPolicy, StreamChat
 from companion.stream.message import ChatMessage
+from companion.testing import eventually
 
 
 def test_speak_up_policy():
@@ -44,17 +45,12 @@ async def test_answers_wait_for_speech_to_end_and_speaking_up_happens(settings_f
     stop = asyncio.Event()
     task = asyncio.create_task(chat.run(stop, quiet=until_quiet))
     chat.ingest(ChatMessage("twitch", "1", "Ann", "what are we playing today?"))
-    for _ in range(200):  # the positive signal first: the loop waits for quiet with the message queued
-        if waited[0] >= 1 and len(chat.prioritiser):
-            break
-        await asyncio.sleep(0.02)
+    # the positive signal first: the loop waits for quiet with the message queued
+    await eventually(lambda: waited[0] >= 1 and len(chat.prioritiser) > 0, what="the chat waiting for quiet")
     assert waited[0] >= 1 and len(chat.prioritiser) == 1  # still queued: no answer was even started
     assert shown == [] and chat.answers == []
     quiet.set()
-    for _ in range(100):
-        if len(chat.answers) >= 1 and any(e.text == "(speaking up)" for e in shown):
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: len(chat.answers) >= 1 and any(e.text == "(speaking up)" for e in shown), what="the answer")
     stop.set()
     await task
     await comp.close()

@@ -26,7 +26,7 @@ def crash() -> str:
 @server.tool()
 async def hang() -> str:
     """Never answer (to test hang detection)."""
-    await asyncio.sleep(3600)
+    await asyncio.Event().wait()
     return "unreachable"
 
 

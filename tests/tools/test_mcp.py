@@ -9,6 +9,7 @@ import pytest
 from companion.config import MCPServerSection
 from companion.runtime.bus import EventBus
 from companion.runtime.supervisor import FunctionAdapter, HealthBoard, Supervisor
+from companion.testing import eventually
 from companion.tools.mcp import MCPServer
 from companion.tools.registry import ToolContext, ToolRegistry
 
@@ -29,11 +30,8 @@ async def started(tmp_path, timeout: float = 30.0):
 
 
 async def wait_for(predicate, timeout: float = 30.0):
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
+    """Until the server process did what ``predicate`` checks (it runs in its own time)."""
+    await eventually(predicate, timeout=timeout, what="the MCP server's change")
 
 
 async def test_tools_are_listed_with_the_server_prefix_and_called(tmp_path):

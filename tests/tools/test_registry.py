@@ -1,9 +1,9 @@
 """The tool registry: permissions, argument checks, failures and hangs become results, never crashes."""
 
-import asyncio
 
 import pytest
 
+from companion.testing import hang
 from companion.tools.registry import Tool, ToolContext, ToolRegistry
 
 
@@ -16,7 +16,7 @@ async def boom(args, ctx):
 
 
 async def slow(args, ctx):
-    await asyncio.sleep(10)
+    await hang()
 
 
 def registry() -> ToolRegistry:

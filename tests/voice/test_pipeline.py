@@ -84,13 +84,17 @@ def stamp(bus, kind, into: list, clock: VirtualClock) -> None:
     bus.subscribe(kind, lambda e: into.append((clock(), e)))
 
 
-async def settle(clock: VirtualClock, until, seconds: float = 30.0) -> None:
-    """Let virtual time pass, 20 ms at a time, until ``until()`` holds (work off the loop, such as SQLite, is real)."""
+async def settle(clock: VirtualClock, until, seconds: float = 30.0, source: QueueSource | None = None) -> None:
+    """Let virtual time pass until ``until()`` holds: 20 ms at a time, or 100 ms of silence fed to ``source`` (the
+    microphone stays open while she answers). Work off the loop, such as SQLite's thread, still takes real time."""
     for _ in range(int(seconds / 0.02)):
         if until():
             return
-        await clock.advance(0.02)
-        await asyncio.sleep(0.001)  # real time on purpose: lets the SQLite thread's answers reach the loop
+        if source is not None:
+            await feed_virtual(source, silence(0.1), clock)
+        else:
+            await clock.advance(0.02)
+        await asyncio.sleep(0.001)  # real time on purpose: lets the history's SQLite thread answer the loop
     raise AssertionError("condition not reached")
 
 
@@ -105,9 +109,7 @@ async def test_barge_in_stops_the_reply_and_history_keeps_only_what_was_heard(tm
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
     await feed_virtual(source, np.concatenate([silence(0.3), question, silence(0.5)]), clock)
-    while pipeline.buffer.first_play_at is None:  # wait for the reply to be heard
-        await feed_virtual(source, silence(0.1), clock)
-        await asyncio.sleep(0.001)  # real time on purpose: the history's SQLite thread answers in real time
+    await settle(clock, lambda: pipeline.buffer.first_play_at is not None, source=source)  # wait for the reply to be heard
     await feed_virtual(source, silence(2.4), clock)  # the first sentence (8 words = 2 s) and a bit of the second play
     await feed_virtual(source, np.concatenate([interruption, silence(0.6)]), clock)
     source.close()
@@ -140,9 +142,7 @@ async def test_barge_in_off_lets_the_reply_finish(tmp_path):
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
     await feed_virtual(source, np.concatenate([silence(0.3), question, silence(0.5)]), clock)
-    while pipeline.buffer.first_play_at is None:
-        await feed_virtual(source, silence(0.1), clock)
-        await asyncio.sleep(0.001)  # real time on purpose: the history's SQLite thread answers in real time
+    await settle(clock, lambda: pipeline.buffer.first_play_at is not None, source=source)
     await feed_virtual(source, np.concatenate([question, silence(2.5)]), clock)
     source.close()
     await settle(clock, run.done)
@@ -167,9 +167,7 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
     await feed_virtual(source, np.concatenate([silence(0.3), part1, silence(0.5), part2, silence(0.5)]), clock)
-    while pipeline.speaking() or pipeline.buffer.first_play_at is None:
-        await feed_virtual(source, silence(0.1), clock)
-        await asyncio.sleep(0.001)  # real time on purpose: the history's SQLite thread answers in real time
+    await settle(clock, lambda: not pipeline.speaking() and pipeline.buffer.first_play_at is not None, source=source)
     source.close()
     await settle(clock, run.done)
     await output.close()

@@ -1,6 +1,5 @@
 """`companion voice` end to end with the embedded defaults, and what it does with bad audio."""
 
-import asyncio
 import json
 import wave
 
@@ -8,6 +7,7 @@ import numpy as np
 import pytest
 
 from companion.config import Settings
+from companion.testing import eventually
 from companion.voice.audio import read_wav
 from tests.cli.test_cli import companion
 from tests.voice.conftest import words
@@ -87,10 +87,8 @@ async def test_run_with_voice_and_no_audio_device_keeps_serving(tmp_path, fake_o
     await comp.start()
     supervisor = Supervisor(comp.health, first_delay=0.05, max_delay=0.2)
     supervisor.start(FunctionAdapter("voice", lambda stop: run_local_voice(comp, settings, stop)))
-    for _ in range(100):
-        if comp.health.adapters["voice"].restarts >= 2:  # tried, failed, tried again: still retrying
-            break
-        await asyncio.sleep(0.05)
+    # tried, failed, tried again: still retrying
+    await eventually(lambda: comp.health.adapters["voice"].restarts >= 2, what="two tries at the missing microphone")
     voice = comp.health.adapters["voice"]
     result = await comp.respond("still there?", conversation_id="web")  # the rest keeps working
     await supervisor.stop(10)

@@ -4,7 +4,6 @@ Chromium's fake media flags play a spoken WAV as the microphone. Screenshots go
 to test-artifacts/ for a person to look at.
 """
 
-import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from companion.adapters.web import WebChat
 from companion.app import build_companion
+from companion.testing import eventually
 from companion.voice.audio import Audio, write_wav
 from tests.voice.conftest import speech_16k
 
@@ -98,8 +98,9 @@ async def test_pages_in_a_real_browser(served, fake_openai, tmp_path):
             await page.screenshot(path=str(ARTIFACTS / "voice.png"))
             # overlay subtitles while a reply is written
             overlay = await new_page()
+            listening = len(served._event_sockets)  # noqa: SLF001 - the server's own list of /events sockets
             await overlay.goto(base + "/overlay?size=30&color=ffff00&chat=1")
-            await asyncio.sleep(0.3)
+            await eventually(lambda: len(served._event_sockets) > listening, what="the overlay's /events socket")  # noqa: SLF001
             await page.fill("#text", "Say something for the overlay")
             await page.click("#send")
             await overlay.wait_for_function("() => document.getElementById('sub').textContent.includes('sunny')")

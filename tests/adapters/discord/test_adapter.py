@@ -8,8 +8,9 @@ import pytest
 from companion.adapters.discord.audio import FRAME_BYTES, FRAME_SAMPLES, BufferAudioSource, VoiceBuffer
 from companion.adapters.discord.bot import CANNOT_LISTEN, DiscordAdapter
 from companion.app import build_companion
+from companion.testing import eventually
 from companion.voice.playback import PlaybackBuffer
-from tests.adapters.discord.fakes import Attachment, Channel, Guild, Interaction, Message, Reference, User
+from tests.adapters.discord.fakes import Attachment, Channel, Guild, Interaction, Message, PacedVoiceClient, Reference, User
 
 BOT = User(1, "Mika", bot=True)
 ALICE = User(5, "Alice")
@@ -30,10 +31,8 @@ async def adapter(settings_for, fake_openai):
 
 
 async def settle(adapter: DiscordAdapter) -> None:
-    for _ in range(100):
-        await asyncio.sleep(0.02)
-        if not adapter._pending and all(t.done() for t in adapter._timers.values()):  # noqa: SLF001
-            return
+    """Until every burst of messages was answered (the debounce timers ran out)."""
+    await eventually(lambda: not adapter._pending and all(t.done() for t in adapter._timers.values()), what="the answers")  # noqa: SLF001
 
 
 async def test_answers_mentions_replies_dms_and_designated_channels_only(adapter, fake_openai):
@@ -76,7 +75,7 @@ async def test_quick_messages_get_one_answer(adapter, fake_openai):
     ch = Channel(99, Guild())
     for text in ("wait", "I have a question", "what is your favourite colour?"):
         await adapter.on_message(Message(ALICE, text, ch))
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # within the debounce window, as a quick typist
     await settle(adapter)
     assert len(fake_openai.requests) == 1 and len(ch.sent) == 1
     assert fake_openai.requests[0]["messages"][-1]["content"] == "wait\nI have a question\nwhat is your favourite colour?"
@@ -202,29 +201,6 @@ async def test_replies_are_spoken_in_voice_as_opus(adapter, tmp_path):
     assert adapter.companion.audio_level.last_sound() > 0  # the avatar's mouth saw it too
 
 
-class PacedVoiceClient(FakeVoiceClient):
-    """Like discord.py's player: one 20 ms frame every 20 ms, noting when the first frame went out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.first_frame_at: float | None = None
-        self.plays = 0
-
-    def play(self, source) -> None:
-        import time
-
-        self.plays += 1
-
-        async def player() -> None:
-            while frame := source.read():
-                if self.first_frame_at is None and np.abs(np.frombuffer(frame, dtype="<i2")).max() > 1000:
-                    self.first_frame_at = time.monotonic()
-                self.packets.append(frame)
-                await asyncio.sleep(0.02)
-
-        self._task = asyncio.get_running_loop().create_task(player())
-
-
 async def test_voice_replies_stream_sentence_by_sentence_and_a_new_reply_interrupts(adapter, fake_openai, tmp_path):
     """In voice, the first sentence is heard before the model has finished the reply; a newer message cuts the old speech off."""
     import time
@@ -244,10 +220,7 @@ async def test_voice_replies_stream_sentence_by_sentence_and_a_new_reply_interru
     await adapter.attach_voice(1, GuildVoice(vc, VoiceBuffer(48_000, level=adapter.companion.audio_level)))
     general = Channel(10, Guild(1))
     await adapter.on_message(Message(ALICE, "<@1> tell me a long story", general, mentions=[BOT]))
-    for _ in range(300):
-        if ended:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: bool(ended), timeout=15, what="the long reply being written")
     assert ended and vc.first_frame_at is not None and vc.first_frame_at < ended[0]  # heard before the reply was finished
     assert adapter.voice[1].buffer.busy  # still speaking the rest
     heard = len(vc.packets)
@@ -255,11 +228,8 @@ async def test_voice_replies_stream_sentence_by_sentence_and_a_new_reply_interru
     fake_openai.token_delay = 0
     await adapter.on_message(Message(BOB, "<@1> stop, my turn", general, mentions=[BOT]))
     await settle(adapter)
-    for _ in range(200):  # "Okay." synthesised and played: its reply has ended
-        if not adapter.companion.is_speaking():
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)
+    # "Okay." synthesised and played: its reply has ended, and the player stopped at the end of the audio
+    await eventually(lambda: not adapter.companion.is_speaking() and not vc.is_playing(), timeout=10, what="the end of \"Okay.\"")
     # the long answer (over 8 s of speech) was cut: far fewer frames than it would have taken
     assert 0 < len(vc.packets) - heard < 150  # ...and "Okay." was said
     assert not vc.is_playing()  # idle again: the bot does not keep "speaking" silence between replies
@@ -286,13 +256,12 @@ async def test_listening_in_voice_plays_the_reply_and_ends_the_turn(adapter, fak
     adapter.companion.bus.subscribe(VoiceTimings, timings.append)
     alice = FakeUser(5, "Alice")
     pcm48 = resample(np.concatenate([np.zeros(4800, np.float32), question, np.zeros(24000, np.float32)]), 16000, 48000)
-    for i in range(0, len(pcm48), 960):  # 20 ms packets, as Discord sends them
+    for i in range(0, len(pcm48), 960):  # 20 ms packets, as Discord sends them, each taken before the next
         listener._feed(alice, pcm48[i : i + 960])  # noqa: SLF001
-        await asyncio.sleep(0.02)
-    for _ in range(400):
-        if timings:
-            break
-        await asyncio.sleep(0.05)
+        source = listener.sources[alice.id]
+        while source.pending():
+            await asyncio.sleep(0)
+    await eventually(lambda: bool(timings), timeout=20, what="the end of the spoken turn")
     await listener.close()
     assert timings, "the spoken turn never ended"
     assert vc.first_frame_at is not None and len(vc.packets) > 25  # the reply was played into the channel
