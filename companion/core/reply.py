@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from companion.memory.manager import MemoryManager
     from companion.runtime.bus import EventBus
 
+RECENT_REPLIES = 3  # her replies a new one may not copy a sentence from
+
 log = logging.getLogger(__name__)
 
 __all__ = ["Reply", "ReplyHost", "MAX_TOOL_ROUNDS", "reply_budget", "as_prompted"]
@@ -262,7 +264,8 @@ class Reply:
         prompt = _Prompt(
             name, items, [], lore, memory_block, person, forget, ctx, options,
             chunker=ReplyChunker(settings.text.first_clause_chars, settings.text.max_sentence_chars, self.first_words),
-            hygiene=ReplyHygiene(names, host.character.name),
+            # her last few replies: a sentence copied from them is left out (a small model opens every reply alike)
+            hygiene=ReplyHygiene(names, host.character.name, recent_replies=[i.content for i in items if i.role == "assistant"][-RECENT_REPLIES:]),
         )
         prompt.messages = self._messages(prompt, conversation_start)
         return prompt

@@ -159,6 +159,12 @@ class Turn:
                         await self._on_text(text)
                     if self.hygiene is not None and self.hygiene.stopped:
                         break  # closing the stream stops the model (a llama.cpp slot is freed)
+        except LLMError:
+            if self.hygiene is not None:  # the provider failed mid-reply: what hygiene still held is part of the fragment
+                tail = self.hygiene.finish()
+                if tail:
+                    await self._on_text(tail)
+            raise
         finally:
             await aclose(stream)
         if self.hygiene is not None:

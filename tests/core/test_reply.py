@@ -182,7 +182,8 @@ async def test_a_reply_is_heard_while_written_and_barge_in_keeps_the_heard_prefi
 
 async def test_text_only_callers_get_the_same_handle_without_audio(tmp_path):
     """A reply with no voice (web text, CLI) is written and stored whole; interrupt() stops the writing."""
-    llm = ScriptedLLM([REPLY], token_delay=0.02)
+    other = REPLY.replace("Sentence number", "Line")  # a second reply that copies nothing from the first
+    llm = ScriptedLLM([REPLY, other], token_delay=0.02)
     companion = await make_companion(tmp_path, llm)
     try:
         handle = companion.reply("hello", conversation_id="web:x", platform="web")
@@ -193,7 +194,7 @@ async def test_text_only_callers_get_the_same_handle_without_audio(tmp_path):
         await eventually(lambda: second.first_turn is not None and "first_token" in second.first_turn.marks)
         second.interrupt()
         cut = await second.wait()
-        assert cut.interrupted and len(cut.reply) < len(REPLY)
+        assert cut.interrupted and len(cut.reply) < len(other)
         stored = await companion.history.recent("web:x", 5)
         assert stored[-1].interrupted and stored[-1].content == cut.reply
     finally:

@@ -69,3 +69,70 @@ def test_stop_strings_name_both_speakers_and_template_markers():
     stops = stop_strings(["Sam"], "Aiko")
     assert "\nSam:" in stops and "\nAiko:" in stops and "\nUser:" in stops and "<|im_end|>" in stops
 
+
+
+def say(text: str, step: int, recent: tuple[str, ...] = ()) -> tuple[str, bool]:
+    """What a listener hears of ``text`` from Mika talking with Robin (streamed ``step`` characters at a time)."""
+    hygiene = ReplyHygiene(["Robin"], "Mika", recent_replies=recent)
+    out = ""
+    for i in range(0, len(text), step):
+        out += hygiene.feed(text[i : i + step])
+        if hygiene.stopped:
+            break
+    return out + hygiene.finish(), hygiene.stopped
+
+
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_a_script_turn_ends_the_reply_whatever_the_name(step):
+    """'Mike: ...' after a sentence or at a line start ends the reply though nobody called Mike is in the chat."""
+    assert say("That sounds fun. Mike: Yeah it does, I love it.", step) == ("That sounds fun. ", True)
+    assert say("Sure!\nJohn Smith: what about me?", step) == ("Sure!\n", True)
+    assert say("Yes! **Grandma Rose**: and cookies too", step) == ("Yes! ", True)
+
+
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_ordinary_colons_are_not_script_turns(step):
+    """Times, ratios, labels like 'Note:' and a list after 'ideas:' pass untouched."""
+    for text in (
+        "Meet me at 10:30 tomorrow. Note: bring snacks.",
+        "The ratio is 3:2 and that's fine.",
+        "Here are three ideas:\nApples: red and sweet.\nPears: green.",
+        "Plan for the week.\nMonday: gym. Tuesday: rest.",
+        "I told Robin the plan. It is simple.",
+    ):
+        assert say(text, step) == (text, False)
+
+
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_her_own_name_as_a_vocative_is_dropped(step):
+    """'Mika, I think...' is said as 'I think...'; 'Mika:' as before."""
+    assert say("Mika, I think that's lovely.", step)[0] == "I think that's lovely."
+    assert say("Mika, that's lovely.", step)[0] == "That's lovely."
+    assert say("Robin, that's lovely.", step)[0] == "Robin, that's lovely."
+
+
+@pytest.mark.parametrize("step", [1, 5, 1000])
+def test_calling_herself_by_another_name_ends_that_sentence(step):
+    """'I'm Robin' said to Robin is never heard; 'I'm Mika', 'I'm happy' and 'I'm English' are."""
+    assert say("Hi Robin! I'm Robin, nice to meet you. What do you like?", step) == ("Hi Robin! What do you like?", False)
+    assert say("Hello there, my name is Sarah and I like tea. How are you?", step) == ("Hello there. How are you?", False)
+    for fine in ("I'm Mika and I love music.", "I'm happy you came!", "I'm English, actually.", "I am Robin's friend."):
+        assert say(fine, step) == (fine, False)
+
+
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_a_sentence_from_her_last_replies_is_not_said_again(step):
+    """The opening she used last time is left out; the rest of the reply is said."""
+    before = ("Hello! I'm so happy to see you again today, friend.",)
+    assert say("I'm so happy to see you again today! Let's talk about music.", step, before) == ("Let's talk about music.", False)
+    # a reply that is nothing but the copy is still said: better a copy than silence
+    assert say("I'm so happy to see you again today.", step, before) == ("I'm so happy to see you again today.", False)
+
+
+@pytest.mark.parametrize("step", [1, 6, 1000])
+def test_a_sentence_said_again_in_the_same_reply_ends_it(step):
+    """Not back to back: a loop over a few sentences stops at the first sentence that comes again."""
+    text = "I really love the rain in spring. It smells nice. I really love the rain in spring. It smells nice."
+    assert say(text, step) == ("I really love the rain in spring. It smells nice. ", True)
+    short = "Oh, I see. That is nice. Oh, I see."  # short sentences may come twice
+    assert say(short, step) == (short, False)

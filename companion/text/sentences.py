@@ -1,0 +1,183 @@
+"""Sentence-level reply hygiene (pure): copied sentences and a wrong name for herself, caught while streaming.
+
+A small model copies: the same sentence twice in one reply (a loop that goes on), or a sentence from one of
+its last replies (every reply opening "I'm so glad you asked!"). And it takes the person's name for its own
+("I'm Robin", said to Robin). ``SentenceGuard`` takes the text ``ReplyHygiene`` lets through, word by word, and:
+
+* holds a sentence only while its first words are those of a sentence already said (normalised: case and
+  punctuation ignored); once six words match (or all of a shorter one of at least four), it is a copy: a copy
+  from this reply ends the reply (a loop), a copy from an earlier reply is left out;
+* holds the words that may start "I'm X" / "I am X" / "my name is X" / "call me X" until X is known; with X a
+  capitalised word that is not her name, the rest of that sentence is left out.
+
+Ordinary sentences pass as soon as they differ from every earlier one, usually within a word or two.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["SentenceGuard", "normal_words", "sentences_of"]
+
+COPY_WORDS = 6  # this many leading words in common make a copy
+MIN_COPY = 4  # a shorter sentence repeated whole ("Oh, I see.") is not worth leaving out
+CLAIMS = (("i'm",), ("i’m",), ("i", "am"), ("my", "name", "is"), ("my", "name's"), ("call", "me"), ("i'm", "called"))
+# Capitalised words that follow "I'm" without being a name.
+NOT_NAMES = frozenset(
+    "sorry not so just also here very really glad happy sure fine ok okay good great afraid excited back home ready "
+    "american british english canadian australian irish scottish welsh french german spanish italian dutch swiss "
+    "japanese chinese korean indian mexican brazilian russian polish swedish norwegian danish finnish european "
+    "asian african christian catholic muslim jewish buddhist hindu vegan vegetarian ai".split()
+)
+_WORD = re.compile(r"\S+\s+")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]*]*$")
+_SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]*]*\s+")
+
+
+def normal_words(text: str) -> tuple[str, ...]:
+    """The words of ``text`` as compared: lower case, without punctuation."""
+    return tuple(w for w in (re.sub(r"[^\w'’]+", "", raw.lower()).strip("'’") for raw in text.split()) if w)
+
+
+def sentences_of(text: str) -> list[tuple[str, ...]]:
+    """The normalised sentences of a reply."""
+    return [words for words in (normal_words(s) for s in _SPLIT.split(text)) if words]
+
+
+class SentenceGuard:
+    """``feed`` text, take what it returns; ``stopped`` when a sentence of this reply came again (a loop)."""
+
+    def __init__(self, own_names: Iterable[str] = (), recent_replies: Iterable[str] = ()) -> None:
+        self.own = {w for name in own_names for w in normal_words(name)}
+        self.earlier = [s for reply in recent_replies for s in sentences_of(reply) if len(s) >= MIN_COPY]
+        self.said: list[tuple[str, ...]] = []  # this reply's sentences
+        self.stopped = False
+        self.reason: str | None = None
+        self.left_out: list[str] = []  # sentences (or their ends) not said, for logs and tests
+        self._partial = ""
+        self._words: list[str] = []  # raw words (with their spaces) of the sentence being written
+        self._norms: list[str] = []
+        self._released = 0  # words of this sentence already passed on
+        self._drop_from: int | None = None  # the sentence is left out from this word on
+        self._any_out = False
+        self._first_copy = ""  # said anyway if everything else was left out: better a copy than silence
+
+    def feed(self, text: str) -> str:
+        if self.stopped or not text:
+            return ""
+        self._partial += text
+        out: list[str] = []
+        pos = 0
+        for match in _WORD.finditer(self._partial):
+            pos = match.end()
+            out.append(self._word(match.group()))
+            if self.stopped:
+                break
+        self._partial = self._partial[pos:]
+        return self._mark("".join(out))
+
+    def finish(self) -> str:
+        if self.stopped:
+            return ""
+        out = self._word(self._partial) if self._partial.strip() else self._partial
+        self._partial = ""
+        if not self.stopped and self._words:
+            out += self._end_sentence()
+        if not self._any_out and not (out or "").strip() and self._first_copy:
+            out = self._first_copy
+        return self._mark(out)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _mark(self, out: str) -> str:
+        if out.strip():
+            self._any_out = True
+        return out
+
+    def _word(self, raw: str) -> str:
+        norm = normal_words(raw)
+        self._words.append(raw)
+        self._norms.append(norm[0] if norm else "")
+        hold = len(self._words)
+        claim = self._claims()
+        if 0 < claim < len(self._words) and self._words[claim - 1].rstrip().endswith(","):
+            claim -= 1  # keep the comma before a claim too: it may have to become a full stop
+        hold = min(hold, claim)
+        if raw.rstrip().endswith(","):
+            hold = min(hold, len(self._words) - 1)  # a claim may follow: "Hello there, I'm ..."
+        copy = self._copy_state()
+        if copy == "loop":
+            self.stopped, self.reason = True, "repeated sentence"
+            self.left_out.append("".join(self._words).strip())
+            return ""
+        if copy == "copy" and self._drop_from is None:
+            self._drop_from = 0
+            self.reason = self.reason or "copied sentence"
+        elif copy == "maybe":
+            hold = 0
+        if _SENTENCE_END.search(raw.strip()):
+            return self._end_sentence()
+        return self._release(hold)
+
+    def _release(self, upto: int, final: bool = False) -> str:
+        stop = upto if self._drop_from is None else min(upto, self._drop_from)
+        if not final and self._drop_from and stop == self._drop_from and self._words[stop - 1].rstrip().endswith(","):
+            stop -= 1  # its comma becomes a full stop at the sentence's end
+        if stop <= self._released:
+            return ""
+        out = "".join(self._words[self._released : stop])
+        self._released = stop
+        return out
+
+    def _end_sentence(self) -> str:
+        out = self._release(len(self._words), final=True)
+        if self._drop_from is not None:
+            dropped = "".join(self._words[self._drop_from :])
+            self.left_out.append(dropped.strip())
+            if self._drop_from == 0 and not self._first_copy:
+                self._first_copy = dropped
+            if self._drop_from > 0 and out.strip() and not out.rstrip().endswith((".", "!", "?", "…")):
+                out = out.rstrip().rstrip(",;:—–-") + ". "  # "Hello there, [I'm Robin]" -> "Hello there. "
+        words = tuple(w for w in self._norms if w)
+        if words and self._drop_from != 0:
+            self.said.append(words)
+        self._words, self._norms, self._released, self._drop_from = [], [], 0, None
+        return out
+
+    def _copy_state(self) -> str:
+        """"loop" (this reply said it), "copy" (an earlier reply did), "maybe" (it still may be), or ""."""
+        words = [w for w in self._norms if w]
+        if not words or self._drop_from == 0:
+            return ""
+        verdict = ""
+        for source, kind in ((self.said, "loop"), (self.earlier, "copy")):
+            for sentence in source:
+                if len(sentence) < MIN_COPY or tuple(words) != sentence[: len(words)]:
+                    continue
+                if len(words) >= min(COPY_WORDS, len(sentence)):
+                    return kind
+                verdict = "maybe"
+        return verdict
+
+    def _claims(self) -> int:
+        """Where to hold from for a claim still forming; a finished wrong claim starts leaving the sentence out."""
+        n = len(self._norms)
+        for start in range(max(0, n - 4), n):
+            tail = self._norms[start:]
+            for claim in CLAIMS:
+                if len(tail) <= len(claim) and tuple(tail) == claim[: len(tail)]:
+                    return start  # may become a claim: wait for the name
+                if len(tail) == len(claim) + 1 and tuple(tail[:-1]) == claim:
+                    raw = self._words[-1].strip().strip(".,!?;:…\"'”’)")
+                    if self._wrong_name(raw) and self._drop_from is None:
+                        self._drop_from = start
+                        self.reason = self.reason or "wrong name for herself"
+                    return n if self._drop_from is None else start
+        return n
+
+    def _wrong_name(self, raw: str) -> bool:
+        if not raw or not raw[0].isupper() or raw.endswith(("'s", "’s")):
+            return False
+        word = raw.lower()
+        return word not in self.own and word not in NOT_NAMES and not word.isdigit()
