@@ -14,7 +14,7 @@ from typing import Any
 from companion.character.lorebook import ActivatedLore
 from companion.character.persona import Character, substitute
 
-__all__ = ["HistoryItem", "build_messages", "image_part", "lore_scan"]
+__all__ = ["HistoryItem", "build_messages", "example_dialogue", "image_part", "lore_scan"]
 
 Message = dict[str, Any]
 
@@ -120,6 +120,36 @@ def lore_scan(history: Sequence[HistoryItem], new: NewMessage) -> list[str]:
     return [h.content for h in history] + [new.text]
 
 
+_EXAMPLE_LINE = re.compile(r"^\s*\{\{(user|char)\}\}\s*:\s?(.*)$", re.I)
+
+
+def example_dialogue(mes_example: str, sub: Any) -> list[Message]:
+    """A card's example dialogue (``<START>`` blocks of ``{{user}}:`` / ``{{char}}:`` lines) as user/assistant
+    messages: what chat templates are trained on, unlike a script in the system prompt, which a small model
+    continues as a script. Empty when the examples are not written as such lines."""
+    turns: list[Message] = []
+    for block in re.split(r"<START>", mes_example, flags=re.I):
+        current: Message | None = None
+        for line in block.splitlines():
+            match = _EXAMPLE_LINE.match(line)
+            if match:
+                role = "user" if match.group(1).lower() == "user" else "assistant"
+                if turns and turns[-1]["role"] == role:  # one turn in several lines (or blocks)
+                    current = turns[-1]
+                    current["content"] += "\n" + match.group(2)
+                else:
+                    current = {"role": role, "content": match.group(2)}
+                    turns.append(current)
+            elif current is not None and line.strip():
+                current["content"] += "\n" + line.strip()
+    out = []
+    for turn in turns:
+        content = sub(turn["content"])
+        if content:
+            out.append({"role": turn["role"], "content": content})
+    return out if any(t["role"] == "assistant" for t in out) else []
+
+
 def build_messages(
     character: Character,
     history: Sequence[HistoryItem],
@@ -160,13 +190,15 @@ def build_messages(
         system_parts.append(f"Scenario: {sub(character.scenario)}")
     if lore:
         system_parts.extend(sub(e.content) for e in lore.after_char)
-    if character.mes_example:
+    example_turns = example_dialogue(character.mes_example, sub) if character.mes_example else []
+    if character.mes_example and not example_turns:  # prose, not dialogue: described in the system prompt
         examples = sub(character.mes_example).replace("<START>", "").strip()
         if examples:
             system_parts.append(f"Example of how {char} talks:\n{examples}")
     if chat_mode:
         system_parts.append(CHAT_RULES)
     messages: list[Message] = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
+    messages.extend(example_turns)  # part of the stable prefix: the same every turn with this person
 
     greeting = character.greeting_template(seed) if conversation_start else ""
     if greeting:

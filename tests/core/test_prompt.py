@@ -29,3 +29,33 @@ def test_history_fits_its_token_budget_and_its_start_moves_in_steps():
     assert fit_history(conversation, 0) == conversation
     huge = [HistoryItem("user", "word " * 400), HistoryItem("assistant", "ok then")]
     assert fit_history(huge, 100, first_index=3, step=10) == huge[-1:]  # never more than the budget allows
+
+
+def test_example_dialogue_becomes_user_and_assistant_turns():
+    """A card's <START> blocks are real message pairs after the system prompt, {{user}} as the speaker's name."""
+    from companion.character.persona import Character
+    from companion.core.prompt import NewMessage, build_messages
+
+    card = Character(
+        name="Mika",
+        description="A cheerful streamer.",
+        mes_example="<START>\n{{user}}: Hi {{char}}!\n{{char}}: Hey {{user}}! Ready to play?\n"
+        "<START>\n{{user}}: What do you like?\n{{char}}: Cozy games,\nand tea.",
+    )
+    messages = build_messages(card, [], NewMessage("Hello!", "Robin"), conversation_start=False)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert messages[1]["content"] == "Hi Mika!" and messages[2]["content"] == "Hey Robin! Ready to play?"
+    assert messages[4]["content"] == "Cozy games,\nand tea."
+    assert "{{" not in messages[0]["content"] and "Hi Mika" not in messages[0]["content"]
+    assert messages[-1] == {"role": "user", "content": "Hello!"}
+
+
+def test_examples_in_prose_stay_in_the_system_prompt():
+    """Examples that are not {{user}}:/{{char}}: lines are described in the system prompt, as before."""
+    from companion.character.persona import Character
+    from companion.core.prompt import NewMessage, build_messages
+
+    card = Character(name="Mika", mes_example="Mika often says 'nyan' and loves puns.")
+    messages = build_messages(card, [], NewMessage("Hello!", "Robin"), conversation_start=False)
+    assert [m["role"] for m in messages] == ["system", "user"]
+    assert "Example of how Mika talks:\nMika often says 'nyan'" in messages[0]["content"]
