@@ -191,6 +191,8 @@ def build_messages(
     if lore:
         system_parts.extend(sub(e.content) for e in lore.after_char)
     example_turns = example_dialogue(character.mes_example, sub) if character.mes_example else []
+    if chat_mode:  # the examples look like what she will see: quoted chat
+        example_turns = [{**t, "content": quote_chat(user, t["content"])} if t["role"] == "user" else t for t in example_turns]
     if character.mes_example and not example_turns:  # prose, not dialogue: described in the system prompt
         examples = sub(character.mes_example).replace("<START>", "").strip()
         if examples:

@@ -37,7 +37,8 @@ async def test_jailbreaks_stay_quoted_user_content(settings_for, fake_openai, at
     for token in ("<|im_start|>", "<|im_end|>", "[INST]", "<<SYS>>", "</s>", "<s>"):
         assert token not in user["content"]
     assert "\n" not in user["content"]
-    assert len([m for m in messages if m["role"] == "user"]) == 1
+    earlier = [m["content"] for m in messages[:-1] if m["role"] == "user"]  # the card's example turns
+    assert all(attack[:12] not in c and c.startswith("sneaky says in chat") for c in earlier)
 
 
 async def test_chat_users_cannot_use_owner_tools(settings_for, fake_openai):

@@ -101,6 +101,7 @@ async def test_pages_in_a_real_browser(served, fake_openai, tmp_path):
             listening = len(served._event_sockets)  # noqa: SLF001 - the server's own list of /events sockets
             await overlay.goto(base + "/overlay?size=30&color=ffff00&chat=1")
             await eventually(lambda: len(served._event_sockets) > listening, what="the overlay's /events socket")  # noqa: SLF001
+            fake_openai.reply = "[happy] What a sunny overlay this is!"  # not a copy of her last replies
             await page.fill("#text", "Say something for the overlay")
             await page.click("#send")
             await overlay.wait_for_function("() => document.getElementById('sub').textContent.includes('sunny')")
