@@ -12,9 +12,14 @@ scripts/setup.sh local-llm,memory,voice,avatar,tools,discord,dev
 # machine; then all the others on every core (pytest-xdist), about twice as fast as one after the other.
 workers="${PYTEST_WORKERS:-auto}"
 set +e
-.venv/bin/python -m pytest -m alone -p no:xdist "$@"
-alone=$?
-.venv/bin/python -m pytest -m "not alone" -n "$workers" "$@"
+if printf '%s\n' "$@" | grep -qx -- '-m'; then  # the caller picks by marker (`./test.sh -m slow`): one run
+  alone=5
+  .venv/bin/python -m pytest -n "$workers" "$@"
+else
+  .venv/bin/python -m pytest -m alone -p no:xdist "$@"
+  alone=$?
+  .venv/bin/python -m pytest -m "not alone" -n "$workers" "$@"
+fi
 code=$?
 set -e
 if [ "$alone" -ne 0 ] && [ "$alone" -ne 5 ]; then

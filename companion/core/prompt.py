@@ -7,7 +7,7 @@ accepts (the transformers provider renders them with the model's chat template).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +123,7 @@ def lore_scan(history: Sequence[HistoryItem], new: NewMessage) -> list[str]:
 _EXAMPLE_LINE = re.compile(r"^\s*\{\{(user|char)\}\}\s*:\s?(.*)$", re.I)
 
 
-def example_dialogue(mes_example: str, sub: Any) -> list[Message]:
+def example_dialogue(mes_example: str, sub: Callable[[str], str]) -> list[Message]:
     """A card's example dialogue (``<START>`` blocks of ``{{user}}:`` / ``{{char}}:`` lines) as user/assistant
     messages: what chat templates are trained on, unlike a script in the system prompt, which a small model
     continues as a script. Empty when the examples are not written as such lines."""

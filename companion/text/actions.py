@@ -28,7 +28,7 @@ _VERBS: dict[str, str | None] = {
         "nod shrug wave lean look tilt hum clap yawn stretch blink raise roll jump dance twirl whisper pause cough "
         "clear gesture point scratch rub cross glance stare gaze peek sip take sit stand walk turn hold grab pat poke "
         "wiggle spin bow salute tap drum fidget shake bite lick hide adjust fold open close reach offer hand put "
-        "giggles eyes voice tone".split(),
+        "eyes voice tone".split(),
         None,
     ),
 }
@@ -52,19 +52,23 @@ def _forms() -> dict[str, str | None]:
 _FORMS = _forms()
 
 
+_LEADS = frozenset("she he they i then and a little".split())  # may come before the verb: "she smiles"
+
+
 def action_emotion(content: str) -> tuple[bool, str | None]:
     """(whether ``content`` is a stage direction, the feeling it shows)."""
-    words = re.findall(r"[a-z']+", content.lower())
+    raw = re.findall(r"[A-Za-z']+", content)
+    words = [w.lower() for w in raw]
     if not words or len(words) > 16:
         return False, None
     manner = _MANNER.search(" ".join(words))
     if manner:
         noun = manner.group(1)
         return True, _FORMS.get(noun) if noun not in ("voice", "tone", "whisper") else None
-    for word in words[:3]:  # "softly laughs", "she smiles", "eyes widen"
+    for i, word in enumerate(words[:3]):  # "softly laughs", "she smiles", "Aiko grins", "eyes widen"
         if word in _FORMS:
             return True, _FORMS[word]
-        if not (word.endswith("ly") or word in ("she", "he", "they", "mika", "happily", "then", "and", "a", "little")):
+        if not (word.endswith("ly") or word in _LEADS or (i == 0 and raw[0][0].isupper() and len(words) > 1)):
             break
     return False, None
 

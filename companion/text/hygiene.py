@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from companion.text.sentences import SentenceGuard
+from companion.text.sentences import SentenceGuard, take_words
 
 __all__ = ["ReplyHygiene", "TEMPLATE_MARKERS", "stop_strings"]
 
@@ -30,7 +30,6 @@ TEMPLATE_MARKERS = (
 )
 GENERIC_SPEAKERS = ("User", "Human", "Assistant", "AI")
 MAX_PHRASE_WORDS = 8
-_WORD = re.compile(r"\S+\s+")
 # A script turn: one to three capitalised words and a colon, at a line start or right after a sentence.
 _NAME = r"[A-Z][\w'’.\-]*(?:[ \t]+[A-Z][\w'’\-]*){0,2}"
 _SCRIPT = re.compile(rf"(?:(?<=\n)|(?<=[.!?…][ \t])|(?<=[.!?…][\"”)][ \t]))[ \t]*\**[ \t]*({_NAME})[ \t]*\**[ \t]*:(?![\d/])")
@@ -124,8 +123,6 @@ class ReplyHygiene:
         out = self.sentences.feed(text) if text else ""
         if final and not self.sentences.stopped:
             out += self.sentences.finish()
-        if self.sentences.stopped and not self.stopped:
-            self.stopped = True
         if self.sentences.reason and not self.reason:
             self.reason = self.sentences.reason
         return out
@@ -242,15 +239,12 @@ class ReplyHygiene:
     def _repeat_stage(self, text: str, final: bool = False) -> str:
         if self.stopped:
             return ""
-        self._partial += text
+        words, self._partial = take_words(self._partial + text)
         out: list[str] = []
-        pos = 0
-        for match in _WORD.finditer(self._partial):
-            pos = match.end()
-            out.append(self._word(match.group()))
+        for word in words:
+            out.append(self._word(word))
             if self.stopped:
                 return "".join(out)
-        self._partial = self._partial[pos:]
         if final:
             if self._partial:
                 out.append(self._word(self._partial))

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["SentenceGuard", "normal_words", "sentences_of"]
+__all__ = ["SentenceGuard", "normal_words", "sentences_of", "take_words"]
 
 COPY_WORDS = 6  # this many leading words in common make a copy
 MIN_COPY = 4  # a shorter sentence repeated whole ("Oh, I see.") is not worth leaving out
@@ -33,6 +33,15 @@ NOT_NAMES = frozenset(
 _WORD = re.compile(r"\S+\s+")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]*]*$")
 _SPLIT = re.compile(r"(?<=[.!?…])[\"'”’)\]*]*\s+")
+
+
+def take_words(buffer: str) -> tuple[list[str], str]:
+    """The whole words at the start of ``buffer`` (each with the space after it), and what is left: a word being written."""
+    words, pos = [], 0
+    for match in _WORD.finditer(buffer):
+        words.append(match.group())
+        pos = match.end()
+    return words, buffer[pos:]
 
 
 def normal_words(text: str) -> tuple[str, ...]:
@@ -66,15 +75,12 @@ class SentenceGuard:
     def feed(self, text: str) -> str:
         if self.stopped or not text:
             return ""
-        self._partial += text
+        words, self._partial = take_words(self._partial + text)
         out: list[str] = []
-        pos = 0
-        for match in _WORD.finditer(self._partial):
-            pos = match.end()
-            out.append(self._word(match.group()))
+        for word in words:
+            out.append(self._word(word))
             if self.stopped:
                 break
-        self._partial = self._partial[pos:]
         return self._mark("".join(out))
 
     def finish(self) -> str:

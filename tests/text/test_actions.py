@@ -42,3 +42,9 @@ def test_the_chunker_speaks_without_directions_and_cues_their_feeling():
     assert "giggle" not in speech and "smiling" not in speech and "funny" in speech and "Tell me more" in speech
     assert "happy" in {e for s in sentences for e in s.emotions}
     assert "*giggles*" in sentences[0].text
+
+
+def test_a_direction_that_names_the_character_is_still_a_direction():
+    """'*Aiko grins*' (any name first) is an action; '*Paris* is lovely' is not."""
+    assert split_actions("*Aiko grins* Sure!") == ("*Aiko grins* Sure!", "Sure!", ["happy"])
+    assert split_actions("*Paris* is lovely.") == ("*Paris* is lovely.", "*Paris* is lovely.", [])

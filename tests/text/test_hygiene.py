@@ -5,8 +5,9 @@ import pytest
 from companion.text.hygiene import ReplyHygiene, stop_strings
 
 
-def clean(text: str, step: int = 3, user: str = "Sam", char: str = "Aiko") -> tuple[str, bool]:
-    hygiene = ReplyHygiene([user], char)
+def clean(text: str, step: int = 3, user: str = "Sam", char: str = "Aiko", recent: tuple[str, ...] = ()) -> tuple[str, bool]:
+    """What a listener hears of ``text`` (streamed ``step`` characters at a time) and whether the reply was ended."""
+    hygiene = ReplyHygiene([user], char, recent_replies=recent)
     out = ""
     for i in range(0, len(text), step):
         out += hygiene.feed(text[i : i + step])
@@ -72,14 +73,8 @@ def test_stop_strings_name_both_speakers_and_template_markers():
 
 
 def say(text: str, step: int, recent: tuple[str, ...] = ()) -> tuple[str, bool]:
-    """What a listener hears of ``text`` from Mika talking with Robin (streamed ``step`` characters at a time)."""
-    hygiene = ReplyHygiene(["Robin"], "Mika", recent_replies=recent)
-    out = ""
-    for i in range(0, len(text), step):
-        out += hygiene.feed(text[i : i + step])
-        if hygiene.stopped:
-            break
-    return out + hygiene.finish(), hygiene.stopped
+    """What a listener hears of ``text`` from Mika talking with Robin."""
+    return clean(text, step, "Robin", "Mika", recent)
 
 
 @pytest.mark.parametrize("step", [1, 4, 1000])
