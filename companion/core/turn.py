@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from companion.llm.base import LLM, GenerationOptions, LLMContextOverflow, LLMError, LLMPreempted, Message, ToolCall, aclose
 from companion.runtime.bus import EventBus
 from companion.runtime.events import EmotionCue, SentenceReady, TokenStreamed, TurnEnded, TurnStarted
+from companion.text.actions import split_actions
 from companion.text.chunking import DisplayFilter, ReplyChunker, Sentence, extract_emotions, strip_reasoning
 from companion.text.hygiene import ReplyHygiene
 
@@ -219,6 +220,8 @@ class Turn:
             return self.result
         self.mark("end")
         reply, emotions = extract_emotions(strip_reasoning("".join(self._raw)))
+        reply, _, acted = split_actions(reply)  # stage directions written as actions, as the sentences show them
+        emotions += acted
         if self.moderated or self.truncated:  # what was actually said: blocked sentences replaced, no cut-off tail
             reply = " ".join(s.text for s in self.sentences if s.text)
         timings = {stage: round((t - self.t0) * 1000, 3) for stage, t in self.marks.items() if stage != "start"}

@@ -24,6 +24,8 @@ _VERBS: dict[str, str | None] = {
     **dict.fromkeys("hug cuddle kiss snuggle".split(), "love"),
     **dict.fromkeys("think ponder muse".split(), "thinking"),
     **dict.fromkeys("bounce squeal".split(), "excited"),
+    **dict.fromkeys("laughter applause".split(), "happy"),  # nouns a model writes as directions: "(laughter)"
+    **dict.fromkeys("sarcasm silence sarcastically".split(), None),
     **dict.fromkeys(
         "nod shrug wave lean look tilt hum clap yawn stretch blink raise roll jump dance twirl whisper pause cough "
         "clear gesture point scratch rub cross glance stare gaze peek sip take sit stand walk turn hold grab pat poke "

@@ -90,3 +90,11 @@ async def test_a_reply_that_hits_its_budget_ends_at_its_last_complete_sentence()
     result = await turn.run()
     assert result.reply == "Hello there, friend! I like tea."
     assert spoken and all("thi" not in s.split() for s in spoken) and "one more" not in " ".join(spoken)
+
+
+async def test_stage_directions_are_written_as_actions_and_never_spoken():
+    """'(laughs)' and '(sarcasm)' are kept in the written reply as *actions*; the voice gets only the words."""
+    result = await Turn(ScriptedLLM(["(laughs) That is a funny game. (sarcasm)"]), MESSAGES).run()
+    assert result.reply == "*laughs* That is a funny game. *sarcasm*"
+    assert [s.speech for s in result.sentences if s.speech] == ["That is a funny game."]
+    assert "happy" in result.emotions
