@@ -14,16 +14,13 @@ from typing import Any
 
 import regex
 
+from companion.text.tokens import estimate_tokens
+
 log = logging.getLogger(__name__)
 
 __all__ = ["LoreEntry", "Lorebook", "ActivatedLore", "estimate_tokens", "REGEX_TIMEOUT_S"]
 
 REGEX_TIMEOUT_S = 0.05
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free estimate (about 4 characters per token for English)."""
-    return max(1, (len(text) + 3) // 4) if text else 0
 
 
 @dataclass(slots=True)

@@ -26,15 +26,32 @@ def main(argv: list[str] | None = None) -> int:
     umask = os.umask(PRIVATE_UMASK)  # history, memories and tokens are readable by the user alone
     try:
         return _main(argv)
+    except BrokenPipeError:
+        return _closed_pipe()
     except (Exception, SystemExit) as exc:
         if isinstance(exc, SystemExit):
             raise
+        if isinstance(exc.__context__, BrokenPipeError):
+            return _closed_pipe()
         traceback.print_exc()  # a bug: shown, masked
         return EXIT_FAILURE
     finally:
         os.umask(umask)
-        sys.stdout.flush()
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _closed_pipe()
         sys.stdout, sys.stderr = stdout, stderr
+
+
+def _closed_pipe() -> int:
+    """The reader went away (``companion ... | head``): stop quietly, as other command-line tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+    return 141  # 128 + SIGPIPE
 
 
 def _main(argv: list[str] | None) -> int:

@@ -63,6 +63,31 @@ class LlamaCppSection(_Section):
     )
     stop: list[str] = Field(default_factory=list, description="Extra stop strings, added to the built-in ones.")
     mmproj: str = Field("", description="Multimodal projector GGUF for image input (vision models). Empty: text only.")
+    state_cache_mib: int = Field(
+        512, ge=0, description="Disk kept for saved prompt caches in the data folder (llm-state/), so a restarted "
+        "companion or a one-shot command does not read the whole prompt again. 0: keep none.",
+    )
+
+
+class SamplingSection(_Section):
+    """Empty values take the preset for the model's size (companion/llm/sampling.py, chosen on bench/reply_quality.py)."""
+
+    min_p: float | None = Field(None, ge=0, le=1, description="Drop tokens less likely than this fraction of the likeliest.")
+    repeat_penalty: float | None = Field(None, ge=0, le=3, description="Penalty on tokens used in the last repeat_last_n (1: none).")
+    repeat_last_n: int | None = Field(None, ge=-1, description="Tokens the repeat penalty looks back over (-1: the context).")
+    presence_penalty: float | None = Field(None, ge=-2, le=2, description="Penalty on any token already in the reply.")
+    frequency_penalty: float | None = Field(None, ge=-2, le=2, description="Penalty growing with how often a token was used.")
+    dry_multiplier: float | None = Field(None, ge=0, le=5, description="DRY: penalty on extending a sequence already in the context (0: off).")
+    dry_base: float | None = Field(None, ge=1, le=4, description="DRY: how fast the penalty grows with the repeated length.")
+    dry_allowed_length: int | None = Field(None, ge=1, le=64, description="DRY: tokens a repeat may run before it is penalised.")
+    dry_penalty_last_n: int | None = Field(None, ge=-1, description="DRY: tokens looked back over (-1: the whole context).")
+    server_extras: Literal["auto", "yes", "no"] = Field(
+        "auto", description="openai provider: also send llama.cpp's samplers (min_p, DRY, repeat_penalty). auto: to "
+        "local servers (llama.cpp, vLLM, Ollama, LM Studio take or ignore them), not to hosted APIs that refuse unknown fields.",
+    )
+
+    def overrides(self) -> dict[str, object]:
+        return {k: v for k, v in self.model_dump().items() if k != "server_extras" and v is not None}
 
 
 LLMProviderName = Literal["llamacpp", "transformers", "openai"]
@@ -79,7 +104,7 @@ class LLMSection(_Section):
         default_factory=list,
         description="Providers tried in order when the primary fails before its first token.",
     )
-    max_tokens: int = Field(256, gt=0, le=32768, description="Longest written reply (web, Discord text, terminal), in tokens.")
+    max_tokens: int = Field(150, gt=0, le=32768, description="Longest written reply (web, Discord text, terminal), in tokens (150: about 600 characters, a chat message rather than an essay).")
     spoken_max_tokens: int = Field(
         60,
         gt=0,
@@ -98,6 +123,7 @@ class LLMSection(_Section):
         description="Most tokens of recent messages in the prompt (0: no limit); a shorter prompt answers sooner on a CPU. "
         "Older messages are still remembered through long-term memory.",
     )
+    sampling: SamplingSection = Field(default_factory=SamplingSection)
     openai: OpenAISection = Field(default_factory=OpenAISection)
     transformers: TransformersSection = Field(default_factory=TransformersSection)
     llamacpp: LlamaCppSection = Field(default_factory=LlamaCppSection)

@@ -76,6 +76,11 @@ class MemorySection(_Section):
     recall_k: int = Field(6, ge=0, le=50, description="Memories about the speaker put into each prompt.")
     budget_chars: int = Field(1200, ge=0, description="Most characters of memories in one prompt.")
     half_life_days: float = Field(30.0, gt=0, description="Days after which an unrecalled memory's importance halves.")
+    quote_answers: Literal["auto", "on", "off"] = Field(
+        "auto", description="A direct question about the person (\"what do I do for work?\") that their own remembered "
+        "words answer starts the reply with those words (\"You told me you work as...\"). auto: for small local models, "
+        "which otherwise often ignore what they are reminded of.",
+    )
 
 
 class MCPServerSection(_Section):

@@ -73,12 +73,14 @@ class Companion:
     async def start(self) -> None:
         await self.history.open()
         await self.llm.start()
-        # A local model prefills the (long, fixed) system prompt now, not during the first reply.
+        # A local model prefills the stable start of the prompt (system prompt, the card's example turns) now,
+        # not during the first reply; with saved states it loads it from disk instead.
         try:
-            system = build_messages(
-                self.character, [], NewMessage("", self.settings.companion.user_name), conversation_start=False
-            )[:1]
-            await self.llm.warm(system)
+            messages = build_messages(
+                self.character, [], NewMessage("", self.settings.owner_display_name()), conversation_start=False
+            )
+            new = max(i for i, m in enumerate(messages) if m["role"] == "user")  # the (empty) new message
+            await self.llm.warm(messages[:new])
         except Exception as exc:  # noqa: BLE001 - a warm-up is an optimisation, never a reason to stop
             log.debug("llm warm-up skipped: %s", exc)
         if self.memory is not None:

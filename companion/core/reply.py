@@ -33,6 +33,8 @@ from companion.core.prompt import HistoryItem, NewMessage, build_messages, fit_h
 from companion.core.speech import Speech, Voice, VoiceRouter
 from companion.core.turn import SentenceSink, TokenSink, Turn, TurnResult
 from companion.llm.base import LLM, GenerationOptions, Message, Priority
+from companion.llm.slot_state import conversation_key
+from companion.memory.grounding import opening_for
 from companion.memory.manager import Exchange
 from companion.runtime.events import TurnEnded, TurnStarted, UserMessage
 from companion.text.chunking import ReplyChunker, Sentence, drop_partial_tag
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
     from companion.runtime.bus import EventBus
 
 RECENT_REPLIES = 3  # her replies a new one may not copy a sentence from
+SMALL_MODEL_WRITTEN_TOKENS = 90  # about 350 characters
+QUOTED_FOLLOW_UP_TOKENS = 48  # after an answer from their own words: a sentence or two, not a story that may contradict it
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,7 @@ class _Prompt:
     options: GenerationOptions
     chunker: ReplyChunker
     hygiene: ReplyHygiene
+    opening: str = ""  # the reply's first sentence, from their own remembered words (memory/grounding.py)
 
 
 class Reply:
@@ -226,16 +231,21 @@ class Reply:
             for m in recent
             if m.role in ("user", "assistant") and (m.content.strip() or not m.interrupted)
         ]
-        budgeted = fit_history(items, settings.llm.history_tokens, first_index=total - len(items), step=window_step(window))
+        sizes = await host.llm.count_tokens([i.content for i in items]) if items and settings.llm.history_tokens > 0 else None
+        budgeted = fit_history(
+            items, settings.llm.history_tokens, first_index=total - len(items), step=window_step(window), sizes=sizes
+        )
         conversation_start = total <= window and len(budgeted) == len(items)
         items = budgeted
         person, forget, memory_block = None, None, ""
+        remembered: list[tuple[str, float]] = []
         if host.memory is not None:
             host.memory.turn_started()
             try:
                 person, forget, memory_block = await host.memory.prepare(
                     speaker_id, text, conversation_id=conversation_id, platform=platform, speaker_name=name,
                     earlier=len(items) < total,  # older messages are out of the prompt
+                    recalled=remembered,
                 )
             except Exception:
                 log.exception("memory recall failed; answering without it")
@@ -255,26 +265,42 @@ class Reply:
         ctx = ToolContext(speaker_id, platform, conversation_id, host.permission_level(speaker_id, platform))
         names = (name, settings.companion.user_name)
         options = GenerationOptions(
-            max_tokens=reply_budget(settings, platform),
+            max_tokens=reply_budget(settings, platform, small=bool(getattr(host.llm, "small_model", False))),
             temperature=settings.llm.temperature,
             tools=tuple(host.tool_specs(ctx)),
             priority=self.priority,
             stop=tuple(stop_strings(names, host.character.name)),
+            cache_key=conversation_key(conversation_id),
         )
         prompt = _Prompt(
             name, items, [], lore, memory_block, person, forget, ctx, options,
             chunker=ReplyChunker(settings.text.first_clause_chars, settings.text.max_sentence_chars, self.first_words),
             # her last few replies: a sentence copied from them is left out (a small model opens every reply alike)
-            hygiene=ReplyHygiene(names, host.character.name, recent_replies=[i.content for i in items if i.role == "assistant"][-RECENT_REPLIES:]),
+            hygiene=ReplyHygiene(
+                names, host.character.name, message=text,
+                recent_replies=[i.content for i in items if i.role == "assistant"][-RECENT_REPLIES:],
+            ),
         )
+        if remembered and not self.images and self._quote_answers():
+            prompt.opening = opening_for(text, remembered) or ""
+            if prompt.opening:
+                # a direct answer from their own words, then a short follow-up from the model
+                prompt.options = replace(prompt.options, max_tokens=min(prompt.options.max_tokens, QUOTED_FOLLOW_UP_TOKENS))
         prompt.messages = self._messages(prompt, conversation_start)
         return prompt
 
+    def _quote_answers(self) -> bool:
+        mode = self.host.settings.memory.quote_answers
+        return mode == "on" or (mode == "auto" and bool(getattr(self.host.llm, "small_model", False)))
+
     def _messages(self, prompt: _Prompt, start: bool) -> list[Message]:
-        return build_messages(
+        messages = build_messages(
             self.host.character, prompt.items, NewMessage(self.text, prompt.name, self.images), conversation_start=start,
             seed=self.conversation_id, memories=prompt.memory_block, chat_mode=self.traits.audience_chat, lore=prompt.lore,
         )
+        if prompt.opening:  # an assistant message last: the model continues it (llama.cpp's assistant prefill)
+            messages.append({"role": "assistant", "content": prompt.opening})
+        return messages
 
     async def _generate(self, prompt: _Prompt) -> TurnResult:
         """The model's answer, one Turn per tool round; sentences go to the voices as they are written."""
@@ -290,6 +316,7 @@ class Reply:
                 started_at=self.started if round_ == 0 else None,
                 moderate=host.moderator.check_output if host.moderator is not None else None,
                 hygiene=prompt.hygiene, turn_id=self.id, lifecycle=False,
+                opening=prompt.opening if round_ == 0 else "",
             )
             turn.mark("prompt_ready")
             self.turn = turn
@@ -380,10 +407,17 @@ def as_prompted(content: str, interrupted: bool) -> str:
     return content.rstrip() + "…" if interrupted and content.strip() else content
 
 
-def reply_budget(settings: Settings, platform: str) -> int:
-    """Tokens a reply may take where it is heard (short) or read (longer)."""
+def reply_budget(settings: Settings, platform: str, small: bool = False) -> int:
+    """Tokens a reply may take where it is heard (short) or read (longer).
+
+    A small model's written replies get at most SMALL_MODEL_WRITTEN_TOKENS: past a few sentences it rambles
+    (on the embedded model a 150-token budget gave a median of 370 characters over eight turns, most replies
+    running to the limit), and a chat message should read like one.
+    """
     llm = settings.llm
-    return llm.spoken_max_tokens if platform_traits(platform).heard else llm.max_tokens
+    if platform_traits(platform).heard:
+        return llm.spoken_max_tokens
+    return min(llm.max_tokens, SMALL_MODEL_WRITTEN_TOKENS) if small else llm.max_tokens
 
 
 def _merge(parts: list[TurnResult]) -> TurnResult:
@@ -402,4 +436,5 @@ def _merge(parts: list[TurnResult]) -> TurnResult:
         error=last.error,
         timings_ms=timings,
         tool_calls=tuple(c for p in parts for c in p.tool_calls),
+        written=" ".join(p.written for p in parts if p.written),
     )

@@ -39,6 +39,7 @@ class TurnResult:
     tool_calls: tuple[ToolCall, ...] = field(default_factory=tuple)
     spoken: str | None = None  # voice: the part the listener heard, when they interrupted
     overflow: bool = False  # the prompt did not fit the model's context window (error says so)
+    written: str = ""  # what the model wrote, before hygiene (logs and bench/reply_quality.py: what was left out)
 
 
 class Turn:
@@ -60,6 +61,7 @@ class Turn:
         clock: Callable[[], float] = time.perf_counter,
         moderate: Callable[[str], str] | None = None,
         hygiene: ReplyHygiene | None = None,
+        opening: str = "",
         turn_id: str | None = None,
         lifecycle: bool = True,
     ) -> None:
@@ -80,6 +82,8 @@ class Turn:
         self.moderated = False
         self.truncated = False  # cut back to the last complete sentence (reply budget reached)
         self.hygiene = hygiene  # shared across tool rounds, like the chunker
+        self._written: list[str] = []  # the model's own text, before hygiene
+        self.opening = opening  # said first; the model continues it (its messages end with it as an assistant prefill)
         self._clock = clock
         self.t0 = started_at if started_at is not None else clock()
         self.marks: dict[str, float] = {}
@@ -140,6 +144,11 @@ class Turn:
     # -- internals ------------------------------------------------------------
 
     async def _generate(self) -> None:
+        if self.opening:
+            self._written.append(self.opening)
+            text = self.hygiene.feed(self.opening) if self.hygiene is not None else self.opening
+            if text:
+                await self._on_text(text)
         stream = self.llm.stream(self.messages, self.options).__aiter__()
         try:
             while True:
@@ -155,6 +164,7 @@ class Turn:
                 if chunk.tool_calls:
                     self.tool_calls += chunk.tool_calls
                 if chunk.text:
+                    self._written.append(chunk.text)
                     text = self.hygiene.feed(chunk.text) if self.hygiene is not None else chunk.text
                     if text:
                         await self._on_text(text)
@@ -239,6 +249,7 @@ class Turn:
             timings_ms=timings,
             tool_calls=self.tool_calls,
             overflow=self.overflow,
+            written="".join(self._written),
         )
         if self.bus and self.lifecycle:
             self.bus.publish(

@@ -19,6 +19,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from companion.runtime.registry import Registry
+from companion.text.tokens import estimate_tokens
 
 if TYPE_CHECKING:
     pass
@@ -106,6 +107,9 @@ class GenerationOptions:
     # Strings that end the reply (the other speaker's turn starting); providers that take
     # them pass them on, and the text layer stops there anyway.
     stop: Sequence[str] = field(default_factory=tuple)
+    # What this prompt continues ("conversation:<id>"): a local model keeps that conversation's cache
+    # in one place (and on disk), so the next turn, even in a new process, reads only what is new.
+    cache_key: str = ""
 
 
 class LLM(ABC):
@@ -136,6 +140,10 @@ class LLM(ABC):
 
     async def warm(self, messages: list[Message]) -> None:
         """Pre-compute what a prompt starting with ``messages`` needs (local models cache it); default: nothing."""
+
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens each text takes in this model's prompt; an estimate unless the provider has the tokenizer."""
+        return [estimate_tokens(t) for t in texts]
 
     async def check(self) -> str:
         """Verify the provider can answer (for ``companion doctor``); returns a one-line status."""

@@ -48,6 +48,9 @@ class FallbackLLM(LLM):
     async def warm(self, messages: list[Message]) -> None:
         await self.providers[0].warm(messages)
 
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        return await self.providers[0].count_tokens(texts)
+
     async def check(self) -> str:
         return "; ".join([f"{p.name}: {await p.check()}" for p in self.providers])
 

@@ -14,7 +14,10 @@ within one token.
 
 The embedded server also listens on a random loopback port (llama.cpp starts
 its HTTP front end whatever we do); it is locked with a random API key that
-never leaves this process, so a web page cannot use it.
+never leaves this process, so a web page cannot use it. We use that front end
+for two things the Python binding lacks: saving and restoring slot states
+(``slot_state.py``: a new process does not prefill what the last one read)
+and counting tokens with the model's own tokenizer.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import json
 import secrets
 import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +38,8 @@ from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMC
 from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
 from companion.llm.embedded import DEFAULT_MODEL_NAME, default_gguf_path
 from companion.llm.gguf_meta import GGUFError, read_metadata
+from companion.llm.sampling import SMALL_MODEL_BYTES, sampling_for
+from companion.llm.slot_state import SlotPicker, SlotStates, model_id, prefix_key
 from companion.llm.threads import run_in_daemon_thread
 
 if TYPE_CHECKING:
@@ -43,9 +50,6 @@ log = logging.getLogger(__name__)
 __all__ = ["LlamaCppLLM"]
 
 _END = object()
-
-
-DRY_SAMPLING = {"dry_multiplier": 0.8, "dry_base": 1.75, "dry_allowed_length": 3, "dry_penalty_last_n": 0}  # 0: the whole context
 
 
 def _import_xllamacpp() -> Any:
@@ -73,6 +77,9 @@ class LlamaCppLLM(LLM):
         chat_template: str = "",
         stop: tuple[str, ...] | list[str] = (),
         mmproj: str = "",
+        state_dir: str | Path = "",
+        state_cache_mib: int = 512,
+        sampling: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,6 +97,16 @@ class LlamaCppLLM(LLM):
         self._warned_images = False
         self.last_timings: dict[str, Any] = {}  # llama.cpp's own figures for the last finished request
         self.last_release_ms: float | None = None  # cancel requested -> slot free, for the last cancelled request
+        self.state_dir = Path(state_dir).expanduser() if state_dir else None
+        self.state_cache_mib = state_cache_mib
+        self._states: SlotStates | None = None  # saved slot states (None: not kept)
+        self._slots = SlotPicker(parallel)
+        self._prefix = ""  # the key of the stable prompt start warmed last
+        self._api_key = secrets.token_urlsafe(24)
+        self._saving: set[asyncio.Task[None]] = set()
+        self._token_counts: dict[str, int] = {}
+        self.sampling_overrides = dict(sampling or {})
+        self.sampling: dict[str, Any] = {}  # the samplers every free-text request uses, set when the model loads
 
     @property
     def capacity(self) -> int:
@@ -103,6 +120,14 @@ class LlamaCppLLM(LLM):
     @property
     def supports_images(self) -> bool:
         return bool(self.mmproj)
+
+    @property
+    def small_model(self) -> bool:
+        """A model small enough that the reply path helps it (its sampler preset, quoted memories)."""
+        try:
+            return self.model_path().stat().st_size < SMALL_MODEL_BYTES
+        except (LLMError, OSError):
+            return False
 
     @property
     def supports_tools(self) -> bool:
@@ -151,6 +176,7 @@ class LlamaCppLLM(LLM):
         path = self.model_path()
         meta = self._inspect(path)
         self._template = self.chat_template or meta.get("tokenizer.chat_template") or ""
+        self.sampling = sampling_for(path.stat().st_size, self.sampling_overrides).llamacpp(self.n_ctx)
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         params.n_ctx = self.n_ctx
@@ -164,7 +190,18 @@ class LlamaCppLLM(LLM):
         params.kv_unified = True  # slots share the whole window: one long conversation may use all of n_ctx
         params.n_cache_reuse = 64  # reuse cached chunks after a changed part (memories, a history window that slid) by shifting them
         params.verbosity = -1
-        params.api_keys = [secrets.token_urlsafe(24)]  # the HTTP side is never used by us: lock it
+        params.api_keys = [self._api_key]  # only we use the HTTP side (slot states, tokens): lock it
+        if self.state_dir is not None and self.state_cache_mib > 0:
+            try:
+                self._states = SlotStates(self.state_dir, model_id(path), self.state_cache_mib << 20)
+                self._states.evict()
+                params.slot_save_path = str(self.state_dir) + os.sep
+                # llama.cpp otherwise moves an idle slot's cache to RAM and clears the slot when a new task
+                # (our save) arrives: the save would find it empty. We choose slots ourselves instead.
+                params.cache_idle_slots = False
+            except OSError as exc:
+                log.warning("llamacpp: cannot keep slot states in %s (%s); each new process prefills the prompt again", self.state_dir, exc)
+                self._states = None
         params.use_jinja = True
         if self.chat_template:
             params.chat_template = self.chat_template
@@ -182,12 +219,95 @@ class LlamaCppLLM(LLM):
             ) from None
 
     async def close(self) -> None:
+        if self._saving:  # a one-shot command exits right after its reply: let the state reach the disk
+            await asyncio.wait(set(self._saving), timeout=5.0)
         self._server = None  # the C++ server stops when its last reference goes
 
     async def warm(self, messages: list[Message]) -> None:
-        """Prefill ``messages`` (the system prompt) into a slot now, so the first reply only reads the new message."""
-        async for _ in self.stream(messages, GenerationOptions(max_tokens=1, temperature=0.0)):
+        """Prefill ``messages`` (the stable prompt start) into a slot now, so the first reply only reads the new message.
+
+        With slot states kept, a prefix some earlier process saved is loaded from disk instead (milliseconds).
+        """
+        key = prefix_key(messages)
+        self._prefix = key
+        if self._server is None:
+            await self.start()
+        if self._states is not None and self._states.has(key):
+            picked = self._slots.acquire(key, self._saved)
+            if picked is not None:
+                slot, restore = picked
+                ok = restore is None or await self._restore(slot, restore)
+                self._slots.release(slot, holds=key if ok else None)
+                if ok:
+                    return
+        async for _ in self.stream(messages, GenerationOptions(max_tokens=2, temperature=0.0, cache_key=key)):
             pass
+        if self._saving:  # the first reply should find the prefix's slot free (and the file written)
+            await asyncio.wait(set(self._saving), timeout=5.0)
+
+    # -- slot states on disk ---------------------------------------------------------------
+
+    def _saved(self, key: str) -> bool:
+        return self._states is not None and self._states.has(key)
+
+    def _http(self, path: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
+        """A call to this process's own llama.cpp HTTP front end (loopback, locked with our key)."""
+        address = str(self._server.listening_address)
+        if "://" not in address:
+            address = "http://" + address
+        request = urllib.request.Request(
+            address.rstrip("/") + path, data=json.dumps(body).encode(), method="POST",
+            headers={"Authorization": f"Bearer {self._api_key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - our own loopback server
+            return dict(json.loads(response.read() or b"{}"))
+
+    async def _restore(self, slot: int, key: str) -> bool:
+        """Load ``key``'s saved state into ``slot``; a state that does not load is deleted (it would fail again)."""
+        assert self._states is not None
+        try:
+            answer = await asyncio.to_thread(self._http, f"/slots/{slot}?action=restore", {"filename": self._states.filename(key)})
+        except Exception as exc:  # noqa: BLE001 - a cache miss, never a failed reply
+            log.info("llamacpp: a saved slot state did not load (%s); reading the prompt instead", exc)
+            self._states.drop(key)
+            return False
+        self._states.touch(key)
+        log.debug("llamacpp: restored %s tokens into slot %d", answer.get("n_restored"), slot)
+        return True
+
+    async def _save_then_release(self, slot: int, key: str) -> None:
+        """Save ``slot`` as ``key`` (to a temporary name, renamed when complete), then free the slot."""
+        states = self._states
+        holds: str | None = key
+        try:
+            if states is not None and self._server is not None:
+                await asyncio.to_thread(self._http, f"/slots/{slot}?action=save", {"filename": states.temp_name(key)})
+                await asyncio.to_thread(states.commit, key)
+        except Exception as exc:  # noqa: BLE001 - the next process prefills instead
+            log.info("llamacpp: could not save the slot state (%s)", exc)
+        finally:
+            self._slots.release(slot, holds=holds)
+
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens of each text by the model's own tokenizer (llama.cpp's /tokenize)."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._token_counts]
+        if missing:
+            if self._server is None:
+                await self.start()
+
+            def count() -> dict[str, int]:
+                return {t: len(self._http("/tokenize", {"content": t, "add_special": False}).get("tokens", ())) for t in missing}
+
+            try:
+                counted = await asyncio.to_thread(count)
+            except Exception as exc:  # noqa: BLE001 - an estimate still budgets
+                log.debug("llamacpp: /tokenize failed (%s); estimating", exc)
+                return await super().count_tokens(texts)
+            if len(self._token_counts) > 4096:  # history repeats every turn; a day of it does not
+                self._token_counts.clear()
+            self._token_counts.update(counted)
+        return [self._token_counts[t] for t in texts]
+
 
     def _request(self, messages: list[Message], options: GenerationOptions) -> dict[str, Any]:
         if not self.supports_images:
@@ -208,9 +328,9 @@ class LlamaCppLLM(LLM):
         if options.response_format:
             request["response_format"] = options.response_format
         else:
-            # DRY ("don't repeat yourself") penalises extending a sequence already in the context:
-            # small models otherwise loop on a phrase or copy their previous reply word for word.
-            request.update(DRY_SAMPLING)
+            # Samplers against loops (llm/sampling.py): a small model otherwise says a phrase again
+            # or copies its previous reply word for word. Not for JSON, whose keys repeat by design.
+            request.update(self.sampling)
         return request
 
     async def _stream(self, messages: list[Message], options: GenerationOptions) -> AsyncIterator[LLMChunk]:
@@ -218,6 +338,15 @@ class LlamaCppLLM(LLM):
             await self.start()
         server = self._server
         request = self._request(messages, options)
+        slot: int | None = None
+        if self._states is not None:
+            picked = self._slots.acquire(options.cache_key, self._saved, self._prefix)
+            if picked is not None:
+                slot, restore = picked
+                if restore is not None:
+                    await self._restore(slot, restore)
+                request["id_slot"] = slot
+        prefilled = False  # the prompt was read (a chunk came back): the slot's state is worth keeping
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -258,6 +387,7 @@ class LlamaCppLLM(LLM):
                     continue
                 if "error" in item:
                     raise _error(item)
+                prefilled = True
                 if item.get("timings"):
                     self.last_timings = dict(item["timings"])
                 for choice in item.get("choices") or []:
@@ -267,13 +397,24 @@ class LlamaCppLLM(LLM):
             if tools:
                 yield LLMChunk(tool_calls=tool_calls(tools), finish_reason="tool_calls")
         finally:
-            if not released.is_set():
-                asked = time.perf_counter()
-                stop.set()
-                # llama.cpp sees the flag at its next token and frees the slot; wait for that
-                # off the loop so the next request finds the slot (and its cache) free.
-                await loop.run_in_executor(None, released.wait, 5.0)
-                self.last_release_ms = (time.perf_counter() - asked) * 1000
+            try:
+                if not released.is_set():
+                    asked = time.perf_counter()
+                    stop.set()
+                    # llama.cpp sees the flag at its next token and frees the slot; wait for that
+                    # off the loop so the next request finds the slot (and its cache) free.
+                    await loop.run_in_executor(None, released.wait, 5.0)
+                    self.last_release_ms = (time.perf_counter() - asked) * 1000
+            finally:
+                if slot is not None:
+                    # A reply cut short (by us, or by the listener) still read its whole prompt: keep it too.
+                    if prefilled and released.is_set() and options.cache_key:
+                        task = loop.create_task(self._save_then_release(slot, options.cache_key))
+                        self._saving.add(task)
+                        task.add_done_callback(self._saving.discard)
+                    else:
+                        # failed, stuck or unkeyed: what the slot holds is not worth keeping under a key
+                        self._slots.release(slot, holds=None)
 
 
 def _error(payload: dict[str, Any]) -> LLMError:
@@ -295,5 +436,7 @@ def from_settings(settings: Settings, **common: Any) -> LlamaCppLLM:
     c = settings.llm.llamacpp
     return LlamaCppLLM(
         model=c.model, n_ctx=c.n_ctx, threads=c.threads, parallel=c.parallel, gpu_layers=c.gpu_layers,
-        chat_template=c.chat_template, stop=c.stop, mmproj=c.mmproj, **common,
+        chat_template=c.chat_template, stop=c.stop, mmproj=c.mmproj,
+        state_dir=settings.data_path() / "llm-state", state_cache_mib=c.state_cache_mib,
+        sampling=settings.llm.sampling.overrides(), **common,
     )

@@ -6,10 +6,12 @@ this; it is how a user moves the model to a bigger machine.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -25,6 +27,7 @@ from companion.llm.base import (
     Message,
 )
 from companion.llm.chunks import read_choice, text_only_messages, tool_calls
+from companion.llm.sampling import sampling_for
 
 if TYPE_CHECKING:
     from companion.config import Settings
@@ -56,6 +59,7 @@ class OpenAILLM(LLM):
         self.connect_timeout = connect_timeout
         self._session: aiohttp.ClientSession | None = None
         self._warned_images = False
+        self.sampling: dict[str, Any] = {}  # sampler fields sent with every free-text request ([llm.sampling])
 
     async def start(self) -> None:
         self._ensure_session()
@@ -109,6 +113,8 @@ class OpenAILLM(LLM):
             payload["tools"] = list(options.tools)
         if options.response_format:
             payload["response_format"] = options.response_format
+        else:  # penalties on repeats would bend a JSON answer (its keys repeat by design)
+            payload.update(self.sampling)
         return payload
 
     def _without_images(self, messages: list[Message]) -> list[Message]:
@@ -223,4 +229,19 @@ def from_settings(settings: Settings, **common: Any) -> OpenAILLM:
         vision=o.vision, connect_timeout=o.connect_timeout, **common,
     )
     llm.capacity = o.concurrency  # the server takes this many requests at once
+    sampling = settings.llm.sampling
+    extras = sampling.server_extras == "yes" or (sampling.server_extras == "auto" and is_local_url(o.base_url))
+    llm.sampling = sampling_for(None, sampling.overrides()).openai(extras)
     return llm
+
+
+def is_local_url(url: str) -> bool:
+    """A server on this machine or the local network (llama.cpp, vLLM, Ollama...), not a hosted API that may refuse unknown fields."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host in ("localhost", "host.docker.internal") or host.endswith((".local", ".lan", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local

@@ -123,6 +123,9 @@ class LLMScheduler(LLM):
     async def check(self) -> str:
         return await self.inner.check()
 
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        return await self.inner.count_tokens(texts)
+
     def busy(self, below: Priority = Priority.BACKGROUND) -> bool:
         """True while work more urgent than ``below`` runs or waits."""
         return any(t.priority < below for t in (*self._running, *self._waiting))

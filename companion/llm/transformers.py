@@ -109,6 +109,11 @@ class TransformersLLM(LLM):
         return not self.model_ref
 
     @property
+    def small_model(self) -> bool:
+        """The embedded 135M model: the reply path helps it where a capable model needs no help."""
+        return self.is_default
+
+    @property
     def supports_images(self) -> bool:
         return self._vision
 

@@ -141,8 +141,13 @@ class MemoryManager:
         platform: str = "",
         speaker_name: str = "",
         earlier: bool = False,
+        recalled: list[tuple[str, float]] | None = None,
     ) -> tuple[str, str | None, str]:
-        """(person id, forget intent or None, memory block for the prompt)."""
+        """(person id, forget intent or None, memory block for the prompt).
+
+        ``recalled``, when given, receives their own remembered sentences with their similarity to ``text``,
+        best first (``grounding.opening_for`` answers a question about them from it).
+        """
         person = await self.store.person_for(speaker_id, platform=platform, display_name=speaker_name)
         intent = forget_intent(text)
         if intent == "all":
@@ -164,6 +169,12 @@ class MemoryManager:
             log.info("memory: forgot %d memories of %s about %r on request", removed, person, forget_topic(text))
         about_user = await self.store.recall([person], query, k=self.recall_k)
         about_self = await self.store.recall([SELF], query, k=max(1, self.recall_k // 3))
+        if recalled is not None:
+            recalled.extend(
+                (r.memory.content, r.similarity)
+                for r in sorted(about_user, key=lambda r: r.similarity, reverse=True)
+                if r.memory.kind == "episode"
+            )
         name = speaker_name or speaker_id
         lines = [self._line(m, name) for m in _newest_first(about_user, self.budget_chars)]
         if earlier:  # the prompt's history no longer reaches the start: the latest summary stands in for it

@@ -35,6 +35,8 @@ _NAME = r"[A-Z][\w'’.\-]*(?:[ \t]+[A-Z][\w'’\-]*){0,2}"
 _SCRIPT = re.compile(rf"(?:(?<=\n)|(?<=[.!?…][ \t])|(?<=[.!?…][\"”)][ \t]))[ \t]*\**[ \t]*({_NAME})[ \t]*\**[ \t]*:(?![\d/])")
 _MAYBE_SCRIPT = re.compile(rf"(?:\n|[.!?…][\"”)]?[ \t])[ \t]*\**[ \t]*(?:{_NAME})?[ \t]*\**[ \t]*$")
 # What comes before a colon in ordinary writing, not a speaker: "Note: ...", "Monday: gym", "Step 2: ...".
+GREETINGS = ("hey", "hi", "hello", "hiya", "oh", "ah", "aw", "well", "yes", "yeah", "wow", "thanks", "thank you")
+_GREETING = re.compile(rf"((?:{'|'.join(GREETINGS)})),?[ \t]+(?=\S)", re.I)
 LABELS = frozenset(
     "note notes nb ps p.s tip tips hint example examples answer answers question questions warning caution important "
     "summary update edit reminder fact bonus step steps ingredients instructions directions method recipe pros cons "
@@ -48,7 +50,7 @@ LABELS = frozenset(
 )
 
 
-def _is_label(name: str) -> bool:
+def is_label(name: str) -> bool:
     """"Note", "Step 2", "Fun Fact": a label before a colon, not someone's turn."""
     words = name.lower().replace("*", "").split()
     return not words or words[0].rstrip(".") in LABELS or " ".join(words) in LABELS
@@ -73,7 +75,8 @@ class ReplyHygiene:
     """Feed streamed reply text; ``stopped`` turns True when the reply must end (the caller stops the model)."""
 
     def __init__(
-        self, user_names: Iterable[str] = (), char_name: str = "", *, max_repeats: int = 3, recent_replies: Iterable[str] = ()
+        self, user_names: Iterable[str] = (), char_name: str = "", *, max_repeats: int = 3, recent_replies: Iterable[str] = (),
+        message: str = "",
     ) -> None:
         speakers = _names([*user_names, char_name, *GENERIC_SPEAKERS])
         self._own = [n.lower() for n in _names([char_name, char_name.split(" ")[0] if char_name else "", "Assistant", "AI"])]
@@ -95,7 +98,7 @@ class ReplyHygiene:
         self._ctx = "\n"  # stage 2: the last characters passed (the reply starts at a line start)
         self._list = False  # stage 2: a line ended in a colon ("Here are three ideas:"): "Word:" lines are a list
         # stage 4: sentences said before, a wrong name for herself
-        self.sentences = SentenceGuard([char_name, "Assistant"], recent_replies)
+        self.sentences = SentenceGuard([char_name, "Assistant"], recent_replies, message)
 
     # -- public -----------------------------------------------------------------
 
@@ -174,6 +177,20 @@ class ReplyHygiene:
                         self._capitalise = not after
                     self.reason = self.reason or "name prefix"
                     return True, after
+        if not final and any(g.startswith(stripped.rstrip(", \t")) for g in GREETINGS):
+            return False, ""  # may still become "Hey Mika"
+        greeting = _GREETING.match(body)
+        if greeting:  # "Hey Mika! ..." said by Mika: she greets the person, not herself -> "Hey! ..."
+            rest = body[greeting.end():]
+            low = rest.lower()
+            for name in self._own:
+                if name.startswith(low) and not final:
+                    return False, ""
+                if low.startswith(name) and (len(low) == len(name) or not (low[len(name)].isalnum() or low[len(name)] in "'’")):
+                    if len(low) == len(name) and not final:
+                        return False, ""
+                    self.reason = self.reason or "name prefix"
+                    return True, lead + greeting.group(1) + rest[len(name):]
         return True, lead + body
 
     # -- stage 2: the other speaker's turn, template markers ----------------------
@@ -206,7 +223,7 @@ class ReplyHygiene:
             hits.append(match.start())
         hay = self._ctx + buf
         for script in _SCRIPT.finditer(hay):
-            if script.end() <= len(self._ctx) or self._list or _is_label(script.group(1)):
+            if script.end() <= len(self._ctx) or self._list or is_label(script.group(1)):
                 continue
             if re.search(r":[ \t*]*\n", hay[: script.start() + 1]):  # "...ideas:\nApples: ..." is a list
                 self._list = True

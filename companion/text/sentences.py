@@ -7,6 +7,8 @@ its last replies (every reply opening "I'm so glad you asked!"). And it takes th
 * holds a sentence only while its first words are those of a sentence already said (normalised: case and
   punctuation ignored); once six words match (or all of a shorter one of at least four), it is a copy: a copy
   from this reply ends the reply (a loop), a copy from an earlier reply is left out;
+* holds the clause being written until it ends; once it holds six words in a row said before (in this reply or
+  an earlier one), that clause and the rest of the sentence are left out;
 * holds the words that may start "I'm X" / "I am X" / "my name is X" / "call me X" until X is known; with X a
   capitalised word that is not her name, the rest of that sentence is left out.
 
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 __all__ = ["SentenceGuard", "normal_words", "sentences_of", "take_words"]
 
 COPY_WORDS = 6  # this many leading words in common make a copy
+PHRASE_WORDS = 6  # this many words in a row anywhere in a sentence, said before, make the rest of it a copy
 MIN_COPY = 4  # a shorter sentence repeated whole ("Oh, I see.") is not worth leaving out
 CLAIMS = (("i'm",), ("i’m",), ("i", "am"), ("my", "name", "is"), ("my", "name's"), ("call", "me"), ("i'm", "called"))
 # Capitalised words that follow "I'm" without being a name.
@@ -57,9 +60,13 @@ def sentences_of(text: str) -> list[tuple[str, ...]]:
 class SentenceGuard:
     """``feed`` text, take what it returns; ``stopped`` when a sentence of this reply came again (a loop)."""
 
-    def __init__(self, own_names: Iterable[str] = (), recent_replies: Iterable[str] = ()) -> None:
+    def __init__(self, own_names: Iterable[str] = (), recent_replies: Iterable[str] = (), message: str = "") -> None:
         self.own = {w for name in own_names for w in normal_words(name)}
-        self.earlier = [s for reply in recent_replies for s in sentences_of(reply) if len(s) >= MIN_COPY]
+        # the person's message counts as said before: an echo of their own words is not an answer
+        self.earlier = [s for reply in [*recent_replies, message] for s in sentences_of(reply) if len(s) >= MIN_COPY]
+        self._phrases: set[tuple[str, ...]] = set()  # runs of PHRASE_WORDS words said before (earlier replies, this one)
+        for sentence in self.earlier:
+            self._learn(sentence)
         self.said: list[tuple[str, ...]] = []  # this reply's sentences
         self.stopped = False
         self.reason: str | None = None
@@ -122,6 +129,7 @@ class SentenceGuard:
             self.reason = self.reason or "copied sentence"
         elif copy == "maybe":
             hold = 0
+        hold = min(hold, self._phrase_state())
         if _SENTENCE_END.search(raw.strip()):
             return self._end_sentence()
         return self._release(hold)
@@ -143,11 +151,16 @@ class SentenceGuard:
             self.left_out.append(dropped.strip())
             if self._drop_from == 0 and not self._first_copy:
                 self._first_copy = dropped
-            if self._drop_from > 0 and out.strip() and not out.rstrip().endswith((".", "!", "?", "…")):
+            if out.strip() and not out.rstrip().endswith((".", "!", "?", "…")):
                 out = out.rstrip().rstrip(",;:—–-") + ". "  # "Hello there, [I'm Robin]" -> "Hello there. "
+            elif not out.strip() and self._released and not "".join(self._words[: self._released]).rstrip().endswith(
+                (".", "!", "?", "…", ",", ";", ":")
+            ):
+                out = ". "  # words already passed on, the rest left out: end it there
         words = tuple(w for w in self._norms if w)
         if words and self._drop_from != 0:
             self.said.append(words)
+            self._learn(tuple(w for w in self._norms[: self._drop_from] if w) if self._drop_from else words)
         self._words, self._norms, self._released, self._drop_from = [], [], 0, None
         return out
 
@@ -165,6 +178,41 @@ class SentenceGuard:
                     return kind
                 verdict = "maybe"
         return verdict
+
+    def _learn(self, words: tuple[str, ...]) -> None:
+        self._phrases.update(words[i : i + PHRASE_WORDS] for i in range(len(words) - PHRASE_WORDS + 1))
+
+    def _phrase_state(self) -> int:
+        """Where to hold from: the clause being written; once it holds a run said before, the clause is left out.
+
+        Six words in a row from an earlier sentence (this reply's or an earlier reply's), anywhere in this one,
+        are a copy even when the sentence began differently ("Honestly, I'm really glad you're thinking of
+        getting a cat"): that clause and the rest of the sentence are left out. The clause being written is
+        held until it ends (a comma or the sentence's end), which costs nothing: speech starts at a clause.
+        """
+        if self._drop_from is not None or not self._phrases:
+            return len(self._words)
+        at = [i for i, w in enumerate(self._norms) if w]
+        tail = tuple(self._norms[i] for i in at[-PHRASE_WORDS:])
+        if len(tail) == PHRASE_WORDS and tail in self._phrases:
+            start = self._clause_start(at[-PHRASE_WORDS])
+            if self._released == 0 and sum(1 for w in self._norms[:start] if w) < 2:
+                start = 0  # "Honestly, [copy]": a lone word left of a sentence is not worth saying
+            self._drop_from = start
+            self.reason = self.reason or "copied phrase"
+            return self._drop_from
+        last = len(self._words) - 1
+        if self._words[last].rstrip().endswith((",", ";", "—", "–")):
+            return len(self._words)  # the clause is complete and clean
+        start = self._clause_start(last)
+        return start - 1 if start > 0 else 0  # the comma before it too: it may have to become a full stop
+
+    def _clause_start(self, index: int) -> int:
+        """The first word of the clause holding word ``index`` (after the last comma before it), 0 without one."""
+        for i in range(index - 1, -1, -1):
+            if self._words[i].rstrip().endswith((",", ";", "—", "–")):
+                return i + 1
+        return 0
 
     def _claims(self) -> int:
         """Where to hold from for a claim still forming; a finished wrong claim starts leaving the sentence out."""

@@ -62,18 +62,22 @@ def test_recursive_scanning_follows_activated_content():
 
 
 def test_lore_is_placed_around_the_character_definition():
-    """before_char lore precedes the description and after_char lore follows it in the prompt."""
+    """Always-on lore sits before/after the description as the card says; keyword lore goes with the newest message."""
     from companion.character.persona import character_from_dict
     from companion.core.prompt import NewMessage, build_messages
 
     c = character_from_dict({"spec": "chara_card_v2", "data": {"name": "Mika", "description": "DESCRIPTION", "character_book": {"entries": [
-        {"keys": ["moon"], "content": "BEFORE", "position": "before_char"},
-        {"keys": ["moon"], "content": "AFTER", "position": "after_char"},
+        {"keys": [], "content": "BEFORE", "position": "before_char", "constant": True},
+        {"keys": [], "content": "AFTER", "position": "after_char", "constant": True},
+        {"keys": ["moon"], "content": "MOONLORE", "position": "before_char"},
     ]}}})
-    system = build_messages(c, [], NewMessage("look at the moon", "Bob"), conversation_start=False)[0]["content"]
+    messages = build_messages(c, [], NewMessage("look at the moon", "Bob"), conversation_start=False)
+    system = messages[0]["content"]
     assert system.index("BEFORE") < system.index("DESCRIPTION") < system.index("AFTER")
-    quiet = build_messages(c, [], NewMessage("hello", "Bob"), conversation_start=False)[0]["content"]
-    assert "BEFORE" not in quiet
+    # lore a keyword brought in travels with the newest message: the system prompt stays the same (cached) prefix
+    assert "MOONLORE" not in system and "MOONLORE" in messages[-1]["content"]
+    quiet = build_messages(c, [], NewMessage("hello", "Bob"), conversation_start=False)
+    assert quiet[0]["content"] == system and "MOONLORE" not in quiet[-1]["content"]
 
 
 def test_catastrophic_regex_is_cut_off_and_disabled(caplog):

@@ -26,7 +26,7 @@ from companion.voice.playback import PacedOutput, PlaybackBuffer, SpeakerOutput
 from companion.voice.tts.base import TTS
 from tests.adapters.discord.fakes import PacedVoiceClient
 
-REPLY = " ".join(f"Sentence number {n} of a long answer is here." for n in ("one", "two", "three", "four", "five", "six"))
+REPLY = " ".join(f"Here is part {n} of the long answer." for n in ("one", "two", "three", "four", "five", "six"))  # no six words in a row twice
 
 
 class ToneTTS(TTS):
@@ -182,7 +182,7 @@ async def test_a_reply_is_heard_while_written_and_barge_in_keeps_the_heard_prefi
 
 async def test_text_only_callers_get_the_same_handle_without_audio(tmp_path):
     """A reply with no voice (web text, CLI) is written and stored whole; interrupt() stops the writing."""
-    other = REPLY.replace("Sentence number", "Line")  # a second reply that copies nothing from the first
+    other = REPLY.replace("Here is part", "Now comes piece")  # a second reply that copies nothing from the first
     llm = ScriptedLLM([REPLY, other], token_delay=0.02)
     companion = await make_companion(tmp_path, llm)
     try:

@@ -225,3 +225,57 @@ async def test_context_overflow_is_reported_as_such(tmp_path):
     with pytest.raises(LLMContextOverflow, match="n_ctx"):
         await _collect(llm, [{"role": "user", "content": "hello " * 700}], GenerationOptions(max_tokens=4))
     await llm.close()
+
+
+SYSTEM = [{"role": "system", "content": "You are Mika, a cheerful companion who loves tea and rainy days. " * 8}]
+
+
+async def _turn(llm: LlamaCppLLM, messages, key: str) -> str:
+    text = ""
+    async for chunk in llm.stream(messages, GenerationOptions(max_tokens=12, temperature=0, cache_key=key)):
+        text += chunk.text
+    return text
+
+
+async def test_a_new_process_reads_only_the_new_message(tmp_path: Path):
+    """A fresh llama.cpp (a new process) restores the saved conversation: its first turn prefills neither the system prompt nor the history."""
+    first = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path)
+    await first.warm(SYSTEM)
+    history = [*SYSTEM, {"role": "user", "content": "Hi Mika, I'm Robin and I love hiking."}]
+    reply = await _turn(first, history, "conversation:robin")
+    await first.close()
+    history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "What do you like to drink?"}]
+
+    second = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path)
+    await second.warm(SYSTEM)
+    assert second.last_timings == {}  # the prefix came from disk: nothing was prefilled to warm up
+    await _turn(second, history, "conversation:robin")
+    timings = second.last_timings
+    assert timings["cache_n"] > 150 and timings["prompt_n"] < 30, timings  # only the new message was read
+    await second.close()
+
+
+async def test_a_changed_card_or_model_does_not_reuse_a_saved_state(tmp_path: Path):
+    """A changed system prompt or another model file prefills from the start: a saved state never stands in for another prompt."""
+    llm = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path / "states")
+    await _turn(llm, [*SYSTEM, {"role": "user", "content": "Hello!"}], "conversation:c")
+    await llm.close()
+
+    changed = [{"role": "system", "content": "You are Aria, a grumpy pirate who hates tea. " * 8}, {"role": "user", "content": "Hello!"}]
+    card = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path / "states")
+    await _turn(card, changed, "conversation:c")
+    assert card.last_timings["cache_n"] < 10, card.last_timings
+    await card.close()
+
+    copy = tmp_path / "copy.gguf"
+    copy.write_bytes(LlamaCppLLM().model_path().read_bytes())
+    other = LlamaCppLLM(model=str(copy), n_ctx=2048, state_dir=tmp_path / "states")
+    await _turn(other, [*SYSTEM, {"role": "user", "content": "Hello!"}], "conversation:c")
+    assert other.last_timings["cache_n"] == 0, other.last_timings
+    await other.close()
+
+
+async def test_tokens_are_counted_by_the_model_tokenizer(llama):
+    """Budgets count tokens with the model's own tokenizer, not characters divided by four."""
+    counts = await llama.count_tokens(["Hello", "supercalifragilisticexpialidocious " * 5])
+    assert counts[0] == 1 and counts[1] > 5 * 3

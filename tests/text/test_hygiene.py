@@ -5,9 +5,11 @@ import pytest
 from companion.text.hygiene import ReplyHygiene, stop_strings
 
 
-def clean(text: str, step: int = 3, user: str = "Sam", char: str = "Aiko", recent: tuple[str, ...] = ()) -> tuple[str, bool]:
+def clean(
+    text: str, step: int = 3, user: str = "Sam", char: str = "Aiko", recent: tuple[str, ...] = (), message: str = ""
+) -> tuple[str, bool]:
     """What a listener hears of ``text`` (streamed ``step`` characters at a time) and whether the reply was ended."""
-    hygiene = ReplyHygiene([user], char, recent_replies=recent)
+    hygiene = ReplyHygiene([user], char, recent_replies=recent, message=message)
     out = ""
     for i in range(0, len(text), step):
         out += hygiene.feed(text[i : i + step])
@@ -131,3 +133,41 @@ def test_a_sentence_said_again_in_the_same_reply_ends_it(step):
     assert say(text, step) == ("I really love the rain in spring. It smells nice. ", True)
     short = "Oh, I see. That is nice. Oh, I see."  # short sentences may come twice
     assert say(short, step) == (short, False)
+
+
+@pytest.mark.parametrize("step", [1, 4, 1000])
+def test_a_phrase_said_before_is_not_said_again_mid_sentence(step):
+    """Six words in a row from an earlier sentence end that sentence there, even when it began differently."""
+    said, _ = clean(
+        "I'm so glad you're thinking of getting a cat. Honestly, I'm really glad you're thinking of getting a cat today! Cats are great.",
+        step,
+    )
+    assert said == "I'm so glad you're thinking of getting a cat. Cats are great."
+    said, _ = clean("I'm so glad you're thinking of getting a cat. Tell me, my dear friend, I'm glad you're thinking of getting a cat.", step)
+    assert said.rstrip() == "I'm so glad you're thinking of getting a cat. Tell me, my dear friend."
+    earlier = ("I'm really excited that you're thinking of getting a cat.",)
+    said, _ = clean("Wow. Well, you know that you're thinking of getting a cat, right? Pick a calm one.", step, recent=earlier)
+    assert said == "Wow. Pick a calm one."
+
+
+@pytest.mark.parametrize("step", [1, 1000])
+def test_an_echo_of_the_persons_message_is_left_out(step):
+    """Her reply does not repeat the person's own question back to them."""
+    said, _ = clean("Can you tell me a short joke? Why did the cat sit on the laptop? To keep an eye on the mouse!", step,
+                    message="Can you tell me a short joke?")
+    assert said == "Why did the cat sit on the laptop? To keep an eye on the mouse!"
+
+
+def test_common_short_phrases_are_not_copies():
+    """Short everyday phrases may come again: only six words in a row count."""
+    said, _ = clean("I love that idea. Tell me more, I love that!", recent=("I love that song so much.",))
+    assert said == "I love that idea. Tell me more, I love that!"
+
+
+@pytest.mark.parametrize("step", [1, 3, 1000])
+def test_she_does_not_greet_herself_by_name(step):
+    """'Hey Aiko!' written by Aiko becomes 'Hey!'; a greeting to the person keeps their name."""
+    assert clean("Hey Aiko! How was your day?", step)[0] == "Hey! How was your day?"
+    assert clean("Hi, Aiko, good to see you.", step)[0] == "Hi, good to see you."
+    assert clean("Hey Sam! How was your day?", step)[0] == "Hey Sam! How was your day?"
+    assert clean("Hey Aikonia is a city.", step)[0] == "Hey Aikonia is a city."
