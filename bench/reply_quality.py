@@ -138,6 +138,8 @@ def report(mode: str, turns: list[dict]) -> dict:
               f"{'-' if first is None else round(first):>8} {cache:>11} {raw_total:>5}  {turn['reply'][:90]!r}")
         if turn["error"]:
             print(f"     error: {turn['error']}")
+        if not turn["reply"].strip():
+            print(f"     the model wrote: {turn['written'][:300]!r}")
     lengths = [len(t["reply"]) for t in turns]
     firsts = [t["first_token"] for t in turns if t["first_token"] is not None]
     ratio = statistics.median(firsts[-3:]) / statistics.median(firsts[:3]) if len(firsts) >= 6 else float("nan")

@@ -97,8 +97,8 @@ class SentenceGuard:
         self._partial = ""
         if not self.stopped and self._words:
             out += self._end_sentence()
-        if not self._any_out and not (out or "").strip() and self._first_copy:
-            out = self._first_copy
+        if not self._any_out and self._first_copy and not _SENTENCE_END.search((out or "").strip()):
+            out = self._first_copy  # everything else was a copy: better one copied sentence than silence or a fragment
         return self._mark(out)
 
     # -- internals ------------------------------------------------------------------

@@ -59,3 +59,20 @@ def test_examples_in_prose_stay_in_the_system_prompt():
     messages = build_messages(card, [], NewMessage("Hello!", "Robin"), conversation_start=False)
     assert [m["role"] for m in messages] == ["system", "user"]
     assert "Example of how Mika talks:\nMika often says 'nyan'" in messages[0]["content"]
+
+
+def test_memories_travel_with_the_newest_message_and_leave_the_prefix_alone():
+    """Recalled lines go into the newest message as a plain note (no parentheses the model would copy); everything before is unchanged."""
+    from companion.character.persona import default_character
+    from companion.core.prompt import HistoryItem, NewMessage, build_messages
+
+    history = [HistoryItem("user", "hi", "Sam"), HistoryItem("assistant", "Hello Sam!")]
+    plain = build_messages(default_character(), history, NewMessage("what is my dog called?", "Sam"), conversation_start=False)
+    noted = build_messages(
+        default_character(), history, NewMessage("what is my dog called?", "Sam"), conversation_start=False,
+        memories='- Sam said yesterday: "My dog is called Juniper."',
+    )
+    assert noted[:-1] == plain[:-1]
+    last = noted[-1]["content"]
+    assert last.startswith("What you remember about Sam") and "Juniper" in last and last.endswith("what is my dog called?")
+    assert not last.startswith("(")

@@ -98,3 +98,13 @@ async def test_stage_directions_are_written_as_actions_and_never_spoken():
     assert result.reply == "*laughs* That is a funny game. *sarcasm*"
     assert [s.speech for s in result.sentences if s.speech] == ["That is a funny game."]
     assert "happy" in result.emotions
+
+
+async def test_an_opening_is_said_first_and_the_model_continues_it():
+    """A reply with an opening (their own remembered words) speaks it first; the model's text follows in the same reply."""
+    llm = ScriptedLLM([" They sound lovely."])
+    sentences = []
+    result = await Turn(llm, MESSAGES, on_sentence=sentences.append, opening="You told me you have two cats.").run()
+    assert [s.text for s in sentences] == ["You told me you have two cats.", "They sound lovely."]
+    assert result.reply == "You told me you have two cats. They sound lovely."
+    assert result.written == "You told me you have two cats. They sound lovely."

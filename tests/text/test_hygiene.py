@@ -171,3 +171,10 @@ def test_she_does_not_greet_herself_by_name(step):
     assert clean("Hi, Aiko, good to see you.", step)[0] == "Hi, good to see you."
     assert clean("Hey Sam! How was your day?", step)[0] == "Hey Sam! How was your day?"
     assert clean("Hey Aikonia is a city.", step)[0] == "Hey Aikonia is a city."
+
+
+def test_a_reply_of_copies_ending_in_a_fragment_says_one_copy_not_the_fragment():
+    """When everything was a copy and the budget cut the last sentence, she says the first copy, not "I'm so"."""
+    earlier = ("I'm so glad you're thinking of getting a cat.",)
+    said, _ = clean("I'm so glad you're thinking of getting a cat. I'm so", recent=earlier)
+    assert said.strip() == "I'm so glad you're thinking of getting a cat."
