@@ -47,9 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 def _closed_pipe() -> int:
     """The reader went away (``companion ... | head``): stop quietly, as other command-line tools do."""
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.__stdout__.fileno())
-    except (OSError, AttributeError, ValueError):
+        if sys.__stdout__ is not None:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())  # later writes (at exit) go nowhere
+    except (OSError, ValueError):
         pass
     return 141  # 128 + SIGPIPE
 

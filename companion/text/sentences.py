@@ -24,6 +24,7 @@ __all__ = ["SentenceGuard", "normal_words", "sentences_of", "take_words"]
 
 COPY_WORDS = 6  # this many leading words in common make a copy
 PHRASE_WORDS = 6  # this many words in a row anywhere in a sentence, said before, make the rest of it a copy
+MAX_HOLD = 16  # words of a clause held back at most while it may still turn out to be a copy
 MIN_COPY = 4  # a shorter sentence repeated whole ("Oh, I see.") is not worth leaving out
 CLAIMS = (("i'm",), ("i’m",), ("i", "am"), ("my", "name", "is"), ("my", "name's"), ("call", "me"), ("i'm", "called"))
 # Capitalised words that follow "I'm" without being a name.
@@ -198,6 +199,8 @@ class SentenceGuard:
             start = self._clause_start(at[-PHRASE_WORDS])
             if self._released == 0 and sum(1 for w in self._norms[:start] if w) < 2:
                 start = 0  # "Honestly, [copy]": a lone word left of a sentence is not worth saying
+            elif start < self._released:  # a long clause was partly passed on: cut where the copy starts
+                start = max(self._released, at[-PHRASE_WORDS])
             self._drop_from = start
             self.reason = self.reason or "copied phrase"
             return self._drop_from
@@ -205,7 +208,8 @@ class SentenceGuard:
         if self._words[last].rstrip().endswith((",", ";", "—", "–")):
             return len(self._words)  # the clause is complete and clean
         start = self._clause_start(last)
-        return start - 1 if start > 0 else 0  # the comma before it too: it may have to become a full stop
+        start = start - 1 if start > 0 else 0  # the comma before it too: it may have to become a full stop
+        return max(start, len(self._words) - MAX_HOLD)  # a clause that never ends is not held back for good
 
     def _clause_start(self, index: int) -> int:
         """The first word of the clause holding word ``index`` (after the last comma before it), 0 without one."""

@@ -46,7 +46,7 @@ def test_reads_strings_and_numbers_and_skips_token_tables(tmp_path: Path):
 
 def test_reads_the_packaged_model_header():
     """The embedded SmolLM2 GGUF has a ChatML template and the llama architecture."""
-    from companion.llm.embedded import default_gguf_path
+    from companion.llm.gguf_meta import default_gguf_path
 
     meta = read_metadata(default_gguf_path(), ("general.architecture", "tokenizer.chat_template"))
     assert meta["general.architecture"] == "llama"

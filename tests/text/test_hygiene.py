@@ -178,3 +178,10 @@ def test_a_reply_of_copies_ending_in_a_fragment_says_one_copy_not_the_fragment()
     earlier = ("I'm so glad you're thinking of getting a cat.",)
     said, _ = clean("I'm so glad you're thinking of getting a cat. I'm so", recent=earlier)
     assert said.strip() == "I'm so glad you're thinking of getting a cat."
+
+
+def test_a_clause_that_never_ends_still_streams():
+    """Text without commas or full stops is passed on as it comes (a few words behind), not held to the end."""
+    hygiene = ReplyHygiene(["Sam"], "Aiko", recent_replies=["I really love the sound of the rain on the roof."])
+    passed = hygiene.feed(" ".join(f"word{i}" for i in range(40)) + " ")
+    assert passed.startswith("word0 ") and len(passed.split()) >= 40 - 16

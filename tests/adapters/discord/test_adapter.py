@@ -93,7 +93,7 @@ async def test_rate_limit_per_user(adapter):
 
 async def test_long_replies_are_split_and_nobody_is_pinged(adapter, fake_openai):
     """A 5000-character reply arrives as messages under 2000 chars; mentions are disabled."""
-    fake_openai.reply = " ".join(f"Sentence {i} is here to make the reply long enough." for i in range(100))
+    fake_openai.reply = " ".join(f"Sentence {i} contains extraordinarily lengthy placeholder verbiage." for i in range(100))  # no 6 words twice
     ch = Channel(99, Guild())
     await adapter.on_message(Message(ALICE, "tell me everything @everyone", ch))
     await settle(adapter)
