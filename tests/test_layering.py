@@ -16,7 +16,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("config", "text"),  # settings and pure text: import nothing else from companion
     ("runtime",),  # bus, events, supervisor, tasks, SQLite thread: plumbing
     ("character", "llm", "tools"),  # what she is; the model; the tool registry and MCP
-    ("memory",),  # long-term memory (uses the model for extraction)
+    ("memory", "models"),  # long-term memory (uses the model for extraction); model files: catalog, hub, local stores
     ("core",),  # the conversation: engine, reply, turn, speech, prompt, history
     ("voice", "avatar", "stream", "games", "minecraft"),  # adapters to one part of the world each
     ("init",),  # the set-up wizard (checks voice and avatar devices)

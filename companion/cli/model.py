@@ -1,0 +1,243 @@
+"""`companion model list|pull|use|rm|info`: find, download and switch to a chat model that fits this machine."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from companion.cli.common import EXIT_FAILURE, EXIT_USAGE, Command, report_text, show_help
+from companion.config import Settings, deep_merge, read_config_data, resolve_config_path, save_config
+
+
+def register(sub: Any) -> None:
+    model = sub.add_parser("model", help="chat models: list what fits here, pull one from the hub, use it")
+    actions = model.add_subparsers(dest="model_command", metavar="ACTION")
+    ls = actions.add_parser("list", help="the catalog (what fits this machine, what is recommended) and models on disk")
+    ls.add_argument("--json", action="store_true", help="print one JSON object")
+    pull = actions.add_parser("pull", help="download a model: NAME, ORG/REPO, ORG/REPO:FILE.gguf or ORG/REPO:QUANT")
+    pull.add_argument("ref")
+    pull.add_argument("--no-progress", action="store_true", help="no progress bar")
+    use = actions.add_parser("use", help="make a model the LLM: NAME, ORG/REPO:FILE.gguf, ollama:NAME:TAG or a .gguf path")
+    use.add_argument("ref")
+    use.add_argument("--no-check", action="store_true", help="do not load it and ask for one reply first")
+    rm = actions.add_parser("rm", help="delete a pulled model from the hub cache")
+    rm.add_argument("ref")
+    info = actions.add_parser("info", help="what a model is, and how fast it runs here (a few seconds' self-test)")
+    info.add_argument("ref")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+    info.add_argument("--no-speed", action="store_true", help="skip the self-test")
+    model.set_defaults(handler=Command(_model, data_dir=False))
+
+
+def _model(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.models.hub import ModelError
+
+    action = getattr(args, "model_command", None)
+    if action is None:
+        return show_help("model")
+    try:
+        return {"list": _list, "pull": _pull, "use": _use, "rm": _rm, "info": _info}[action](settings, args)
+    except ModelError as exc:
+        return report_text(str(exc), getattr(args, "json", False))
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _list(settings: Settings, args: argparse.Namespace) -> int:
+    from huggingface_hub import constants
+
+    from companion.models.catalog import Machine, fits, hardware_class, load_catalog, recommended
+    from companion.models.local import cached_file, hub_models, ollama_models
+
+    catalog = load_catalog()
+    machine = Machine.detect(Path(constants.HF_HUB_CACHE))
+    best = recommended(catalog, machine)
+    rows: list[dict[str, Any]] = []
+    for entry in catalog:
+        ok, where = fits(entry, machine)
+        path = cached_file(entry.repo, entry.file)
+        rows.append({
+            "name": entry.name, "repo": entry.repo, "file": entry.file, "quant": entry.quant, "size_bytes": entry.download_bytes,
+            "ram_gb": entry.ram_gb, "vram_gb": entry.vram_gb, "context": entry.context, "licence": entry.licence,
+            "tools": entry.tools, "vision": entry.vision, "languages": list(entry.languages), "fits": ok, "runs_on": where if ok else "",
+            "why_not": "" if ok else where, "recommended": best is not None and entry.name == best.name,
+            "downloaded": str(path) if path else "", "why": entry.why,
+        })
+    local: list[dict[str, Any]] = [{"name": m.name, "path": str(m.path), "size_bytes": m.size_bytes, "source": m.source} for m in [*hub_models(), *ollama_models()]]
+    here = {
+        "class": hardware_class(machine), "ram_bytes": machine.ram_bytes, "free_disk_bytes": machine.free_disk_bytes,
+        "gpu": machine.gpu, "vram_free_bytes": machine.vram_free_bytes, "cores": machine.cores,
+    }
+    if args.json:
+        print(json.dumps({"machine": here, "catalog": rows, "local": local}, ensure_ascii=False))
+        return 0
+    ram = f"{machine.ram_bytes / 2**30:.0f} GiB RAM" if machine.ram_bytes else "RAM unknown"
+    gpu = f", {machine.gpu} ({(machine.vram_free_bytes or 0) / 2**30:.1f} GiB free)" if machine.gpu else ", no GPU seen"
+    print(f"this machine: {machine.cores} cores, {ram}{gpu}")
+    print(f"{'':2}{'name':<18}{'size':>9}  {'needs':<22}{'here':<30}")
+    for row in rows:
+        mark = "*" if row["recommended"] else " "
+        needs = f"{row['ram_gb']:g} GiB RAM / {row['vram_gb']:g} VRAM"
+        here_text = ("downloaded, " if row["downloaded"] else "") + (f"runs on {row['runs_on']}" if row["fits"] else row["why_not"])
+        extras = " vision" if row["vision"] else ""
+        print(f"{mark} {row['name']:<18}{row['size_bytes'] / 2**30:>7.1f} G  {needs:<22}{here_text}{extras}")
+    if best is not None:
+        print(f"\n* recommended here: {best.name}. Get it: companion model pull {best.name} && companion model use {best.name}")
+    if local:
+        print("\non disk:")
+        for m in local:
+            print(f"  {m['name']}  ({m['size_bytes'] / 2**30:.1f} GiB)")
+    return 0
+
+
+def _pull(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.models.catalog import load_catalog
+    from companion.models.hub import parse_ref, pull
+
+    ref = parse_ref(args.ref, load_catalog())
+    paths = pull(ref, progress=not args.no_progress)
+    for path in paths:
+        print(f"ok: {path} ({path.stat().st_size / 2**30:.2f} GiB, checked)")
+    name = ref.name or f"{ref.repo}:{paths[0].name}"
+    print(f"use it: companion model use {name}")
+    return 0
+
+
+def resolve_local(ref: str) -> tuple[Path, Path | None]:
+    """(model file, projector or None) on this machine for NAME, ORG/REPO:FILE, ollama:NAME:TAG or a path."""
+    from companion.models.catalog import load_catalog
+    from companion.models.hub import ModelError, parse_ref
+    from companion.models.local import cached_file, ollama_models
+
+    if ref.startswith("ollama:"):
+        wanted = ref if ref.count(":") >= 2 else ref + ":latest"
+        for m in ollama_models():
+            if m.name == wanted:
+                return m.path, m.mmproj
+        raise ModelError(f"Ollama has no model {ref[len('ollama:'):]} here (`companion model list` shows what it has)")
+    path = Path(ref).expanduser()
+    if ref.lower().endswith(".gguf") and "/" in ref and path.exists():
+        return path, None
+    if path.is_file():
+        return path, None
+    model = parse_ref(ref, load_catalog())
+    if not model.file:
+        raise ModelError(f"name the file: {model.repo}:FILE.gguf (or pull it first and use what pull printed)")
+    found = cached_file(model.repo, model.file)
+    if found is None:
+        raise ModelError(f"{ref} is not downloaded: companion model pull {ref}")
+    projector = cached_file(model.repo, model.mmproj) if model.mmproj else None
+    return found, projector
+
+
+def _use(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.models.hub import ModelError
+
+    path, projector = resolve_local(args.ref)
+    if not args.no_check:
+        reply = asyncio.run(_one_turn(path, projector, settings))
+        print(f"checked: it loads and answers ({reply!r})")
+    config, _explicit = resolve_config_path(getattr(args, "config", None))
+    config = config or Path("companion.toml")
+    before = read_config_data(config)
+    old = before.get("llm", {})
+    changes = {"llm": {"provider": "llamacpp", "llamacpp": {"model": str(path), "mmproj": str(projector or "")}}}
+    try:
+        save_config(config, deep_merge(before, changes))
+    except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
+        raise ModelError(f"could not write {config}: {exc}") from None
+    print(f"{config}: llm.provider {old.get('provider', 'llamacpp')!r} -> 'llamacpp'; "
+          f"llm.llamacpp.model {old.get('llamacpp', {}).get('model', '')!r} -> {str(path)!r}"
+          + (f"; mmproj -> {str(projector)!r}" if projector else "")
+          + (f" (the old file is {config.name}.bak)" if config.with_name(config.name + ".bak").exists() else ""))
+    return 0
+
+
+async def _one_turn(path: Path, projector: Path | None, settings: Settings) -> str:
+    from companion.llm.base import GenerationOptions, LLMError
+    from companion.llm.llamacpp import LlamaCppLLM
+    from companion.models.hub import ModelError
+
+    llm = LlamaCppLLM(model=str(path), mmproj=str(projector or ""), n_ctx=2048, parallel=1, threads=settings.llm.llamacpp.threads)
+    try:
+        text = ""
+        async for chunk in llm.stream([{"role": "user", "content": "Say hello in five words."}], GenerationOptions(max_tokens=16)):
+            text += chunk.text
+    except LLMError as exc:
+        raise ModelError(f"{path} did not answer: {exc}; the config was not changed") from None
+    finally:
+        await llm.close()
+    if not text.strip():
+        raise ModelError(f"{path} loaded but wrote nothing; the config was not changed")
+    return text.strip()
+
+
+def _rm(settings: Settings, args: argparse.Namespace) -> int:
+    path, projector = resolve_local(args.ref)
+    if args.ref.startswith("ollama:") or "snapshots" not in path.parts:
+        print(f"error: {args.ref} is not a pulled model (remove Ollama's models with `ollama rm`, your own files yourself)", file=sys.stderr)
+        return EXIT_USAGE
+    freed = 0
+    for link in (path, projector):
+        if link is None:
+            continue
+        blob = link.resolve()
+        freed += blob.stat().st_size if blob.exists() else 0
+        link.unlink(missing_ok=True)
+        blob.unlink(missing_ok=True)
+    print(f"removed {args.ref} ({freed / 2**30:.2f} GiB freed)")
+    return 0
+
+
+def _info(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.llm.gguf_meta import GGUFError, read_metadata
+    from companion.models.hub import ModelError
+
+    path, projector = resolve_local(args.ref)
+    try:
+        meta = read_metadata(path)
+    except GGUFError as exc:
+        raise ModelError(f"{path}: {exc}") from None
+    arch = meta.get("general.architecture", "?")
+    template = str(meta.get("tokenizer.chat_template") or "")
+    out: dict[str, Any] = {
+        "path": str(path), "size_bytes": path.stat().st_size, "architecture": arch, "name": meta.get("general.name", ""),
+        "parameters": meta.get("general.size_label", ""), "file_type": meta.get("general.file_type"),
+        "context": meta.get(f"{arch}.context_length"), "chat_template": bool(template), "tools": "tools" in template,
+        "vision": projector is not None, "mmproj": str(projector or ""),
+    }
+    if not args.no_speed:
+        out.update(asyncio.run(_speed(path, settings)))
+    if args.json:
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    for key, value in out.items():
+        print(f"{key:>18}: {value}")
+    return 0
+
+
+async def _speed(path: Path, settings: Settings) -> dict[str, float]:
+    """Prompt and generation speed on this machine: a 300-token prompt and 32 tokens out."""
+    from companion.llm.base import GenerationOptions
+    from companion.llm.llamacpp import LlamaCppLLM
+
+    llm = LlamaCppLLM(model=str(path), n_ctx=2048, parallel=1, threads=settings.llm.llamacpp.threads)
+    try:
+        prompt = [{"role": "user", "content": "Here is a list of things to remember. " + " ".join(f"item {i}," for i in range(100)) + " Say ok."}]
+        async for _ in llm.stream(prompt, GenerationOptions(max_tokens=32, temperature=0)):
+            pass
+        timings = llm.last_timings
+    finally:
+        await llm.close()
+    return {
+        "prompt_tokens_per_s": round(float(timings.get("prompt_per_second", 0.0)), 1),
+        "generation_tokens_per_s": round(float(timings.get("predicted_per_second", 0.0)), 1),
+    }
+
+
+__all__ = ["register", "resolve_local", "EXIT_FAILURE"]

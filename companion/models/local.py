@@ -1,0 +1,92 @@
+"""Model files already on this machine: what `pull` put in the hub cache, and Ollama's store.
+
+Ollama keeps each model's GGUF as a content-addressed blob (``blobs/sha256-...``)
+named by a manifest per ``name:tag``; llama.cpp reads that blob directly, so
+`companion model use ollama:NAME` points at it without a second copy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["LocalModel", "hub_models", "ollama_models", "ollama_dir", "cached_file"]
+
+OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
+OLLAMA_PROJECTOR_LAYER = "application/vnd.ollama.image.projector"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalModel:
+    name: str  # how `companion model use` takes it
+    path: Path
+    size_bytes: int
+    source: str  # "hub" or "ollama"
+    mmproj: Path | None = None
+
+
+def cached_file(repo: str, file: str, cache_dir: str | None = None) -> Path | None:
+    """The pulled file, if it is complete in the hub cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, file, cache_dir=cache_dir)
+    return Path(found) if isinstance(found, str) else None
+
+
+def hub_models(cache_dir: str | None = None) -> list[LocalModel]:
+    """Every GGUF in the hub cache (whoever pulled it), as ``ORG/REPO:FILE``."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        info = scan_cache_dir(cache_dir)
+    except (CacheNotFound, OSError):
+        return []
+    found = []
+    for repo in info.repos:
+        for revision in repo.revisions:
+            for f in revision.files:
+                if f.file_name.lower().endswith(".gguf") and "mmproj" not in f.file_name.lower():
+                    found.append(LocalModel(f"{repo.repo_id}:{f.file_path.relative_to(revision.snapshot_path)}", f.file_path, f.size_on_disk, "hub"))
+    return sorted(found, key=lambda m: m.name)
+
+
+def ollama_dir() -> Path:
+    return Path(os.environ.get("OLLAMA_MODELS") or Path.home() / ".ollama" / "models").expanduser()
+
+
+def ollama_models(root: Path | None = None) -> list[LocalModel]:
+    """Ollama's models whose weights are one GGUF blob, as ``ollama:NAME:TAG``."""
+    root = root or ollama_dir()
+    manifests = root / "manifests"
+    if not manifests.is_dir():
+        return []
+    found = []
+    for manifest in manifests.rglob("*"):
+        if not manifest.is_file():
+            continue
+        try:
+            layers = json.loads(manifest.read_text(encoding="utf-8")).get("layers", [])
+        except (OSError, ValueError, AttributeError):
+            continue
+        model = _blob(root, layers, OLLAMA_MODEL_LAYER)
+        if model is None:
+            continue
+        parts = manifest.relative_to(manifests).parts  # registry/namespace/name/tag
+        name, tag = parts[-2], parts[-1]
+        namespace = parts[-3] if len(parts) >= 3 and parts[-3] != "library" else ""
+        label = f"{namespace}/{name}" if namespace else name
+        found.append(LocalModel(f"ollama:{label}:{tag}", model, model.stat().st_size, "ollama", _blob(root, layers, OLLAMA_PROJECTOR_LAYER)))
+    return sorted(found, key=lambda m: m.name)
+
+
+def _blob(root: Path, layers: list[dict], media_type: str) -> Path | None:
+    for layer in layers:
+        if isinstance(layer, dict) and layer.get("mediaType") == media_type:
+            digest = str(layer.get("digest", "")).replace(":", "-")
+            path = root / "blobs" / digest
+            if path.is_file():
+                return path
+    return None

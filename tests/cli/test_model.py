@@ -1,0 +1,85 @@
+"""`companion model`: on a fresh setup with HF_ENDPOINT at a stand-in hub, pull a model, use it, chat through it."""
+
+import json
+
+import pytest
+
+from tests.cli.test_cli import companion
+from tests.models.hub_standin import StandInHub, packaged_gguf
+
+pytestmark = pytest.mark.slow
+
+REPO = "made-up/SmolLM2-135M-Instruct-GGUF"
+FILE = "smollm2-135m-instruct-Q4_K_M.gguf"
+
+
+@pytest.fixture
+def hub():
+    hub = StandInHub().start()
+    hub.add(REPO, FILE, packaged_gguf())
+    yield hub
+    hub.stop()
+
+
+def env_for(tmp_path, hub) -> dict:
+    return {
+        "HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub"),
+        "OLLAMA_MODELS": str(tmp_path / "ollama"), "COMPANION_DATA_DIR": str(tmp_path / "data"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+
+
+async def test_pull_use_and_chat_through_the_pulled_file(tmp_path, hub):
+    """pull shows progress and checks the file; use switches the LLM (keeping the old config); chat answers through it."""
+    env = env_for(tmp_path, hub)
+    config = tmp_path / "companion.toml"
+    config.write_text('[llm]\nprovider = "openai"\n')
+    code, out, err = await companion("model", "pull", f"{REPO}:{FILE}", env=env, timeout=120)
+    assert code == 0, err
+    assert "ok:" in out and "checked" in out and "companion model use" in out
+    assert "%" in err and "M" in err  # the progress bar: percent and size
+    code, out, err = await companion("--config", str(config), "model", "use", f"{REPO}:{FILE}", env=env, timeout=120)
+    assert code == 0, err
+    assert "checked: it loads and answers" in out and "'openai' -> 'llamacpp'" in out
+    assert (tmp_path / "companion.toml.bak").read_text() == '[llm]\nprovider = "openai"\n'
+    assert FILE in config.read_text()
+    code, out, err = await companion("--config", str(config), "chat", "-m", "hi", "--json", env=env, timeout=120)
+    assert code == 0, err
+    assert json.loads(out.strip().splitlines()[-1])["reply"]
+    code, out, _ = await companion("model", "list", "--json", env=env)
+    listed = json.loads(out)
+    assert any(m["name"] == f"{REPO}:{FILE}" for m in listed["local"])
+    assert sum(e["recommended"] for e in listed["catalog"]) == 1
+
+
+async def test_failures_are_one_line_and_exit_1(tmp_path, hub):
+    """A missing repo, a gated one and an unknown name each print one line and exit 1, never a traceback."""
+    env = env_for(tmp_path, hub)
+    hub.add("made-up/gated", "x.gguf", b"GGUF")
+    hub.gated.add("made-up/gated")
+    for ref, words in (("made-up/nothing:x.gguf", "no repository"), ("made-up/gated:x.gguf", "HF_TOKEN"), ("nonsense", "catalog name")):
+        code, out, err = await companion("model", "pull", ref, env=env)
+        assert code == 1 and words in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1
+    code, _, err = await companion("model", "use", "qwen2.5-1.5b", env=env)
+    assert code == 1 and "companion model pull qwen2.5-1.5b" in err
+
+
+async def test_an_ollama_model_is_listed_and_used_without_a_copy(tmp_path, hub):
+    """A model in Ollama's store is listed as ollama:NAME:TAG and `use` points the config at its blob."""
+    env = env_for(tmp_path, hub)
+    store = tmp_path / "ollama"
+    blob = store / "blobs" / ("sha256-" + "b" * 64)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(packaged_gguf())
+    manifest = store / "manifests" / "registry.ollama.ai" / "library" / "smol" / "latest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"layers": [{"mediaType": "application/vnd.ollama.image.model", "digest": "sha256:" + "b" * 64}]}))
+    code, out, _ = await companion("model", "list", "--json", env=env)
+    assert any(m["name"] == "ollama:smol:latest" and m["path"] == str(blob) for m in json.loads(out)["local"])
+    config = tmp_path / "companion.toml"
+    config.write_text("")
+    code, out, err = await companion("--config", str(config), "model", "use", "ollama:smol", "--no-check", env=env)
+    assert code == 0, err
+    assert str(blob) in config.read_text()
+    assert len(list((tmp_path / "ollama").rglob("*"))) == 7  # nothing was copied
