@@ -162,8 +162,8 @@ def default_model_notice(settings: Settings) -> str | None:
         runtime = "llama.cpp" if llm.provider == "llamacpp" else "transformers"
         return (
             f"using the embedded SmolLM2-135M-Instruct through {runtime}: tiny and shallow, meant for trying things out. "
-            "For real conversations run `companion init llm` (it finds Ollama and LM Studio), or point companion at "
-            'any OpenAI-compatible server ([llm] provider = "openai") or a bigger GGUF file ([llm.llamacpp] model).'
+            "For real conversations get a model sized for this machine: `companion model list`, then "
+            "`companion model pull NAME` and `companion model use NAME`; or `companion init llm` finds Ollama and LM Studio."
         )
     return None
 

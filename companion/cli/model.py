@@ -68,7 +68,9 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
             "why_not": "" if ok else where, "recommended": best is not None and entry.name == best.name,
             "downloaded": str(path) if path else "", "why": entry.why,
         })
-    local: list[dict[str, Any]] = [{"name": m.name, "path": str(m.path), "size_bytes": m.size_bytes, "source": m.source} for m in [*hub_models(), *ollama_models()]]
+    local: list[dict[str, Any]] = [
+        {"name": m.name, "path": str(m.path), "size_bytes": m.size_bytes, "source": m.source} for m in [*hub_models(), *ollama_models()]
+    ]
     here = {
         "class": hardware_class(machine), "ram_bytes": machine.ram_bytes, "free_disk_bytes": machine.free_disk_bytes,
         "gpu": machine.gpu, "vram_free_bytes": machine.vram_free_bytes, "cores": machine.cores,
