@@ -243,3 +243,95 @@ async def _speed(path: Path, settings: Settings) -> dict[str, float]:
 
 
 __all__ = ["register", "resolve_local", "EXIT_FAILURE"]
+
+
+# -- voices: `companion voice list|pull|use` (registered in cli/voice.py; the downloads are the models package's) --
+
+
+def voices_command(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.models.hub import ModelError
+
+    try:
+        return {"list": _voice_list, "pull": _voice_pull, "use": _voice_use}[args.voice_command](settings, args)
+    except ModelError as exc:
+        return report_text(str(exc), getattr(args, "json", False))
+    except KeyboardInterrupt:
+        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+def _voice_list(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.models.local import cached_file
+    from companion.models.voices import PIPER_REPO, list_voices, voice_files
+
+    voices = list_voices(args.language)
+    rows: list[dict[str, Any]] = [
+        {"name": v.name, "language": v.language, "language_name": v.language_name, "quality": v.quality,
+         "speakers": v.speakers, "size_bytes": v.size_bytes, "downloaded": str(cached_file(PIPER_REPO, voice_files(v.name)[0]) or "")}
+        for v in voices
+    ]
+    if args.json:
+        print(json.dumps({"voices": rows}, ensure_ascii=False))
+        return 0
+    if not rows:
+        print(f"no Piper voice for {args.language!r}; `companion voice list` shows every language")
+        return 0
+    for row in rows:
+        mark = "downloaded" if row["downloaded"] else ""
+        print(f"  {row['name']:<34} {row['language_name']:<34} {row['size_bytes'] / 2**20:>5.0f} MiB  {mark}")
+    print("\nget one: companion voice pull NAME && companion voice use NAME")
+    return 0
+
+
+def _voice_pull(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.models.voices import pull_voice
+
+    path = pull_voice(args.name, progress=not args.no_progress)
+    print(f"ok: {path} (with its .onnx.json, checked)")
+    print(f"use it: companion voice use {args.name}")
+    return 0
+
+
+def _voice_use(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.models.hub import ModelError
+    from companion.models.local import cached_file
+    from companion.models.voices import PIPER_REPO, voice_files
+
+    path = Path(args.name).expanduser()
+    if not (args.name.endswith(".onnx") and path.is_file()):
+        model, _config = voice_files(args.name)
+        found = cached_file(PIPER_REPO, model)
+        if found is None:
+            raise ModelError(f"{args.name} is not downloaded: companion voice pull {args.name}")
+        path = found
+    if not args.no_check:
+        asyncio.run(_say_something(path))
+        print("checked: it speaks")
+    config, _explicit = resolve_config_path(getattr(args, "config", None))
+    config = config or Path("companion.toml")
+    before = read_config_data(config)
+    old = before.get("voice", {}).get("tts", {})
+    try:
+        save_config(config, deep_merge(before, {"voice": {"tts": {"provider": "piper", "voice": str(path)}}}))
+    except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
+        raise ModelError(f"could not write {config}: {exc}") from None
+    print(f"{config}: voice.tts.provider {old.get('provider', 'piper')!r} -> 'piper'; voice.tts.voice {old.get('voice', '')!r} -> {str(path)!r}")
+    return 0
+
+
+async def _say_something(path: Path) -> None:
+    from companion.models.hub import ModelError
+    from companion.voice.tts.piper import PiperTTS
+
+    tts = PiperTTS(str(path))
+    try:
+        await tts.start()
+        audio = b""
+        async for chunk in tts.synthesize("Hello there."):
+            audio += chunk.tobytes() if hasattr(chunk, "tobytes") else bytes(chunk)
+    except Exception as exc:  # noqa: BLE001 - any failure to speak: the config stays as it was
+        raise ModelError(f"{path} does not speak: {exc}; the config was not changed") from None
+    finally:
+        await tts.close()
+    if not audio:
+        raise ModelError(f"{path} loaded but made no sound; the config was not changed")

@@ -10,13 +10,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from companion.cli.common import EXIT_FAILURE, Command, report
+from companion.cli.common import EXIT_FAILURE, EXIT_USAGE, Command, report
 from companion.config import Settings
 
 
 def register(sub: Any) -> None:
-    voice = sub.add_parser("voice", help="one spoken turn from a WAV file, headless (VAD -> STT -> LLM -> TTS)")
-    voice.add_argument("--input", "-i", required=True, help="WAV file with the question (any rate, mono or stereo)")
+    voice = sub.add_parser(
+        "voice", help="one spoken turn from a WAV file (--input), or Piper voices: list, pull, use",
+        description="companion voice --input question.wav: one spoken turn, headless (VAD -> STT -> LLM -> TTS). "
+        "companion voice list|pull|use: Piper voices in every language from the hub.",
+    )
+    actions = voice.add_subparsers(dest="voice_command", metavar="ACTION")
+    ls = actions.add_parser("list", help="Piper voices on the hub, for a language (e.g. zh, de, en_GB)")
+    ls.add_argument("language", nargs="?", default="", help="language code: zh, ja, de, en_GB... (default: all)")
+    ls.add_argument("--json", action="store_true", help="print one JSON object")
+    pull = actions.add_parser("pull", help="download a Piper voice, e.g. zh_CN-huayan-medium")
+    pull.add_argument("name")
+    pull.add_argument("--no-progress", action="store_true", help="no progress bar")
+    use = actions.add_parser("use", help="speak with a voice: a pulled NAME or an .onnx path (writes [voice.tts])")
+    use.add_argument("name")
+    use.add_argument("--no-check", action="store_true", help="do not synthesise a test sentence first")
+    voice.add_argument("--input", "-i", help="WAV file with the question (any rate, mono or stereo)")
     voice.add_argument("--output", "-o", help="write the spoken reply to this WAV file")
     voice.add_argument("--json", action="store_true", help="print one JSON object (transcript, reply, timings)")
     voice.add_argument("--fast", action="store_true", help="feed the file as fast as possible instead of at real-time pace")
@@ -28,6 +42,15 @@ def register(sub: Any) -> None:
 
 def _voice(settings: Settings, args: argparse.Namespace) -> int:
     from companion.app import setup_logging
+
+    action = getattr(args, "voice_command", None)
+    if action is not None:
+        from companion.cli.model import voices_command
+
+        return voices_command(settings, args)
+    if not args.input:
+        print("error: companion voice needs --input QUESTION.wav (or an action: list, pull, use)", file=sys.stderr)
+        return EXIT_USAGE
 
     setup_logging(settings, console_level="ERROR" if args.json else "WARNING")
     try:

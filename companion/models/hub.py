@@ -28,7 +28,7 @@ from typing import Any, Literal
 from companion.llm.gguf_meta import GGUFError, read_metadata
 from companion.models.catalog import CatalogEntry
 
-__all__ = ["ModelError", "ModelRef", "parse_ref", "pick_file", "pull", "PREFERRED_QUANT"]
+__all__ = ["ModelError", "ModelRef", "parse_ref", "pick_file", "pull", "pull_file", "PREFERRED_QUANT"]
 
 PREFERRED_QUANT = "Q4_K_M"
 _QUANT_ORDER = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q8_0")
@@ -106,6 +106,14 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+def pull_file(
+    repo: str, file: str, *, cache_dir: str | None = None, endpoint: str | None = None, progress: bool = True, gguf: bool = True
+) -> Path:
+    """One file of a repo, downloaded (resumed) into the hub cache and checked; the cached copy when it is there."""
+    _SHOW_PROGRESS[0] = progress
+    return _pull_file(repo, file, cache_dir, endpoint or os.environ.get("HF_ENDPOINT") or None, gguf)
+
+
 def _pull_file(repo: str, file: str, cache_dir: str | None, endpoint: str | None, gguf: bool) -> Path:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
@@ -117,7 +125,12 @@ def _pull_file(repo: str, file: str, cache_dir: str | None, endpoint: str | None
 
                 raise LocalEntryNotFoundError(f"{repo}:{file} is not in the cache")
             return cached
-        meta = get_hf_file_metadata(hf_hub_url(repo, file, endpoint=endpoint), endpoint=endpoint)
+        try:
+            meta = get_hf_file_metadata(hf_hub_url(repo, file, endpoint=endpoint), endpoint=endpoint)
+        except Exception as exc:
+            if cached is not None and (_network_error(exc) or _server_error(exc)):
+                return cached  # the hub is out of reach, but we have it: work offline
+            raise
         path = _download(repo, file, cache_dir, meta)
     _verify(path, meta.size, meta.etag, repo, file, gguf)
     return path
@@ -275,6 +288,11 @@ class _hub_errors:
         if _network_error(exc):
             raise ModelError(f"cannot reach the hub for {what} ({exc}); check the connection (or HF_ENDPOINT) and pull again") from None
         return False
+
+
+def _server_error(exc: BaseException) -> bool:
+    status = getattr(getattr(exc, "response", None), "status_code", 0) or 0
+    return status >= 500 or status == 429
 
 
 def _network_error(exc: BaseException) -> bool:

@@ -83,3 +83,34 @@ async def test_an_ollama_model_is_listed_and_used_without_a_copy(tmp_path, hub):
     assert code == 0, err
     assert str(blob) in config.read_text()
     assert len(list((tmp_path / "ollama").rglob("*"))) == 7  # nothing was copied
+
+
+async def test_a_voice_is_listed_pulled_and_spoken_with(tmp_path, hub):
+    """voice list finds a language's voices in the hub's index; pull fetches the .onnx and its .onnx.json; use speaks with it and writes [voice.tts]."""
+    from companion.voice.tts.piper import embedded_voice
+
+    onnx = embedded_voice()
+    folder = "en/en_US/joe/medium"
+    hub.add("rhasspy/piper-voices", f"{folder}/en_US-joe-medium.onnx", onnx.read_bytes())
+    hub.add("rhasspy/piper-voices", f"{folder}/en_US-joe-medium.onnx.json", onnx.with_name(onnx.name + ".json").read_bytes())
+    index = {"en_US-joe-medium": {
+        "name": "joe", "quality": "medium", "num_speakers": 1,
+        "language": {"code": "en_US", "family": "en", "name_english": "English", "country_english": "United States"},
+        "files": {f"{folder}/en_US-joe-medium.onnx": {"size_bytes": onnx.stat().st_size}},
+    }}
+    hub.add("rhasspy/piper-voices", "voices.json", json.dumps(index).encode())
+    env = env_for(tmp_path, hub)
+    code, out, err = await companion("voice", "list", "en", "--json", env=env)
+    assert code == 0, err
+    assert [v["name"] for v in json.loads(out)["voices"]] == ["en_US-joe-medium"]
+    code, out, err = await companion("voice", "list", "zh", "--json", env=env)
+    assert json.loads(out)["voices"] == []
+    code, out, err = await companion("voice", "pull", "en_US-joe-medium", env=env, timeout=120)
+    assert code == 0 and "ok:" in out, err
+    config = tmp_path / "companion.toml"
+    config.write_text("")
+    code, out, err = await companion("--config", str(config), "voice", "use", "en_US-joe-medium", env=env, timeout=120)
+    assert code == 0 and "checked: it speaks" in out, err
+    assert "en_US-joe-medium.onnx" in config.read_text()
+    code, _, err = await companion("voice", "pull", "klingon", env=env)
+    assert code == 1 and "not a Piper voice name" in err
