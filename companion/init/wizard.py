@@ -126,10 +126,17 @@ class Wizard:
             self.say(f"Found {server.label} with {len(server.models)} model(s).")
         if not servers:
             self.say("No Ollama, LM Studio or other server answered" + (f" at {url}" if url else "") + ".")
-        options = [server.label for server in servers] + ["the embedded model (SmolLM2-135M: tiny, for trying things out)"]
-        default = 0 if servers else len(servers)
+        offer = _recommended_download()
+        options = [server.label for server in servers]
+        if offer is not None:
+            entry, text = offer
+            options.append(text)
+        options.append("the embedded model (SmolLM2-135M: tiny, for trying things out)")
+        embedded = len(options) - 1
+        # No server: offer the model that fits this machine (a person choosing; never a silent download with --yes).
+        default = 0 if servers else (len(servers) if offer is not None and not self.options.yes else embedded)
         if wanted == EMBEDDED:
-            default = len(servers)
+            default = embedded
         elif wanted in ("ollama", "lmstudio"):
             match = [i for i, s in enumerate(servers) if s.kind == wanted]
             if not match:
@@ -144,7 +151,15 @@ class Wizard:
             self.done.append("model: unchanged")
             return
         llm = self._section("llm")
-        if choice == len(servers):
+        if offer is not None and choice == len(servers):
+            path = self._download(offer[0])
+            if path is None:
+                return
+            llm["provider"] = "llamacpp"
+            self._section("llm", "llamacpp")["model"] = str(path)
+            self.done.append(f"model: {offer[0].name} ({path})")
+            return
+        if choice == embedded:
             llm["provider"] = "llamacpp"
             self.done.append("model: the embedded SmolLM2-135M (run `companion init llm` when you have Ollama or LM Studio)")
             return
@@ -155,6 +170,18 @@ class Wizard:
         llm["provider"] = "openai"
         self._section("llm", "openai").update({"base_url": server.base_url, "model": model.name})
         self.done.append(f"model: {model.name} on {server.label}")
+
+    def _download(self, entry: Any) -> Any:
+        """Pull a catalog model with its progress bar; None (and a line saying how to retry) when it fails."""
+        from companion.models.hub import ModelError, parse_ref, pull
+
+        self.say(f"Downloading {entry.name} from the Hugging Face hub ({entry.repo})...")
+        try:
+            return pull(parse_ref(entry.name, [entry]))[0]
+        except ModelError as exc:
+            self.say(f"The download did not finish: {exc}")
+            self.done.append(f"model: unchanged (retry with `companion model pull {entry.name}`)")
+            return None
 
     def _pick_model(self, server: Server, memory: int | None) -> ModelInfo | None:
         chat = [m for m in server.models if is_chat_model(m.name)]
@@ -287,3 +314,23 @@ class Wizard:
             return Settings.model_validate(self.data)
         except Exception:  # noqa: BLE001 - a half-edited file: checks use the defaults
             return Settings()
+
+
+def _recommended_download() -> tuple[Any, str] | None:
+    """The catalog model recommended for this machine and how it is offered (size, what it needs, about how long)."""
+    try:
+        from huggingface_hub import constants
+
+        from companion.models.catalog import Machine, fits, load_catalog, recommended
+        from companion.models.local import cached_file
+    except ImportError:  # the hub library is not installed: no download to offer
+        return None
+    machine = Machine.detect(Path(constants.HF_HUB_CACHE))
+    entry = recommended(load_catalog(), machine)
+    if entry is None:
+        return None
+    where = fits(entry, machine)[1]
+    have = cached_file(entry.repo, entry.file) is not None
+    minutes = max(1, round(entry.download_bytes / (50e6 / 8) / 60))  # a 50 Mbit/s line
+    detail = "already downloaded" if have else f"{entry.download_bytes / 2**30:.1f} GiB, about {minutes} min at 50 Mbit/s"
+    return entry, f"download {entry.name}, recommended for this machine ({detail}; needs {entry.ram_gb:g} GiB RAM, runs on {where})"
