@@ -284,8 +284,13 @@ def _voice_list(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _voice_pull(settings: Settings, args: argparse.Namespace) -> int:
-    from companion.models.voices import pull_voice
+    from companion.models.voices import pull_voice, pull_whisper
 
+    if args.name.startswith("whisper:"):
+        folder = pull_whisper(args.name.split(":", 1)[1], progress=not args.no_progress)
+        print(f"ok: {folder} (a faster-whisper model, checked)")
+        print(f"use it: companion voice use {args.name}")
+        return 0
     path = pull_voice(args.name, progress=not args.no_progress)
     print(f"ok: {path} (with its .onnx.json, checked)")
     print(f"use it: companion voice use {args.name}")
@@ -297,6 +302,8 @@ def _voice_use(settings: Settings, args: argparse.Namespace) -> int:
     from companion.models.local import cached_file
     from companion.models.voices import PIPER_REPO, voice_files
 
+    if args.name.startswith("whisper:"):
+        return _whisper_use(args)
     path = Path(args.name).expanduser()
     if not (args.name.endswith(".onnx") and path.is_file()):
         model, _config = voice_files(args.name)
@@ -335,3 +342,25 @@ async def _say_something(path: Path) -> None:
         await tts.close()
     if not audio:
         raise ModelError(f"{path} loaded but made no sound; the config was not changed")
+
+
+def _whisper_use(args: argparse.Namespace) -> int:
+    from companion.models.hub import ModelError
+    from companion.models.local import cached_file
+    from companion.models.voices import WHISPER_REPOS
+
+    size = args.name.split(":", 1)[1]
+    repo = WHISPER_REPOS.get(size)
+    found = cached_file(repo, "model.bin") if repo else None
+    if found is None:
+        raise ModelError(f"{args.name} is not downloaded: companion voice pull {args.name}")
+    config, _explicit = resolve_config_path(getattr(args, "config", None))
+    config = config or Path("companion.toml")
+    before = read_config_data(config)
+    old = before.get("voice", {}).get("stt", {}).get("model", "")
+    try:
+        save_config(config, deep_merge(before, {"voice": {"stt": {"provider": "faster-whisper", "model": str(found.parent)}}}))
+    except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
+        raise ModelError(f"could not write {config}: {exc}") from None
+    print(f"{config}: voice.stt.model {old!r} -> {str(found.parent)!r} (whisper {size})")
+    return 0

@@ -24,10 +24,12 @@ def register(sub: Any) -> None:
     ls = actions.add_parser("list", help="Piper voices on the hub, for a language (e.g. zh, de, en_GB)")
     ls.add_argument("language", nargs="?", default="", help="language code: zh, ja, de, en_GB... (default: all)")
     ls.add_argument("--json", action="store_true", help="print one JSON object")
-    pull = actions.add_parser("pull", help="download a Piper voice, e.g. zh_CN-huayan-medium")
+    pull = actions.add_parser("pull", help="download a Piper voice (e.g. zh_CN-huayan-medium) or a whisper size (whisper:small)")
     pull.add_argument("name")
     pull.add_argument("--no-progress", action="store_true", help="no progress bar")
-    use = actions.add_parser("use", help="speak with a voice: a pulled NAME or an .onnx path (writes [voice.tts])")
+    use = actions.add_parser(
+        "use", help="speak with a voice (a pulled NAME or an .onnx path: [voice.tts]) or hear with whisper:SIZE ([voice.stt])"
+    )
     use.add_argument("name")
     use.add_argument("--no-check", action="store_true", help="do not synthesise a test sentence first")
     voice.add_argument("--input", "-i", help="WAV file with the question (any rate, mono or stereo)")

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from companion.llm.gguf_meta import GGUFError, read_metadata
 from companion.models.catalog import CatalogEntry
 
-__all__ = ["ModelError", "ModelRef", "parse_ref", "pick_file", "pull", "pull_file", "PREFERRED_QUANT"]
+__all__ = ["ModelError", "ModelRef", "parse_ref", "pick_file", "pull", "pull_file", "hub_errors", "PREFERRED_QUANT"]
 
 PREFERRED_QUANT = "Q4_K_M"
 _QUANT_ORDER = ("Q4_K_M", "Q4_K_S", "Q5_K_M", "Q4_0", "Q8_0")
@@ -91,7 +91,7 @@ def pull(ref: ModelRef, *, cache_dir: str | None = None, endpoint: str | None = 
     (enable_progress_bars if progress else disable_progress_bars)()
     _SHOW_PROGRESS[0] = progress
     file = ref.file
-    with _hub_errors(ref.repo, file):
+    with hub_errors(ref.repo, file):
         if not file:
             if _offline():
                 raise ModelError(f"{ref.repo}: name the file (ORG/REPO:FILE.gguf) while HF_HUB_OFFLINE is set")
@@ -117,7 +117,7 @@ def pull_file(
 def _pull_file(repo: str, file: str, cache_dir: str | None, endpoint: str | None, gguf: bool) -> Path:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-    with _hub_errors(repo, file):
+    with hub_errors(repo, file):
         cached = _cached(repo, file, cache_dir)
         if _offline():
             if cached is None:
@@ -247,7 +247,7 @@ def _verify(path: Path, size: int | None, etag: str | None, repo: str, file: str
         raise ModelError(f"{repo}:{file} was downloaded but is damaged ({problem}); it was deleted: pull it again")
 
 
-class _hub_errors:
+class hub_errors:
     """Turns the hub library's exceptions into one actionable ModelError each."""
 
     def __init__(self, repo: str, file: str) -> None:

@@ -1,6 +1,8 @@
 """`companion model`: on a fresh setup with HF_ENDPOINT at a stand-in hub, pull a model, use it, chat through it."""
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +116,22 @@ async def test_a_voice_is_listed_pulled_and_spoken_with(tmp_path, hub):
     assert "en_US-joe-medium.onnx" in config.read_text()
     code, _, err = await companion("voice", "pull", "klingon", env=env)
     assert code == 1 and "not a Piper voice name" in err
+
+
+async def test_a_whisper_size_is_pulled_and_used(tmp_path, hub):
+    """voice pull whisper:base fetches the CTranslate2 folder's files; voice use points [voice.stt] model at it."""
+    from companion.voice.stt.faster_whisper import embedded_model_dir
+
+    folder = embedded_model_dir(tmp_path / "assembled")
+    for name in ("config.json", "tokenizer.json", "vocabulary.json", "model.bin"):
+        hub.add("Systran/faster-whisper-base", name, (folder / name).read_bytes())
+    hub.add("Systran/faster-whisper-base", "README.md", b"# not needed")
+    env = env_for(tmp_path, hub)
+    code, out, err = await companion("voice", "pull", "whisper:base", env=env, timeout=120)
+    assert code == 0 and "ok:" in out, err
+    config = tmp_path / "companion.toml"
+    config.write_text("")
+    code, out, err = await companion("--config", str(config), "voice", "use", "whisper:base", env=env)
+    assert code == 0, err
+    model_dir = tomllib.loads(config.read_text())["voice"]["stt"]["model"]
+    assert sorted(p.name for p in Path(model_dir).iterdir()) == ["config.json", "model.bin", "tokenizer.json", "vocabulary.json"]
