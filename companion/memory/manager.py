@@ -85,6 +85,9 @@ class MemoryManager:
         self._worker: asyncio.Task[None] | None = None
         self._current: asyncio.Task[None] | None = None
         self.extracted = 0  # facts stored since start (for tests, logs)
+        self._journal: asyncio.Task[None] | None = None  # writes the queue to disk after each change
+        self._dirty = False
+        self._journal_failed = False
 
     async def start(self) -> None:
         await self.store.open()
@@ -96,6 +99,7 @@ class MemoryManager:
         if saved and self.extract_enabled:
             self._queue.extend(j for j in saved if j is not None)
             log.info("memory: resuming %d job(s) queued before the last shutdown", len(self._queue))
+            self._journal_changed()  # taken from the table: written back at once, in case this process dies too
         if self.extract_enabled:
             self._worker = asyncio.create_task(self._work(), name="memory-extraction")
             if self._queue:
@@ -106,6 +110,8 @@ class MemoryManager:
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None
+        if self._journal is not None:
+            await asyncio.gather(self._journal, return_exceptions=True)
         if self._episodes:
             await asyncio.gather(*self._episodes, return_exceptions=True)
         try:
@@ -266,12 +272,30 @@ class MemoryManager:
             if len(lines) >= self.summary_every:
                 self._queue.append(SummaryJob(exchange.person_id, exchange.conversation_id, tuple(lines)))
                 self._transcripts[exchange.conversation_id] = []
+        self._journal_changed()
         self._wake.set()
+
+    def _journal_changed(self) -> None:
+        """The queue changed: write it to the database soon (coalesced), so a crash or kill -9 loses none of it."""
+        self._dirty = True
+        if self._journal is None or self._journal.done():
+            self._journal = asyncio.get_running_loop().create_task(self._write_journal(), name="memory-journal")
+
+    async def _write_journal(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            try:
+                await self.store.save_pending([_encode(j) for j in self._queue])
+            except Exception as exc:  # noqa: BLE001 - the queue is still in memory; saved again at shutdown
+                if not self._journal_failed:
+                    log.warning("memory: could not write queued work to disk: %s", exc)
+                self._journal_failed = True
 
     def _drop_queued(self, person: str, conversation_id: str | None = None) -> None:
         kept = [e for e in self._queue if not (e.person_id == person and conversation_id in (None, e.conversation_id))]
         self._queue.clear()
         self._queue.extend(kept)
+        self._journal_changed()
         for conversation in [conversation_id] if conversation_id else list(self._transcripts):
             self._transcripts.pop(conversation, None)
 
@@ -300,6 +324,7 @@ class MemoryManager:
                 await self._current
                 if self._queue and self._queue[0] is exchange:
                     self._queue.popleft()
+                    self._journal_changed()
             except asyncio.CancelledError:
                 if self._worker is not None and self._worker.cancelling():
                     raise
@@ -310,6 +335,7 @@ class MemoryManager:
                 log.exception("memory extraction failed")
                 if self._queue and self._queue[0] is exchange:
                     self._queue.popleft()
+                    self._journal_changed()
 
     async def _summarise(self, job: SummaryJob) -> None:
         """A few sentences about the last stretch of a conversation: recalled by meaning later, and shown

@@ -313,3 +313,45 @@ async def test_forgetting_a_person_stops_the_extraction_in_progress(tmp_path, fa
     assert said == 1 and left == [] and comp.memory.extracted == 0
     assert saved_job_person(_encode(Exchange("bob", "c", "Bob", "hi", "hello"))) == "bob"
     assert saved_job_person("not json") is None
+
+
+async def test_queued_extraction_survives_kill_9(tmp_path, fake_openai):
+    """Work queued when the process is killed outright (no shutdown at all) is done at the next start."""
+    import os
+    import signal
+    import sys
+
+    fake_openai.extraction_reply = FACTS
+    fake_openai.extraction_delay = 60  # the model is busy: the job stays queued
+    cfg = config_file(tmp_path, fake_openai, "memory-on")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "companion", "--config", cfg, "chat", "-m", "My sister Ottilie visits", "--speaker", "alice",
+        "--name", "Alice", "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    db = tmp_path / "data" / "memory.sqlite3"
+
+    def queued_on_disk() -> bool:
+        if not db.exists():
+            return False
+        with sqlite3.connect(db) as conn:
+            try:
+                return conn.execute("SELECT COUNT(*) FROM pending_work").fetchone()[0] > 0
+            except sqlite3.OperationalError:
+                return False
+
+    try:
+        await eventually(queued_on_disk, timeout=60, what="the queued extraction written to disk")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        await proc.wait()
+    fake_openai.extraction_delay = 0
+    settings = Settings.model_validate({
+        "companion": {"data_dir": str(tmp_path / "data")},
+        "llm": {"provider": "openai", "openai": {"base_url": fake_openai.base_url, "model": "test-model"}},
+    })
+    second = build_companion(settings)
+    await second.start()
+    await second.memory.drain(10)
+    facts = [m.content for m in await second.memory.store.list("alice") if m.kind == "fact"]
+    await second.close()
+    assert facts == ["Alice's sister is called Ottilie."]
