@@ -13,7 +13,7 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass
 
 from companion.llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Priority
@@ -23,6 +23,8 @@ from companion.memory.extract import EXTRACTION_SCHEMA, extraction_messages, for
 from companion.memory.store import SELF, Memory, MemoryStore, Recalled
 
 log = logging.getLogger(__name__)
+
+MAX_TRANSCRIPTS = 1000  # conversations whose lines since their last summary are kept
 
 __all__ = ["MemoryManager", "Exchange"]
 
@@ -77,7 +79,8 @@ class MemoryManager:
         self.strict = strict
         self._episodes: dict[asyncio.Task[None], str] = {}  # words being stored -> whose
         self._queue: deque[Exchange | SummaryJob] = deque(maxlen=max_queue)  # bounded: oldest dropped under a flood
-        self._transcripts: dict[str, list[str]] = {}  # conversation -> lines since its last summary
+        # conversation -> lines since its last summary; the least recently active go first past MAX_TRANSCRIPTS
+        self._transcripts: OrderedDict[str, list[str]] = OrderedDict()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -268,6 +271,9 @@ class MemoryManager:
         self._queue.append(exchange)
         if self.summary_every > 0:
             lines = self._transcripts.setdefault(exchange.conversation_id, [])
+            self._transcripts.move_to_end(exchange.conversation_id)
+            while len(self._transcripts) > MAX_TRANSCRIPTS:  # thousands of people a day: keep the active ones
+                self._transcripts.popitem(last=False)
             lines += [f"{exchange.speaker_name}: {exchange.user_text}", f"{self.character}: {exchange.reply}"]
             if len(lines) >= self.summary_every:
                 self._queue.append(SummaryJob(exchange.person_id, exchange.conversation_id, tuple(lines)))

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+ANSWERS_KEPT = 200
+
 __all__ = ["StreamChat", "ChatAnswering", "SpeakUpPolicy"]
 
 Poster = Callable[[str, str], Awaitable[None]]  # (platform, text)
@@ -74,7 +76,8 @@ class StreamChat:
         self.posters = posters or {}
         self._wake = asyncio.Event()
         self.bot_names = {companion.character.name.lower(), (companion.character.nickname or "").lower()} - {""}
-        self.answers: list[tuple[Candidate, "TurnResult"]] = []
+        # the latest answers (tests, logs); a stream brings thousands of viewers a day: bounded
+        self.answers: deque[tuple[Candidate, "TurnResult"]] = deque(maxlen=ANSWERS_KEPT)
 
     def mentions_bot(self, text: str) -> bool:
         low = text.lower()

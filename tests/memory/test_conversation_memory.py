@@ -355,3 +355,19 @@ async def test_queued_extraction_survives_kill_9(tmp_path, fake_openai):
     facts = [m.content for m in await second.memory.store.list("alice") if m.kind == "fact"]
     await second.close()
     assert facts == ["Alice's sister is called Ottilie."]
+
+
+async def test_thousands_of_conversations_do_not_grow_the_summary_state(tmp_path, fake_openai):
+    """Per-conversation lines kept for summaries stay bounded however many people talk (the least recent go)."""
+    from companion.memory.manager import MAX_TRANSCRIPTS, Exchange
+
+    fake_openai.extraction_delay = 60  # nothing is extracted meanwhile
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    try:
+        for i in range(MAX_TRANSCRIPTS + 500):
+            comp.memory.remember(Exchange(f"p{i}", f"chat-{i}", f"P{i}", "I like tea.", "Me too!"))
+        assert len(comp.memory._transcripts) == MAX_TRANSCRIPTS
+        assert f"chat-{MAX_TRANSCRIPTS + 499}" in comp.memory._transcripts and "chat-0" not in comp.memory._transcripts
+    finally:
+        await comp.close(memory_grace=0)

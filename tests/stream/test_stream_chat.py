@@ -48,7 +48,7 @@ async def test_answers_wait_for_speech_to_end_and_speaking_up_happens(settings_f
     # the positive signal first: the loop waits for quiet with the message queued
     await eventually(lambda: waited[0] >= 1 and len(chat.prioritiser) > 0, what="the chat waiting for quiet")
     assert waited[0] >= 1 and len(chat.prioritiser) == 1  # still queued: no answer was even started
-    assert shown == [] and chat.answers == []
+    assert shown == [] and not chat.answers
     quiet.set()
     await eventually(lambda: len(chat.answers) >= 1 and any(e.text == "(speaking up)" for e in shown), what="the answer")
     stop.set()
