@@ -181,7 +181,11 @@ class WebChat:
 
     async def _health(self, request: web.Request) -> web.Response:
         """Each adapter's state, last error and uptime; "degraded" while any is retrying or failed."""
-        return web.json_response({**self.companion.health.report(), "character": self.companion.character.name})
+        llm: dict[str, str] = {"provider": self.companion.llm.name}
+        devices = getattr(self.companion.llm, "devices", None)  # a local model: which GPU (or the CPU) runs it
+        if isinstance(devices, str):
+            llm["devices"] = devices
+        return web.json_response({**self.companion.health.report(), "character": self.companion.character.name, "llm": llm})
 
     # -- websocket --------------------------------------------------------------
 

@@ -54,8 +54,9 @@ class LlamaCppSection(_Section):
     parallel: int = Field(
         2, ge=1, le=64, description="Slots: requests decoded at once (a reply and a game action side by side)."
     )
-    gpu_layers: int = Field(
-        0, ge=-1, description="Layers offloaded to the GPU (needs a GPU build of xllamacpp). -1: all, 0: CPU only."
+    gpu_layers: int | Literal["auto"] = Field(
+        "auto", description='Layers offloaded to the GPU (needs a GPU build of xllamacpp). "auto": as many as fit in free '
+        "VRAM (llama.cpp measures it; all on the CPU with the CPU build), -1: all, 0: CPU only.",
     )
     chat_template: str = Field(
         "", description="Chat template override: a built-in name (chatml, llama3, gemma...) or a Jinja template. "

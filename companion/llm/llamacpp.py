@@ -72,7 +72,7 @@ class LlamaCppLLM(LLM):
         n_ctx: int = 8192,
         threads: int = 0,
         parallel: int = 2,
-        gpu_layers: int = 0,
+        gpu_layers: int | str = "auto",
         chat_template: str = "",
         stop: tuple[str, ...] | list[str] = (),
         mmproj: str = "",
@@ -121,6 +121,11 @@ class LlamaCppLLM(LLM):
         return bool(self.mmproj)
 
     @property
+    def devices(self) -> str:
+        """Where this model runs, for /health and doctor."""
+        return accelerators()
+
+    @property
     def small_model(self) -> bool:
         """A model small enough that the reply path helps it (its sampler preset, quoted memories)."""
         try:
@@ -160,7 +165,8 @@ class LlamaCppLLM(LLM):
         tools = "tools yes" if "tools" in (self.chat_template or meta.get("tokenizer.chat_template") or "") else "tools no"
         return (
             f"{what} ({meta.get('general.architecture', '?')}, {size:.0f} MiB, {tools}); "
-            f"{self.threads} threads, {self.parallel} slots, gpu_layers {self.gpu_layers}; llama.cpp build: {info}"
+            f"{self.threads} threads, {self.parallel} slots, gpu_layers {self.gpu_layers}, runs on {accelerators()}; "
+            f"llama.cpp build: {info}"
         )
 
     async def start(self) -> None:
@@ -168,7 +174,9 @@ class LlamaCppLLM(LLM):
             if self._server is None:
                 started = time.perf_counter()
                 self._server = await run_in_daemon_thread(self._load)
-                log.info("llamacpp: loaded %s in %.1f s", self.model_path().name, time.perf_counter() - started)
+                log.info(
+                    "llamacpp: loaded %s in %.1f s; runs on %s", self.model_path().name, time.perf_counter() - started, accelerators()
+                )
 
     def _load(self) -> Any:
         xllamacpp = _import_xllamacpp()
@@ -184,7 +192,12 @@ class LlamaCppLLM(LLM):
         params.cpuparams_batch.n_threads = self.threads
         params.cpuparams.poll = 0  # do not spin between requests: whisper and the embedder share these cores
         params.cpuparams_batch.poll = 0
-        params.n_gpu_layers = self.gpu_layers if self.gpu_layers >= 0 else 999
+        if self.gpu_layers == "auto":
+            params.n_gpu_layers = -1  # with fit_params (llama.cpp's default): as many layers as fit in free device memory
+            params.fit_params = True
+        else:
+            params.n_gpu_layers = int(self.gpu_layers) if int(self.gpu_layers) >= 0 else 999
+            params.fit_params = False
         params.n_threads_http = 1
         params.kv_unified = True  # slots share the whole window: one long conversation may use all of n_ctx
         params.n_cache_reuse = 64  # reuse cached chunks after a changed part (memories, a history window that slid) by shifting them
@@ -414,6 +427,20 @@ class LlamaCppLLM(LLM):
                     else:
                         # failed, stuck or unkeyed: what the slot holds is not worth keeping under a key
                         self._slots.release(slot, holds=None)
+
+
+def accelerators() -> str:
+    """The devices this llama.cpp build can run on ("CPU only", or e.g. "CUDA0 NVIDIA GeForce RTX 4070 (11.2 GiB free)")."""
+    try:
+        devices = _import_xllamacpp().get_device_info()
+    except Exception:  # noqa: BLE001 - a description, never a failure
+        return "unknown devices"
+    gpus = [
+        f"{d.get('name', '?')} {d.get('description', '')} ({int(d.get('memory_free', 0)) / 2**30:.1f} GiB free)".replace("  ", " ")
+        for d in devices
+        if "CPU" not in str(d.get("type", "")) and str(d.get("name", "")).upper() != "CPU"
+    ]
+    return ", ".join(gpus) if gpus else "CPU only (this llama.cpp build has no GPU backend, or no GPU is visible)"
 
 
 def _error(payload: dict[str, Any]) -> LLMError:

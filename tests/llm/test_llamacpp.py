@@ -279,3 +279,15 @@ async def test_tokens_are_counted_by_the_model_tokenizer(llama):
     """Budgets count tokens with the model's own tokenizer, not characters divided by four."""
     counts = await llama.count_tokens(["Hello", "supercalifragilisticexpialidocious " * 5])
     assert counts[0] == 1 and counts[1] > 5 * 3
+
+
+def test_the_devices_it_runs_on_are_named(llama):
+    """gpu_layers "auto" loads on whatever this build has, and the devices are named (CPU only here, a GPU's name elsewhere)."""
+    import xllamacpp
+
+    gpus = [d for d in xllamacpp.get_device_info() if d["name"].upper() != "CPU"]
+    assert llama.gpu_layers == "auto"
+    if gpus:
+        assert gpus[0]["name"] in llama.devices
+    else:
+        assert llama.devices.startswith("CPU only")
