@@ -51,20 +51,33 @@ class SettingsAPI:
 
     async def post(self, request: web.Request, body: dict[str, Any] | None) -> web.Response:
         if not body or not set(body) <= {"llm", "voice", "character"}:
-            return _bad('send {"llm": {"base_url": "...", "model": "..."}} or {"llm": "embedded"}, {"voice": {"enabled": true}}, {"character": "name"}')
+            return _bad(
+                'send {"llm": {"base_url": "...", "model": "..."}}, {"llm": {"gguf": "NAME or path"}} or {"llm": "embedded"}, '
+                '{"voice": {"enabled": true}}, {"character": "name"}'
+            )
         async with self._lock:  # one change at a time: two tabs must not interleave file writes
             changes: dict[str, Any] = {}
             applied: list[str] = []
             if "llm" in body:
                 llm = body["llm"]
                 if llm == "embedded":
-                    changes["llm"] = {"provider": "llamacpp"}
+                    changes["llm"] = {"provider": "llamacpp", "llamacpp": {"model": "", "mmproj": ""}}
+                elif isinstance(llm, dict) and isinstance(llm.get("gguf"), str):
+                    # a model file on this machine: a pulled NAME, ORG/REPO:FILE, ollama:NAME:TAG or a path
+                    from companion.models.hub import ModelError
+                    from companion.models.local import resolve_local
+
+                    try:
+                        path, projector = await asyncio.to_thread(resolve_local, llm["gguf"])
+                    except ModelError as exc:
+                        return _bad(str(exc))
+                    changes["llm"] = {"provider": "llamacpp", "llamacpp": {"model": str(path), "mmproj": str(projector or "")}}
                 elif isinstance(llm, dict) and isinstance(llm.get("base_url"), str) and isinstance(llm.get("model"), str):
                     if not llm["base_url"].startswith(("http://", "https://")) or not llm["model"]:
                         return _bad("llm.base_url must be an http(s) URL and llm.model a model name")
                     changes["llm"] = {"provider": "openai", "openai": {"base_url": llm["base_url"], "model": llm["model"]}}
                 else:
-                    return _bad('llm must be "embedded" or {"base_url": "...", "model": "..."}')
+                    return _bad('llm must be "embedded", {"gguf": "NAME or path"} or {"base_url": "...", "model": "..."}')
             if "voice" in body:
                 enabled = body["voice"].get("enabled") if isinstance(body["voice"], dict) else None
                 if not isinstance(enabled, bool):

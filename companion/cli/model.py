@@ -110,37 +110,16 @@ def _pull(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_local(ref: str) -> tuple[Path, Path | None]:
-    """(model file, projector or None) on this machine for NAME, ORG/REPO:FILE, ollama:NAME:TAG or a path."""
-    from companion.models.catalog import load_catalog
-    from companion.models.hub import ModelError, parse_ref
-    from companion.models.local import cached_file, ollama_models
+def _resolve(ref: str) -> tuple[Path, Path | None]:
+    from companion.models.local import resolve_local
 
-    if ref.startswith("ollama:"):
-        wanted = ref if ref.count(":") >= 2 else ref + ":latest"
-        for m in ollama_models():
-            if m.name == wanted:
-                return m.path, m.mmproj
-        raise ModelError(f"Ollama has no model {ref[len('ollama:'):]} here (`companion model list` shows what it has)")
-    path = Path(ref).expanduser()
-    if ref.lower().endswith(".gguf") and "/" in ref and path.exists():
-        return path, None
-    if path.is_file():
-        return path, None
-    model = parse_ref(ref, load_catalog())
-    if not model.file:
-        raise ModelError(f"name the file: {model.repo}:FILE.gguf (or pull it first and use what pull printed)")
-    found = cached_file(model.repo, model.file)
-    if found is None:
-        raise ModelError(f"{ref} is not downloaded: companion model pull {ref}")
-    projector = cached_file(model.repo, model.mmproj) if model.mmproj else None
-    return found, projector
+    return resolve_local(ref)
 
 
 def _use(settings: Settings, args: argparse.Namespace) -> int:
     from companion.models.hub import ModelError
 
-    path, projector = resolve_local(args.ref)
+    path, projector = _resolve(args.ref)
     if not args.no_check:
         reply = asyncio.run(_one_turn(path, projector, settings))
         print(f"checked: it loads and answers ({reply!r})")
@@ -153,11 +132,41 @@ def _use(settings: Settings, args: argparse.Namespace) -> int:
         save_config(config, deep_merge(before, changes))
     except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
         raise ModelError(f"could not write {config}: {exc}") from None
+    running = _tell_running(settings, path)
+    if running:
+        print(running)
     print(f"{config}: llm.provider {old.get('provider', 'llamacpp')!r} -> 'llamacpp'; "
           f"llm.llamacpp.model {old.get('llamacpp', {}).get('model', '')!r} -> {str(path)!r}"
           + (f"; mmproj -> {str(projector)!r}" if projector else "")
           + (f" (the old file is {config.name}.bak)" if config.with_name(config.name + ".bak").exists() else ""))
     return 0
+
+
+def _tell_running(settings: Settings, path: Path) -> str:
+    """A companion running on this data folder switches to the model now (its settings API); what happened, or ""."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        info = json.loads((settings.data_path() / "run.json").read_text(encoding="utf-8"))
+        port = int(info["web_port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""  # none running (or without its web server): the next start reads the config
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/settings", data=json.dumps({"llm": {"gguf": str(path)}}).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    token = settings.web_token()
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as resp:  # noqa: S310 - a loopback URL we built
+            applied = json.loads(resp.read()).get("applied", [])
+    except urllib.error.HTTPError as exc:
+        return f"the running companion (pid {info.get('pid')}) kept its model: {exc.read().decode(errors='replace')[:300]}"
+    except (urllib.error.URLError, OSError, ValueError):
+        return ""  # it has stopped
+    return f"the running companion (pid {info.get('pid')}) switched now ({', '.join(applied)}); replies in flight finish on the old model"
 
 
 async def _one_turn(path: Path, projector: Path | None, settings: Settings) -> str:
@@ -180,7 +189,7 @@ async def _one_turn(path: Path, projector: Path | None, settings: Settings) -> s
 
 
 def _rm(settings: Settings, args: argparse.Namespace) -> int:
-    path, projector = resolve_local(args.ref)
+    path, projector = _resolve(args.ref)
     if args.ref.startswith("ollama:") or "snapshots" not in path.parts:
         print(f"error: {args.ref} is not a pulled model (remove Ollama's models with `ollama rm`, your own files yourself)", file=sys.stderr)
         return EXIT_USAGE
@@ -200,7 +209,7 @@ def _info(settings: Settings, args: argparse.Namespace) -> int:
     from companion.llm.gguf_meta import GGUFError, read_metadata
     from companion.models.hub import ModelError
 
-    path, projector = resolve_local(args.ref)
+    path, projector = _resolve(args.ref)
     try:
         meta = read_metadata(path)
     except GGUFError as exc:
@@ -242,7 +251,7 @@ async def _speed(path: Path, settings: Settings) -> dict[str, float]:
     }
 
 
-__all__ = ["register", "resolve_local", "EXIT_FAILURE"]
+__all__ = ["register", "EXIT_FAILURE"]
 
 
 # -- voices: `companion voice list|pull|use` (registered in cli/voice.py; the downloads are the models package's) --

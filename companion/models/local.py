@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LocalModel", "hub_models", "ollama_models", "ollama_dir", "cached_file"]
+__all__ = ["LocalModel", "hub_models", "ollama_models", "ollama_dir", "cached_file", "resolve_local"]
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 OLLAMA_PROJECTOR_LAYER = "application/vnd.ollama.image.projector"
@@ -90,3 +90,29 @@ def _blob(root: Path, layers: list[dict], media_type: str) -> Path | None:
             if path.is_file():
                 return path
     return None
+
+
+def resolve_local(ref: str) -> tuple[Path, Path | None]:
+    """(model file, projector or None) on this machine for NAME, ORG/REPO:FILE, ollama:NAME:TAG or a path."""
+    from companion.models.catalog import load_catalog
+    from companion.models.hub import ModelError, parse_ref
+
+    if ref.startswith("ollama:"):
+        wanted = ref if ref.count(":") >= 2 else ref + ":latest"
+        for m in ollama_models():
+            if m.name == wanted:
+                return m.path, m.mmproj
+        raise ModelError(f"Ollama has no model {ref[len('ollama:'):]} here (`companion model list` shows what it has)")
+    path = Path(ref).expanduser()
+    if path.is_file():
+        return path, None
+    if ref.startswith(("/", "~", ".")) or ref.count("/") > 1 or "\\" in ref:  # a path, not ORG/REPO
+        raise ModelError(f"no model file at {path}: give the path of a .gguf file, a catalog NAME or ORG/REPO:FILE.gguf")
+    model = parse_ref(ref, load_catalog())
+    if not model.file:
+        raise ModelError(f"name the file: {model.repo}:FILE.gguf (or pull it first and use what pull printed)")
+    found = cached_file(model.repo, model.file)
+    if found is None:
+        raise ModelError(f"{ref} is not downloaded: companion model pull {ref}")
+    projector = cached_file(model.repo, model.mmproj) if model.mmproj else None
+    return found, projector

@@ -53,3 +53,29 @@ async def test_switching_the_model_to_a_detected_ollama_applies_now_and_is_saved
         await chat.stop()
         await app.close()
         await ollama.stop()
+
+
+async def test_switching_to_a_model_file_on_this_machine_applies_now(tmp_path, fake_openai, monkeypatch):
+    """{"llm": {"gguf": PATH}} loads the file with llama.cpp and replies come from it at once, saved to the config; a missing file changes nothing."""
+    import shutil
+
+    from companion.llm.gguf_meta import default_gguf_path
+
+    model = tmp_path / "my-model.gguf"
+    shutil.copyfile(default_gguf_path(), model)
+    ollama, cfg, app, chat = await serve_with_ollama(tmp_path, fake_openai, monkeypatch, "unused")
+    base = f"http://127.0.0.1:{chat.port}"
+    try:
+        async with aiohttp.ClientSession(headers={"Origin": base}) as http:
+            missing = await http.post(f"{base}/api/settings", json={"llm": {"gguf": str(tmp_path / "nope.gguf")}})
+            assert missing.status == 400 and app.llm.name == "openai"
+            switched = await http.post(f"{base}/api/settings", json={"llm": {"gguf": str(model)}})
+            assert switched.status == 200, await switched.text()
+        assert app.llm.name == "llamacpp" and app.llm.inner.model_ref == str(model)
+        result = await app.respond("hello", conversation_id="web:b")
+        assert result.reply and result.error is None and fake_openai.requests == []
+        assert tomllib.loads(cfg.read_text())["llm"]["llamacpp"]["model"] == str(model)
+    finally:
+        await chat.stop()
+        await app.close()
+        await ollama.stop()
