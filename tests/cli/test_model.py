@@ -135,3 +135,35 @@ async def test_a_whisper_size_is_pulled_and_used(tmp_path, hub):
     assert code == 0, err
     model_dir = tomllib.loads(config.read_text())["voice"]["stt"]["model"]
     assert sorted(p.name for p in Path(model_dir).iterdir()) == ["config.json", "model.bin", "tokenizer.json", "vocabulary.json"]
+
+
+async def test_use_switches_a_running_companion_without_a_restart(tmp_path, fake_openai):
+    """With `companion run` going, `model use FILE` writes the config and the running companion answers through the file at once."""
+    import asyncio
+    import shutil
+    import sys
+
+    import aiohttp
+
+    from companion.llm.gguf_meta import default_gguf_path
+    from tests.cli.test_cli import _free_port, config_file, wait_healthy
+
+    model = tmp_path / "my-model.gguf"
+    shutil.copyfile(default_gguf_path(), model)
+    port = _free_port()
+    cfg = config_file(tmp_path, fake_openai, f"\n[web]\nport = {port}\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "companion", "--config", cfg, "run", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as http:
+            await wait_healthy(http, port)
+            code, out, err = await companion("--config", cfg, "model", "use", str(model), "--no-check", timeout=120)
+            assert code == 0, err
+            assert "switched now" in out
+            health = await (await http.get(f"http://127.0.0.1:{port}/health")).json()
+            assert health["llm"]["provider"] == "llamacpp" and health["llm"]["devices"]
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert str(model) in (tmp_path / "companion.toml").read_text()
