@@ -66,5 +66,50 @@ async function change(body) {
 document.getElementById("modelBtn").onclick = () => change({ llm: JSON.parse(document.getElementById("model").value) });
 document.getElementById("characterBtn").onclick = () => change({ character: document.getElementById("character").value });
 document.getElementById("voice").onchange = (e) => change({ voice: { enabled: e.target.checked } });
-loadSettings();
+// ---- models: the catalog sized for this machine, files on disk, one download at a time with its progress
+const gib = (b) => (b / 2 ** 30).toFixed(1) + " GiB";
+async function loadModels() {
+  const m = await api("/api/models"), t = document.getElementById("models"); t.innerHTML = "";
+  if (m.error) { t.insertRow().insertCell().textContent = m.error; return; }
+  const here = m.machine;
+  document.getElementById("machine").textContent = `this machine: ${here.cores} cores, ${here.ram_bytes ? gib(here.ram_bytes) + " RAM" : "RAM unknown"}` +
+    (here.gpu ? `, ${here.gpu} (${gib(here.vram_free_bytes || 0)} free)` : ", no GPU seen");
+  for (const e of m.catalog) {
+    const row = t.insertRow(); row.dataset.model = e.name;
+    row.insertCell().textContent = (e.recommended ? "★ " : "") + e.name;
+    row.insertCell().textContent = gib(e.size_bytes);
+    row.insertCell().textContent = e.fits ? "runs on " + e.runs_on : e.why_not;
+    row.insertCell().textContent = e.why;
+    const act = row.insertCell(), b = document.createElement("button");
+    if (e.downloaded) { b.textContent = "Use"; b.onclick = () => change({ llm: { gguf: e.name } }); }
+    else { b.textContent = "Pull"; b.disabled = !e.fits; b.onclick = () => pull(e.name); }
+    act.appendChild(b);
+  }
+  for (const l of m.local) {
+    if (m.catalog.some(e => e.downloaded === l.path)) continue;
+    const row = t.insertRow(); row.insertCell().textContent = l.name; row.insertCell().textContent = gib(l.size_bytes);
+    row.insertCell().textContent = "on disk (" + l.source + ")"; row.insertCell();
+    const b = document.createElement("button"); b.textContent = "Use"; b.onclick = () => change({ llm: { gguf: l.path } });
+    row.insertCell().appendChild(b);
+  }
+  showPull(m.pull);
+}
+function showPull(p) {
+  const bar = document.getElementById("pullBar"), out = document.getElementById("pullOut");
+  if (!p || p.state === "idle") { bar.hidden = true; out.textContent = ""; return; }
+  bar.hidden = false; bar.max = p.total || 1; bar.value = p.bytes || 0;
+  out.textContent = p.state === "pulling" ? `downloading ${p.ref}: ${gib(p.bytes || 0)}${p.total ? " of " + gib(p.total) : ""}`
+    : p.state === "done" ? `${p.ref} downloaded and checked` : `${p.ref}: ${p.error}`;
+  out.dataset.state = p.state;
+}
+async function pull(ref) {
+  const r = await api("/api/models/pull", { method: "POST", body: JSON.stringify({ ref }) });
+  if (r.error) { document.getElementById("pullOut").textContent = r.error; return; }
+  showPull(r);
+  const poll = setInterval(async () => {
+    const p = await api("/api/models/pull"); showPull(p);
+    if (p.state !== "pulling") { clearInterval(poll); loadModels(); }
+  }, 500);
+}
+loadSettings(); loadModels();
 refresh(); setInterval(refresh, 3000);

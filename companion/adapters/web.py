@@ -93,6 +93,9 @@ class WebChat:
         app.router.add_post("/api/persona", self._api_persona)
         app.router.add_get("/api/settings", self._settings_api.get)
         app.router.add_post("/api/settings", self._api_settings)
+        app.router.add_get("/api/models", self._settings_api.models)
+        app.router.add_get("/api/models/pull", self._settings_api.pull_status)
+        app.router.add_post("/api/models/pull", self._api_models_pull)
         app.router.add_static("/static/", self.web_root, show_index=False)
         return app
 
@@ -393,6 +396,9 @@ class WebChat:
 
     async def _api_settings(self, request: web.Request) -> web.Response:
         return await self._settings_api.post(request, await self._json_body(request))
+
+    async def _api_models_pull(self, request: web.Request) -> web.Response:
+        return await self._settings_api.pull(request, await self._json_body(request))
 
     async def _api_persona(self, request: web.Request) -> web.Response:
         from companion.character.persona import CardError, load_character, resolve_imported

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from companion.config import ConfigError, Settings, deep_merge, read_config_data, save_config
+from companion.runtime.tasks import spawn
 
 if TYPE_CHECKING:
     from companion.core.engine import Companion
@@ -30,6 +31,8 @@ class SettingsAPI:
         self.companion = companion
         self.settings = settings
         self._lock = asyncio.Lock()
+        self.pull_state: dict[str, Any] = {"state": "idle"}
+        self._pull_task: asyncio.Task[None] | None = None
 
     async def get(self, request: web.Request) -> web.Response:
         from companion.character.persona import imported_names
@@ -113,6 +116,53 @@ class SettingsAPI:
                 applied.append(f"voice {'on' if changes['voice']['enabled'] else 'off'} from the next start")
             saved = await asyncio.to_thread(self._save, changes)
         return web.json_response({"applied": applied, "saved": saved})
+
+    # -- models: the catalog, what is on disk, and one download at a time with its progress ----------
+
+    async def models(self, request: web.Request) -> web.Response:
+        from companion.models.local import inventory
+
+        try:
+            found = await asyncio.to_thread(inventory)
+        except ImportError:
+            return web.json_response({"error": "model downloads need huggingface_hub: pip install 'companion[llamacpp]'"}, status=501)
+        return web.json_response({**found, "pull": dict(self.pull_state)})
+
+    async def pull_status(self, request: web.Request) -> web.Response:
+        return web.json_response(dict(self.pull_state))
+
+    async def pull(self, request: web.Request, body: dict[str, Any] | None) -> web.Response:
+        from companion.models.catalog import load_catalog
+        from companion.models.hub import ModelError, parse_ref
+
+        ref = body.get("ref") if body else None
+        if not isinstance(ref, str) or not ref.strip():
+            return _bad('send {"ref": "a catalog name, ORG/REPO or ORG/REPO:FILE.gguf"}')
+        if self._pull_task is not None and not self._pull_task.done():
+            return web.json_response({"error": f"already downloading {self.pull_state.get('ref')}"}, status=409)
+        try:
+            model = parse_ref(ref, load_catalog())
+        except ModelError as exc:
+            return _bad(str(exc))
+        self.pull_state = {"state": "pulling", "ref": ref, "bytes": 0, "total": None, "error": "", "path": ""}
+        self._pull_task = spawn(self._pull(model), f"pull {ref}")
+        return web.json_response(dict(self.pull_state), status=202)
+
+    async def _pull(self, model: Any) -> None:
+        from companion.models.hub import ModelError, pull
+
+        state = self.pull_state
+
+        def progress(done: int, total: int | None) -> None:  # from the download thread: plain assignments
+            state["bytes"], state["total"] = done, total
+
+        try:
+            paths = await asyncio.to_thread(pull, model, progress=False, on_progress=progress)
+        except ModelError as exc:
+            state.update(state="failed", error=str(exc))
+            return
+        state.update(state="done", path=str(paths[0]), bytes=paths[0].stat().st_size, total=paths[0].stat().st_size)
+        log.info("models: pulled %s to %s", state["ref"], paths[0])
 
     def _save(self, changes: dict[str, Any]) -> str | None:
         """Write the changes into the config file; None when there is none (they last until the restart)."""

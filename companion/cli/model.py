@@ -49,38 +49,17 @@ def _model(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
-    from huggingface_hub import constants
+    from companion.models.local import inventory
 
-    from companion.models.catalog import Machine, fits, hardware_class, load_catalog, recommended
-    from companion.models.local import cached_file, hub_models, ollama_models
-
-    catalog = load_catalog()
-    machine = Machine.detect(Path(constants.HF_HUB_CACHE))
-    best = recommended(catalog, machine)
-    rows: list[dict[str, Any]] = []
-    for entry in catalog:
-        ok, where = fits(entry, machine)
-        path = cached_file(entry.repo, entry.file)
-        rows.append({
-            "name": entry.name, "repo": entry.repo, "file": entry.file, "quant": entry.quant, "size_bytes": entry.download_bytes,
-            "ram_gb": entry.ram_gb, "vram_gb": entry.vram_gb, "context": entry.context, "licence": entry.licence,
-            "tools": entry.tools, "vision": entry.vision, "languages": list(entry.languages), "fits": ok, "runs_on": where if ok else "",
-            "why_not": "" if ok else where, "recommended": best is not None and entry.name == best.name,
-            "downloaded": str(path) if path else "", "why": entry.why,
-        })
-    local: list[dict[str, Any]] = [
-        {"name": m.name, "path": str(m.path), "size_bytes": m.size_bytes, "source": m.source} for m in [*hub_models(), *ollama_models()]
-    ]
-    here = {
-        "class": hardware_class(machine), "ram_bytes": machine.ram_bytes, "free_disk_bytes": machine.free_disk_bytes,
-        "gpu": machine.gpu, "vram_free_bytes": machine.vram_free_bytes, "cores": machine.cores,
-    }
+    found = inventory()
+    here, rows, local = found["machine"], found["catalog"], found["local"]
+    best = next((r for r in rows if r["recommended"]), None)
     if args.json:
         print(json.dumps({"machine": here, "catalog": rows, "local": local}, ensure_ascii=False))
         return 0
-    ram = f"{machine.ram_bytes / 2**30:.0f} GiB RAM" if machine.ram_bytes else "RAM unknown"
-    gpu = f", {machine.gpu} ({(machine.vram_free_bytes or 0) / 2**30:.1f} GiB free)" if machine.gpu else ", no GPU seen"
-    print(f"this machine: {machine.cores} cores, {ram}{gpu}")
+    ram = f"{here['ram_bytes'] / 2**30:.0f} GiB RAM" if here["ram_bytes"] else "RAM unknown"
+    gpu = f", {here['gpu']} ({(here['vram_free_bytes'] or 0) / 2**30:.1f} GiB free)" if here["gpu"] else ", no GPU seen"
+    print(f"this machine: {here['cores']} cores, {ram}{gpu}")
     print(f"{'':2}{'name':<18}{'size':>9}  {'needs':<22}{'here':<30}")
     for row in rows:
         mark = "*" if row["recommended"] else " "
@@ -89,7 +68,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         extras = " vision" if row["vision"] else ""
         print(f"{mark} {row['name']:<18}{row['size_bytes'] / 2**30:>7.1f} G  {needs:<22}{here_text}{extras}")
     if best is not None:
-        print(f"\n* recommended here: {best.name}. Get it: companion model pull {best.name} && companion model use {best.name}")
+        print(f"\n* recommended here: {best['name']}. Get it: companion model pull {best['name']} && companion model use {best['name']}")
     if local:
         print("\non disk:")
         for m in local:

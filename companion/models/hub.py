@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -82,8 +83,22 @@ def pick_file(repo: str, files: list[str], quant: str = "") -> str:
     return sorted(ggufs)[0]
 
 
-def pull(ref: ModelRef, *, cache_dir: str | None = None, endpoint: str | None = None, progress: bool = True) -> list[Path]:
-    """Download (or find in the cache) the model file and, for a vision model, its projector; checked."""
+def pull(
+    ref: ModelRef, *, cache_dir: str | None = None, endpoint: str | None = None, progress: bool = True,
+    on_progress: Callable[[int, int | None], None] | None = None,
+) -> list[Path]:
+    """Download (or find in the cache) the model file and, for a vision model, its projector; checked.
+
+    ``on_progress(done, total)`` is called from the downloading thread as bytes arrive.
+    """
+    _PROGRESS_HOOK[0] = on_progress
+    try:
+        return _pull(ref, cache_dir, endpoint, progress)
+    finally:
+        _PROGRESS_HOOK[0] = None
+
+
+def _pull(ref: ModelRef, cache_dir: str | None, endpoint: str | None, progress: bool) -> list[Path]:
     from huggingface_hub import HfApi
     from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
@@ -184,6 +199,8 @@ def _download(repo: str, file: str, cache_dir: str | None, meta: Any) -> Path:
 
 
 _SHOW_PROGRESS = [True]
+# Called as (bytes so far, total) while a file downloads (the control page's progress bar); set by `pull(on_progress=)`.
+_PROGRESS_HOOK: list[Callable[[int, int | None], None] | None] = [None]
 
 
 def _progress_bar(show: bool) -> Any:
@@ -192,12 +209,23 @@ def _progress_bar(show: bool) -> Any:
 
     from tqdm import tqdm
 
+    hook = _PROGRESS_HOOK[0]
+
     class Bar(tqdm):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["disable"] = not show
             kwargs.setdefault("mininterval", 0.2 if sys.stderr.isatty() else 1.0)
             kwargs.pop("name", None)
             super().__init__(*args, **kwargs)
+            if hook is not None:
+                hook(int(kwargs.get("initial", 0) or 0), self.total)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            shown = super().update(n)
+            if hook is not None:
+                self._seen = getattr(self, "_seen", int(getattr(self, "initial", 0) or 0)) + int(n or 0)
+                hook(self._seen, self.total)
+            return shown
 
     return Bar
 

@@ -11,8 +11,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["LocalModel", "hub_models", "ollama_models", "ollama_dir", "cached_file", "resolve_local"]
+__all__ = ["LocalModel", "hub_models", "ollama_models", "ollama_dir", "cached_file", "resolve_local", "inventory"]
 
 OLLAMA_MODEL_LAYER = "application/vnd.ollama.image.model"
 OLLAMA_PROJECTOR_LAYER = "application/vnd.ollama.image.projector"
@@ -116,3 +117,31 @@ def resolve_local(ref: str) -> tuple[Path, Path | None]:
         raise ModelError(f"{ref} is not downloaded: companion model pull {ref}")
     projector = cached_file(model.repo, model.mmproj) if model.mmproj else None
     return found, projector
+
+
+def inventory() -> dict[str, Any]:
+    """What `model list` and the control page show: this machine, the catalog (fits? recommended? downloaded?), files on disk."""
+    from huggingface_hub import constants
+
+    from companion.models.catalog import Machine, fits, hardware_class, load_catalog, recommended
+
+    catalog = load_catalog()
+    machine = Machine.detect(Path(constants.HF_HUB_CACHE))
+    best = recommended(catalog, machine)
+    rows = []
+    for entry in catalog:
+        ok, where = fits(entry, machine)
+        path = cached_file(entry.repo, entry.file)
+        rows.append({
+            "name": entry.name, "repo": entry.repo, "file": entry.file, "quant": entry.quant, "size_bytes": entry.download_bytes,
+            "ram_gb": entry.ram_gb, "vram_gb": entry.vram_gb, "context": entry.context, "licence": entry.licence,
+            "tools": entry.tools, "vision": entry.vision, "languages": list(entry.languages), "fits": ok, "runs_on": where if ok else "",
+            "why_not": "" if ok else where, "recommended": best is not None and entry.name == best.name,
+            "downloaded": str(path) if path else "", "why": entry.why,
+        })
+    local = [{"name": m.name, "path": str(m.path), "size_bytes": m.size_bytes, "source": m.source} for m in [*hub_models(), *ollama_models()]]
+    here = {
+        "class": hardware_class(machine), "ram_bytes": machine.ram_bytes, "free_disk_bytes": machine.free_disk_bytes,
+        "gpu": machine.gpu, "vram_free_bytes": machine.vram_free_bytes, "cores": machine.cores,
+    }
+    return {"machine": here, "catalog": rows, "local": local}

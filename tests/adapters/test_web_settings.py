@@ -79,3 +79,44 @@ async def test_switching_to_a_model_file_on_this_machine_applies_now(tmp_path, f
         await chat.stop()
         await app.close()
         await ollama.stop()
+
+
+async def test_a_model_is_pulled_through_the_api_with_progress(tmp_path, fake_openai, monkeypatch):
+    """POST /api/models/pull starts one download; GET /api/models/pull reports bytes and total until it is done."""
+    from huggingface_hub import constants
+
+    from companion.init.wizard import _recommended_download
+    from companion.testing import eventually
+    from tests.models.hub_standin import StandInHub, tiny_gguf
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    entry, _ = _recommended_download()
+    hub = StandInHub().start()
+    hub.add(entry.repo, entry.file, tiny_gguf(30_000_000))
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    ollama, _cfg, app, chat = await serve_with_ollama(tmp_path, fake_openai, monkeypatch, "unused")
+    base = f"http://127.0.0.1:{chat.port}"
+    try:
+        async with aiohttp.ClientSession(headers={"Origin": base}) as http:
+            listed = await (await http.get(f"{base}/api/models")).json()
+            assert [e["name"] for e in listed["catalog"] if e["recommended"]] == [entry.name]
+            started = await http.post(f"{base}/api/models/pull", json={"ref": entry.name})
+            assert started.status == 202
+            state: dict = {}
+
+            async def finished() -> bool:
+                state.update(await (await http.get(f"{base}/api/models/pull")).json())
+                return state["state"] != "pulling"
+
+            await eventually(finished, timeout=60, what="the download ending")
+            assert state["state"] == "done", state
+            assert state["bytes"] == state["total"] == 30_000_000
+            listed = await (await http.get(f"{base}/api/models")).json()
+            assert next(e for e in listed["catalog"] if e["name"] == entry.name)["downloaded"]
+            bad = await http.post(f"{base}/api/models/pull", json={"ref": "not a model"})
+            assert bad.status == 400
+    finally:
+        await chat.stop()
+        await app.close()
+        await ollama.stop()
+        hub.stop()
