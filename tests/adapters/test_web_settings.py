@@ -83,17 +83,10 @@ async def test_switching_to_a_model_file_on_this_machine_applies_now(tmp_path, f
 
 async def test_a_model_is_pulled_through_the_api_with_progress(tmp_path, fake_openai, monkeypatch):
     """POST /api/models/pull starts one download; GET /api/models/pull reports bytes and total until it is done."""
-    from huggingface_hub import constants
-
-    from companion.init.wizard import _recommended_download
     from companion.testing import eventually
-    from tests.models.hub_standin import StandInHub, tiny_gguf
+    from tests.models.hub_standin import serve_recommended
 
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    entry, _ = _recommended_download()
-    hub = StandInHub().start()
-    hub.add(entry.repo, entry.file, tiny_gguf(30_000_000))
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    entry, hub = serve_recommended(monkeypatch, tmp_path, 30_000_000)
     ollama, _cfg, app, chat = await serve_with_ollama(tmp_path, fake_openai, monkeypatch, "unused")
     base = f"http://127.0.0.1:{chat.port}"
     try:

@@ -123,3 +123,18 @@ def tiny_gguf(size: int = 3_000_000, arch: str = "llama") -> bytes:
 
     header = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + text("general.architecture") + struct.pack("<I", 8) + text(arch)
     return header + b"\0" * (size - len(header))
+
+
+def serve_recommended(monkeypatch, tmp_path: Path, size: int):  # noqa: ANN001, ANN201 - pytest's monkeypatch
+    """A stand-in hub (HF_ENDPOINT) serving the catalog model recommended for this machine as a ``size``-byte GGUF,
+    with the hub cache in ``tmp_path/hf``. Returns (catalog entry, hub); stop the hub when done."""
+    from huggingface_hub import constants
+
+    from companion.init.wizard import _recommended_download
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    entry, _ = _recommended_download()
+    hub = StandInHub().start()
+    hub.add(entry.repo, entry.file, tiny_gguf(size))
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    return entry, hub

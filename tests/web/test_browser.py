@@ -6,6 +6,7 @@ to test-artifacts/ for a person to look at.
 
 import os
 import shutil
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
@@ -119,48 +120,55 @@ async def test_pages_in_a_real_browser(served, fake_openai, tmp_path):
             await browser.close()
 
 
-async def test_settings_panel_switches_the_model_and_the_page_keeps_history_on_reload(tmp_path, fake_openai, monkeypatch):
-    """In Chromium: the control page's settings switch to a model found on a local Ollama; the chat page shows the
-    conversation again after a reload; the microphone button needs no emoji font."""
-    need_browser()
+@asynccontextmanager
+async def control_page(tmp_path, fake_openai, monkeypatch, reply: str):
+    """A companion served beside an Ollama stand-in answering ``reply``, its /control page open in Chromium:
+    yields (page, browser, the Ollama stand-in); everything is stopped afterwards."""
     from playwright.async_api import async_playwright
 
     from tests.adapters.test_web_settings import serve_with_ollama
 
-    ollama, _cfg, comp, chat = await serve_with_ollama(tmp_path, fake_openai, monkeypatch, "Answer from qwen.")
-    base = f"http://127.0.0.1:{chat.port}"
+    ollama, _cfg, comp, chat = await serve_with_ollama(tmp_path, fake_openai, monkeypatch, reply)
     try:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
             try:
                 control = await browser.new_page()
-                await control.goto(base + "/control")
-                await control.wait_for_function("() => [...document.querySelectorAll('#model option')].some(o => o.textContent.includes('qwen2.5:7b'))")
-                value = await control.eval_on_selector_all("#model option", "os => os.find(o => o.textContent.includes('qwen2.5:7b')).value")
-                await control.select_option("#model", value)
-                await control.click("#modelBtn")
-                await control.wait_for_function("() => document.getElementById('settingsOut').textContent.includes('(saved)')")
-                await control.screenshot(path=str(ARTIFACTS / "settings.png"))
-
-                page = await browser.new_page()
-                await page.goto(base + "/")
-                await page.wait_for_function("() => document.getElementById('status').textContent === 'connected'")
-                assert (await page.text_content("#micLabel")) == "Hold to talk"
-                assert await page.eval_on_selector("#mic svg", "e => e.getBoundingClientRect().width") > 0
-                await page.fill("#text", "Remember this line")
-                await page.click("#send")
-                await page.wait_for_function("() => [...document.querySelectorAll('.assistant')].some(e => e.textContent.includes('Answer from qwen'))")
-                await page.reload()
-                await page.wait_for_function("() => document.getElementById('status').textContent === 'connected'")
-                await page.wait_for_function("() => [...document.querySelectorAll('.user')].some(e => e.textContent.includes('Remember this line'))")
-                assert "Answer from qwen" in await page.text_content("#log")
-                await page.screenshot(path=str(ARTIFACTS / "history-after-reload.png"))
+                await control.goto(f"http://127.0.0.1:{chat.port}/control")
+                yield control, browser, ollama
             finally:
                 await browser.close()
     finally:
         await chat.stop()
         await comp.close()
         await ollama.stop()
+
+
+async def test_settings_panel_switches_the_model_and_the_page_keeps_history_on_reload(tmp_path, fake_openai, monkeypatch):
+    """In Chromium: the control page's settings switch to a model found on a local Ollama; the chat page shows the
+    conversation again after a reload; the microphone button needs no emoji font."""
+    need_browser()
+    async with control_page(tmp_path, fake_openai, monkeypatch, "Answer from qwen.") as (control, browser, ollama):
+        await control.wait_for_function("() => [...document.querySelectorAll('#model option')].some(o => o.textContent.includes('qwen2.5:7b'))")
+        value = await control.eval_on_selector_all("#model option", "os => os.find(o => o.textContent.includes('qwen2.5:7b')).value")
+        await control.select_option("#model", value)
+        await control.click("#modelBtn")
+        await control.wait_for_function("() => document.getElementById('settingsOut').textContent.includes('(saved)')")
+        await control.screenshot(path=str(ARTIFACTS / "settings.png"))
+
+        page = await browser.new_page()
+        await page.goto(control.url.replace("/control", "/"))
+        await page.wait_for_function("() => document.getElementById('status').textContent === 'connected'")
+        assert (await page.text_content("#micLabel")) == "Hold to talk"
+        assert await page.eval_on_selector("#mic svg", "e => e.getBoundingClientRect().width") > 0
+        await page.fill("#text", "Remember this line")
+        await page.click("#send")
+        await page.wait_for_function("() => [...document.querySelectorAll('.assistant')].some(e => e.textContent.includes('Answer from qwen'))")
+        await page.reload()
+        await page.wait_for_function("() => document.getElementById('status').textContent === 'connected'")
+        await page.wait_for_function("() => [...document.querySelectorAll('.user')].some(e => e.textContent.includes('Remember this line'))")
+        assert "Answer from qwen" in await page.text_content("#log")
+        await page.screenshot(path=str(ARTIFACTS / "history-after-reload.png"))
     assert ollama.requests and ollama.requests[-1]["model"] == "qwen2.5:7b"
 
 
