@@ -252,7 +252,8 @@ def _voice_list(settings: Settings, args: argparse.Namespace) -> int:
     from companion.models.local import cached_file
     from companion.models.voices import PIPER_REPO, list_voices, voice_files
 
-    voices = list_voices(args.language)
+    language = args.language or (settings.persona.language if settings.persona.language != "auto" else "")
+    voices = list_voices(language)
     rows: list[dict[str, Any]] = [
         {"name": v.name, "language": v.language, "language_name": v.language_name, "quality": v.quality,
          "speakers": v.speakers, "size_bytes": v.size_bytes, "downloaded": str(cached_file(PIPER_REPO, voice_files(v.name)[0]) or "")}
@@ -262,7 +263,7 @@ def _voice_list(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps({"voices": rows}, ensure_ascii=False))
         return 0
     if not rows:
-        print(f"no Piper voice for {args.language!r}; `companion voice list` shows every language")
+        print(f"no Piper voice for {language!r}; `companion voice list all` shows every language")
         return 0
     for row in rows:
         mark = "downloaded" if row["downloaded"] else ""

@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     )
     actions = voice.add_subparsers(dest="voice_command", metavar="ACTION")
     ls = actions.add_parser("list", help="Piper voices on the hub, for a language (e.g. zh, de, en_GB)")
-    ls.add_argument("language", nargs="?", default="", help="language code: zh, ja, de, en_GB... (default: all)")
+    ls.add_argument("language", nargs="?", default="", help="language code: zh, ja, de, en_GB... or all (default: [persona] language, else all)")
     ls.add_argument("--json", action="store_true", help="print one JSON object")
     pull = actions.add_parser("pull", help="download a Piper voice (e.g. zh_CN-huayan-medium) or a whisper size (whisper:small)")
     pull.add_argument("name")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from companion.config.base import _Section
 
@@ -29,6 +30,20 @@ class PersonaSection(_Section):
         description="A character card (V2/V3 JSON, PNG or CHARX) path, or the name of a character imported with "
         "`companion persona import`. Empty: the embedded default character.",
     )
+    language: str = Field(
+        "",
+        description='The language she speaks (ISO code: "zh", "de", "pt_BR"...): she answers in it and whisper listens for it '
+        '(unless [voice.stt] language says otherwise). "auto": she answers in the language she is spoken to and whisper '
+        "detects it. Empty: English. Get a voice for it with `companion voice list LANG`.",
+    )
+
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, value: str) -> str:
+        if not re.fullmatch(r"|auto|[a-z]{2,3}(_[A-Z]{2})?", value):
+            raise ValueError(f'{value!r} is not a language code: use an ISO code like "zh", "de" or "pt_BR", or "auto"')
+        return value
 
 
 class TextSection(_Section):

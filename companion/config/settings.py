@@ -40,6 +40,15 @@ class Settings(_Section):
     source: Path | None = Field(None, exclude=True, description="")
 
     @model_validator(mode="after")
+    def _stt_follows_the_persona_language(self) -> "Settings":
+        """Whisper listens for the language she speaks, unless [voice.stt] language names one itself."""
+        language = self.persona.language
+        if language and "language" not in self.voice.stt.model_fields_set:
+            self.voice.stt.language = "" if language == "auto" else language.split("_")[0]
+            self.voice.stt.model_fields_set.discard("language")  # still the user's to set: not written back as theirs
+        return self
+
+    @model_validator(mode="after")
     def _web_token_for_remote(self) -> "Settings":
         if self.web.enabled and not is_loopback(self.web.host) and not self.web_token():
             raise ValueError(

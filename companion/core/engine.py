@@ -16,7 +16,7 @@ from companion.core.audio_level import AudioLevel
 from companion.core.floor import Floor
 from companion.core.history import HistoryStore
 from companion.core.moderation import Moderator
-from companion.core.prompt import NewMessage, build_messages
+from companion.core.prompt import NewMessage, build_messages, prompt_language
 from companion.core.reply import Reply
 from companion.core.speech import VoiceRouter, speak_text
 from companion.core.turn import TurnResult
@@ -77,7 +77,8 @@ class Companion:
         # not during the first reply; with saved states it loads it from disk instead.
         try:
             messages = build_messages(
-                self.character, [], NewMessage("", self.settings.owner_display_name()), conversation_start=False
+                self.character, [], NewMessage("", self.settings.owner_display_name()), conversation_start=False,
+                language=prompt_language(self.settings.persona.language),  # as Reply writes it: the same prefix
             )
             new = max(i for i, m in enumerate(messages) if m["role"] == "user")  # the (empty) new message
             await self.llm.warm(messages[:new])

@@ -15,7 +15,7 @@ from companion.character.lorebook import ActivatedLore
 from companion.character.persona import Character, substitute
 from companion.text.tokens import estimate_tokens
 
-__all__ = ["HistoryItem", "build_messages", "example_dialogue", "image_part", "lore_scan"]
+__all__ = ["HistoryItem", "build_messages", "example_dialogue", "image_part", "lore_scan", "language_rule", "prompt_language"]
 
 Message = dict[str, Any]
 
@@ -59,6 +59,28 @@ def quote_chat(name: str, text: str) -> str:
     clean = _CONTROL_TOKENS.sub(" ", text)
     clean = " ".join(clean.split()).replace('"', "'")
     return f'{name} says in chat: "{clean}"'
+
+
+LANGUAGES = {
+    "en": "English", "zh": "Chinese", "ja": "Japanese", "ko": "Korean", "de": "German", "fr": "French", "es": "Spanish",
+    "it": "Italian", "pt": "Portuguese", "ru": "Russian", "nl": "Dutch", "pl": "Polish", "tr": "Turkish", "ar": "Arabic",
+    "hi": "Hindi", "vi": "Vietnamese", "th": "Thai", "id": "Indonesian", "uk": "Ukrainian", "sv": "Swedish", "cs": "Czech",
+    "da": "Danish", "fi": "Finnish", "no": "Norwegian", "nb": "Norwegian", "el": "Greek", "hu": "Hungarian", "ro": "Romanian",
+    "fa": "Persian", "he": "Hebrew", "ca": "Catalan", "sk": "Slovak", "sr": "Serbian", "sw": "Swahili", "ms": "Malay",
+}
+
+
+def prompt_language(language: str) -> str:
+    """[persona] language as the prompt needs it: English (the default) needs no rule."""
+    return "" if language.split("_")[0] in ("", "en") else language
+
+
+def language_rule(language: str) -> str:
+    """The line that makes her answer in [persona] language ("auto": the language she is spoken to)."""
+    if language == "auto":
+        return "Always answer in the language the other person writes or speaks in."
+    name = LANGUAGES.get(language.split("_")[0].lower(), language)
+    return f"Always answer in {name}, whatever language the examples or instructions above are in."
 
 
 def window_step(limit: int) -> int:
@@ -161,6 +183,7 @@ def build_messages(
     memories: str = "",
     chat_mode: bool = False,
     lore: ActivatedLore | None = None,
+    language: str = "",
 ) -> list[Message]:
     """The prompt for one turn.
 
@@ -204,6 +227,8 @@ def build_messages(
             system_parts.append(f"Example of how {char} talks:\n{examples}")
     if chat_mode:
         system_parts.append(CHAT_RULES)
+    if language:
+        system_parts.append(language_rule(language))
     messages: list[Message] = [{"role": "system", "content": "\n\n".join(p for p in system_parts if p)}]
     messages.extend(example_turns)  # part of the stable prefix: the same every turn with this person
 

@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from companion.core.floor import Floor
 from companion.core.platforms import platform as platform_traits
-from companion.core.prompt import HistoryItem, NewMessage, build_messages, fit_history, history_window, lore_scan, window_step
+from companion.core.prompt import (
+    HistoryItem,
+    NewMessage,
+    build_messages,
+    fit_history,
+    history_window,
+    lore_scan,
+    prompt_language,
+    window_step,
+)
 from companion.core.speech import Speech, Voice, VoiceRouter
 from companion.core.turn import SentenceSink, TokenSink, Turn, TurnResult
 from companion.llm.base import LLM, GenerationOptions, Message, Priority
@@ -297,6 +306,7 @@ class Reply:
         messages = build_messages(
             self.host.character, prompt.items, NewMessage(self.text, prompt.name, self.images), conversation_start=start,
             seed=self.conversation_id, memories=prompt.memory_block, chat_mode=self.traits.audience_chat, lore=prompt.lore,
+            language=prompt_language(self.host.settings.persona.language),
         )
         if prompt.opening:  # an assistant message last: the model continues it (llama.cpp's assistant prefill)
             messages.append({"role": "assistant", "content": prompt.opening})

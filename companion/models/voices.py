@@ -81,7 +81,7 @@ def list_voices(language: str = "", *, endpoint: str | None = None, cache_dir: s
     for name, raw in sorted(data.items()):
         lang = raw.get("language", {})
         code = str(lang.get("code", ""))
-        if language and not (code == language or code.split("_")[0] == language.split("_")[0] and "_" not in language):
+        if language and language != "all" and not (code == language or code.split("_")[0] == language and "_" not in language):
             continue
         size = sum(int(f.get("size_bytes", 0)) for path, f in raw.get("files", {}).items() if path.endswith(".onnx"))
         label = f"{lang.get('name_english', '')} ({lang.get('country_english', '')})".strip()

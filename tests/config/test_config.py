@@ -106,3 +106,14 @@ def test_deeply_nested_toml_is_a_clear_config_error(tmp_path):
     path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(ConfigError, match="nested too deeply"):
         load_settings(path)
+
+
+def test_whisper_listens_for_the_language_she_speaks(tmp_path):
+    """[persona] language sets whisper's language unless [voice.stt] names one; a name instead of a code is one clear error."""
+    assert load_settings(write(tmp_path, '[persona]\nlanguage = "zh"\n')).voice.stt.language == "zh"
+    assert load_settings(write(tmp_path, '[persona]\nlanguage = "pt_BR"\n')).voice.stt.language == "pt"
+    assert load_settings(write(tmp_path, '[persona]\nlanguage = "auto"\n')).voice.stt.language == ""  # whisper detects
+    assert load_settings(write(tmp_path, '[persona]\nlanguage = "zh"\n[voice.stt]\nlanguage = "en"\n')).voice.stt.language == "en"
+    assert load_settings(write(tmp_path, "")).voice.stt.language == "en"
+    with pytest.raises(ConfigError, match="persona.language.*ISO code"):
+        load_settings(write(tmp_path, '[persona]\nlanguage = "Chinese"\n'))

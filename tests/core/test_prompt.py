@@ -76,3 +76,17 @@ def test_memories_travel_with_the_newest_message_and_leave_the_prefix_alone():
     last = noted[-1]["content"]
     assert last.startswith("What you remember about Sam") and "Juniper" in last and last.endswith("what is my dog called?")
     assert not last.startswith("(")
+
+
+def test_she_answers_in_the_configured_language():
+    """[persona] language adds one rule to the system prompt; English needs none; "auto" follows the person."""
+    from companion.character.persona import default_character
+    from companion.core.prompt import NewMessage, build_messages, prompt_language
+
+    def system(language: str) -> str:
+        return build_messages(default_character(), [], NewMessage("hi", "Sam"), conversation_start=False, language=prompt_language(language))[0]["content"]
+
+    assert system("zh").endswith("Always answer in Chinese, whatever language the examples or instructions above are in.")
+    assert system("pt_BR").endswith("Always answer in Portuguese, whatever language the examples or instructions above are in.")
+    assert system("auto").endswith("Always answer in the language the other person writes or speaks in.")
+    assert system("") == system("en") and "Always answer in" not in system("en")
