@@ -240,10 +240,9 @@ class Reply:
             for m in recent
             if m.role in ("user", "assistant") and (m.content.strip() or not m.interrupted)
         ]
-        sizes = await host.llm.count_tokens([i.content for i in items]) if items and settings.llm.history_tokens > 0 else None
-        budgeted = fit_history(
-            items, settings.llm.history_tokens, first_index=total - len(items), step=window_step(window), sizes=sizes
-        )
+        budget = history_budget(settings, getattr(host.llm, "history_tokens", None))
+        sizes = await host.llm.count_tokens([i.content for i in items]) if items and budget > 0 else None
+        budgeted = fit_history(items, budget, first_index=total - len(items), step=window_step(window), sizes=sizes)
         conversation_start = total <= window and len(budgeted) == len(items)
         items = budgeted
         person, forget, memory_block = None, None, ""
@@ -415,6 +414,14 @@ class Reply:
 def as_prompted(content: str, interrupted: bool) -> str:
     """A history message as the model reads it: a reply that was cut off ends with "…", so it is not taken as complete."""
     return content.rstrip() + "…" if interrupted and content.strip() else content
+
+
+def history_budget(settings: Settings, model_hint: int | None) -> int:
+    """Tokens of history in the prompt: the user's [llm] history_tokens when set, else what the model can take
+    (a model on a GPU: a third of its window), else the default (a CPU: short, so the first word comes soon)."""
+    if "history_tokens" in settings.llm.model_fields_set or not isinstance(model_hint, int):
+        return settings.llm.history_tokens
+    return max(settings.llm.history_tokens, model_hint)
 
 
 def reply_budget(settings: Settings, platform: str, small: bool = False) -> int:

@@ -126,6 +126,14 @@ class LlamaCppLLM(LLM):
         return accelerators()
 
     @property
+    def history_tokens(self) -> int | None:
+        """The history a model on a GPU can take (a third of its window), when the user did not choose: None on a CPU,
+        where a long prompt slows every first word and the configured budget stands."""
+        if self.small_model or self._server is None or accelerators().startswith("CPU only"):
+            return None
+        return self.n_ctx // 3
+
+    @property
     def small_model(self) -> bool:
         """A model small enough that the reply path helps it (its sampler preset, quoted memories)."""
         try:
@@ -151,7 +159,7 @@ class LlamaCppLLM(LLM):
 
     def _inspect(self, path: Path) -> dict[str, Any]:
         try:
-            return read_metadata(path, ("general.architecture", "general.name", "tokenizer.chat_template"))
+            return read_metadata(path)  # the header only (token tables are skipped): a few ms
         except GGUFError as exc:
             raise LLMError(f"llamacpp: {exc} (llm.llamacpp.model)") from None
 
@@ -186,6 +194,10 @@ class LlamaCppLLM(LLM):
         self.sampling = sampling_for(path.stat().st_size, self.sampling_overrides).llamacpp(self.n_ctx)
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
+        trained = meta.get(f"{meta.get('general.architecture', '')}.context_length")
+        if isinstance(trained, int) and 0 < trained < self.n_ctx:
+            log.info("llamacpp: %s was trained on %d tokens of context; using that instead of n_ctx %d", path.name, trained, self.n_ctx)
+            self.n_ctx = trained
         params.n_ctx = self.n_ctx
         params.n_parallel = self.parallel
         params.cpuparams.n_threads = self.threads

@@ -251,3 +251,15 @@ async def test_an_announcement_published_by_a_plugin_is_spoken_on_every_voice(tm
         await companion.close()
         for output in outputs:
             await output.close()
+
+
+def test_the_history_budget_follows_the_model_unless_the_user_chose():
+    """A model on a GPU gets a long history, one on a CPU the default; a history_tokens the user set always wins."""
+    from companion.config import Settings
+    from companion.core.reply import history_budget
+
+    default = Settings()
+    assert history_budget(default, None) == default.llm.history_tokens  # CPU, or a server: the default
+    assert history_budget(default, 10_922) == 10_922  # a 32k model on a GPU: a third of its window
+    chosen = Settings.model_validate({"llm": {"history_tokens": 800}})
+    assert history_budget(chosen, 10_922) == 800

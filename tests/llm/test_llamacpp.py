@@ -291,3 +291,14 @@ def test_the_devices_it_runs_on_are_named(llama):
         assert gpus[0]["name"] in llama.devices
     else:
         assert llama.devices.startswith("CPU only")
+
+
+async def test_the_window_is_capped_at_what_the_model_was_trained_on():
+    """An n_ctx larger than the model's trained context is brought down to it (no memory spent on a window it cannot use)."""
+    from companion.llm.gguf_meta import default_gguf_path, read_metadata
+
+    trained = read_metadata(default_gguf_path())["llama.context_length"]
+    llm = LlamaCppLLM(n_ctx=trained * 4)
+    await llm.start()
+    assert llm.n_ctx == trained
+    await llm.close()
