@@ -15,10 +15,11 @@ from companion.config import Settings, resolve_config_path
 
 def register(sub: Any) -> None:
     init = sub.add_parser("init", help="guided set-up: your model server, microphone and speaker, VTube Studio, your name")
-    init.add_argument("step", nargs="?", choices=["llm", "voice", "avatar", "character"], help="run one step only")
+    init.add_argument("step", nargs="?", choices=["language", "llm", "voice", "avatar", "character"], help="run one step only")
     init.add_argument("--yes", "-y", action="store_true", help="ask nothing: take what is detected (and the flags below)")
     init.add_argument("--llm", help="embedded, ollama, lmstudio, or the URL of an OpenAI-compatible server")
     init.add_argument("--model", help="the model to use on that server")
+    init.add_argument("--language", help="the language she speaks (ISO code: zh, de, pt_BR...; auto: yours)")
     init.add_argument("--name", help="your name (the character calls you by it)")
     init.add_argument("--card", help="a character card file to import and use")
     init.add_argument("--voice", choices=["on", "off"], help="off: skip the device checks and leave voice off")
@@ -59,7 +60,7 @@ def _init(args: argparse.Namespace) -> int:
     path, _explicit = resolve_config_path(args.config)
     options = InitOptions(
         config_path=path or Path("companion.toml"), steps=(args.step,) if args.step else STEPS, yes=args.yes, llm=args.llm, model=args.model,
-        name=args.name, card=args.card, voice=args.voice, avatar=args.avatar,
+        name=args.name, card=args.card, voice=args.voice, avatar=args.avatar, language=args.language,
     )
     try:
         return asyncio.run(Wizard(options).run())

@@ -20,7 +20,7 @@ from companion.init.choose import ModelInfo, Server, is_chat_model, pick_model, 
 
 __all__ = ["STEPS", "InitOptions", "Wizard"]
 
-STEPS = ("llm", "voice", "avatar", "character")
+STEPS = ("language", "llm", "voice", "avatar", "character")
 EMBEDDED = "embedded"
 
 
@@ -35,6 +35,7 @@ class InitOptions:
     card: str | None = None
     voice: str | None = None  # "on" | "off"
     avatar: str | None = None  # "on" | "off" | a ws:// URL
+    language: str | None = None  # ISO code or "auto"
 
 
 @dataclass
@@ -115,6 +116,54 @@ class Wizard:
 
     # -- steps -------------------------------------------------------------------------
 
+    async def _step_language(self) -> None:
+        """The language she speaks: set [persona] language and offer a Piper voice for it."""
+        import re
+
+        self.say("== Language ==")
+        current = self.data.get("persona", {}).get("language", "")
+        wanted = self.options.language if self.options.language is not None else self._text(
+            "Which language should she speak? (ISO code: en, zh, de, pt_BR...; auto: the one you speak to her)", current or "en"
+        )
+        wanted = wanted.strip()
+        if not re.fullmatch(r"auto|[a-z]{2,3}(_[A-Z]{2})?", wanted):
+            self.say(f"{wanted!r} is not a language code (like en, zh, de or pt_BR); the language is unchanged")
+            self.done.append("language: unchanged")
+            return
+        wanted = "" if wanted == "en" else wanted  # English is the default: no rule in the prompt
+        if wanted == current:
+            self.done.append(f"language: {wanted or 'en'} (unchanged)")
+            return
+        self._section("persona")["language"] = wanted
+        self.done.append(f"language: {wanted or 'en'}")
+        if wanted and wanted != "auto":
+            await asyncio.to_thread(self._offer_voice, wanted)
+
+    def _offer_voice(self, language: str) -> None:
+        from companion.models.hub import ModelError
+        from companion.models.voices import list_voices, pull_voice
+
+        try:
+            voices = list_voices(language)
+        except (ModelError, ImportError) as exc:
+            self.say(f"Could not list voices now ({exc}); later: companion voice list {language}")
+            return
+        if not voices:
+            self.say(f"Piper has no voice for {language!r}; an OpenAI-compatible speech server ([voice.tts] provider = \"openai\") may.")
+            return
+        voices = sorted(voices, key=lambda v: (v.quality != "medium", v.name))[:5]
+        labels = [f"{v.name} ({v.language_name}, {v.quality}, {v.size_bytes / 2**20:.0f} MiB)" for v in voices]
+        choice = self._choose("Which voice should she speak with?", labels, 0)
+        if choice is None:
+            return
+        try:
+            path = pull_voice(voices[choice].name)
+        except ModelError as exc:
+            self.say(f"The voice did not download: {exc}")
+            return
+        self._section("voice", "tts").update({"provider": "piper", "voice": str(path)})
+        self.done.append(f"voice: {voices[choice].name}")
+
     async def _step_llm(self) -> None:
         from companion.init.detect import detect_servers, total_memory_bytes
 
@@ -126,7 +175,7 @@ class Wizard:
             self.say(f"Found {server.label} with {len(server.models)} model(s).")
         if not servers:
             self.say("No Ollama, LM Studio or other server answered" + (f" at {url}" if url else "") + ".")
-        offer = _recommended_download()
+        offer = _recommended_download(self.data.get("persona", {}).get("language", ""))
         options = [server.label for server in servers]
         if offer is not None:
             entry, text = offer
@@ -316,8 +365,8 @@ class Wizard:
             return Settings()
 
 
-def _recommended_download() -> tuple[Any, str] | None:
-    """The catalog model recommended for this machine and how it is offered (size, what it needs, about how long)."""
+def _recommended_download(language: str = "") -> tuple[Any, str] | None:
+    """The catalog model recommended for this machine (among those that speak ``language``) and how it is offered."""
     try:
         from huggingface_hub import constants
 
@@ -326,7 +375,10 @@ def _recommended_download() -> tuple[Any, str] | None:
     except ImportError:  # the hub library is not installed: no download to offer
         return None
     machine = Machine.detect(Path(constants.HF_HUB_CACHE))
-    entry = recommended(load_catalog(), machine)
+    catalog = load_catalog()
+    code = language.split("_")[0]
+    speaks = [e for e in catalog if code in e.languages] if code and code not in ("en", "auto") else catalog
+    entry = recommended(speaks, machine) or recommended(catalog, machine)
     if entry is None:
         return None
     where = fits(entry, machine)[1]

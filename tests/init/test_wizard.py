@@ -200,3 +200,34 @@ async def test_init_without_a_server_offers_and_downloads_the_recommended_model(
     assert wizard.data["llm"]["provider"] == "llamacpp"
     path = wizard.data["llm"]["llamacpp"]["model"]
     assert path.endswith(entry.file) and str(tmp_path / "hf") in path
+
+
+async def test_the_language_step_sets_the_language_and_pulls_a_voice_for_it(tmp_path, monkeypatch):
+    """`init --language de` writes [persona] language and offers a German Piper voice from the hub's index, pulled and set."""
+    import json
+
+    from huggingface_hub import constants
+
+    from companion.init.wizard import InitOptions, Wizard
+    from companion.voice.tts.piper import embedded_voice
+    from tests.models.hub_standin import StandInHub
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    onnx = embedded_voice()
+    folder = "de/de_DE/thorsten/medium"
+    hub = StandInHub().start()
+    hub.add("rhasspy/piper-voices", f"{folder}/de_DE-thorsten-medium.onnx", onnx.read_bytes())
+    hub.add("rhasspy/piper-voices", f"{folder}/de_DE-thorsten-medium.onnx.json", onnx.with_name(onnx.name + ".json").read_bytes())
+    index = {"de_DE-thorsten-medium": {"quality": "medium", "num_speakers": 1, "files": {},
+                                       "language": {"code": "de_DE", "name_english": "German", "country_english": "Germany"}}}
+    hub.add("rhasspy/piper-voices", "voices.json", json.dumps(index).encode())
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    said: list[str] = []
+    try:
+        wizard = Wizard(InitOptions(tmp_path / "companion.toml", steps=("language",), yes=True, language="de"), say=said.append)
+        await wizard._step_language()
+    finally:
+        hub.stop()
+    assert wizard.data["persona"]["language"] == "de"
+    assert wizard.data["voice"]["tts"]["voice"].endswith("de_DE-thorsten-medium.onnx")
+    assert "voice: de_DE-thorsten-medium" in wizard.done
