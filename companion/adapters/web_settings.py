@@ -17,6 +17,7 @@ from aiohttp import web
 
 from companion.config import ConfigError, Settings, deep_merge, read_config_data, save_config
 from companion.runtime.tasks import spawn
+from companion.runtime.threads import run_in_daemon_thread
 
 if TYPE_CHECKING:
     from companion.core.engine import Companion
@@ -157,7 +158,8 @@ class SettingsAPI:
             state["bytes"], state["total"] = done, total
 
         try:
-            paths = await asyncio.to_thread(pull, model, progress=False, on_progress=progress)
+            # a daemon thread: a download of gigabytes must never hold up the companion's shutdown
+            paths = await run_in_daemon_thread(lambda: pull(model, progress=False, on_progress=progress))
         except ModelError as exc:
             state.update(state="failed", error=str(exc))
             return

@@ -34,13 +34,18 @@ def register(sub: Any) -> None:
 
 
 def _model(settings: Settings, args: argparse.Namespace) -> int:
-    from companion.models.hub import ModelError
-
     action = getattr(args, "model_command", None)
     if action is None:
         return show_help("model")
+    return _run({"list": _list, "pull": _pull, "use": _use, "rm": _rm, "info": _info}[action], settings, args)
+
+
+def _run(handler: Any, settings: Settings, args: argparse.Namespace) -> int:
+    """One model or voice action: its errors are one line (exit 1), Ctrl+C says how to resume."""
+    from companion.models.hub import ModelError
+
     try:
-        return {"list": _list, "pull": _pull, "use": _use, "rm": _rm, "info": _info}[action](settings, args)
+        return int(handler(settings, args))
     except ModelError as exc:
         return report_text(str(exc), getattr(args, "json", False))
     except KeyboardInterrupt:
@@ -96,21 +101,13 @@ def _resolve(ref: str) -> tuple[Path, Path | None]:
 
 
 def _use(settings: Settings, args: argparse.Namespace) -> int:
-    from companion.models.hub import ModelError
 
     path, projector = _resolve(args.ref)
     if not args.no_check:
         reply = asyncio.run(_one_turn(path, projector, settings))
         print(f"checked: it loads and answers ({reply!r})")
-    config, _explicit = resolve_config_path(getattr(args, "config", None))
-    config = config or Path("companion.toml")
-    before = read_config_data(config)
+    config, before = _write_config(args, {"llm": {"provider": "llamacpp", "llamacpp": {"model": str(path), "mmproj": str(projector or "")}}})
     old = before.get("llm", {})
-    changes = {"llm": {"provider": "llamacpp", "llamacpp": {"model": str(path), "mmproj": str(projector or "")}}}
-    try:
-        save_config(config, deep_merge(before, changes))
-    except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
-        raise ModelError(f"could not write {config}: {exc}") from None
     running = _tell_running(settings, path)
     if running:
         print(running)
@@ -119,6 +116,20 @@ def _use(settings: Settings, args: argparse.Namespace) -> int:
           + (f"; mmproj -> {str(projector)!r}" if projector else "")
           + (f" (the old file is {config.name}.bak)" if config.with_name(config.name + ".bak").exists() else ""))
     return 0
+
+
+def _write_config(args: argparse.Namespace, changes: dict[str, Any]) -> tuple[Path, dict[str, Any]]:
+    """Merge ``changes`` into the config file (the old one kept as .bak); (its path, what it held before)."""
+    from companion.models.hub import ModelError
+
+    config, _explicit = resolve_config_path(getattr(args, "config", None))
+    config = config or Path("companion.toml")
+    before = read_config_data(config)
+    try:
+        save_config(config, deep_merge(before, changes))
+    except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
+        raise ModelError(f"could not write {config}: {exc}") from None
+    return config, before
 
 
 def _tell_running(settings: Settings, path: Path) -> str:
@@ -237,15 +248,7 @@ __all__ = ["register", "EXIT_FAILURE"]
 
 
 def voices_command(settings: Settings, args: argparse.Namespace) -> int:
-    from companion.models.hub import ModelError
-
-    try:
-        return {"list": _voice_list, "pull": _voice_pull, "use": _voice_use}[args.voice_command](settings, args)
-    except ModelError as exc:
-        return report_text(str(exc), getattr(args, "json", False))
-    except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume", file=sys.stderr)
-        return 130
+    return _run({"list": _voice_list, "pull": _voice_pull, "use": _voice_use}[args.voice_command], settings, args)
 
 
 def _voice_list(settings: Settings, args: argparse.Namespace) -> int:
@@ -303,14 +306,8 @@ def _voice_use(settings: Settings, args: argparse.Namespace) -> int:
     if not args.no_check:
         asyncio.run(_say_something(path))
         print("checked: it speaks")
-    config, _explicit = resolve_config_path(getattr(args, "config", None))
-    config = config or Path("companion.toml")
-    before = read_config_data(config)
+    config, before = _write_config(args, {"voice": {"tts": {"provider": "piper", "voice": str(path)}}})
     old = before.get("voice", {}).get("tts", {})
-    try:
-        save_config(config, deep_merge(before, {"voice": {"tts": {"provider": "piper", "voice": str(path)}}}))
-    except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
-        raise ModelError(f"could not write {config}: {exc}") from None
     print(f"{config}: voice.tts.provider {old.get('provider', 'piper')!r} -> 'piper'; voice.tts.voice {old.get('voice', '')!r} -> {str(path)!r}")
     return 0
 
@@ -343,13 +340,7 @@ def _whisper_use(args: argparse.Namespace) -> int:
     found = cached_file(repo, "model.bin") if repo else None
     if found is None:
         raise ModelError(f"{args.name} is not downloaded: companion voice pull {args.name}")
-    config, _explicit = resolve_config_path(getattr(args, "config", None))
-    config = config or Path("companion.toml")
-    before = read_config_data(config)
+    config, before = _write_config(args, {"voice": {"stt": {"provider": "faster-whisper", "model": str(found.parent)}}})
     old = before.get("voice", {}).get("stt", {}).get("model", "")
-    try:
-        save_config(config, deep_merge(before, {"voice": {"stt": {"provider": "faster-whisper", "model": str(found.parent)}}}))
-    except Exception as exc:  # noqa: BLE001 - ConfigError and OSError: the file is unchanged
-        raise ModelError(f"could not write {config}: {exc}") from None
     print(f"{config}: voice.stt.model {old!r} -> {str(found.parent)!r} (whisper {size})")
     return 0

@@ -180,13 +180,6 @@ class SlotPicker:
     def _oldest(self, idle: list[int]) -> int:
         return min(idle, key=lambda s: self.used.get(s, -1))
 
-    def holder(self, key: str) -> int | None:
-        """An idle slot that holds ``key``'s state."""
-        for slot, owner in self.owner.items():
-            if owner == key and slot not in self.busy:
-                return slot
-        return None
-
     def release(self, slot: int, *, holds: str | None = None) -> None:
         """The request on ``slot`` ended; ``holds`` is what the slot's cache holds now (None: unknown)."""
         self.busy.discard(slot)

@@ -100,11 +100,9 @@ def pull(
 
 def _pull(ref: ModelRef, cache_dir: str | None, endpoint: str | None, progress: bool) -> list[Path]:
     from huggingface_hub import HfApi
-    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
 
     endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
-    (enable_progress_bars if progress else disable_progress_bars)()
-    _SHOW_PROGRESS[0] = progress
+    _SHOW_PROGRESS[0] = progress  # our own bar (not the hub library's global switch: other users share it)
     file = ref.file
     with hub_errors(ref.repo, file):
         if not file:

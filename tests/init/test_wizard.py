@@ -178,18 +178,13 @@ def test_global_options_after_the_subcommand():
 
 async def test_init_without_a_server_offers_and_downloads_the_recommended_model(tmp_path, monkeypatch):
     """With no model server running, init offers the catalog model that fits this machine, pulls it and configures it."""
-    from huggingface_hub import constants
-
     from companion.init.wizard import InitOptions, Wizard, _recommended_download
-    from tests.models.hub_standin import StandInHub, tiny_gguf
+    from tests.models.hub_standin import serve_recommended
 
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("LMSTUDIO_HOST", "127.0.0.1:9")
-    entry, offered = _recommended_download()
-    hub = StandInHub().start()
-    hub.add(entry.repo, entry.file, tiny_gguf(2_000_000))
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    entry, hub = serve_recommended(monkeypatch, tmp_path, 2_000_000)
+    _entry, offered = _recommended_download()
     said: list[str] = []
     try:
         wizard = Wizard(InitOptions(tmp_path / "companion.toml", steps=("llm",)), ask=lambda _q: "", say=said.append)

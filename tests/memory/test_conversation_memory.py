@@ -84,9 +84,9 @@ def extraction_asked(server) -> bool:
     return any(((r.get("response_format") or {}).get("json_schema") or {}).get("name") == "memories" for r in server.requests)
 
 
-def mem_settings(tmp_path, server) -> Settings:
+def mem_settings(tmp_path, server, folder: str = "d") -> Settings:
     return Settings.model_validate({
-        "companion": {"data_dir": str(tmp_path / "d")},
+        "companion": {"data_dir": str(tmp_path / folder)},
         "llm": {"provider": "openai", "openai": {"base_url": server.base_url, "model": "test-model"}},
     })
 
@@ -345,11 +345,7 @@ async def test_queued_extraction_survives_kill_9(tmp_path, fake_openai):
         os.kill(proc.pid, signal.SIGKILL)
         await proc.wait()
     fake_openai.extraction_delay = 0
-    settings = Settings.model_validate({
-        "companion": {"data_dir": str(tmp_path / "data")},
-        "llm": {"provider": "openai", "openai": {"base_url": fake_openai.base_url, "model": "test-model"}},
-    })
-    second = build_companion(settings)
+    second = build_companion(mem_settings(tmp_path, fake_openai, "data"))  # the CLI's config_file uses "data"
     await second.start()
     await second.memory.drain(10)
     facts = [m.content for m in await second.memory.store.list("alice") if m.kind == "fact"]

@@ -176,40 +176,20 @@ async def test_control_page_pulls_a_model_with_a_progress_bar(tmp_path, fake_ope
     """In Chromium: the control page lists the catalog with the recommended model, pulls it from a stand-in hub with a
     live progress bar, and then offers to use it."""
     need_browser()
-    from huggingface_hub import constants
-    from playwright.async_api import async_playwright
+    from tests.models.hub_standin import serve_recommended
 
-    from companion.init.wizard import _recommended_download
-    from tests.adapters.test_web_settings import serve_with_ollama
-    from tests.models.hub_standin import StandInHub, tiny_gguf
-
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    entry, _ = _recommended_download()
-    hub = StandInHub().start()
-    hub.add(entry.repo, entry.file, tiny_gguf(40_000_000))
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
-    ollama, _cfg, comp, chat = await serve_with_ollama(tmp_path, fake_openai, monkeypatch, "unused")
-    base = f"http://127.0.0.1:{chat.port}"
+    entry, hub = serve_recommended(monkeypatch, tmp_path, 40_000_000)
     try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
-            try:
-                control = await browser.new_page()
-                await control.goto(base + "/control")
-                row = f"#models tr[data-model='{entry.name}']"
-                await control.wait_for_selector(row)
-                assert (await control.text_content(f"{row} td")).startswith("★")  # the recommended one
-                await control.click(f"{row} button")
-                await control.wait_for_function("() => document.getElementById('pullOut').dataset.state === 'done'", timeout=60_000)
-                bar = await control.eval_on_selector("#pullBar", "b => [b.value, b.max, b.hidden]")
-                assert bar[0] == bar[1] == 40_000_000 and not bar[2]
-                await control.wait_for_function(f"() => document.querySelector(\"{row} button\").textContent === 'Use'")
-                await control.screenshot(path=str(ARTIFACTS / "control-models.png"))
-            finally:
-                await browser.close()
+        async with control_page(tmp_path, fake_openai, monkeypatch, "unused") as (control, _browser, _ollama):
+            row = f"#models tr[data-model='{entry.name}']"
+            await control.wait_for_selector(row)
+            assert (await control.text_content(f"{row} td")).startswith("★")  # the recommended one
+            await control.click(f"{row} button")
+            await control.wait_for_function("() => document.getElementById('pullOut').dataset.state === 'done'", timeout=60_000)
+            bar = await control.eval_on_selector("#pullBar", "b => [b.value, b.max, b.hidden]")
+            assert bar[0] == bar[1] == 40_000_000 and not bar[2]
+            await control.wait_for_function(f"() => document.querySelector(\"{row} button\").textContent === 'Use'")
+            await control.screenshot(path=str(ARTIFACTS / "control-models.png"))
     finally:
-        await chat.stop()
-        await comp.close()
-        await ollama.stop()
         hub.stop()
     assert list((tmp_path / "hf").rglob(entry.file))
