@@ -50,7 +50,7 @@ class LlamaCppSection(_Section):
     n_ctx: int = Field(
         8192, ge=256, le=1_048_576, description="Context window in tokens, shared by all slots (a longer prompt leaves older messages out)."
     )
-    threads: int = Field(0, ge=0, le=256, description="CPU threads for generation. 0: one per core, at most 8.")
+    threads: int = Field(0, ge=0, le=256, description="CPU threads for generation. 0: one per physical core this process may use, at most 8.")
     parallel: int = Field(
         2, ge=1, le=64, description="Slots: requests decoded at once (a reply and a game action side by side)."
     )
@@ -126,7 +126,8 @@ class LLMSection(_Section):
         1500,
         ge=0,
         description="Most tokens of recent messages in the prompt (0: no limit); a shorter prompt answers sooner on a CPU. "
-        "Older messages are still remembered through long-term memory.",
+        "Unset, a local GGUF model that is not small gets what it reads in about 3 s here (512 up to a third of its "
+        "window). Older messages are still remembered through long-term memory.",
     )
     sampling: SamplingSection = Field(default_factory=SamplingSection)
     openai: OpenAISection = Field(default_factory=OpenAISection)

@@ -417,11 +417,11 @@ def as_prompted(content: str, interrupted: bool) -> str:
 
 
 def history_budget(settings: Settings, model_hint: int | None) -> int:
-    """Tokens of history in the prompt: the user's [llm] history_tokens when set, else what the model can take
-    (a model on a GPU: a third of its window), else the default (a CPU: short, so the first word comes soon)."""
+    """Tokens of history in the prompt: the user's [llm] history_tokens when set, else what the model reads here
+    within a few seconds (llm/budgets.py: long on a GPU, shorter for a big model on a slow CPU), else the default."""
     if "history_tokens" in settings.llm.model_fields_set or not isinstance(model_hint, int):
         return settings.llm.history_tokens
-    return max(settings.llm.history_tokens, model_hint)
+    return model_hint
 
 
 def reply_budget(settings: Settings, platform: str, small: bool = False) -> int:

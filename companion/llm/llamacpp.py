@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
+from companion.llm.budgets import SpeedRecord, history_tokens_for, measured_prompt_speed
 from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
 from companion.llm.gguf_meta import DEFAULT_MODEL_NAME, GGUFError, default_gguf_path, read_metadata
 from companion.llm.sampling import SMALL_MODEL_BYTES, sampling_for
@@ -84,7 +85,7 @@ class LlamaCppLLM(LLM):
         super().__init__(**kwargs)
         self.model_ref = model
         self.n_ctx = n_ctx
-        self.threads = threads or max(1, min(8, os.cpu_count() or 2))
+        self.threads = threads or compute_threads()
         self.parallel = parallel
         self.gpu_layers = gpu_layers
         self.chat_template = chat_template
@@ -106,6 +107,9 @@ class LlamaCppLLM(LLM):
         self._token_counts: dict[str, int] = {}
         self.sampling_overrides = dict(sampling or {})
         self.sampling: dict[str, Any] = {}  # the samplers every free-text request uses, set when the model loads
+        self.prompt_speed: float | None = None  # prompt tokens per second measured here (this or an earlier process)
+        self._speeds = SpeedRecord(self.state_dir)
+        self._speed_key = ""
 
     @property
     def capacity(self) -> int:
@@ -127,11 +131,13 @@ class LlamaCppLLM(LLM):
 
     @property
     def history_tokens(self) -> int | None:
-        """The history a model on a GPU can take (a third of its window), when the user did not choose: None on a CPU,
-        where a long prompt slows every first word and the configured budget stands."""
-        if self.small_model or self._server is None or accelerators().startswith("CPU only"):
+        """The history this model reads here within a few seconds from nothing (budgets.py), when the user did not
+        choose: None where the configured budget stands (a small model; a CPU before any speed was measured)."""
+        if self._server is None:
             return None
-        return self.n_ctx // 3
+        return history_tokens_for(
+            self.prompt_speed, self.n_ctx, small=self.small_model, accelerated=not accelerators().startswith("CPU only")
+        )
 
     @property
     def small_model(self) -> bool:
@@ -194,6 +200,8 @@ class LlamaCppLLM(LLM):
         self.sampling = sampling_for(path.stat().st_size, self.sampling_overrides).llamacpp(self.n_ctx)
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
+        self._speed_key = f"{model_id(path)} {self.gpu_layers} {accelerators()}"
+        self.prompt_speed = self._speeds.get(self._speed_key)
         trained = meta.get(f"{meta.get('general.architecture', '')}.context_length")
         if isinstance(trained, int) and 0 < trained < self.n_ctx:
             log.info("llamacpp: %s was trained on %d tokens of context; using that instead of n_ctx %d", path.name, trained, self.n_ctx)
@@ -241,6 +249,15 @@ class LlamaCppLLM(LLM):
                 f"llamacpp: cannot load {path}: {exc}. Is it a complete GGUF file of a model this llama.cpp knows? "
                 "(llm.llamacpp.model)"
             ) from None
+
+    def _measured(self, timings: dict[str, Any]) -> None:
+        """Keep the prompt speed llama.cpp reported; a new figure moves the kept one a quarter of the way."""
+        speed = measured_prompt_speed(timings)
+        if speed is None:
+            return
+        self.prompt_speed = speed if self.prompt_speed is None else 0.75 * self.prompt_speed + 0.25 * speed
+        if self._speed_key:
+            self._speeds.put(self._speed_key, self.prompt_speed)
 
     async def close(self) -> None:
         if self._saving:  # a one-shot command exits right after its reply: let the state reach the disk
@@ -414,6 +431,7 @@ class LlamaCppLLM(LLM):
                 prefilled = True
                 if item.get("timings"):
                     self.last_timings = dict(item["timings"])
+                    self._measured(self.last_timings)
                 for choice in item.get("choices") or []:
                     chunk, _done = read_choice(choice, tools)
                     if chunk is not None and (chunk.text or not tools):
@@ -439,6 +457,26 @@ class LlamaCppLLM(LLM):
                     else:
                         # failed, stuck or unkeyed: what the slot holds is not worth keeping under a key
                         self._slots.release(slot, holds=None)
+
+
+def compute_threads() -> int:
+    """Threads for llama.cpp: one per physical core this process may use, at most 8.
+
+    A second hyperthread on a core adds no arithmetic to a matrix multiply and steals time from whisper and the
+    embedder; past 8 threads memory bandwidth, not cores, bounds the speed.
+    """
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = list(range(os.cpu_count() or 2))
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add((topology / "physical_package_id").read_text().strip() + ":" + (topology / "core_id").read_text().strip())
+        except OSError:
+            cores.add(str(cpu))  # no topology (not Linux, a container hiding it): count the CPU itself
+    return max(1, min(8, len(cores)))
 
 
 def accelerators() -> str:

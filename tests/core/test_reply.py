@@ -254,12 +254,13 @@ async def test_an_announcement_published_by_a_plugin_is_spoken_on_every_voice(tm
 
 
 def test_the_history_budget_follows_the_model_unless_the_user_chose():
-    """A model on a GPU gets a long history, one on a CPU the default; a history_tokens the user set always wins."""
+    """The history follows what the model reads here (long on a GPU, short for a slow big model); a history_tokens the user set always wins."""
     from companion.config import Settings
     from companion.core.reply import history_budget
 
     default = Settings()
     assert history_budget(default, None) == default.llm.history_tokens  # CPU, or a server: the default
     assert history_budget(default, 10_922) == 10_922  # a 32k model on a GPU: a third of its window
+    assert history_budget(default, 900) == 900  # a 7B model on two cores: what it reads in a few seconds
     chosen = Settings.model_validate({"llm": {"history_tokens": 800}})
     assert history_budget(chosen, 10_922) == 800

@@ -241,6 +241,7 @@ async def test_a_new_process_reads_only_the_new_message(tmp_path: Path):
     """A fresh llama.cpp (a new process) restores the saved conversation: its first turn prefills neither the system prompt nor the history."""
     first = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path)
     await first.warm(SYSTEM)
+    assert first.prompt_speed is not None and first.prompt_speed > 0  # measured on the warm-up prefill
     history = [*SYSTEM, {"role": "user", "content": "Hi Mika, I'm Robin and I love hiking."}]
     reply = await _turn(first, history, "conversation:robin")
     await first.close()
@@ -249,6 +250,7 @@ async def test_a_new_process_reads_only_the_new_message(tmp_path: Path):
     second = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path)
     await second.warm(SYSTEM)
     assert second.last_timings == {}  # the prefix came from disk: nothing was prefilled to warm up
+    assert second.prompt_speed == pytest.approx(first.prompt_speed, rel=0.01)  # ...yet it knows how fast it reads
     await _turn(second, history, "conversation:robin")
     timings = second.last_timings
     assert timings["cache_n"] > 150 and timings["prompt_n"] < 30, timings  # only the new message was read
