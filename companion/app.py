@@ -304,34 +304,33 @@ class InstanceFile:
             pass
 
 
-async def _run_stream(companion: Companion, settings: Settings, stop: asyncio.Event) -> None:
-    """Twitch and/or YouTube chat into one StreamChat; a platform that fails does not stop the others."""
+def _stream_parts(companion: Companion, settings: Settings, supervisor: Supervisor) -> Any:
+    """Twitch and/or YouTube chat into one StreamChat; each platform is its own supervised adapter (one failing
+    does not stop the others, and each reconnects on the supervisor's delays). Returns the StreamChat."""
     from companion.stream.chat import StreamChat
-    from companion.stream.twitch import TokenStore, TwitchError, TwitchEventSub
-    from companion.stream.youtube import YouTubeChat, YouTubeError
+    from companion.stream.twitch import TokenStore, TwitchEventSub
+    from companion.stream.youtube import YouTubeChat
 
     chat = StreamChat(companion, settings)
-    tasks = [asyncio.create_task(chat.run(stop), name="stream-answers")]
 
-    async def guarded(name: str, coro: Any) -> None:
-        try:
-            await coro
-        except (TwitchError, YouTubeError) as exc:
-            log.error("%s is off: %s", name, exc)
-            companion.bus.publish(AdapterStatus(name, "error", str(exc)))
+    def status(name: str) -> Any:
+        return lambda state, detail: companion.bus.publish(AdapterStatus(name, state, detail))
 
     cfg = settings.stream
     if cfg.twitch.enabled:
-        twitch = TwitchEventSub(cfg.twitch, TokenStore(settings.data_path() / "twitch_tokens.json"), chat.ingest)
+        twitch = TwitchEventSub(
+            cfg.twitch, TokenStore(settings.data_path() / "twitch_tokens.json"), chat.ingest, on_status=status("twitch")
+        )
         if cfg.twitch.post_replies:
             async def post(platform: str, text: str) -> None:
                 await twitch.send_chat(text)
 
             chat.posters["twitch"] = post
-        tasks.append(asyncio.create_task(guarded("twitch", twitch.run(stop))))
+        supervisor.start(FunctionAdapter("twitch", twitch.run))
     if cfg.youtube.enabled:
-        tasks.append(asyncio.create_task(guarded("youtube", YouTubeChat(cfg.youtube, chat.ingest).run(stop))))
-    await asyncio.gather(*tasks, return_exceptions=True)
+        youtube = YouTubeChat(cfg.youtube, chat.ingest, on_status=status("youtube"))
+        supervisor.start(FunctionAdapter("youtube", youtube.run, first_delay=youtube.first_delay))
+    return chat
 
 
 class Running:
@@ -402,7 +401,8 @@ async def _start_avatar(r: Running) -> None:
 
 
 async def _start_stream(r: Running) -> None:
-    r.supervise("stream", lambda stop: _run_stream(r.companion, r.settings, stop))
+    chat = _stream_parts(r.companion, r.settings, r.supervisor)
+    r.supervise("stream", lambda stop: chat.run(stop))
 
 
 async def _start_discord(r: Running) -> None:

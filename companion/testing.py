@@ -149,3 +149,16 @@ async def eventually(
 async def hang() -> None:
     """Block until cancelled (a tool, a server or an adapter that never answers)."""
     await asyncio.Event().wait()
+
+
+async def supervised(adapter: Any, stop: asyncio.Event, *, first_delay: float = 0.2, max_delay: float = 2.0) -> Any:
+    """Run ``adapter`` (an ``Adapter``, or anything with ``name`` and ``run(stop)``) under a real Supervisor until
+    ``stop`` is set, as ``companion run`` would: it is started again when it raises. Returns the health board."""
+    from companion.runtime.supervisor import FunctionAdapter, HealthBoard, Supervisor
+
+    board = HealthBoard()
+    supervisor = Supervisor(board, first_delay=first_delay, max_delay=max_delay)
+    supervisor.start(FunctionAdapter(getattr(adapter, "name", "peer"), adapter.run))
+    await stop.wait()
+    await supervisor.stop(5.0)
+    return board

@@ -91,6 +91,7 @@ class MemoryManager:
         self._journal: asyncio.Task[None] | None = None  # writes the queue to disk after each change
         self._dirty = False
         self._journal_failed = False
+        self._encoded: dict[int, tuple[Exchange | SummaryJob, str]] = {}  # id(job) -> (job, its saved form)
 
     async def start(self) -> None:
         await self.store.open()
@@ -119,7 +120,7 @@ class MemoryManager:
             await asyncio.gather(*self._episodes, return_exceptions=True)
         try:
             # What was not extracted yet (the job in progress included) is done at the next start.
-            await self.store.save_pending([_encode(j) for j in self._queue])
+            await self.store.save_pending(self._payloads())
             if self._queue:
                 log.info("memory: %d job(s) saved for the next start", len(self._queue))
         except Exception as exc:  # noqa: BLE001 - closing must go on
@@ -287,11 +288,20 @@ class MemoryManager:
         if self._journal is None or self._journal.done():
             self._journal = asyncio.get_running_loop().create_task(self._write_journal(), name="memory-journal")
 
+    def _payloads(self) -> list[str]:
+        """The queue as saved; each job is encoded once (a full queue is written after every turn under a flood)."""
+        encoded = {id(job): pair for job in self._queue if (pair := self._encoded.get(id(job))) and pair[0] is job}
+        for job in self._queue:
+            if id(job) not in encoded:
+                encoded[id(job)] = (job, _encode(job))  # holding the job keeps its id from being reused meanwhile
+        self._encoded = encoded
+        return [encoded[id(job)][1] for job in self._queue]
+
     async def _write_journal(self) -> None:
         while self._dirty:
             self._dirty = False
             try:
-                await self.store.save_pending([_encode(j) for j in self._queue])
+                await self.store.save_pending(self._payloads())
             except Exception as exc:  # noqa: BLE001 - the queue is still in memory; saved again at shutdown
                 if not self._journal_failed:
                     log.warning("memory: could not write queued work to disk: %s", exc)

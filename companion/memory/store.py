@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from companion.memory.ivf import IVFIndex
+from companion.memory.vector_cache import MAX_CACHED_VECTORS, VectorCache
 from companion.runtime.dbthread import SqliteThread
 
 __all__ = ["MemoryStore", "Memory", "Recalled", "RankWeights", "SELF"]
@@ -118,13 +119,15 @@ class MemoryStore(SqliteThread):
 
     thread_name = "memory-db"
 
-    def __init__(self, path: Path, *, weights: RankWeights | None = None, clock=time.time) -> None:
+    def __init__(
+        self, path: Path, *, weights: RankWeights | None = None, clock=time.time, max_cached_vectors: int = MAX_CACHED_VECTORS
+    ) -> None:
         super().__init__(path)
         self.weights = weights or RankWeights()
         self.clock = clock
-        # person id -> exact (ids, float32 matrix) or an IVF index for very many memories;
-        # built on first recall, kept in step with writes
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray] | IVFIndex] = {}
+        # person id -> exact (ids, float32 matrix) or an IVF index for very many memories; built on first
+        # recall, kept in step with writes, the least recently recalled people dropped past max_cached_vectors
+        self._cache: VectorCache[tuple[np.ndarray, np.ndarray] | IVFIndex] = VectorCache(max_cached_vectors)
 
     def _setup(self, conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA secure_delete=ON")
@@ -167,8 +170,8 @@ class MemoryStore(SqliteThread):
             db.execute("COMMIT")
 
         await self._run(work)
-        self._cache.pop(person_a, None)
-        self._cache.pop(person_b, None)
+        self._cache.pop(person_a)
+        self._cache.pop(person_b)
         return person_a
 
     async def identities(self, person_id: str) -> list[str]:
@@ -243,7 +246,7 @@ class MemoryStore(SqliteThread):
 
         count = await self._run(work)
         for person in {r[0] for r in rows}:
-            self._cache.pop(person, None)
+            self._cache.pop(person)
         return count
 
     def _cache_add(self, person_id: str, memory_id: int, vector: np.ndarray, superseded: list[int]) -> None:
@@ -255,12 +258,13 @@ class MemoryStore(SqliteThread):
             if superseded:
                 cached.remove(superseded)
             cached.add(memory_id, stored)
+            self._cache.trim()
             return
         ids, matrix = cached
         if superseded:
             keep = ~np.isin(ids, superseded)
             ids, matrix = ids[keep], matrix[keep]
-        self._cache[person_id] = (np.append(ids, memory_id), np.vstack([matrix, stored]))
+        self._cache.put(person_id, (np.append(ids, memory_id), np.vstack([matrix, stored])))
 
     # -- recall -----------------------------------------------------------------
 
@@ -345,10 +349,10 @@ class MemoryStore(SqliteThread):
 
             ids, matrix = result
             index = await asyncio.to_thread(IVFIndex, ids, matrix)
-            self._cache[person_id] = index
+            self._cache.put(person_id, index)
             return index
         if len(result[0]):
-            self._cache[person_id] = result
+            self._cache.put(person_id, result)
         return result
 
     # -- reading, forgetting -------------------------------------------------------
@@ -405,7 +409,7 @@ class MemoryStore(SqliteThread):
             if isinstance(cached, IVFIndex):
                 cached.remove(ids)  # rebuilding a large index would take seconds
             else:
-                self._cache.pop(person, None)
+                self._cache.pop(person)
         return count
 
     # -- background work that outlives a process ------------------------------------
@@ -441,7 +445,7 @@ class MemoryStore(SqliteThread):
             return cur.rowcount
 
         count = await self._run(work)
-        self._cache.pop(person_id, None)
+        self._cache.pop(person_id)
         return count
 
     async def latest(self, person_id: str, *, kind: str, conversation_id: str) -> Memory | None:

@@ -48,6 +48,8 @@ EVENT_TEXT = {
 
 class MinecraftAdapter(Adapter):
     name = "minecraft"
+    first_delay = 0.5  # the bot is a child process on this machine: start it again at once
+    max_delay = 10.0
 
     def __init__(self, companion: "Companion", settings: "Settings", *, bot_dir: "Path" = BOT_DIR, rng: random.Random | None = None) -> None:
         self.companion = companion

@@ -1,8 +1,8 @@
 """The Node.js bot as a supervised child process, spoken to in JSON lines over stdio.
 
-The bot reconnects to the Minecraft server by itself; this side restarts the
-process when it dies (with backoff), fails the skills that were waiting on
-it, and turns its events into callbacks. Nothing here blocks the event loop.
+The bot reconnects to the Minecraft server by itself; when the process dies,
+``run`` fails the skills that were waiting on it and raises, and the
+supervisor starts it again (its one retry policy). Events become callbacks. Nothing here blocks the event loop.
 """
 
 from __future__ import annotations
@@ -13,13 +13,10 @@ import json
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from companion.runtime.backoff import Backoff
 
 __all__ = ["BOT_DIR", "SkillResult", "BotProcess", "MinecraftError", "node_executable", "check_installed"]
 
@@ -83,33 +80,35 @@ class BotProcess:
         self._pending: dict[int, tuple[str, asyncio.Future[SkillResult]]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
+        """One life of the bot process: returns when ``stop`` is set, raises when the process exits by itself.
+
+        The supervisor starts it again (its one retry policy, reset once the bot has joined a world again).
+        """
         node = node_executable(self.node)
         check_installed(self.bot_dir)
-        backoff = Backoff("minecraft bot", stop, first=0.5, cap=10.0, log=log)
-        while not stop.is_set():
-            started = time.monotonic()
-            self.proc = await asyncio.create_subprocess_exec(
-                node, str(self.bot_dir / "bot.js"), cwd=str(self.bot_dir),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-                env={**os.environ, **self.env},
-            )
-            self.starts += 1
-            reader = asyncio.create_task(self._read(self.proc))
-            errors = asyncio.create_task(self._log_stderr(self.proc))
-            stopping = asyncio.create_task(stop.wait())
+        self.proc = await asyncio.create_subprocess_exec(
+            node, str(self.bot_dir / "bot.js"), cwd=str(self.bot_dir),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **self.env},
+        )
+        self.starts += 1
+        reader = asyncio.create_task(self._read(self.proc))
+        errors = asyncio.create_task(self._log_stderr(self.proc))
+        stopping = asyncio.create_task(stop.wait())
+        try:
             await asyncio.wait({reader, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set():
                 await self._terminate()
             code = await self.proc.wait()
+        finally:
             for task in (reader, errors, stopping):
                 task.cancel()
             self.joined.clear()
             self._fail_pending("the bot process stopped")
-            if stop.is_set():
-                return
-            if time.monotonic() - started > 30:
-                backoff.ok()
-            await backoff.failed(RuntimeError(f"the bot process exited with code {code}; restarting it"))
+            if self.proc.returncode is None:  # cancelled at shutdown: never leave the child behind
+                self.proc.kill()
+        if not stop.is_set():
+            raise ConnectionError(f"the bot process exited with code {code}; restarting it")
 
     async def _terminate(self) -> None:
         proc = self.proc

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from companion.config import masking
-from companion.runtime.backoff import Backoff
+from companion.runtime.supervisor import RetryLater
 from companion.stream.message import ChatMessage
 
 if TYPE_CHECKING:
@@ -105,8 +105,14 @@ async def device_login(cfg: "TwitchSection", store: TokenStore, *, show: Callabl
 
 
 class TwitchEventSub:
-    def __init__(self, cfg: "TwitchSection", store: TokenStore, on_message: Callable[[ChatMessage], Any], *, keepalive: int = 30) -> None:
+    name = "twitch"
+
+    def __init__(
+        self, cfg: "TwitchSection", store: TokenStore, on_message: Callable[[ChatMessage], Any], *, keepalive: int = 30,
+        on_status: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.on_status = on_status or (lambda state, detail: None)  # "connected" resets the supervisor's delay
         self.store = store
         self.on_message = on_message
         self.keepalive = keepalive
@@ -162,25 +168,22 @@ class TwitchEventSub:
     # -- EventSub ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """One connection: returns when ``stop`` is set, raises when it drops (the supervisor reconnects, its delay
+        starting again once Twitch welcomed us). A move Twitch asks for (session_reconnect) is followed here."""
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        backoff = Backoff("twitch", stop, log=log)
         try:
-            fresh = f"{self.cfg.eventsub_url}?keepalive_timeout_seconds={self.keepalive}"
-            url, moving = fresh, False
-            while not stop.is_set():
-                try:
-                    if not self.bot_id:
-                        await self._resolve_ids()
-                    moved = await self._session(url, stop, moving)
-                    url, moving = (moved, True) if moved else (fresh, False)
-                    backoff.ok()
-                except TwitchError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - network drops: reconnect with backoff
-                    self.connected.clear()
-                    url, moving = fresh, False
-                    await backoff.failed(exc)
+            if not self.bot_id:
+                await self._resolve_ids()
+            url: str | None = f"{self.cfg.eventsub_url}?keepalive_timeout_seconds={self.keepalive}"
+            moving = False
+            while url is not None and not stop.is_set():
+                url = await self._session(url, stop, moving)
+                moving = True
+        except TwitchError as exc:
+            self._tokens = None  # a `companion stream twitch-login` before the next try counts
+            raise RetryLater(str(exc), delay=60.0) from None  # the user must act; asked again every minute
         finally:
+            self.connected.clear()
             await self._http.close()
 
     async def _resolve_ids(self) -> None:
@@ -229,6 +232,7 @@ class TwitchEventSub:
                 if not moving:  # after session_reconnect the subscriptions move with the session
                     await self._subscribe()
                 self.connected.set()
+                self.on_status("connected", f"EventSub session for {self.cfg.channel or 'the bot account'}")
             elif kind == "notification":
                 message = self._to_message(payload.get("subscription", {}).get("type", ""), payload.get("event", {}))
                 if message is not None:

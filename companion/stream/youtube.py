@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
-from companion.runtime.backoff import Backoff
+from companion.runtime.supervisor import RetryLater
 from companion.stream.message import ChatMessage
 
 if TYPE_CHECKING:
@@ -34,8 +34,15 @@ class YouTubeError(Exception):
 
 
 class YouTubeChat:
-    def __init__(self, cfg: "YouTubeSection", on_message: Callable[[ChatMessage], Any], *, min_interval: float = 1.0) -> None:
+    name = "youtube"
+    first_delay = 2.0  # each poll costs quota: a failing API is not asked every second
+
+    def __init__(
+        self, cfg: "YouTubeSection", on_message: Callable[[ChatMessage], Any], *, min_interval: float = 1.0,
+        on_status: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.on_status = on_status or (lambda state, detail: None)  # "connected" resets the supervisor's delay
         self.on_message = on_message
         self.min_interval = min_interval
         self.chat_id = ""
@@ -61,17 +68,15 @@ class YouTubeChat:
             return body
 
     async def run(self, stop: asyncio.Event) -> None:
-        backoff = Backoff("youtube", stop, first=2.0, log=log)
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-            while not stop.is_set():
-                try:
-                    await self._poll_loop(http, stop)
-                    return
-                except YouTubeError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - network trouble: retry with backoff
-                    self.connected.clear()
-                    await backoff.failed(exc)
+        """Poll until ``stop`` is set or the stream ends; raises when YouTube cannot be reached (the supervisor
+        retries, its delay starting again after the first poll that worked)."""
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+                await self._poll_loop(http, stop)
+        except YouTubeError as exc:
+            raise RetryLater(str(exc), delay=300.0) from None  # a key, a quota or a stream that is not live yet
+        finally:
+            self.connected.clear()
 
     async def _poll_loop(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         if not self.chat_id:
@@ -89,7 +94,9 @@ class YouTubeChat:
                 params["pageToken"] = page
             body = await self._get(http, "/liveChat/messages", params)
             self.polls += 1
-            self.connected.set()
+            if not self.connected.is_set():
+                self.connected.set()
+                self.on_status("connected", f"live chat of video {self.cfg.video_id}")
             page = body.get("nextPageToken", page)
             if not first:  # the first page is the backlog from before we joined
                 for item in body.get("items", []):

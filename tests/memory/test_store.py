@@ -127,10 +127,27 @@ async def test_large_stores_recall_through_the_index(tmp_path, monkeypatch):
     await s.add_many([("p", f"memory {i}", vectors[i], 0.5) for i in range(2000)])
     best = await s.recall(["p"], vectors[123], k=1)
     assert best[0].memory.content == "memory 123"
-    assert isinstance(s._cache["p"], store_module.IVFIndex)
+    assert isinstance(s._cache.get("p"), store_module.IVFIndex)
     fresh = -vectors[5]
     new_id = await s.add("p", "a brand new memory", fresh)
     assert (await s.recall(["p"], fresh, k=1))[0].memory.id == new_id
     await s.forget([new_id])
     assert all(r.memory.id != new_id for r in await s.recall(["p"], fresh, k=8))
+    await s.close()
+
+
+async def test_vectors_in_ram_stay_bounded_across_many_people_and_come_back(tmp_path):
+    """Thousands of people recalled once keep at most the bound in RAM; someone recalled again finds the same memory."""
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((600, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    s = MemoryStore(tmp_path / "many.sqlite3", max_cached_vectors=100)
+    await s.open()
+    await s.add_many([(f"viewer{i}", f"viewer {i} likes colour {i}", vectors[i], 0.5) for i in range(600)])
+    for i in range(600):
+        assert (await s.recall([f"viewer{i}"], vectors[i], k=1))[0].memory.content == f"viewer {i} likes colour {i}"
+        assert s._cache.vectors() <= 100
+    assert len(s._cache) == 100
+    first = await s.recall(["viewer0"], vectors[0], k=1)  # long gone from RAM: read from the database again
+    assert first[0].memory.content == "viewer 0 likes colour 0" and "viewer0" in s._cache
     await s.close()

@@ -10,7 +10,7 @@ import pytest
 from companion.minecraft.adapter import MinecraftAdapter
 from companion.minecraft.demo import DEMO_VERSION, PLAYERS_VERSION, LocalServer
 from companion.minecraft.process import BotProcess
-from companion.testing import eventually
+from companion.testing import eventually, supervised
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ async def started(port: int, version: str = DEMO_VERSION, **extra: str):
     stop = asyncio.Event()
     events: list[dict] = []
     bot = BotProcess(env_for(port, version, **extra), events.append)
-    task = asyncio.create_task(bot.run(stop))
+    task = asyncio.create_task(supervised(bot, stop))  # started again when the process dies, as in `companion run`
     await asyncio.wait_for(bot.joined.wait(), 60)
     return bot, stop, task, events
 

@@ -8,6 +8,7 @@ import pytest
 
 from companion.config import TwitchSection
 from companion.stream.twitch import TokenStore, TwitchEventSub
+from companion.testing import supervised
 from tests.stream.fake_twitch import FakeTwitch, until
 
 
@@ -31,7 +32,7 @@ async def test_subscribes_for_the_session_and_turns_events_into_messages(twitch,
     received = []
     tw = adapter(twitch, tmp_path, received)
     stop = asyncio.Event()
-    task = asyncio.create_task(tw.run(stop))
+    task = asyncio.create_task(supervised(tw, stop))
     await asyncio.wait_for(tw.connected.wait(), 5)
     types = {s["type"] for s in twitch.subscriptions}
     assert {"channel.chat.message", "channel.cheer", "channel.raid", "channel.follow", "channel.subscription.gift"} <= types
@@ -58,7 +59,7 @@ async def test_expired_token_is_refreshed_and_stored_user_only(twitch, tmp_path)
     received = []
     tw = adapter(twitch, tmp_path, received)
     stop = asyncio.Event()
-    task = asyncio.create_task(tw.run(stop))
+    task = asyncio.create_task(supervised(tw, stop))
     await asyncio.wait_for(tw.connected.wait(), 5)
     assert twitch.refreshed == 1
     path = tmp_path / "twitch_tokens.json"
@@ -75,7 +76,7 @@ async def test_session_reconnect_and_dropped_connections(twitch, tmp_path):
     received = []
     tw = adapter(twitch, tmp_path, received)
     stop = asyncio.Event()
-    task = asyncio.create_task(tw.run(stop))
+    task = asyncio.create_task(supervised(tw, stop))
     await asyncio.wait_for(tw.connected.wait(), 5)
     first = len(twitch.subscriptions)
     await twitch.ask_reconnect()
@@ -87,4 +88,5 @@ async def test_session_reconnect_and_dropped_connections(twitch, tmp_path):
     await until(lambda: len(twitch.sessions) == 3, timeout=15)
     await until(lambda: len(twitch.subscriptions) == 2 * first)
     stop.set()
-    await task
+    board = await task
+    assert board.adapters["twitch"].restarts == 1  # the drop was the supervisor's to retry, once

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from companion.config import YouTubeSection
 from companion.stream.youtube import YouTubeChat
+from companion.testing import supervised
 from tests.fakes import serve
 from tests.stream.fake_twitch import until
 
@@ -53,7 +54,7 @@ async def test_polls_with_page_tokens_and_turns_super_chats_into_paid_messages(t
     cfg = YouTubeSection(enabled=True, video_id="v1", api_url=f"http://127.0.0.1:{server.port}/youtube/v3")
     chat = YouTubeChat(cfg, got.append, min_interval=0.05)
     stop = asyncio.Event()
-    task = asyncio.create_task(chat.run(stop))
+    task = asyncio.create_task(supervised(chat, stop))
     await until(lambda: len(got) == 2, timeout=15)
     assert [(m.user_name, m.text, m.kind) for m in got] == [("Ann", "hello Mika!", "chat"), ("Ben", "love the stream", "superchat")]
     assert got[1].amount == 5.0

@@ -118,6 +118,8 @@ class DiscordAdapter:
 
     async def _flush_later(self, channel_id: int) -> None:
         await asyncio.sleep(self.cfg.debounce_seconds)
+        if self._timers.get(channel_id) is asyncio.current_task():
+            del self._timers[channel_id]  # one entry per channel with a burst in progress, not per channel ever seen
         messages = self._pending.pop(channel_id, [])
         if messages:
             await self.answer(messages)

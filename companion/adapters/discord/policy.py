@@ -78,6 +78,9 @@ def split_reply(text: str, limit: int = LIMIT) -> list[str]:
     return pieces
 
 
+PRUNE_KEYS_OVER = 1000  # people (or channels) a rate limiter tracks before it forgets the quiet ones
+
+
 class RateLimiter:
     """At most ``per_minute`` events per key in any 60 s window."""
 
@@ -88,6 +91,8 @@ class RateLimiter:
 
     def allow(self, key: object) -> bool:
         now = self.clock()
+        if len(self._events) > PRUNE_KEYS_OVER:  # thousands of people a day: forget those quiet for a minute
+            self._events = {k: w for k, w in self._events.items() if w and now - w[-1] < 60}
         window = self._events.setdefault(key, deque())
         while window and now - window[0] >= 60:
             window.popleft()

@@ -54,3 +54,16 @@ def test_rate_limiter_window():
     assert limiter.allow("other")
     now[0] = 60.1
     assert limiter.allow("u")
+
+
+def test_rate_limiter_forgets_people_who_went_quiet():
+    """A server where thousands of people each speak once does not keep a window for every one of them."""
+    from companion.adapters.discord.policy import PRUNE_KEYS_OVER
+
+    now = [0.0]
+    limiter = RateLimiter(3, clock=lambda: now[0])
+    for person in range(5 * PRUNE_KEYS_OVER):
+        now[0] += 0.5  # one message every half second, each from someone new
+        assert limiter.allow(person)
+        assert len(limiter._events) <= PRUNE_KEYS_OVER + 1
+    assert [limiter.allow(5 * PRUNE_KEYS_OVER - 1) for _ in range(3)] == [True, True, False]  # the active still limited
