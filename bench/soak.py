@@ -70,6 +70,7 @@ class Report:
     restarts: list[dict[str, Any]] = field(default_factory=list)
     last_turn_ok: float = 0.0
     last_force_ok: float = 0.0
+    at_shutdown: dict[str, Any] = field(default_factory=dict)
 
 
 def proc_stats(pid: int) -> dict[str, float]:
@@ -96,16 +97,44 @@ def children_running(pid: int, needle: str) -> list[int]:
     return found
 
 
-async def web_client(base: str, n: int, stop: asyncio.Event, report: Report) -> None:
+class People:
+    """Who talks next: with ``--people N``, web users come and go (a few turns each, then someone else, sometimes
+    someone from before) and chat viewers are N distinct accounts; without it, the same few all run long."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.next = 0
+        self.seen: set[str] = set()
+
+    def web(self, tab: int) -> str:
+        if not self.n:
+            return f"soak{tab}"
+        if self.next and random.random() < 0.1:
+            who = random.randrange(min(self.next, self.n))  # someone from before comes back
+        else:
+            who = self.next % self.n
+            self.next += 1
+        session = f"person{who}"
+        self.seen.add(session)
+        return session
+
+    def viewer(self, n: int) -> int:
+        return (n * 7919) % self.n if self.n else n % 97
+
+
+async def web_client(base: str, n: int, stop: asyncio.Event, report: Report, people: People, turns_each: int = 3) -> None:
     """One browser tab chatting non-stop; a turn is acknowledged when turn_end arrives without an error."""
     count = 0
     async with aiohttp.ClientSession() as http:
         while not stop.is_set():
+            session = people.web(n)
             try:
-                async with http.ws_connect(f"{base}/ws?session=soak{n}", headers={"Origin": base}) as ws:
+                async with http.ws_connect(f"{base}/ws?session={session}", headers={"Origin": base}) as ws:
                     await ws.receive(timeout=10)  # hello
-                    while not stop.is_set():
+                    turns = 0
+                    while not stop.is_set() and not (people.n and turns >= turns_each):
                         count += 1
+                        turns += 1
                         text = f"soak message {n}-{count}: how are you doing?"
                         await ws.send_json({"type": "chat", "text": text})
                         while True:
@@ -113,7 +142,7 @@ async def web_client(base: str, n: int, stop: asyncio.Event, report: Report) -> 
                             if msg["type"] in ("turn_end", "error"):
                                 break
                         if msg["type"] == "turn_end" and not msg.get("error") and not msg.get("interrupted"):
-                            report.acked.append((f"web:soak{n}", text))
+                            report.acked.append((f"web:{session}", text))
                             report.last_turn_ok = time.monotonic()
                         else:
                             report.turns_failed += 1
@@ -179,15 +208,16 @@ class GameClient:
         self.down.clear()
 
 
-async def twitch_flood(twitch: FakeTwitch, stop: asyncio.Event, report: Report, rate: float) -> None:
+async def twitch_flood(twitch: FakeTwitch, stop: asyncio.Event, report: Report, rate: float, people: People) -> None:
     """Chat messages from many viewers at ``rate`` per second (the companion answers some, drops the rest)."""
     n = 0
     while not stop.is_set():
         await asyncio.sleep(1 / rate)
         n += 1
+        viewer = people.viewer(n)
         try:
             await twitch.notify("channel.chat.message", {
-                "chatter_user_id": str(1000 + n % 97), "chatter_user_name": f"viewer{n % 97}",
+                "chatter_user_id": str(1000 + viewer), "chatter_user_name": f"viewer{viewer}",
                 "message": {"text": random.choice(["hi!", "what game is this?", "LOL", "@mikabot how are you?", "pog"]), "fragments": []}})
             report.flood += 1
         except (IndexError, ConnectionError, RuntimeError):
@@ -259,21 +289,23 @@ args = ["{ROOT / 'tests' / 'tools' / 'mcp_server.py'}"]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "companion", "--config", str(config), "run",
             stdout=asyncio.subprocess.DEVNULL, stderr=stderr, cwd=str(ROOT),
-            env={**os.environ, "TWITCH_CLIENT_SECRET": "soak-secret"},
+            env={**os.environ, "TWITCH_CLIENT_SECRET": "soak-secret", "COMPANION_TRACEMALLOC": str(work / "allocations.json"),
+                 "COMPANION_TRACEMALLOC_EVERY": str(max(10.0, min(300.0, args.seconds / 10)))},
         )
     base = f"http://127.0.0.1:{web_port}"
     stop = asyncio.Event()
     tasks: list[asyncio.Task[Any]] = []
     shutdown_s = None
+    people = People(args.people)
     try:
         async with aiohttp.ClientSession() as http:
             ready = await wait_until(lambda: _up(http, base, "web"), 180)
             if ready is None:
                 raise RuntimeError(f"the companion did not start; see {stderr_path}")
             game = GameClient(f"ws://127.0.0.1:{games_port}", report)
-            tasks += [asyncio.create_task(web_client(base, n, stop, report)) for n in range(args.clients)]
+            tasks += [asyncio.create_task(web_client(base, n, stop, report, people)) for n in range(args.clients)]
             tasks.append(asyncio.create_task(game.run(stop)))
-            tasks.append(asyncio.create_task(twitch_flood(twitch, stop, report, args.flood_rate)))
+            tasks.append(asyncio.create_task(twitch_flood(twitch, stop, report, args.flood_rate, people)))
             started = time.monotonic()
             next_sample, next_restart, victim = started, started + args.restart_every, 0
             while time.monotonic() - started < args.seconds:
@@ -290,12 +322,16 @@ args = ["{ROOT / 'tests' / 'tools' / 'mcp_server.py'}"]
                     report.restarts.append(await restart(peer, llm, vts, twitch, game, proc.pid, http, base, report, args.outage))
                     next_restart = time.monotonic() + args.restart_every
                 await asyncio.sleep(0.1)
+            # SIGTERM under load: replies in flight, chat queued, memory work waiting, every adapter up.
+            h = await health(http, base)
+            report.at_shutdown = {"adapters_up": sorted(n for n, a in h.get("adapters", {}).items() if a.get("state") == "up"),
+                                  "memory_pending": _pending_memory_jobs(data)}
+            t0 = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 15)
+            shutdown_s = round(time.monotonic() - t0, 2)
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
-        t0 = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(proc.wait(), 15)
-        shutdown_s = round(time.monotonic() - t0, 2)
     finally:
         stop.set()
         for task in tasks:
@@ -306,7 +342,22 @@ args = ["{ROOT / 'tests' / 'tools' / 'mcp_server.py'}"]
         await llm.stop()
         await vts.stop()
         await twitch.stop()
-    return summarise(report, data, stderr_path, shutdown_s, args)
+    out = summarise(report, data, stderr_path, shutdown_s, args)
+    out["web_people"] = len(people.seen) if args.people else args.clients
+    try:
+        out["allocations"] = json.loads((work / "allocations.json").read_text())
+    except (OSError, ValueError):
+        out["allocations"] = None  # the run was shorter than two tracing intervals
+    return out
+
+
+def _pending_memory_jobs(data: Path) -> int | None:
+    """Memory jobs the companion has queued (journaled to its database as they are queued)."""
+    try:
+        with sqlite3.connect(f"file:{data / 'memory.sqlite3'}?mode=ro", uri=True, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM pending_work").fetchone()[0])
+    except sqlite3.Error:
+        return None
 
 
 async def _up(http: aiohttp.ClientSession, base: str, name: str) -> bool:
@@ -368,7 +419,8 @@ def summarise(report: Report, data: Path, stderr_path: Path, shutdown_s: float |
     tracebacks = text.count("Traceback") + log_text.count("Traceback")
     samples = report.samples
     warm = samples[max(0, len(samples) // 5)] if samples else {}
-    lag = [s["lag_p99_ms"] for s in samples if s["lag_p99_ms"] == s["lag_p99_ms"]]
+    lag = [s["lag_p99_ms"] for s in samples if s["lag_p99_ms"] == s["lag_p99_ms"] and (s["t"] >= 60 or args.seconds < 120)]
+    half = [s for s in samples if s["t"] >= args.seconds / 2]
     recoveries = [r["recovery_s"] for r in report.restarts]
     return {
         "seconds": args.seconds,
@@ -382,6 +434,8 @@ def summarise(report: Report, data: Path, stderr_path: Path, shutdown_s: float |
         "rss_warm_mib": warm.get("rss_mib"),
         "rss_end_mib": samples[-1]["rss_mib"] if samples else None,
         "rss_growth_mib": round(samples[-1]["rss_mib"] - warm["rss_mib"], 1) if samples else None,
+        "rss_mib_per_hour_second_half": growth_per_hour(half),
+        "people": args.people,
         "fds_warm_end": [warm.get("fds"), samples[-1]["fds"]] if samples else None,
         "threads_warm_end": [warm.get("threads"), samples[-1]["threads"]] if samples else None,
         "loop_lag_p99_ms_max": max(lag) if lag else None,
@@ -390,12 +444,25 @@ def summarise(report: Report, data: Path, stderr_path: Path, shutdown_s: float |
         "recovery_s_max": max((r for r in recoveries if r is not None), default=None),
         "not_recovered": sum(r is None for r in recoveries),
         "shutdown_s": shutdown_s,
+        "at_shutdown": report.at_shutdown,
         "samples": samples,
     }
 
 
+def growth_per_hour(samples: list[dict[str, float]]) -> float | None:
+    """RSS growth as a least-squares slope over ``samples``, in MiB per hour (a level line after warm-up: ~0)."""
+    if len(samples) < 3:
+        return None
+    ts = [s["t"] for s in samples]
+    rs = [s["rss_mib"] for s in samples]
+    mt, mr = statistics.fmean(ts), statistics.fmean(rs)
+    var = sum((t - mt) ** 2 for t in ts)
+    return round(sum((t - mt) * (r - mr) for t, r in zip(ts, rs)) / var * 3600, 1) if var else None
+
+
 def print_report(out: dict[str, Any]) -> None:
-    print(f"soak: {out['seconds']} s, memory {out['memory']}")
+    print(f"soak: {out['seconds']} s, memory {out['memory']}, people {out['people'] or 'a fixed few'} "
+          f"({out['web_people']} web users seen)")
     print("   t (s)   RSS MiB   fds  threads  loop lag p99 (ms)")
     for s in out["samples"]:
         print(f"  {s['t']:6.0f}   {s['rss_mib']:7.1f}  {s['fds']:4d}  {s['threads']:7d}  {s['lag_p99_ms']:8.1f}")
@@ -403,12 +470,19 @@ def print_report(out: dict[str, Any]) -> None:
     print(f"game forces answered {out['forces']} (median {out['force_ms_median']} ms); Twitch flood messages {out['flood_messages']}")
     print(f"RSS after warm-up {out['rss_warm_mib']} MiB -> end {out['rss_end_mib']} MiB (growth {out['rss_growth_mib']} MiB); "
           f"fds {out['fds_warm_end']}; threads {out['threads_warm_end']}")
-    print(f"event loop lag p99, worst sample: {out['loop_lag_p99_ms_max']} ms; tracebacks: {out['tracebacks']}")
+    print(f"RSS growth fitted over the second half: {out['rss_mib_per_hour_second_half']} MiB per hour")
+    alloc = out.get("allocations")
+    if alloc:
+        print(f"tracemalloc: {alloc['traced_mib']} MiB traced; sites grown most since warm-up:")
+        for site in alloc["grown"][:10]:
+            print(f"  {site['kib']:9.1f} KiB  {site['blocks']:7d} blocks  {site['site']}")
+    print(f"event loop lag p99, worst sample after the first minute: {out['loop_lag_p99_ms_max']} ms; tracebacks: {out['tracebacks']}")
     for r in out["restarts"]:
         took = "NOT RECOVERED within 30 s" if r["recovery_s"] is None else f"{r['recovery_s']} s"
         what = "killed -> restarted by the companion and in use" if r["peer"] == "mcp" else f"down {r['outage_s']:g} s, back -> in use again"
         print(f"  {r['peer']:<7} {what} after {took}")
-    print(f"shutdown after SIGTERM: {out['shutdown_s']} s")
+    print(f"shutdown after SIGTERM under load: {out['shutdown_s']} s (up then: {', '.join(out['at_shutdown'].get('adapters_up', []))}; "
+          f"memory jobs queued: {out['at_shutdown'].get('memory_pending')})")
 
 
 def main() -> None:
@@ -419,6 +493,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--restart-every", type=float, default=60, help="seconds between taking down the next peer")
     parser.add_argument("--clients", type=int, default=4, help="web chat clients talking at once")
+    parser.add_argument("--people", type=int, default=0,
+                        help="distinct people over the run (web users who come and go, chat viewers); 0: the same few")
     parser.add_argument("--flood-rate", type=float, default=10, help="Twitch chat messages per second")
     parser.add_argument("--sample-every", type=float, default=10)
     parser.add_argument("--outage", type=float, default=OUTAGE_S, help="seconds each peer stays down")

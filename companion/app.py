@@ -31,6 +31,8 @@ from companion.core.history import HistoryStore
 from companion.core.moderation import Moderator
 from companion.llm import create_llm
 from companion.llm.base import Priority
+from companion.runtime.allocations import ENV as ALLOCATIONS_ENV
+from companion.runtime.allocations import track_allocations
 from companion.runtime.bus import EventBus
 from companion.runtime.events import AdapterStatus
 from companion.runtime.supervisor import FunctionAdapter, LoopLag, Supervisor
@@ -343,6 +345,7 @@ class Running:
         self.voice_models = voice_models
         self.ports: dict[str, int | None] = {}  # written to run.json for `companion status`
         self.servers: list[Any] = []  # started servers, stopped (last first) at shutdown
+        self.tasks: list[asyncio.Task[Any]] = []  # helpers cancelled at shutdown
 
     async def serve(self, name: str, server: Any, url: str) -> int:
         """Start a server of ours (``start``/``stop``/``port``; host from ``[name]``): up until shutdown."""
@@ -484,6 +487,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         # Measured from here: start-up (loading models, spawning servers) is not serving.
         companion.health.lag = LoopLag()
         lag_task = asyncio.create_task(companion.health.lag.run(supervisor.stop_event), name="loop-lag")
+        if os.environ.get(ALLOCATIONS_ENV):  # bench/soak.py: where memory grows
+            running.tasks.append(asyncio.create_task(track_allocations(supervisor.stop_event), name="allocations"))
         await stop.wait()
         log.info("shutting down")
     finally:
@@ -503,6 +508,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)
         if lag_task is not None:
             lag_task.cancel()
+        for task in running.tasks:
+            task.cancel()
         instance.remove()
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:

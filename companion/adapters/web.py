@@ -387,10 +387,13 @@ class WebChat:
         conversation = str(body.get("conversation") or "web:control")
         if not conversation.startswith("web:") or not _SESSION_RE.match(conversation[4:]):
             return web.json_response({"error": "conversation must be web:NAME (1-64 letters, digits, '-' or '_')"}, status=400)
-        # Its own speaker, not the owner: a page that got past the checks still cannot use owner-only tools.
+        # Its own speaker unless the user chose otherwise: a page that got past the checks still cannot use
+        # owner-only tools. As the owner, the line is theirs: their name, their memories, their tools.
+        as_owner = self.settings.web.say_as_owner
         result = await self.companion.respond(
-            text.strip(), conversation_id=conversation, speaker_id="web:control",
-            speaker_name=self.settings.companion.user_name, platform="web",
+            text.strip(), conversation_id=conversation, speaker_id="local" if as_owner else "web:control",
+            speaker_name=(self.settings.owner_display_name() if as_owner else None) or self.settings.companion.user_name,
+            platform="web",
         )
         return web.json_response({"reply": result.reply, "error": result.error})
 

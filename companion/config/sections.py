@@ -67,6 +67,11 @@ class WebSection(_Section):
         description="Host names besides loopback the page may be opened under without a token (e.g. a hosts-file "
         "alias). Other names are refused: a web page must not reach the companion through DNS rebinding.",
     )
+    say_as_owner: bool = Field(
+        False,
+        description="POST /api/say speaks as the owner (speaker \"local\": their name, memories and owner-only tools) "
+        "instead of its own \"web:control\" speaker. Only for a control page you alone reach (a stream deck, a script).",
+    )
     max_connections: int = Field(256, ge=4, description="Connections served at once; more get 503 (pages, API, websockets).")
     header_timeout: float = Field(10.0, gt=0, description="Seconds a connection may take to send its request before it is closed.")
 

@@ -88,6 +88,21 @@ async def test_control_api_cannot_read_files_or_speak_as_the_owner(web_chat, tmp
     assert chat.companion.permission_level("web:control", "web") != "owner"
 
 
+async def test_say_speaks_as_the_owner_only_when_configured(web_chat, settings_for, fake_openai):
+    """With [web] say_as_owner, /api/say is the owner: their speaker id, their name in the prompt, owner-only tools."""
+    settings = settings_for(fake_openai)
+    settings.web.say_as_owner = True
+    settings.companion.owner_name = "Robin"
+    chat = await web_chat(settings)
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{chat.port}/api/say", json={"text": "hello from my stream deck"}) as r:
+            assert r.status == 200
+    said = [m for m in await chat.companion.history.recent("web:control", 10) if m.role == "user"]
+    assert said[-1].speaker_id == "local" and said[-1].speaker_name == "Robin"
+    assert chat.companion.permission_level("local", "web") == "owner"
+    assert "Robin" in fake_openai.requests[-1]["messages"][0]["content"]
+
+
 async def test_pages_run_only_our_own_scripts(web_chat, settings_for, fake_openai, monkeypatch):
     """Every page has a script-src 'self' policy and no inline script; in token mode the scripts load without the token, pages do not."""
     monkeypatch.setenv("COMPANION_WEB_TOKEN", "tok-0123456789")
