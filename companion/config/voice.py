@@ -57,6 +57,12 @@ class VoiceSection(_Section):
     barge_in: Literal["on", "off", "min_speech"] = Field(
         "on", description='Interrupt the companion when the person speaks: "on", "off", or "min_speech" (after barge_in_min_ms).'
     )
+    echo_cancel: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Take her own voice out of the microphone (WebRTC echo cancellation), so she can talk through "
+        'speakers and still be interrupted: "auto" (on unless the output device is named like headphones or a '
+        'headset), "on" or "off".',
+    )
     barge_in_min_ms: int = Field(300, ge=0, le=5000, description="Speech needed to interrupt when barge_in = \"min_speech\".")
     commit_seconds: float = Field(
         8.0, ge=2, le=28, description="Long speech is transcribed in stretches of about this length at its pauses, while it goes on."

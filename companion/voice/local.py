@@ -16,6 +16,7 @@ from companion.voice.errors import VoiceError
 if TYPE_CHECKING:
     from companion.config import Settings
     from companion.core.engine import Companion
+    from companion.voice.echo import EchoCanceller, FarEndTap
     from companion.voice.models import VoiceModels
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,26 @@ def _device(value: str) -> str | int | None:
     if not value:
         return None
     return int(value) if value.isdigit() else value
+
+
+def echo_for(mode: str, output_name: str) -> "tuple[EchoCanceller | None, FarEndTap | None]":
+    """The canceller and far-end tap for ``[voice] echo_cancel`` (None, None: off).
+
+    "auto" is on unless the speaker is named like headphones; a missing canceller package is an error for "on"
+    and one warning for "auto" (she then may hear herself: the README says what to install).
+    """
+    from companion.voice.echo import EchoCanceller, FarEndTap, headphones_by_name, make_backend
+
+    if mode == "off" or (mode == "auto" and headphones_by_name(output_name)):
+        return None, None
+    try:
+        backend = make_backend()
+    except VoiceError as exc:
+        if mode == "on":
+            raise
+        log.warning("voice: no echo cancellation (%s); she may hear herself through the speakers", exc)
+        return None, None
+    return EchoCanceller(backend), FarEndTap()
 
 
 async def run_local_voice(companion: "Companion", settings: "Settings", stop: asyncio.Event, models: "VoiceModels | None" = None) -> None:
@@ -50,8 +71,10 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
             companion.bus.publish(AdapterStatus("voice", "error", str(exc)))
             return
         buffer = PlaybackBuffer(tts.sample_rate, level=companion.audio_level)
-        mic = MicrophoneSource(device=_device(settings.voice.input_device))
         speaker = SpeakerOutput(buffer, device=_device(settings.voice.output_device))
+        canceller, tap = echo_for(settings.voice.echo_cancel, speaker.device_name())
+        speaker.tap = tap
+        mic = MicrophoneSource(device=_device(settings.voice.input_device), canceller=canceller, tap=tap)
         try:
             speaker.start()
             mic.start()
@@ -60,7 +83,10 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
             await mic.close_stream()
             raise
         companion.bus.publish(AdapterStatus("voice", "connected", "microphone and speaker open"))
-        log.info("voice: listening on the microphone (barge-in %s)", settings.voice.barge_in)
+        log.info(
+            "voice: listening on the microphone (barge-in %s, echo cancellation %s)", settings.voice.barge_in,
+            "on" if canceller is not None else "off",
+        )
         pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
         # The speaker speaks its own conversation and whatever is said to the audience (stream answers,
         # game commentary, announcements): the router sends those here.

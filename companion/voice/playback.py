@@ -24,6 +24,7 @@ import numpy as np
 
 from companion.core.audio_level import AudioLevel
 from companion.voice.audio import resample
+from companion.voice.echo import device_time
 from companion.voice.errors import VoiceError
 
 log = logging.getLogger(__name__)
@@ -242,12 +243,17 @@ class PacedOutput:
 
 
 class SpeakerOutput:
-    """The local speaker through sounddevice: its callback reads the buffer."""
+    """The local speaker through sounddevice: its callback reads the buffer.
 
-    def __init__(self, buffer: PlaybackBuffer, *, device: str | int | None = None, block_ms: int = 20) -> None:
+    With a ``tap`` (echo cancellation), every block played is also written there, stamped with the time the sound
+    device says it reaches the converter: the microphone's canceller takes exactly that back out.
+    """
+
+    def __init__(self, buffer: PlaybackBuffer, *, device: str | int | None = None, block_ms: int = 20, tap: Any = None) -> None:
         self.buffer = buffer
         self.device = device
         self.block = buffer.rate * block_ms // 1000
+        self.tap = tap
         self._stream: Any = None
 
     def start(self) -> None:
@@ -261,8 +267,19 @@ class SpeakerOutput:
         except Exception as exc:  # noqa: BLE001 - PortAudioError and friends
             raise AudioDeviceError(f"cannot open the speaker ({exc}); check [voice] output_device or `python -m sounddevice`") from None
 
-    def _callback(self, outdata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
+    def _callback(self, outdata: np.ndarray, frames: int, info: Any, _status: Any) -> None:
         outdata[:, 0] = self.buffer.read(frames)
+        if self.tap is not None:
+            latency = float(getattr(self._stream, "latency", 0.0) or 0.0)
+            self.tap.played(outdata[:, 0], self.buffer.rate, device_time(info, "outputBufferDacTime", latency))
+
+    def device_name(self) -> str:
+        """The output device's name (``echo_cancel = "auto"`` looks for headphones in it); "" when unknown."""
+        try:
+            sd = _sounddevice()
+            return str(sd.query_devices(self.device, "output").get("name", ""))
+        except Exception:  # noqa: BLE001 - a name for a heuristic, never a failure
+            return ""
 
     async def close(self) -> None:
         if self._stream is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from companion.voice.audio import INPUT_RATE, iter_wav, resample, to_float
+from companion.voice.echo import EchoCanceller, FarEndTap, device_time
 from companion.voice.playback import AudioDeviceError, _sounddevice
 
 __all__ = ["WavFileSource", "MicrophoneSource", "QueueSource", "feed_realtime"]
@@ -89,20 +90,40 @@ class QueueSource:
 
 
 class MicrophoneSource(QueueSource):
-    """The local microphone through sounddevice (its callback thread hands blocks to the loop)."""
+    """The local microphone through sounddevice (its callback thread hands blocks to the loop).
 
-    def __init__(self, *, device: str | int | None = None, block_ms: int = 20) -> None:
+    With ``canceller`` and ``tap`` (echo cancellation), each block has what the speaker played at the moment it
+    was captured taken out on the callback thread, before the loop, speech detection or whisper see it.
+    """
+
+    def __init__(
+        self, *, device: str | int | None = None, block_ms: int = 20, canceller: "EchoCanceller | None" = None,
+        tap: "FarEndTap | None" = None,
+    ) -> None:
         super().__init__()
         self.device = device
         self.block = INPUT_RATE * block_ms // 1000
+        self.canceller = canceller
+        self.tap = tap
         self._stream: Any = None
+
+    def cancel_echo(self, near: np.ndarray, captured_at: float) -> np.ndarray:
+        """``near`` without what the speaker played while it was captured (from ``captured_at``, monotonic)."""
+        if self.canceller is None or self.tap is None:
+            return near
+        return self.canceller.process(near, self.tap.read(captured_at, len(near)))
 
     def start(self) -> None:
         sd = _sounddevice()
         loop = asyncio.get_running_loop()
+        block_s = self.block / INPUT_RATE
 
-        def callback(indata: np.ndarray, frames: int, _time: Any, _status: Any) -> None:
-            loop.call_soon_threadsafe(self.feed, indata[:, 0].copy())
+        def callback(indata: np.ndarray, frames: int, info: Any, _status: Any) -> None:
+            near = indata[:, 0].copy()
+            if self.canceller is not None:
+                latency = float(getattr(self._stream, "latency", 0.0) or 0.0)
+                near = self.cancel_echo(near, device_time(info, "inputBufferAdcTime", -(latency + block_s)))
+            loop.call_soon_threadsafe(self.feed, near)
 
         try:
             self._stream = sd.InputStream(
