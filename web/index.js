@@ -150,14 +150,18 @@ function showTimings(t) {
 async function startMic() {
   if (micOn) return;
   const c = ctx();
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true } });
+  // The browser's own echo canceller, noise suppression and gain control: she plays through this page's speakers.
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true } });
+  const got = stream.getAudioTracks()[0].getSettings();  // what the browser actually applies, told to the companion
   await c.audioWorklet.addModule("/static/mic-worklet.js");
   const src = c.createMediaStreamSource(stream);
   micNode = new AudioWorkletNode(c, "down16k");
   micNode.port.onmessage = (e) => { if (micOn && ws && ws.readyState === 1) ws.send(e.data); };
   src.connect(micNode);
   micNode._stream = stream;
-  ws.send(JSON.stringify({ type: "voice_start" }));
+  ws.send(JSON.stringify({ type: "voice_start", processing: {
+    echoCancellation: got.echoCancellation === true, noiseSuppression: got.noiseSuppression === true,
+    autoGainControl: got.autoGainControl === true } }));
   micOn = true; micBtn.classList.add("on"); micLabel.textContent = "listening…";
 }
 function stopMic(final) {

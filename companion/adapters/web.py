@@ -237,7 +237,9 @@ class WebChat:
                         if ws in self._voices:
                             self._voices[ws].stop_reply()
                     elif kind == "voice_start":
-                        await self._voice_for(ws, conversation)
+                        voice = await self._voice_for(ws, conversation)
+                        if voice is not None:
+                            voice.processing = browser_processing(data.get("processing"))
                     elif kind == "voice_end":
                         if ws in self._voices:
                             self._voices[ws].end_of_speech()
@@ -292,6 +294,10 @@ class WebChat:
         voice.muted = self.muted
         return voice
 
+    def browser_processing_report(self) -> list[dict[str, bool]]:
+        """What each open page's microphone has from the browser (echo cancellation, noise suppression, gain)."""
+        return [dict(v.processing) for v in self._voices.values() if getattr(v, "processing", None)]
+
     # -- overlay / control ------------------------------------------------------------
 
     def _page(self, name: str) -> Any:
@@ -328,6 +334,7 @@ class WebChat:
             "muted": self.muted,
             "memory": self.companion.memory is not None,
             "adapters": self.companion.health.report()["adapters"],  # the same board as /health
+            "browser_microphones": self.browser_processing_report(),  # the browser's echo cancellation, per open page
         })
 
     async def _api_memories(self, request: web.Request) -> web.Response:
@@ -491,3 +498,13 @@ def _parse(raw: str) -> dict[str, Any] | None:
     except safejson.JSONInputError:
         return None
     return data if isinstance(data, dict) and isinstance(data.get("type"), str) else None
+
+
+def browser_processing(reported: Any) -> dict[str, bool]:
+    """The audio processing a page reports its browser applies to the microphone; said once per page when echo
+    cancellation is missing (she may then hear herself through that page's speakers)."""
+    keys = ("echoCancellation", "noiseSuppression", "autoGainControl")
+    got = {k: bool(reported.get(k)) for k in keys} if isinstance(reported, dict) else {}
+    if got and not got["echoCancellation"]:
+        log.warning("web: this browser gives the microphone no echo cancellation; use headphones on that page")
+    return got

@@ -38,6 +38,7 @@ class BrowserVoice:
     def __init__(
         self, companion: "Companion", settings: "Settings", models: VoiceModels, conversation: str, send_json: SendJson, send_bytes: SendBytes
     ) -> None:
+        self.processing: dict[str, bool] = {}  # what the page's browser does to the microphone (echo cancellation...)
         self.companion = companion
         self.settings = settings
         self.models = models

@@ -36,9 +36,12 @@ def register(sub: Any) -> None:
     )
     config.set_defaults(handler=Command(lambda settings, args: show_help("config"), settings=False))
 
-    sub.add_parser("doctor", help="check config, providers, models and ports; print what to fix").set_defaults(
-        handler=Command(lambda settings, args: asyncio.run(_doctor(settings)), data_dir=False)
+    doctor = sub.add_parser("doctor", help="check config, providers, models and ports; print what to fix")
+    doctor.add_argument(
+        "--echo", action="store_true",
+        help="also play a sentence on the speaker, record it, and say whether echo cancellation works in this room",
     )
+    doctor.set_defaults(handler=Command(lambda settings, args: asyncio.run(_doctor(settings, echo=args.echo)), data_dir=False))
 
 
 def _config_check(settings: Settings, args: argparse.Namespace) -> int:
@@ -69,7 +72,7 @@ def _init(args: argparse.Namespace) -> int:
         return 130
 
 
-async def _doctor(settings: Settings) -> int:
+async def _doctor(settings: Settings, *, echo: bool = False) -> int:
     from companion.app import default_model_notice, load_persona
     from companion.llm import create_llm
 
@@ -114,8 +117,25 @@ async def _doctor(settings: Settings) -> int:
             "stop the other program (maybe a companion already running) or set [web] port",
         )
     await _doctor_extras(settings, report)
+    if echo:
+        await _doctor_echo(settings, report)
     print("all good" if problems == 0 else f"{problems} problem(s) to fix")
     return 0 if problems == 0 else EXIT_FAILURE
+
+
+async def _doctor_echo(settings: Settings, report: Any) -> None:
+    """`doctor --echo`: the room check (a sentence on the speaker, recorded, run through the canceller)."""
+    from companion.init.devices import echo_check
+    from companion.voice.echo import make_backend
+
+    try:
+        make_backend()
+        room = await asyncio.to_thread(echo_check, settings)
+    except Exception as exc:  # noqa: BLE001 - no device, no canceller: say what to do
+        report(False, f"echo: the room check could not run ({exc})", "connect a speaker and a microphone; pip install 'companion[voice]'")
+        return
+    figure = "no figure" if room["erle_db"] is None else f"{room['erle_db']} dB"
+    report(room["works"], f"echo: {room['verdict']} ({figure})", "use headphones, or turn the speakers down")
 
 
 async def _doctor_extras(settings: Settings, report: Any) -> None:

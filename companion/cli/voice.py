@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from companion.cli.common import EXIT_FAILURE, EXIT_USAGE, Command, report
+from companion.cli.common import EXIT_FAILURE, EXIT_USAGE, Command, report, report_text
 from companion.config import Settings
 
 
@@ -32,6 +32,15 @@ def register(sub: Any) -> None:
     )
     use.add_argument("name")
     use.add_argument("--no-check", action="store_true", help="do not synthesise a test sentence first")
+    echo = actions.add_parser(
+        "echo", help="run the echo canceller over a recording and say how well it works in this room",
+        description="FAR.wav is what the speaker played, NEAR.wav what the microphone heard at the same time "
+        "(any rate, mono or stereo, starting together). Prints the echo return loss enhancement in dB.",
+    )
+    echo.add_argument("--far", required=True, help="what was played (WAV)")
+    echo.add_argument("--near", required=True, help="what the microphone heard (WAV)")
+    echo.add_argument("--output", "-o", help="write the cleaned microphone signal here (16 kHz WAV)")
+    echo.add_argument("--json", action="store_true", help="print one JSON object")
     voice.add_argument("--input", "-i", help="WAV file with the question (any rate, mono or stereo)")
     voice.add_argument("--output", "-o", help="write the spoken reply to this WAV file")
     voice.add_argument("--json", action="store_true", help="print one JSON object (transcript, reply, timings)")
@@ -42,10 +51,37 @@ def register(sub: Any) -> None:
     voice.set_defaults(handler=Command(_voice))
 
 
+def _echo(args: argparse.Namespace) -> int:
+    """`companion voice echo`: the product's canceller over a recording, its figure and what it means."""
+    from companion.voice.audio import INPUT_RATE, Audio, AudioError, read_wav, write_wav
+    from companion.voice.echo import cancel_recording
+    from companion.voice.errors import VoiceError
+
+    try:
+        far, near = read_wav(args.far).samples, read_wav(args.near).samples
+        clean, out = cancel_recording(far, near)
+        if args.output:
+            write_wav(args.output, Audio(clean, INPUT_RATE))
+            out["output"] = args.output
+    except FileNotFoundError as exc:
+        return report_text(f"no such file: {exc.filename}", args.json)
+    except (AudioError, VoiceError, OSError) as exc:
+        return report(exc, args.json)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        figure = "n/a" if out["erle_db"] is None else f"{out['erle_db']} dB"
+        print(f"echo return loss enhancement: {figure} over {out['seconds']} s (after {out['converged_after_s']:g} s to converge)")
+        print(out["verdict"] + (f"; cleaned audio written to {args.output}" if args.output else ""))
+    return 0 if out["erle_db"] is not None else EXIT_FAILURE
+
+
 def _voice(settings: Settings, args: argparse.Namespace) -> int:
     from companion.app import setup_logging
 
     action = getattr(args, "voice_command", None)
+    if action == "echo":
+        return _echo(args)
     if action is not None:
         from companion.cli.model import voices_command
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from companion.config import Settings
 
-__all__ = ["DeviceList", "list_devices", "record_level", "play_test", "VTSFinding", "find_vtube_studio"]
+__all__ = ["DeviceList", "list_devices", "record_level", "play_test", "echo_check", "VTSFinding", "find_vtube_studio"]
 
 
 @dataclass
@@ -72,6 +72,38 @@ async def play_test(settings: Settings, text: str) -> float:
     sd = _sounddevice()
     await asyncio.to_thread(sd.play, audio, tts.sample_rate, device=settings.voice.output_device or None, blocking=True)
     return len(audio) / tts.sample_rate
+
+
+def echo_check(settings: Settings, text: str = "Hello! I am checking whether I can hear myself.") -> dict[str, Any]:
+    """Play a sentence on the configured speaker while recording the microphone, run the product's echo canceller
+    over the two, and say whether she can talk through the speakers here (the figure in dB) or needs headphones.
+
+    One full-duplex stream plays and records, so both start on the same sample; blocking (call it in a thread).
+    """
+    from companion.voice.audio import INPUT_RATE, resample
+    from companion.voice.build import build_tts
+    from companion.voice.echo import cancel_recording
+    from companion.voice.playback import _sounddevice
+
+    async def speech() -> tuple[np.ndarray, int]:
+        tts = build_tts(settings)
+        await tts.start()
+        try:
+            chunks = [chunk async for chunk in tts.synthesize(text)]
+        finally:
+            await tts.close()
+        return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), tts.sample_rate
+
+    audio, rate = asyncio.run(speech())
+    device_rate = 48000
+    far = np.concatenate([resample(audio, rate, device_rate), np.zeros(device_rate // 2, np.float32)])  # and its echo tail
+    sd = _sounddevice()
+    devices = (settings.voice.input_device or None, settings.voice.output_device or None)
+    recorded = sd.playrec(far, samplerate=device_rate, channels=1, dtype="float32", device=devices, blocking=True)
+    near = np.asarray(recorded, dtype=np.float32).reshape(-1)
+    _clean, out = cancel_recording(resample(far, device_rate, INPUT_RATE), resample(near, device_rate, INPUT_RATE))
+    out["mic_level"] = round(float(np.sqrt(np.mean(near**2))), 4)
+    return out
 
 
 @dataclass

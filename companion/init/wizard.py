@@ -249,7 +249,7 @@ class Wizard:
         return None if choice is None else chat[choice]
 
     async def _step_voice(self) -> None:
-        from companion.init.devices import list_devices, play_test, record_level
+        from companion.init.devices import echo_check, list_devices, play_test, record_level
 
         self.say("== Voice (microphone and speaker on this PC) ==")
         voice = self._section("voice")
@@ -290,20 +290,23 @@ class Wizard:
             self.say("The microphone heard nothing (check it is not muted).")
         settings = self._settings()
         try:
-            heard_speaker = await asyncio.gather(
-                play_test(settings, "Hello! Can you hear me?"),
-                asyncio.to_thread(record_level, voice["input_device"] or None, 1.5, None),
-            )
-            echo = heard_speaker[1]
+            await play_test(settings, "Hello! Can you hear me?")
             played = self._confirm("Did you hear her say 'Hello! Can you hear me?'")
         except Exception as exc:  # noqa: BLE001
             self.say(f"The test sentence could not be played: {exc}.")
-            played, echo = False, 0.0
+            played = False
         voice["enabled"] = bool(heard_you and played)
-        if voice["enabled"] and echo > 0.05:
-            self.say("The microphone hears the speaker: use headphones, or she may interrupt herself "
-                     "(barge-in is set to need 300 ms of speech).")
-            voice["barge_in"] = "min_speech"
+        if voice["enabled"]:
+            self.say("Checking whether she hears herself through the speakers (stay quiet a moment)...")
+            try:
+                room = await asyncio.to_thread(echo_check, settings)
+            except Exception as exc:  # noqa: BLE001 - a check, never a failed set-up
+                self.say(f"The echo check could not run ({exc}); if she interrupts herself, use headphones.")
+            else:
+                figure = "" if room["erle_db"] is None else f" ({room['erle_db']} dB)"
+                self.say(f"{room['verdict'][0].upper()}{room['verdict'][1:]}{figure}.")
+                if not room["works"] and room["erle_db"] is not None:
+                    voice["barge_in"] = "min_speech"  # a murmur of her own voice must not cut her off
         self.done.append("voice: " + ("on" if voice["enabled"] else "off (the check did not pass; run `companion init voice` again)"))
 
     async def _step_avatar(self) -> None:

@@ -180,3 +180,56 @@ async def test_talking_over_her_interrupts_within_300_ms_and_is_understood(tmp_p
     start = first_voiced - int(0.2 * INPUT_RATE)
     text = (await whisper.transcribe(heard[start : start + len(interruption)])).lower()
     assert {"dinosaurs", "stop"} <= words(text), text
+
+
+async def test_room_check_on_recordings_reports_the_figure_and_writes_the_clean_audio(tmp_path, piper_voice):
+    """`companion voice echo` on a speaker recording (22.05 kHz) and a microphone one (48 kHz, stereo) says it works,
+    with the figure in dB, and writes the cleaned signal; a missing file is one line and status 1."""
+    import json
+
+    from companion.voice.audio import Audio, read_wav, write_wav
+    from tests.cli.test_cli import companion as run_cli
+
+    far = np.concatenate([await her_voice(piper_voice, line) for line in HER_LINES[:2]])
+    near = through_room(far, delay_s=0.09, gain=0.5) + np.random.default_rng(5).standard_normal(len(far)).astype(np.float32) * 0.001
+    write_wav(tmp_path / "far.wav", Audio(resample(far, INPUT_RATE, 22050), 22050))
+    import wave
+
+    stereo = (np.clip(resample(near, INPUT_RATE, 48000), -1, 1) * 32767).astype("<i2")
+    with wave.open(str(tmp_path / "near.wav"), "wb") as w:  # a stereo 48 kHz recording, as a USB microphone makes
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(np.stack([stereo, stereo], axis=1).tobytes())
+    code, out, _ = await run_cli(
+        "voice", "echo", "--far", str(tmp_path / "far.wav"), "--near", str(tmp_path / "near.wav"),
+        "--output", str(tmp_path / "clean.wav"), "--json",
+    )
+    got = json.loads(out)
+    assert code == 0 and got["works"] and got["erle_db"] >= 20, got
+    clean = read_wav(tmp_path / "clean.wav").samples
+    settled = slice(2 * INPUT_RATE, None)  # after converging her voice is a tenth as loud, or less
+    assert len(clean) == pytest.approx(len(near), abs=320)
+    assert np.sqrt(np.mean(clean[settled] ** 2)) < 0.1 * np.sqrt(np.mean(near[settled] ** 2))
+    code, _, err = await run_cli("voice", "echo", "--far", str(tmp_path / "nope.wav"), "--near", str(tmp_path / "near.wav"))
+    assert code == 1 and "nope.wav" in err and "Traceback" not in err
+
+
+def test_the_set_up_room_check_plays_records_and_says_it_works(monkeypatch):
+    """`companion init` / `doctor --echo` on a sound card whose microphone hears the speaker through a room: the check
+    plays her test sentence, records it on the same stream, and says echo cancellation works here, with its figure."""
+    from companion.init.devices import echo_check
+
+    class RoomSoundCard:
+        """playrec as PortAudio does it, the microphone hearing the speaker through reverb and 70 ms of delay."""
+
+        def playrec(self, data, samplerate, channels, dtype, device, blocking):
+            mono = resample(np.asarray(data, np.float32), samplerate, INPUT_RATE)
+            heard = through_room(mono, delay_s=0.07, gain=0.5) + np.random.default_rng(2).standard_normal(len(mono)).astype(np.float32) * 1e-3
+            return resample(heard, INPUT_RATE, samplerate).reshape(-1, 1)
+
+    monkeypatch.setattr("companion.voice.playback._sounddevice", lambda: RoomSoundCard())
+    settings = Settings()
+    room = echo_check(settings, "Hello! I am checking whether I can hear myself through the speakers of this room today.")
+    assert room["works"] and room["erle_db"] >= 20, room
+    assert "works" in room["verdict"]

@@ -1,3 +1,4 @@
+
 """The pages in a real headless Chromium (Debian's, driven by Playwright): chat, voice with a fake microphone, overlay, control.
 
 Chromium's fake media flags play a spoken WAV as the microphone. Screenshots go
@@ -9,6 +10,7 @@ import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import numpy as np
 import pytest
 
@@ -95,6 +97,9 @@ async def test_pages_in_a_real_browser(served, fake_openai, tmp_path):
             await page.wait_for_function("() => document.getElementById('latencytext').textContent.includes('voice-to-voice')", timeout=60_000)
             marks = await page.eval_on_selector_all("#timeline span", "els => els.map(e => e.dataset.label)")
             assert any(m.startswith("playback") for m in marks)
+            async with aiohttp.ClientSession() as http, http.get(base + "/api/status") as r:
+                microphones = (await r.json())["browser_microphones"]
+            assert microphones and microphones[0]["echoCancellation"] is True  # asked of the browser and granted
             await page.uncheck("#handsfree")
             await page.screenshot(path=str(ARTIFACTS / "voice.png"))
             # overlay subtitles while a reply is written
