@@ -46,6 +46,10 @@ log = logging.getLogger(__name__)
 __all__ = ["VoicePipeline", "VoiceTurn", "InputRing"]
 
 
+# Silence after the last voiced sample given to whisper: cut right at the speech detector's end, it drops or
+# mishears the last sound of a word ("Mika," became "me, K-").
+POST_ROLL = INPUT_RATE // 5
+
 class InputRing:
     """Recent input audio with the wall-clock time each chunk arrived."""
 
@@ -98,6 +102,7 @@ class VoiceTurn:
     barged_in: bool = False
     continued: bool = False  # the person went on talking before hearing anything: merged into the next turn
     speculative_hit: bool = False
+    audio_start: int = 0  # input sample where the speech of this transcript starts (a merge decodes from there)
     stt_seconds: float = 0.0  # transcription compute still running after the end-of-speech wait
     llm_seconds_to_first_sentence: float = 0.0
     tts_first_seconds: float = 0.0
@@ -182,6 +187,7 @@ class VoicePipeline:
         self.ring = InputRing(clock=clock)
         self.turns: list[VoiceTurn] = []
         self.heard_nothing = 0  # utterances that turned out empty (noise, or nothing whisper could read)
+        self._merge_from: int | None = None  # start of earlier speech the current utterance continues
         self._reset_utterance()
         self._current: VoiceTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
@@ -215,6 +221,8 @@ class VoicePipeline:
                     self._do(step)
                 position += len(frame)
             keep = self._commit_cut if self._commit_cut is not None else position - INPUT_RATE
+            if self._merge_from is not None:
+                keep = min(keep, self._merge_from)  # the speech this one continues is decoded again with it
             self.ring.trim(keep)
             if max_turns is not None and sum(t.has_audio() for t in self.turns) >= max_turns:
                 break
@@ -243,6 +251,7 @@ class VoicePipeline:
             voice = self._current
             if voice is not None:
                 voice.continued = True
+                self._merge_with(voice.audio_start)
                 if voice.handle is not None:
                     voice.handle.interrupt()
         elif step.act is Act.BARGE_IN:
@@ -265,16 +274,28 @@ class VoicePipeline:
         elif step.act is Act.FORGET_UTTERANCE:
             self._reset_utterance()
 
+    def _merge_with(self, start: int) -> None:
+        """The person went on after a pause that ended an utterance: that speech (from ``start``) and what follows
+        are one thing said, and whisper reads them as one (two halves decoded apart lose the words at the seam)."""
+        self._merge_from = start if self._merge_from is None else min(self._merge_from, start)
+
+    def _span_start(self) -> int:
+        """Where the audio to decode starts: the uncommitted speech, or the earlier speech it continues."""
+        start = self._commit_cut if self._commit_cut is not None else 0
+        if self._merge_from is not None and not self._committed and self._commit_task is None:
+            start = min(start, self._merge_from)
+        return start
+
     def _transcribe_to(self, stop: int) -> None:
         """Start transcribing the uncommitted speech up to ``stop`` (a pause), speculatively."""
-        start = self._commit_cut if self._commit_cut is not None else 0
+        start = self._span_start()
         if stop <= start:
             return
         if self._speculative is not None and not self._speculative.task.done() and not self._speculative.commit:
             self._speculative.task.cancel()
         commit = stop - start >= self.commit_samples and self._commit_task is None
         prompt = " ".join(self._committed)
-        audio = self.ring.slice(start, stop)
+        audio = self.ring.slice(start, stop + POST_ROLL)  # what has arrived of the pause: whisper wants a tail
         task = asyncio.create_task(self._stt(audio, partial=True, prompt=prompt), name="voice-stt")
         stretch = _Stretch(start, stop, task, commit, self.clock())
         self._speculative = stretch
@@ -315,6 +336,10 @@ class VoicePipeline:
         commit, spec = self._commit_task, self._speculative
         committed = self._committed
         cut = self._commit_cut if self._commit_cut is not None else event.speech_start
+        merged = self._merge_from is not None and not committed and commit is None
+        if merged and self._merge_from is not None:
+            cut = min(cut, self._merge_from)
+        self._merge_from = None
         self._reset_utterance()
         if commit is not None:
             await asyncio.gather(commit.task, return_exceptions=True)
@@ -325,7 +350,9 @@ class VoicePipeline:
         elif commit is not None and commit.stop >= event.speech_end:
             tail = ""
         else:
-            tail = await self._stt(self.ring.slice(cut, event.speech_end), partial=False, prompt=" ".join(committed))
+            tail = await self._stt(
+                self.ring.slice(cut, event.speech_end + POST_ROLL), partial=False, prompt=" ".join(committed)
+            )
         transcript = " ".join(p for p in [*committed, tail] if p).strip()
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
@@ -333,7 +360,11 @@ class VoicePipeline:
             if self.taking.interrupts():
                 self.interrupt_reply()
             await asyncio.gather(self._turn_task, return_exceptions=True)
+        if merged:
+            self.taking.drop_carry()  # the transcript already holds what was carried: decoded with it, as one
         verdict = self.taking.verdict(transcript, seq)
+        if verdict.carried:
+            self._merge_with(cut)  # they already go on: decode this again with what follows
         if verdict.empty:
             self.heard_nothing += 1
             log.info("voice: heard sound but no words")
@@ -341,7 +372,7 @@ class VoicePipeline:
             return
         transcript = verdict.answer
         done = self.clock()
-        voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit, clock=self.clock)
+        voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit, audio_start=cut, clock=self.clock)
         voice.mark("end_detected", detected_at)
         voice.mark("transcript", done)
         voice.stt_seconds = max(0.0, done - detected_at)
@@ -431,7 +462,8 @@ class VoicePipeline:
                 voice.mark("playback_start", speech.first_play_at)
         if voice.continued:
             await self.companion.history.retract(self.conversation_id, self.speaker_id, voice.transcript)
-            self.taking.took_back(voice.transcript)
+            if self._merge_from is not None:  # else the next transcript was already decoded with these words in it
+                self.taking.took_back(voice.transcript)
             self.turns.remove(voice)
             log.info("voice: the person went on speaking; the reply was dropped before a word was played")
             return

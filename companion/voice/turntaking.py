@@ -104,6 +104,10 @@ class TurnTaking:
         """A reply was taken back before a word was heard: its question is answered with the next one."""
         self._carry.insert(0, transcript)
 
+    def drop_carry(self) -> None:
+        """What was carried is in the transcript already (the pipeline decoded it again with what followed)."""
+        self._carry = []
+
     def interrupts(self) -> bool:
         """An utterance ended while a reply still runs: does the reply stop (else it finishes first)?"""
         took_back, self._took_back = self._took_back, False

@@ -154,12 +154,21 @@ async def test_barge_in_off_lets_the_reply_finish(tmp_path):
 
 
 async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
-    """A pause long enough to end the turn, then more speech before any reply audio: one answer to both parts."""
+    """A pause long enough to end the turn, then more speech before any reply audio: one answer to both parts, whose
+    words whisper reads again as one stretch (decoded apart, the words at the seam get lost)."""
     part1 = speech_16k("I was wondering", tmp_path, "a")
     part2 = speech_16k("whether it will rain in London tomorrow", tmp_path, "b")
+    stt = ListSTT(["I was wondering", "I was wondering whether it will rain in London tomorrow?"])
+    heard: list[int] = []
+    transcribe = stt.transcribe
+
+    async def recording(samples, *, partial=False, prompt=""):
+        heard.append(len(samples))
+        return await transcribe(samples, partial=partial, prompt=prompt)
+
+    stt.transcribe = recording  # type: ignore[method-assign]
     companion, pipeline, output, clock = await make(  # the model slow enough that nothing plays before part two
-        tmp_path, ListSTT(["I was wondering", "whether it will rain in London tomorrow?"]), BargeIn("on"),
-        ["Probably, it is London after all."], 0.2,
+        tmp_path, stt, BargeIn("on"), ["Probably, it is London after all."], 0.2,
     )
     finals, timings = [], []
     companion.bus.subscribe(Transcript, lambda e: finals.append(e.text) if e.final else None)
@@ -177,6 +186,7 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
         ("assistant", "Probably, it is London after all."),
     ]
     assert len(timings) == 1 and timings[0].timings["voice_to_voice_ms"] > 0
+    assert heard[-1] > len(part2) + 0.5 * INPUT_RATE  # the answer's transcript: part two, the pause and part one
     await companion.close()
 
 
