@@ -53,12 +53,14 @@ class AdapterHealth:
     last_error: str = ""
     changed_at: float = 0.0  # clock time of the last state change
     up_since: float | None = None  # clock time it last came up (None while not up)
+    last_up: float | None = None  # clock time it last reported being up (kept when it goes down again)
     restarts: int = 0
 
     def view(self, now: float) -> dict[str, Any]:
         out = asdict(self)
         out.pop("changed_at")
         out.pop("up_since")
+        out.pop("last_up")
         out["for_s"] = round(now - self.changed_at, 1)
         out["uptime_s"] = round(now - self.up_since, 1) if self.up_since is not None else 0.0
         return out
@@ -114,6 +116,8 @@ class HealthBoard:
         detail = mask(detail)[:300]
         if state != health.state:
             health.changed_at = now
+        if state == "up":
+            health.last_up = now
         if state == "up" and health.up_since is None:
             health.up_since = now
         elif state != "up":
@@ -220,8 +224,10 @@ class Supervisor:
                 if self.stop_event.is_set():
                     break
                 health = self.board.adapters.get(adapter.name)
-                if health is not None and health.up_since is not None and health.up_since >= started:
-                    backoff.ok()  # it was connected again since the last failure: a new outage starts the delays anew
+                if health is not None and health.last_up is not None and health.last_up >= started:
+                    # It was connected again since the last failure (even if it has since said it is reconnecting,
+                    # as MCP and the avatar do before they raise): a new outage starts the delays anew.
+                    backoff.ok()
                 log.debug("adapter %s failed", adapter.name, exc_info=True)
                 if isinstance(exc, RetryLater):
                     if not backoff.reported:  # once a series, like every outage

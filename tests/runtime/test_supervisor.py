@@ -113,6 +113,7 @@ async def test_the_delay_starts_again_each_time_the_peer_was_back():
         async def run(self, stop: asyncio.Event) -> None:
             runs.append(clock.now)
             board.update(self.name, "connected")  # back, healthy...
+            board.update(self.name, "reconnecting", "dropped")  # ...says so itself, as MCP and the avatar do...
             raise ConnectionError("dropped")  # ...and gone again
 
     supervisor = Supervisor(board, first_delay=0.5, max_delay=30.0, sleep=clock.sleep)
