@@ -495,14 +495,15 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         deadline = loop.time() + SHUTDOWN_SECONDS
         try:
             async with asyncio.timeout_at(deadline):
-                # Interrupt replies first: a reply in flight would otherwise hold its conversation lock.
-                companion.interrupt_all()
+                # Stop replies first (queued ones and any still arriving too): one would otherwise hold its
+                # conversation's turn past the deadline.
+                companion.shut_down_replies()
                 await supervisor.stop(max(0.1, (deadline - loop.time()) / 2))
                 if extensions is not None:
                     await extensions.close()
                 for server in reversed(running.servers):
                     await server.stop()
-                await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)))
+                await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)), whole_queue=False)
                 await voice_models.close()
         except TimeoutError:
             log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)

@@ -64,6 +64,7 @@ class Companion:
         self.memory = memory
         self.floor: Floor[Reply] = Floor()  # one reply at a time per conversation, and which one holds it
         self._replies: set[Reply] = set()  # every reply not finished (some wait for their conversation's turn)
+        self.closing = False  # shutting down: replies in flight are stopped and new ones end at once
         self.voices = VoiceRouter()  # every voice the companion speaks with now, and which replies each speaks
         self._changed = asyncio.Event()  # set when a reply or an announcement ends: until_quiet() wakes on it
         self.bus.subscribe(Announcement, self._speak_announcement)
@@ -91,14 +92,20 @@ class Companion:
                 log.warning("long-term memory is off: %s", exc)
                 self.memory = None
 
-    async def close(self, memory_grace: float = 0.5) -> None:
-        """Stop replies in flight, give queued memory extraction ``memory_grace`` seconds, flush history."""
+    async def close(self, memory_grace: float = 0.5, *, whole_queue: bool = True) -> None:
+        """Stop replies in flight, give memory extraction ``memory_grace`` seconds, flush history.
+
+        ``whole_queue``: wait for every queued job (a one-shot command that learns from its one exchange); else
+        only for the job in progress (shutdown: the rest is journaled and done at the next start).
+        """
         for handle in list(self._replies):
             handle.interrupt()
         if not await self.floor.wait_idle(1.0):
             log.warning("a reply did not stop within 1 s at shutdown")
         if self.memory is not None:
-            if memory_grace > 0:
+            if memory_grace > 0 and not whole_queue:
+                await self.memory.settle(memory_grace)
+            elif memory_grace > 0:
                 try:
                     await self.memory.drain(memory_grace)
                 except TimeoutError:
@@ -224,6 +231,13 @@ class Companion:
         handle.interrupt()
         return True
 
+    def shut_down_replies(self) -> None:
+        """Shutdown begins: stop every reply, those waiting for their conversation's turn too, and end the ones
+        still arriving (a browser that keeps talking) at once, so nothing holds the floor when the deadline comes."""
+        self.closing = True
+        for handle in list(self._replies):
+            handle.interrupt()
+
     def interrupt_all(self) -> list[str]:
         """Stop every reply being written or spoken (the stop button, shutdown); the conversations stopped."""
         return [c for c in self.floor.holders() if self.interrupt(c)]
@@ -239,6 +253,8 @@ class Companion:
         """
         handle = Reply(self, text, **options)
         self._replies.add(handle)
+        if self.closing:
+            handle.interrupt()
 
         def ended(task: "asyncio.Task[TurnResult]") -> None:
             self._replies.discard(handle)

@@ -319,6 +319,13 @@ class MemoryManager:
         """True while exchanges wait for extraction, one is being extracted or words are being stored."""
         return bool(self._queue) or bool(self._episodes) or (self._current is not None and not self._current.done())
 
+    async def settle(self, timeout: float) -> None:
+        """Let the job in progress and words being stored finish, within ``timeout`` (shutdown of `companion run`:
+        the queue itself is already in the database and is done at the next start)."""
+        running = [t for t in (self._current, *self._episodes) if t is not None and not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
     async def drain(self, timeout: float = 60.0) -> None:
         """Wait until queued extraction is done (tests, shutdown of scripted runs)."""
         async with asyncio.timeout(timeout):
