@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 MOVED = {
     "companion.events": "companion.runtime.events", "companion.bus": "companion.runtime.bus",
     "companion.tasks": "companion.runtime.tasks", "companion.supervisor": "companion.runtime.supervisor",
-    "companion.backoff": "companion.runtime.backoff", "companion.dbthread": "companion.runtime.dbthread",
+    "companion.backoff": "companion.runtime.supervisor", "companion.dbthread": "companion.runtime.dbthread",
     "companion.safejson": "companion.runtime.safejson", "companion.jsonschemas": "companion.runtime.jsonschemas",
     "companion.resources": "companion.runtime.resources", "companion.masking": "companion.config.masking",
     "companion.datadir": "companion.config.datadir", "companion.persona": "companion.character.persona",

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from companion.llm.base import LLM
     from companion.memory.embed import Embedder
     from companion.memory.manager import MemoryManager
-    from companion.voice.models import VoiceModels
+    from companion.voice.build import VoiceModels
 
 log = logging.getLogger("companion")
 
@@ -459,7 +459,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if hint:
             log.warning(hint)
     from companion.adapters.listener import raise_fd_limit
-    from companion.voice.models import VoiceModels
+    from companion.voice.build import VoiceModels
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     companion = build_companion(settings)

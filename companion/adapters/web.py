@@ -35,7 +35,7 @@ from companion.runtime.resources import bundled
 from companion.runtime.supervisor import normal_state
 from companion.runtime.tasks import spawn
 from companion.text.chunking import Sentence
-from companion.voice.models import VoiceModels
+from companion.voice.build import VoiceModels
 
 log = logging.getLogger(__name__)
 

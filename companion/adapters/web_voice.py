@@ -20,7 +20,7 @@ from companion.config import is_loopback
 from companion.core.speech import Voice
 from companion.runtime.events import BargedIn, Event, SentenceReady, Transcript, TurnStarted, VoiceTimings
 from companion.runtime.tasks import spawn
-from companion.voice.models import VoiceModels  # re-exported: the web voice used to own it
+from companion.voice.build import VoiceModels  # re-exported: the web voice used to own it
 
 if TYPE_CHECKING:
     from companion.config import Settings

@@ -418,7 +418,7 @@ def as_prompted(content: str, interrupted: bool) -> str:
 
 def history_budget(settings: Settings, model_hint: int | None) -> int:
     """Tokens of history in the prompt: the user's [llm] history_tokens when set, else what the model reads here
-    within a few seconds (llm/budgets.py: long on a GPU, shorter for a big model on a slow CPU), else the default."""
+    within a few seconds (llm/sampling.py: long on a GPU, shorter for a big model on a slow CPU), else the default."""
     if "history_tokens" in settings.llm.model_fields_set or not isinstance(model_hint, int):
         return settings.llm.history_tokens
     return model_hint

@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
-from companion.llm.budgets import SpeedRecord, history_tokens_for, measured_prompt_speed
 from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
 from companion.llm.gguf_meta import DEFAULT_MODEL_NAME, GGUFError, default_gguf_path, read_metadata
-from companion.llm.sampling import SMALL_MODEL_BYTES, sampling_for
+from companion.llm.sampling import SMALL_MODEL_BYTES, SpeedRecord, history_tokens_for, measured_prompt_speed, sampling_for
 from companion.llm.slot_state import SlotPicker, SlotStates, model_id, prefix_key
 from companion.runtime.threads import run_in_daemon_thread
 
@@ -131,7 +130,7 @@ class LlamaCppLLM(LLM):
 
     @property
     def history_tokens(self) -> int | None:
-        """The history this model reads here within a few seconds from nothing (budgets.py), when the user did not
+        """The history this model reads here within a few seconds from nothing (sampling.py), when the user did not
         choose: None where the configured budget stands (a small model; a CPU before any speed was measured)."""
         if self._server is None:
             return None

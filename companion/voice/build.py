@@ -1,8 +1,9 @@
-"""Voice providers and the pipeline, built from ``[voice]`` settings."""
+"""Voice providers and the pipeline, built from ``[voice]`` settings, and the one set of models a process shares."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Any
 
 from companion.config import Settings
 from companion.runtime.registry import RegistryError
@@ -77,3 +78,44 @@ def build_pipeline(
         commit_seconds=v.commit_seconds,
         first_words=v.first_chunk_words,
     )
+
+
+class VoiceModels:
+    """One set of voice models per process: the local microphone, the browser voice and Discord share them.
+
+    Each model is built and started on first use (Discord speaking needs only TTS; listening needs STT too) and
+    closed once, at shutdown, by whoever created the set.
+    """
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self.stt: Any = None
+        self.tts: Any = None
+        self.builds = 0  # models built (tests check that a process builds each once)
+        self._built: list[Any] = []  # only models built here are closed here (a host may hand in shared ones)
+        self._lock = asyncio.Lock()
+
+    async def get_stt(self) -> Any:
+        return await self._model("stt")
+
+    async def get_tts(self) -> Any:
+        return await self._model("tts")
+
+    async def _model(self, kind: str) -> Any:
+        async with self._lock:
+            if getattr(self, kind) is None:
+                model = (build_stt if kind == "stt" else build_tts)(self.settings)
+                await model.start()
+                setattr(self, kind, model)
+                self.builds += 1
+                self._built.append(model)
+        return getattr(self, kind)
+
+    async def get(self) -> tuple[Any, Any]:
+        return await self.get_stt(), await self.get_tts()
+
+    async def close(self) -> None:
+        built, self._built = self._built, []
+        self.stt = self.tts = None
+        for model in built:
+            await model.close()

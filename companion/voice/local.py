@@ -16,8 +16,8 @@ from companion.voice.errors import VoiceError
 if TYPE_CHECKING:
     from companion.config import Settings
     from companion.core.engine import Companion
+    from companion.voice.build import VoiceModels
     from companion.voice.echo import EchoCanceller, FarEndTap
-    from companion.voice.models import VoiceModels
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,7 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
     (closed by their owner); without them this builds its own.
     """
     from companion.runtime.events import AdapterStatus
-    from companion.voice.build import build_pipeline
-    from companion.voice.models import VoiceModels
+    from companion.voice.build import VoiceModels, build_pipeline
     from companion.voice.playback import PlaybackBuffer, SpeakerOutput
     from companion.voice.sources import MicrophoneSource
 

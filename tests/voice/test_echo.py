@@ -122,7 +122,7 @@ async def finish(room: Room, run: asyncio.Task, clock: VirtualClock) -> None:
             break
         room.buffer.read(320)  # the speaker keeps playing what is left
         await clock.advance(0.02)
-        await asyncio.sleep(0.001)
+        await asyncio.sleep(0.001)  # real time on purpose: lets the history's SQLite thread answer the loop
     await asyncio.wait_for(run, 10)
 
 

@@ -3,7 +3,7 @@
 from companion.adapters.discord.bot import DiscordAdapter
 from companion.adapters.web import WebChat
 from companion.app import build_companion
-from companion.voice.models import VoiceModels
+from companion.voice.build import VoiceModels
 
 
 async def test_web_and_discord_share_one_stt_and_one_tts_closed_by_their_owner(settings_for, fake_openai):

@@ -74,7 +74,7 @@ class DiscordAdapter:
         self._pending: dict[int, list[Any]] = {}
         self._timers: dict[int, asyncio.Task[None]] = {}
         self.voice: dict[int, GuildVoice] = {}
-        from companion.voice.models import VoiceModels
+        from companion.voice.build import VoiceModels
 
         self._own_models = voice_models is None
         self.voice_models = voice_models or VoiceModels(settings)  # shared with the other voices of the process
@@ -118,11 +118,13 @@ class DiscordAdapter:
 
     async def _flush_later(self, channel_id: int) -> None:
         await asyncio.sleep(self.cfg.debounce_seconds)
-        if self._timers.get(channel_id) is asyncio.current_task():
-            del self._timers[channel_id]  # one entry per channel with a burst in progress, not per channel ever seen
         messages = self._pending.pop(channel_id, [])
-        if messages:
-            await self.answer(messages)
+        try:
+            if messages:
+                await self.answer(messages)
+        finally:
+            if self._timers.get(channel_id) is asyncio.current_task():
+                del self._timers[channel_id]  # one entry per channel with a burst in progress, not per channel ever seen
 
     def _clean(self, text: str) -> str:
         return re.sub(rf"<@!?{self.bot_user_id}>", "", text).strip()

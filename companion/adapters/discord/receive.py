@@ -23,7 +23,7 @@ from companion.voice.sources import QueueSource
 if TYPE_CHECKING:
     from companion.config import Settings
     from companion.core.engine import Companion
-    from companion.voice.models import VoiceModels
+    from companion.voice.build import VoiceModels
     from companion.voice.playback import PlaybackBuffer
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from companion.llm.budgets import (
+from companion.llm.sampling import (
     COLD_PREFILL_S,
     MIN_HISTORY_TOKENS,
     SpeedRecord,
