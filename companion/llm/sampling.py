@@ -12,9 +12,10 @@ penalised too). The presets below were chosen on ``bench/reply_quality.py``
 (figures in README.md); ``[llm.sampling]`` overrides any value.
 
 How much conversation a model is given is sized here too. One table tuned for the 135M embedded model
-would starve a 4B model on a GPU and drown a 7B model on two CPU cores. The history budget is the prompt a model reads within a few seconds when nothing of it is cached (a new
-process without a saved slot state, a history window that slid), bounded by a third of its context window so
-the reply, the system prompt and recalled memories keep room.
+would starve a 4B model on a GPU and drown a 7B model on two CPU cores. The history budget is the prompt a
+model reads within a few seconds when nothing of it is cached (a new process without a saved slot state, a
+history window that slid), bounded by a third of its context window so the reply, the system prompt and
+recalled memories keep room.
 """
 
 from __future__ import annotations
