@@ -74,6 +74,7 @@ async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, t
         "companion": {"data_dir": f"{tmp}/{provider}"},
         "llm": llm,
         "memory": {"enabled": not args.no_memory},
+        **({"voice": {"commit_seconds": args.commit_seconds}} if args.commit_seconds else {}),
         **({"text": {"first_clause_chars": args.first_clause}} if args.first_clause is not None else {}),
     })
     companion = build_companion(settings)
@@ -133,6 +134,7 @@ async def main() -> None:
     parser.add_argument("--providers", default="llamacpp,transformers", help="local LLM providers to compare, in order")
     parser.add_argument("--max-tokens", type=int, default=0, help="reply budget (default: the config default)")
     parser.add_argument("--no-memory", action="store_true", help="long-term memory off (default: on, as the product)")
+    parser.add_argument("--commit-seconds", type=float, default=0.0, help="voice.commit_seconds (default: the config default)")
     parser.add_argument("--first-clause", type=int, default=None, help="text.first_clause_chars (default: the config default)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
