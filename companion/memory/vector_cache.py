@@ -2,8 +2,8 @@
 
 Each memory's embedding (384 dimensions) takes 1.5 KiB in RAM as float32: 146 MiB per 100,000 memories. A
 stream or a Discord server brings thousands of people over a day, most of whom never come back, so only the
-people recalled most recently stay in RAM, up to ``MAX_CACHED_VECTORS`` memories together; someone who comes
-back later has theirs read from the database again (one indexed query: milliseconds for a few hundred).
+people recalled most recently stay in RAM, up to ``MAX_CACHED_VECTORS`` memories together (29 MiB); someone who
+comes back later has theirs read from the database again (one indexed query: milliseconds for a few hundred).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 
 __all__ = ["VectorCache", "MAX_CACHED_VECTORS"]
 
-MAX_CACHED_VECTORS = 100_000  # about 146 MiB of float32 384-dimension vectors
+MAX_CACHED_VECTORS = 20_000  # about 29 MiB of float32 384-dimension vectors: hundreds of active people
 
 V = TypeVar("V")
 
