@@ -296,7 +296,9 @@ class VoicePipeline:
         commit = stop - start >= self.commit_samples and self._commit_task is None
         prompt = " ".join(self._committed)
         audio = self.ring.slice(start, stop + POST_ROLL)  # what has arrived of the pause: whisper wants a tail
-        task = asyncio.create_task(self._stt(audio, partial=True, prompt=prompt), name="voice-stt")
+        # The final decode, started early: when the pause turns out to end the utterance its result is the
+        # transcript, so it runs with the final settings ([voice.stt] beam_size), not a cheaper partial's.
+        task = asyncio.create_task(self._stt(audio, partial=False, prompt=prompt), name="voice-stt")
         stretch = _Stretch(start, stop, task, commit, self.clock())
         self._speculative = stretch
         if commit:
