@@ -492,19 +492,29 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        deadline = loop.time() + SHUTDOWN_SECONDS
+        began = loop.time()
+        deadline = began + SHUTDOWN_SECONDS
+        steps: list[str] = []
+
+        def step(name: str) -> None:
+            steps.append(f"{name} {loop.time() - began:.2f}")
+
         try:
             async with asyncio.timeout_at(deadline):
                 # Stop replies first (queued ones and any still arriving too): one would otherwise hold its
                 # conversation's turn past the deadline.
                 companion.shut_down_replies()
                 await supervisor.stop(max(0.1, (deadline - loop.time()) / 2))
+                step("adapters")
                 if extensions is not None:
                     await extensions.close()
                 for server in reversed(running.servers):
                     await server.stop()
+                step("servers")
                 await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)), whole_queue=False)
                 await voice_models.close()
+                step("core")
+            log.info("stopped in %.2f s (%s)", loop.time() - began, ", ".join(steps))
         except TimeoutError:
             log.warning("shutdown took longer than %.0f s; exiting anyway", SHUTDOWN_SECONDS)
         if lag_task is not None:

@@ -112,7 +112,7 @@ class NeuroGameServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/", self._ws)
-        self._runner = BoundedRunner(app, max_connections=self.config.max_connections, header_timeout=10.0, shutdown_timeout=0.5)
+        self._runner = BoundedRunner(app, max_connections=self.config.max_connections, header_timeout=10.0, shutdown_timeout=0.25)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
@@ -122,7 +122,11 @@ class NeuroGameServer:
     async def stop(self) -> None:
         for conn in list(self.connections.values()):
             self._cancel_force(conn)
-            await conn.ws.close(code=1001, message=b"server shutting down")
+        if self.connections:  # every game at once, each given a moment to answer the close
+            await asyncio.wait(
+                [asyncio.ensure_future(c.ws.close(code=1001, message=b"server shutting down")) for c in self.connections.values()],
+                timeout=0.3,
+            )
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

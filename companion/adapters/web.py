@@ -119,7 +119,7 @@ class WebChat:
         self.avatar.start()
         cfg = self.settings.web
         self._runner = BoundedRunner(
-            self.app(), max_connections=cfg.max_connections, header_timeout=cfg.header_timeout, shutdown_timeout=0.5
+            self.app(), max_connections=cfg.max_connections, header_timeout=cfg.header_timeout, shutdown_timeout=0.25
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, cfg.host, cfg.port)
@@ -137,10 +137,12 @@ class WebChat:
             await voice.close()
         if self._own_models:
             await self.voice_models.close()
-        for ws in list(self._event_sockets):
-            await ws.close(code=1001, message=b"server shutting down")
-        for ws in list(self._sockets):
-            await ws.close(code=1001, message=b"server shutting down")
+        # Every page at once, each given a moment to answer the close: shutdown has two seconds in all.
+        sockets = [*self._event_sockets, *self._sockets]
+        if sockets:
+            await asyncio.wait(
+                [asyncio.ensure_future(ws.close(code=1001, message=b"server shutting down")) for ws in sockets], timeout=0.3
+            )
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
