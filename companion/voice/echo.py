@@ -167,7 +167,8 @@ class EchoCanceller:
         self.out_energy += float(np.sum(clean * clean))
         ratio = rms / level
         loud = ratio > self.threshold()
-        self._ratios.append(ratio)
+        if not (loud and self._open):  # a person talking over her is not her residual: it must not raise the gate
+            self._ratios.append(ratio)
         if not self.gate:
             return [clean]
         if not loud:

@@ -233,3 +233,23 @@ def test_the_set_up_room_check_plays_records_and_says_it_works(monkeypatch):
     room = echo_check(settings, "Hello! I am checking whether I can hear myself through the speakers of this room today.")
     assert room["works"] and room["erle_db"] >= 20, room
     assert "works" in room["verdict"]
+
+
+def test_a_person_talking_over_her_for_long_is_not_taken_for_her_residual():
+    """With barge-in off she keeps talking; a person speaking over her for seconds still passes the gate throughout."""
+
+    class Perfect:
+        """A canceller that leaves a fixed faint residual of her voice (the gate is what is tested)."""
+
+        def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+            return near - 0.99 * far
+
+    rng = np.random.default_rng(4)
+    canceller = EchoCanceller(Perfect())
+    far = (rng.standard_normal(INPUT_RATE * 12) * 0.1).astype(np.float32)  # 12 s of her, loud
+    person = np.zeros_like(far)
+    person[4 * INPUT_RATE : 10 * INPUT_RATE] = rng.standard_normal(6 * INPUT_RATE) * 0.05  # six seconds of a person
+    out = np.concatenate([canceller.process(far[i : i + 320] + person[i : i + 320], far[i : i + 320]) for i in range(0, len(far), 320)])
+    seconds = [float(np.sqrt(np.mean(out[s * INPUT_RATE : (s + 1) * INPUT_RATE] ** 2))) for s in range(11)]
+    assert all(level < 0.005 for level in seconds[1:4])  # her residual alone: gated to silence
+    assert all(level > 0.03 for level in seconds[5:9])  # the person, second after second, passes
