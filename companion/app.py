@@ -32,7 +32,7 @@ from companion.core.moderation import Moderator
 from companion.llm import create_llm
 from companion.llm.base import Priority
 from companion.runtime.allocations import ENV as ALLOCATIONS_ENV
-from companion.runtime.allocations import track_allocations
+from companion.runtime.allocations import limit_malloc_arenas, track_allocations
 from companion.runtime.bus import EventBus
 from companion.runtime.events import AdapterStatus
 from companion.runtime.supervisor import FunctionAdapter, LoopLag, Supervisor
@@ -462,6 +462,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     from companion.voice.build import VoiceModels
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
+    limit_malloc_arenas()  # days of uptime: glibc's per-thread arenas otherwise grow RSS with no object behind it
     companion = build_companion(settings)
     supervisor = Supervisor(companion.health)
     voice_models = VoiceModels(settings)  # one STT and one TTS for the microphone, the browser and Discord
