@@ -57,10 +57,9 @@ def record_level(device: str | None, seconds: float = 2.0, on_level: Callable[[f
     return peak
 
 
-async def play_test(settings: Settings, text: str) -> float:
-    """Say ``text`` through the configured TTS on the chosen speaker; returns the seconds of audio played."""
+async def spoken(settings: Settings, text: str) -> tuple[np.ndarray, int]:
+    """``text`` said by the configured TTS: its samples and their rate."""
     from companion.voice.build import build_tts
-    from companion.voice.playback import _sounddevice
 
     tts = build_tts(settings)
     await tts.start()
@@ -68,10 +67,17 @@ async def play_test(settings: Settings, text: str) -> float:
         chunks = [chunk async for chunk in tts.synthesize(text)]
     finally:
         await tts.close()
-    audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), tts.sample_rate
+
+
+async def play_test(settings: Settings, text: str) -> float:
+    """Say ``text`` through the configured TTS on the chosen speaker; returns the seconds of audio played."""
+    from companion.voice.playback import _sounddevice
+
+    audio, rate = await spoken(settings, text)
     sd = _sounddevice()
-    await asyncio.to_thread(sd.play, audio, tts.sample_rate, device=settings.voice.output_device or None, blocking=True)
-    return len(audio) / tts.sample_rate
+    await asyncio.to_thread(sd.play, audio, rate, device=settings.voice.output_device or None, blocking=True)
+    return len(audio) / rate
 
 
 def echo_check(settings: Settings, text: str = "Hello! I am checking whether I can hear myself.") -> dict[str, Any]:
@@ -81,20 +87,10 @@ def echo_check(settings: Settings, text: str = "Hello! I am checking whether I c
     One full-duplex stream plays and records, so both start on the same sample; blocking (call it in a thread).
     """
     from companion.voice.audio import INPUT_RATE, resample
-    from companion.voice.build import build_tts
     from companion.voice.echo import cancel_recording
     from companion.voice.playback import _sounddevice
 
-    async def speech() -> tuple[np.ndarray, int]:
-        tts = build_tts(settings)
-        await tts.start()
-        try:
-            chunks = [chunk async for chunk in tts.synthesize(text)]
-        finally:
-            await tts.close()
-        return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), tts.sample_rate
-
-    audio, rate = asyncio.run(speech())
+    audio, rate = asyncio.run(spoken(settings, text))
     device_rate = 48000
     far = np.concatenate([resample(audio, rate, device_rate), np.zeros(device_rate // 2, np.float32)])  # and its echo tail
     sd = _sounddevice()

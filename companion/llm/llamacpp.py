@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -109,6 +110,7 @@ class LlamaCppLLM(LLM):
         self.prompt_speed: float | None = None  # prompt tokens per second measured here (this or an earlier process)
         self._speeds = SpeedRecord(self.state_dir)
         self._speed_key = ""
+        self._devices = ""  # where the model runs, asked of llama.cpp when it loads
 
     @property
     def capacity(self) -> int:
@@ -125,8 +127,8 @@ class LlamaCppLLM(LLM):
 
     @property
     def devices(self) -> str:
-        """Where this model runs, for /health and doctor."""
-        return accelerators()
+        """Where this model runs, for /health and doctor (asked of llama.cpp once, when the model loads)."""
+        return self._devices or accelerators()
 
     @property
     def history_tokens(self) -> int | None:
@@ -135,7 +137,7 @@ class LlamaCppLLM(LLM):
         if self._server is None:
             return None
         return history_tokens_for(
-            self.prompt_speed, self.n_ctx, small=self.small_model, accelerated=not accelerators().startswith("CPU only")
+            self.prompt_speed, self.n_ctx, small=self.small_model, accelerated=not self._devices.startswith("CPU only")
         )
 
     @property
@@ -188,7 +190,7 @@ class LlamaCppLLM(LLM):
                 started = time.perf_counter()
                 self._server = await run_in_daemon_thread(self._load)
                 log.info(
-                    "llamacpp: loaded %s in %.1f s; runs on %s", self.model_path().name, time.perf_counter() - started, accelerators()
+                    "llamacpp: loaded %s in %.1f s; runs on %s", self.model_path().name, time.perf_counter() - started, self._devices
                 )
 
     def _load(self) -> Any:
@@ -199,7 +201,9 @@ class LlamaCppLLM(LLM):
         self.sampling = sampling_for(path.stat().st_size, self.sampling_overrides).llamacpp(self.n_ctx)
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        self._speed_key = f"{model_id(path)} {self.gpu_layers} {accelerators()}"
+        self._devices = accelerators()
+        # The devices by name only: their free memory changes from run to run, the speed does not.
+        self._speed_key = f"{model_id(path)} {self.gpu_layers} {re.sub(r' [(][0-9.]+ GiB free[)]', '', self._devices)}"
         self.prompt_speed = self._speeds.get(self._speed_key)
         trained = meta.get(f"{meta.get('general.architecture', '')}.context_length")
         if isinstance(trained, int) and 0 < trained < self.n_ctx:
@@ -255,12 +259,16 @@ class LlamaCppLLM(LLM):
         if speed is None:
             return
         self.prompt_speed = speed if self.prompt_speed is None else 0.75 * self.prompt_speed + 0.25 * speed
-        if self._speed_key:
-            self._speeds.put(self._speed_key, self.prompt_speed)
+
+    async def _save_speed(self) -> None:
+        """Keep the measured speed for the next process (after warm-up and at close; the file write off the loop)."""
+        if self._speed_key and self.prompt_speed is not None:
+            await asyncio.to_thread(self._speeds.put, self._speed_key, self.prompt_speed)
 
     async def close(self) -> None:
         if self._saving:  # a one-shot command exits right after its reply: let the state reach the disk
             await asyncio.wait(set(self._saving), timeout=5.0)
+        await self._save_speed()
         self._server = None  # the C++ server stops when its last reference goes
 
     async def warm(self, messages: list[Message]) -> None:
@@ -282,6 +290,7 @@ class LlamaCppLLM(LLM):
                     return
         async for _ in self.stream(messages, GenerationOptions(max_tokens=2, temperature=0.0, cache_key=key)):
             pass
+        await self._save_speed()
         if self._saving:  # the first reply should find the prefix's slot free (and the file written)
             await asyncio.wait(set(self._saving), timeout=5.0)
 

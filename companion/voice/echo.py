@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import deque
 from typing import Any, Protocol
 
@@ -166,11 +167,11 @@ class EchoCanceller:
         self.near_energy += float(np.sum(near * near))
         self.out_energy += float(np.sum(clean * clean))
         ratio = rms / level
+        if not self.gate:
+            return [clean]
         loud = ratio > self.threshold()
         if not (loud and self._open):  # a person talking over her is not her residual: it must not raise the gate
             self._ratios.append(ratio)
-        if not self.gate:
-            return [clean]
         if not loud:
             self._open = False
             self.gated_frames += 1 + len(self._held)
@@ -248,9 +249,7 @@ def device_time(info: Any, field: str, fallback_offset: float) -> float:
 
     Host APIs that report no times (zeros) get now plus ``fallback_offset`` (the stream's latency, signed).
     """
-    import time as _time
-
-    now = _time.monotonic()
+    now = time.monotonic()
     current = float(getattr(info, "currentTime", 0.0) or 0.0)
     moment = float(getattr(info, field, 0.0) or 0.0)
     if current > 0 and moment > 0 and abs(moment - current) < 2.0:
@@ -292,10 +291,9 @@ def cancel_recording(far: np.ndarray, near: np.ndarray, *, gate: bool = False) -
     clean = np.concatenate([canceller.process(near[i : i + 320], far[i : i + 320]) for i in range(0, n, 320)] or [near[:0]])
     clean = np.concatenate([clean, np.zeros(max(0, n - len(clean)), np.float32)])[:n]
     skip = 2.0 if n > 4 * INPUT_RATE else 0.0
-    erle = echo_return_loss_enhancement(near, clean, far, skip_s=skip)
-    heard = echo_return_loss_enhancement(near, np.zeros_like(near) + 1e-9, far)  # was anything played at all
+    erle = echo_return_loss_enhancement(near, clean, far, skip_s=skip)  # None: nothing played (after converging)
     near_level = float(np.sqrt(np.mean(near**2))) if n else 0.0
-    if heard is None or erle is None:
+    if erle is None:
         verdict = "nothing was played in the far-end recording"
     elif near_level < 1e-4:
         verdict = "the microphone heard nothing: check it is the right one and not muted"

@@ -91,6 +91,17 @@ def mem_settings(tmp_path, server, folder: str = "d") -> Settings:
     })
 
 
+async def facts_after_restart(tmp_path, fake_openai, folder: str = "d") -> list[str]:
+    """A new process resumes the queued extraction: the facts about Alice once it is done."""
+    fake_openai.extraction_delay = 0
+    second = build_companion(mem_settings(tmp_path, fake_openai, folder))
+    await second.start()
+    await second.memory.drain(10)
+    facts = [m.content for m in await second.memory.store.list("alice") if m.kind == "fact"]
+    await second.close()
+    return facts
+
+
 async def test_forget_requests_remove_memories(tmp_path, fake_openai):
     """'forget that' drops what was just learnt (facts and words); 'forget everything about me' drops all and the log."""
     fake_openai.extraction_reply = FACTS
@@ -249,13 +260,7 @@ async def test_queued_extraction_survives_a_restart(tmp_path, fake_openai):
     await first.respond("My sister Ottilie visits", conversation_id="c", speaker_id="alice", speaker_name="Alice")
     await first.close(memory_grace=0)
     assert first.memory.extracted == 0
-    fake_openai.extraction_delay = 0
-    second = build_companion(mem_settings(tmp_path, fake_openai))
-    await second.start()
-    await second.memory.drain(10)
-    facts = [m.content for m in await second.memory.store.list("alice") if m.kind == "fact"]
-    await second.close()
-    assert facts == ["Alice's sister is called Ottilie."]
+    assert await facts_after_restart(tmp_path, fake_openai) == ["Alice's sister is called Ottilie."]
 
 
 async def test_the_embedded_model_learns_only_what_people_said(tmp_path, fake_openai):
@@ -344,13 +349,8 @@ async def test_queued_extraction_survives_kill_9(tmp_path, fake_openai):
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         await proc.wait()
-    fake_openai.extraction_delay = 0
-    second = build_companion(mem_settings(tmp_path, fake_openai, "data"))  # the CLI's config_file uses "data"
-    await second.start()
-    await second.memory.drain(10)
-    facts = [m.content for m in await second.memory.store.list("alice") if m.kind == "fact"]
-    await second.close()
-    assert facts == ["Alice's sister is called Ottilie."]
+    # the CLI's config_file uses "data"
+    assert await facts_after_restart(tmp_path, fake_openai, "data") == ["Alice's sister is called Ottilie."]
 
 
 async def test_thousands_of_conversations_do_not_grow_the_summary_state(tmp_path, fake_openai):
