@@ -31,6 +31,9 @@ _STOP = set("""a an the i you he she it we they me my your is are was were be be
 but so if not no yes this that what who how why when where can could would should will just lol lmao like im its
 dont get got have has had please pls u ur guys chat mika""".split())
 _WORD = re.compile(r"[a-z0-9']{3,}")
+FLOOD_WINDOW_S = 10.0  # more than user_burst messages from one person within this is flooding
+REPEAT_WINDOW_S = 60.0  # the same text again within this is a duplicate (one person) or copypasta (many)
+MAX_TRACKED = 5000  # people and texts remembered for those checks, even in a flood of new ones
 
 
 def _dedupe_key(text: str) -> str:
@@ -136,22 +139,24 @@ class ChatPrioritiser:
         times = self._user_times.pop(message.user_id, deque(maxlen=self.user_burst + 1))
         times.append(now)
         self._user_times[message.user_id] = times
-        while len(self._user_times) > 5000:
+        # most recently heard last: forget people quiet for longer than the flood window (a day of
+        # thousands of viewers keeps only the ones talking now), and never more than MAX_TRACKED
+        while len(self._user_times) > MAX_TRACKED or now - next(iter(self._user_times.values()))[-1] > FLOOD_WINDOW_S:
             self._user_times.popitem(last=False)
-        if len(times) > self.user_burst and now - times[0] < 10.0:
+        if len(times) > self.user_burst and now - times[0] < FLOOD_WINDOW_S:
             self.stats.flooding += 1
             return "flooding"
         if not key:
             return None
         last, users = self._seen.pop(key, (0.0, set()))
-        fresh = now - last < 60.0
+        fresh = now - last < REPEAT_WINDOW_S
         users = users if fresh else set()
         repeat = fresh and message.user_id in users
         users.add(message.user_id)
         if len(users) > 50:
             users = set(list(users)[:50])
         self._seen[key] = (now, users)
-        while len(self._seen) > 4000:
+        while len(self._seen) > MAX_TRACKED or now - next(iter(self._seen.values()))[0] >= REPEAT_WINDOW_S:
             self._seen.popitem(last=False)
         if repeat:
             self.stats.duplicates += 1

@@ -15,6 +15,7 @@ from companion.core.history import HistoryStore
 from companion.memory.embed import Embedder
 from companion.stream.chat import StreamChat
 from companion.stream.message import ChatMessage
+from companion.stream.prioritiser import MAX_TRACKED
 from companion.testing import ScriptedLLM, eventually
 
 PEOPLE = 2000
@@ -81,5 +82,5 @@ async def test_many_distinct_people_leave_bounded_state(settings_for, fake_opena
     assert len(comp.memory._transcripts) == TRANSCRIPTS  # the most recent conversations' lines, no more
     assert comp.memory.store._cache.vectors() <= VECTORS
     assert len(chat.answers) == ANSWERS
-    assert len(chat.prioritiser._user_times) <= 5000 and len(chat.prioritiser._seen) <= 4000
+    assert len(chat.prioritiser._user_times) <= MAX_TRACKED and len(chat.prioritiser._seen) <= MAX_TRACKED
     print(f"{PEOPLE} people in {time.monotonic() - started:.1f} s")

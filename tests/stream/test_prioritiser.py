@@ -3,7 +3,7 @@
 import random
 
 from companion.stream.message import ChatMessage
-from companion.stream.prioritiser import ChatPrioritiser
+from companion.stream.prioritiser import FLOOD_WINDOW_S, REPEAT_WINDOW_S, ChatPrioritiser
 
 
 class Clock:
@@ -57,6 +57,22 @@ def test_raid_memory_is_bounded_and_becomes_a_summary():
         assert len(p) <= 200
     first = p.next()
     assert first.is_summary and "boss" in first.text or "fight" in first.text
+
+
+def test_a_day_of_viewers_leaves_only_the_recent_ones_tracked():
+    """Thousands of viewers who each say one thing: the spam checks remember only the last minute of chat."""
+    clock = Clock()
+    p = ChatPrioritiser(clock=clock, capacity=50)
+    for i in range(20_000):  # one message every 0.5 s for almost three hours, each from someone new
+        clock.now += 0.5
+        p.add(msg(clock, f"viewer{i}", f"hello number {i}"))
+        if i % 10 == 0:
+            p.next()
+    assert len(p._user_times) <= FLOOD_WINDOW_S / 0.5 + 1
+    assert len(p._seen) <= REPEAT_WINDOW_S / 0.5 + 1
+    # and the checks still work on what is recent
+    p.add(msg(clock, "viewer1", "same again"))
+    assert p.add(msg(clock, "viewer1", "same again")) == "duplicate"
 
 
 def test_fairness_spreads_answers_across_people():
