@@ -39,6 +39,7 @@ from companion.runtime.supervisor import FunctionAdapter, LoopLag, Supervisor
 
 if TYPE_CHECKING:
     from companion.adapters.neuro_api import NeuroGameServer
+    from companion.group.cast import Cast
     from companion.llm.base import LLM
     from companion.memory.embed import Embedder
     from companion.memory.manager import MemoryManager
@@ -144,6 +145,28 @@ def build_companion(settings: Settings, bus: EventBus | None = None) -> Companio
         memory=build_memory(settings, llm, character),
         moderator=build_moderator(settings),
     )
+
+
+def group_host_settings(settings: Settings) -> Settings:
+    """``companion run`` with [[characters]]: the host speaks everywhere; the group answers in `companion chat` only
+    so far (the stage for voices, avatars, Discord and the web page is not built yet), which is said once."""
+    from companion.group.build import character_settings, host_index, is_group
+
+    if not is_group(settings):
+        return settings
+    entry = settings.characters[host_index(settings)]
+    log.warning(
+        "[[characters]]: %d characters are configured; `companion chat` answers with all of them, while `companion run` "
+        "is the host alone for now (card %r)", len(settings.characters), entry.card or "the default character",
+    )
+    return character_settings(settings, entry, host=True)
+
+
+def build_group(settings: Settings, bus: EventBus | None = None) -> "Cast":
+    """The characters of ``[[characters]]`` (two or more) on one stage, nothing started yet."""
+    from companion.group.build import build_cast
+
+    return build_cast(settings, lambda own: build_companion(own, bus), build_memory)
 
 
 def build_moderator(settings: Settings) -> Moderator | None:
@@ -463,6 +486,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     limit_malloc_arenas()  # days of uptime: glibc's per-thread arenas otherwise grow RSS with no object behind it
+    settings = group_host_settings(settings)
     companion = build_companion(settings)
     supervisor = Supervisor(companion.health)
     voice_models = VoiceModels(settings)  # one STT and one TTS for the microphone, the browser and Discord

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("character", "llm", "tools"),  # what she is; the model; the tool registry and MCP
     ("memory", "models"),  # long-term memory (uses the model for extraction); model files: catalog, hub, local stores
     ("core",),  # the conversation: engine, reply, turn, speech, prompt, history
-    ("voice", "avatar", "stream", "games", "minecraft"),  # adapters to one part of the world each
+    ("voice", "avatar", "stream", "games", "minecraft", "group"),  # adapters to one part of the world each
     ("init",),  # the set-up wizard (checks voice and avatar devices)
     ("adapters",),  # web, Discord, the Neuro game server: they combine the adapters above
     ("plugins", "testing"),  # the plugin API and the test helpers shipped in the package

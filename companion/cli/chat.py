@@ -65,6 +65,12 @@ def _chat(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _chat_async(settings: Settings, args: argparse.Namespace, images: list[str]) -> int:
     from companion.app import build_companion
+    from companion.group.build import is_group
+
+    if is_group(settings):
+        from companion.cli.group_chat import group_chat
+
+        return await group_chat(settings, args, images)
 
     companion = build_companion(settings)
     speaker_name = args.name or (args.speaker if args.speaker != "local" else None)

@@ -46,6 +46,24 @@ class PersonaSection(_Section):
         return value
 
 
+class CharacterEntry(_Section):
+    """One character of a group ([[characters]]): two or more make her a show with a co-host."""
+
+    card: str = Field("", description="As [persona] card: a card path or an imported character's name; empty: the default character.")
+    host: bool = Field(False, description="The host answers when nobody else would and plays games; the first character when none says so.")
+    voice: str = Field("", description="Piper voice .onnx for this character (empty: [voice.tts] voice).")
+    talkativeness: float = Field(
+        -1.0, ge=-1, le=1,
+        description="How readily she joins in unnamed, 0-1 (SillyTavern's talkativeness); -1: the card's, else 0.5.",
+    )
+    max_tokens: int = Field(0, ge=0, description="Reply budget; 0: [llm] max_tokens for the host, [group] cohost_max_tokens for the others.")
+
+
+class GroupSection(_Section):
+    banter: int = Field(2, ge=0, le=10, description="Lines the characters may say to each other before a person speaks again (0: none).")
+    cohost_max_tokens: int = Field(60, ge=8, description="Reply budget of characters other than the host (shorter: the host leads).")
+
+
 class TextSection(_Section):
     first_clause_chars: int = Field(
         16, ge=0, description="Cut the first clause early (at , ; :) once it is this long, so speech starts sooner."

@@ -16,7 +16,17 @@ from companion.config.base import ConfigError, _Section, _token_like, is_loopbac
 from companion.config.llm import LLMSection
 from companion.config.masking import looks_secret
 from companion.config.platforms import DiscordSection, GamesSection, MinecraftSection, StreamSection
-from companion.config.sections import CompanionSection, MemorySection, PersonaSection, PluginsSection, TextSection, ToolsSection, WebSection
+from companion.config.sections import (
+    CharacterEntry,
+    CompanionSection,
+    GroupSection,
+    MemorySection,
+    PersonaSection,
+    PluginsSection,
+    TextSection,
+    ToolsSection,
+    WebSection,
+)
 from companion.config.voice import VoiceSection
 
 
@@ -35,6 +45,10 @@ class Settings(_Section):
     discord: DiscordSection = Field(default_factory=DiscordSection)
     stream: StreamSection = Field(default_factory=StreamSection)
     minecraft: MinecraftSection = Field(default_factory=MinecraftSection)
+    characters: list[CharacterEntry] = Field(
+        default_factory=list, description="Two or more: a group of characters on one stage (companion.group); one or none: [persona]."
+    )
+    group: GroupSection = Field(default_factory=GroupSection)
 
     # Where the file came from (None: embedded defaults); not a config key.
     source: Path | None = Field(None, exclude=True, description="")

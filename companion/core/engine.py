@@ -49,8 +49,11 @@ class Companion:
         bus: EventBus | None = None,
         memory: "MemoryManager | None" = None,
         moderator: Moderator | None = None,
+        owns_shared: bool = True,
     ) -> None:
         self.settings = settings
+        # False for a group's other characters: the LLM and the history are the host's, opened and closed by it
+        self.owns_shared = owns_shared
         self.audio_level = AudioLevel()
         self.tools: ToolRegistry | None = None  # set when plugins or MCP servers provide tools
         self._warned_tools = False
@@ -72,8 +75,9 @@ class Companion:
         self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
 
     async def start(self) -> None:
-        await self.history.open()
-        await self.llm.start()
+        if self.owns_shared:
+            await self.history.open()
+            await self.llm.start()
         # A local model prefills the stable start of the prompt (system prompt, the card's example turns) now,
         # not during the first reply; with saved states it loads it from disk instead.
         try:
@@ -111,8 +115,9 @@ class Companion:
                 except TimeoutError:
                     log.debug("memory: extraction still queued at shutdown (saved for the next start)")
             await self.memory.close()
-        await self.llm.close()
-        await self.history.close()
+        if self.owns_shared:
+            await self.llm.close()
+            await self.history.close()
 
     async def switch_llm(self, settings: Settings) -> str:
         """Think with the model ``settings.llm`` names from now on (the settings panel); returns its name.

@@ -7,7 +7,7 @@ accepts (the transformers provider renders them with the model's chat template).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -184,6 +184,7 @@ def build_messages(
     chat_mode: bool = False,
     lore: ActivatedLore | None = None,
     language: str = "",
+    others: Collection[str] = (),
 ) -> list[Message]:
     """The prompt for one turn.
 
@@ -193,6 +194,8 @@ def build_messages(
     plain text.
     Speaker names are prefixed to user messages only when several people talk
     in the window, so a one-to-one chat reads naturally to small models.
+    ``others``: in a group, the other characters; their lines are what someone else said (user messages with
+    their name), not hers.
     """
     user = new.speaker_name
     char = character.display_name
@@ -236,6 +239,7 @@ def build_messages(
     if greeting:
         messages.append({"role": "assistant", "content": sub(greeting)})
 
+    history = [HistoryItem("user", h.content, h.speaker_name) if h.role == "assistant" and h.speaker_name in others else h for h in history]
     speakers = {h.speaker_name for h in history if h.role == "user"} | {user}
     several = len(speakers) > 1
     for item in history:
@@ -244,6 +248,9 @@ def build_messages(
             content = quote_chat(item.speaker_name or "someone", content)
         elif item.role == "user" and several and item.speaker_name:
             content = f"{item.speaker_name}: {content}"
+        if others and messages[-1]["role"] == "user" == item.role:  # a group's lines in a row: one user turn
+            messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n{content}"}
+            continue
         messages.append({"role": item.role, "content": content})
 
     if chat_mode:
@@ -264,6 +271,8 @@ def build_messages(
         parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
         parts.extend(image_part(url) for url in new.images)
         messages.append({"role": "user", "content": parts})
+    elif others and messages[-1]["role"] == "user":
+        messages[-1] = {"role": "user", "content": f"{messages[-1]['content']}\n{text}"}
     else:
         messages.append({"role": "user", "content": text})
 

@@ -145,6 +145,8 @@ class Reply:
         first_words: int = 0,
         priority: Priority = Priority.REPLY,
         voices: Sequence[Voice] | None = None,
+        others: Sequence[str] = (),
+        answering: str = "",
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.host = host
@@ -160,6 +162,11 @@ class Reply:
         self.first_words = first_words
         self.priority = priority
         self._voices = voices  # None: the router decides when the prompt is ready
+        # In a group (companion.group): the other characters, whose lines she reads as theirs, not her own; and
+        # whether this reply answers a line already in the history (another character's, or a person's message
+        # an earlier character answered first): then the message is neither stored again nor learned from.
+        self.others = tuple(others)
+        self.answering = answering
         self.started = time.perf_counter()
         self.turn: Turn | None = None  # the LLM round in progress
         self.first_turn: Turn | None = None  # its marks time the reply (prompt_ready, first_sentence, ...)
@@ -210,7 +217,8 @@ class Reply:
     async def _run(self) -> TurnResult:
         host = self.host
         async with host.floor.take(self.conversation_id, self):
-            host.bus.publish(UserMessage(self.conversation_id, self.speaker_id, self.text, self.platform))
+            if not self.answering:
+                host.bus.publish(UserMessage(self.conversation_id, self.speaker_id, self.text, self.platform))
             prompt = await self._prepare()
             if self._voices is None:
                 self._voices = host.voices.route(self.conversation_id, self.platform)  # where this reply is heard
@@ -240,6 +248,8 @@ class Reply:
             for m in recent
             if m.role in ("user", "assistant") and (m.content.strip() or not m.interrupted)
         ]
+        if self.answering and items and items[-1].content == text:
+            items = items[:-1]  # the line she answers is the new message, not history as well
         budget = history_budget(settings, getattr(host.llm, "history_tokens", None))
         sizes = await host.llm.count_tokens([i.content for i in items]) if items and budget > 0 else None
         budgeted = fit_history(items, budget, first_index=total - len(items), step=window_step(window), sizes=sizes)
@@ -250,11 +260,12 @@ class Reply:
         if host.memory is not None:
             host.memory.turn_started()
             try:
-                person, forget, memory_block = await host.memory.prepare(
-                    speaker_id, text, conversation_id=conversation_id, platform=platform, speaker_name=name,
-                    earlier=len(items) < total,  # older messages are out of the prompt
-                    recalled=remembered,
-                )
+                if not self.answering:  # another character's line: no one to recall (or rename the person after)
+                    person, forget, memory_block = await host.memory.prepare(
+                        speaker_id, text, conversation_id=conversation_id, platform=platform, speaker_name=name,
+                        earlier=len(items) < total,  # older messages are out of the prompt
+                        recalled=remembered,
+                    )
             except Exception:
                 log.exception("memory recall failed; answering without it")
             if forget == "all":
@@ -266,12 +277,12 @@ class Reply:
             # Card regexes are time-limited, but still run off the loop: other replies keep flowing.
             lore = await asyncio.to_thread(book.activate, lore_scan(items, NewMessage(text, name)))
         # Stored before the LLM runs: a message is never lost to a failing provider (except the request to be forgotten).
-        if forget != "all":
+        if forget != "all" and not self.answering:
             await host.history.add(conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform)
-        if host.memory is not None and person is not None and forget is None and self.priority == Priority.REPLY:
+        if host.memory is not None and person is not None and forget is None and self.priority == Priority.REPLY and not self.answering:
             host.memory.heard(person, conversation_id, text)  # their own words, remembered with any model
         ctx = ToolContext(speaker_id, platform, conversation_id, host.permission_level(speaker_id, platform))
-        names = (name, settings.companion.user_name)
+        names = (name, settings.companion.user_name, *self.others)
         options = GenerationOptions(
             max_tokens=reply_budget(settings, platform, small=bool(getattr(host.llm, "small_model", False))),
             temperature=settings.llm.temperature,
@@ -305,7 +316,7 @@ class Reply:
         messages = build_messages(
             self.host.character, prompt.items, NewMessage(self.text, prompt.name, self.images), conversation_start=start,
             seed=self.conversation_id, memories=prompt.memory_block, chat_mode=self.traits.audience_chat, lore=prompt.lore,
-            language=prompt_language(self.host.settings.persona.language),
+            language=prompt_language(self.host.settings.persona.language), others=self.others,
         )
         if prompt.opening:  # an assistant message last: the model continues it (llama.cpp's assistant prefill)
             messages.append({"role": "assistant", "content": prompt.opening})
@@ -383,7 +394,8 @@ class Reply:
             result.interrupted = True  # a reply cut by a failure is kept as a fragment, never as a complete answer
         if result.interrupted:
             stored = drop_partial_tag(stored)
-        if host.memory is not None and prompt.person is not None and prompt.forget is None and not result.error and stored:
+        learn = not self.answering  # what another character said is not what the person told her
+        if host.memory is not None and prompt.person is not None and prompt.forget is None and not result.error and stored and learn:
             host.memory.remember(Exchange(prompt.person, self.conversation_id, prompt.name, self.text, stored))
         if stored:
             await host.history.add(

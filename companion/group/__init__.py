@@ -1,0 +1,1 @@
+"""Two or more characters on one stage: who speaks next (``policy``) and the cast that answers (``cast``)."""

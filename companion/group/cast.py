@@ -1,0 +1,147 @@
+"""A group of characters on one stage: one ``Companion`` engine per character, one shared LLM and history.
+
+Each character has its own card, reply budget, voice and long-term memory; all of them read one conversation
+history in which every line carries who said it (the others' lines reach each character as someone else's
+words, ``Reply(others=...)``). ``GroupPolicy`` picks who speaks; the cast makes them speak one after another,
+never over each other: a stage lock per cast, and each line waits for the one before to be heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from companion.core.turn import TurnResult
+from companion.group.policy import GroupPolicy
+
+if TYPE_CHECKING:
+    from companion.core.engine import Companion
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Cast", "Line"]
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One character's reply in a group turn."""
+
+    character: str
+    result: TurnResult
+
+    @property
+    def text(self) -> str:
+        return self.result.spoken if self.result.interrupted and self.result.spoken is not None else self.result.reply
+
+
+class Cast:
+    """Answers a person's message with one or more characters, then lets them talk among themselves a little."""
+
+    def __init__(self, companions: Sequence[Companion], policy: GroupPolicy, *, quiet: Callable[[], bool] = lambda: False) -> None:
+        self.companions = {c.character.display_name: c for c in companions}
+        missing = [m.name for m in policy.members if m.name not in self.companions]
+        if missing:
+            raise ValueError(f"no engine for {', '.join(missing)} in the group")
+        self.policy = policy
+        self.host = self.companions[policy.host.name]
+        self.quiet = quiet  # the stream's quiet mode: only the answer to the person, no banter
+        self._stage = asyncio.Lock()  # one stage: two characters never talk over each other
+        self._last: dict[str, str] = {}  # conversation -> the character who spoke last
+        self._current: Any = None  # the reply on stage now (interrupt() stops it and what is queued)
+        self._cancelled = False
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.policy.members]
+
+    async def start(self) -> None:
+        await self.host.start()  # opens the shared LLM and history first
+        for companion in self.companions.values():
+            if companion is not self.host:
+                await companion.start()
+
+    async def close(self, memory_grace: float = 0.5) -> None:
+        self.interrupt()
+        for companion in self.companions.values():
+            if companion is not self.host:
+                await companion.close(memory_grace)
+        await self.host.close(memory_grace)  # the shared LLM and history last
+
+    def interrupt(self) -> bool:
+        """Barge-in: stop whoever speaks and drop the lines still to come in this group turn."""
+        self._cancelled = True
+        current = self._current
+        if current is not None and not current.done:
+            current.interrupt()
+            return True
+        return False
+
+    async def respond(
+        self,
+        text: str,
+        *,
+        conversation_id: str = "default",
+        speaker_id: str = "local",
+        speaker_name: str | None = None,
+        platform: str = "cli",
+        on_line: Callable[[Line], Any] | None = None,
+        **options: Any,
+    ) -> list[Line]:
+        """Every character's line for this message, in the order spoken (each heard before the next starts)."""
+        async with self._stage:
+            self._cancelled = False
+            lines: list[Line] = []
+            order = self.policy.answer_person(text, last_speaker=self._last.get(conversation_id, ""))
+            for i, name in enumerate(order):
+                if i == 0:
+                    line = await self._say(name, text, conversation_id, speaker_id, speaker_name, platform, "", options)
+                else:
+                    line = await self._answer(name, lines[-1], conversation_id, speaker_id, platform, options)
+                if line is None:
+                    return lines
+                lines.append(line)
+                if on_line is not None:
+                    on_line(line)
+            exchanges = 0
+            while lines and not self._cancelled:
+                nxt = self.policy.answer_character(lines[-1].character, lines[-1].text, exchanges=exchanges, quiet=self.quiet())
+                if nxt is None:
+                    break
+                line = await self._answer(nxt, lines[-1], conversation_id, speaker_id, platform, options)
+                if line is None:
+                    break
+                lines.append(line)
+                exchanges += 1
+                if on_line is not None:
+                    on_line(line)
+            return lines
+
+    async def _answer(self, name: str, before: Line, conversation_id: str, speaker_id: str, platform: str, options: dict[str, Any]) -> Line | None:
+        if not before.text.strip():
+            return None  # nothing was heard of it: nothing to answer
+        return await self._say(name, before.text, conversation_id, speaker_id, before.character, platform, before.character, options)
+
+    async def _say(
+        self, name: str, text: str, conversation_id: str, speaker_id: str, speaker_name: str | None, platform: str,
+        answering: str, options: dict[str, Any],
+    ) -> Line | None:
+        if self._cancelled:
+            return None
+        companion = self.companions[name]
+        others = [n for n in self.names if n != name]
+        handle = companion.reply(
+            text, conversation_id=conversation_id, speaker_id=speaker_id, speaker_name=speaker_name, platform=platform,
+            others=others, answering=answering, **options,
+        )
+        self._current = handle
+        try:
+            result = await handle.wait()
+        finally:
+            self._current = None
+        self._last[conversation_id] = name
+        if result.interrupted:
+            self._cancelled = True  # stopped while speaking: the queued lines go too
+        return Line(name, result)

@@ -1,0 +1,135 @@
+"""Two characters on one stage: who speaks, what each reads, barge-in, and `companion chat` with two cards."""
+
+import asyncio
+import json
+
+from companion.config import Settings
+from companion.core.engine import Companion
+from companion.core.history import HistoryStore
+from companion.group.build import build_cast
+from companion.testing import ScriptedLLM, eventually
+from tests.cli.test_cli import companion as run_companion
+from tests.cli.test_cli import config_file
+
+
+def card(tmp_path, name: str, description: str, talkativeness: str = "0.5"):
+    path = tmp_path / f"{name.lower()}.json"
+    path.write_text(json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": {
+        "name": name, "description": description, "first_mes": "", "extensions": {"talkativeness": talkativeness},
+    }}))
+    return path
+
+
+def group_settings(tmp_path, *, banter: int = 0, luna_talk: str = "0.5", kai_talk: str = "0.5") -> Settings:
+    return Settings.model_validate({
+        "companion": {"data_dir": str(tmp_path / "data")},
+        "memory": {"enabled": False},
+        "characters": [
+            {"card": str(card(tmp_path, "Luna", "Luna is a cheerful streamer who loves chess.", luna_talk)), "host": True},
+            {"card": str(card(tmp_path, "Kai", "Kai is Luna's sarcastic co-host.", kai_talk))},
+        ],
+        "group": {"banter": banter, "cohost_max_tokens": 40},
+    })
+
+
+def cast_on(settings: Settings, llm: ScriptedLLM, **options):
+    def host(own: Settings) -> Companion:
+        from companion.app import load_persona
+
+        return Companion(own, llm=llm, character=load_persona(own), history=HistoryStore(own.data_path() / "history.sqlite3"))
+
+    return build_cast(settings, host, lambda *_: None, **options)
+
+
+def system_of(prompt) -> str:
+    return prompt[0]["content"]
+
+
+async def test_both_named_both_answer_in_order_and_each_reads_the_other_as_someone_else(tmp_path):
+    """Naming both gets a reply from each, in order; the second reads the first's line as said by her, by name."""
+    llm = ScriptedLLM(["I am, obviously.", "Luna, you lost to a toaster yesterday."])
+    cast = cast_on(group_settings(tmp_path), llm)
+    await cast.start()
+    try:
+        lines = await cast.respond("Luna and Kai, which of you is better at chess?", speaker_name="Sam")
+        stored = await cast.host.history.recent("default", 10)
+    finally:
+        await cast.close(0)
+    assert [(line.character, line.text) for line in lines] == [
+        ("Luna", "I am, obviously."), ("Kai", "Luna, you lost to a toaster yesterday."),
+    ]
+    assert [(m.role, m.speaker_name) for m in stored] == [("user", "Sam"), ("assistant", "Luna"), ("assistant", "Kai")]
+    luna_prompt, kai_prompt = llm.prompts
+    assert "cheerful streamer" in system_of(luna_prompt) and "sarcastic co-host" in system_of(kai_prompt)
+    # Kai reads Luna's answer as Luna's words after Sam's question, never as his own (an assistant message)
+    assert not any(m["role"] == "assistant" and "obviously" in str(m["content"]) for m in kai_prompt)
+    last = kai_prompt[-1]
+    assert last["role"] == "user" and "Sam: Luna and Kai, which of you" in last["content"] and "Luna: I am, obviously." in last["content"]
+    assert llm.options[1].max_tokens == 40  # the co-host's shorter budget
+    assert any(s.startswith("\nLuna:") for s in llm.options[1].stop)  # he does not write her next line
+
+
+async def test_characters_banter_until_the_limit_then_the_person_speaks(tmp_path):
+    """Each line naming the other gets an answer, until [group] banter lines between them; then they stop."""
+    llm = ScriptedLLM(["Kai, tell them about the toaster.", "Luna, that never happened.", "Kai, it did!", "Luna, no.", "Kai?"])
+    cast = cast_on(group_settings(tmp_path, banter=2, luna_talk="1.0", kai_talk="0.0"), llm)
+    await cast.start()
+    try:
+        lines = await cast.respond("How was the chess tournament?")
+        cast.quiet = lambda: True
+        quiet_cast_lines = await cast.respond("And today?")
+    finally:
+        await cast.close(0)
+    assert [line.character for line in lines] == ["Luna", "Kai", "Luna"]  # Luna answered, then 2 lines of banter
+    assert [line.character for line in quiet_cast_lines] == ["Kai"]  # Luna spoke last; quiet mode: no banter
+
+
+async def test_barge_in_stops_the_speaker_and_the_lines_still_to_come(tmp_path):
+    """Interrupting while the first character speaks cancels the second's reply before it starts."""
+    llm = ScriptedLLM(["I think " + "very " * 60 + "much so.", "Never reached."], token_delay=0.02)
+    cast = cast_on(group_settings(tmp_path), llm)
+    await cast.start()
+    try:
+        task = asyncio.ensure_future(cast.respond("Luna and Kai, say something long."))
+        await eventually(lambda: cast._current is not None and llm.prompts, timeout=5, what="Luna speaking")
+        await asyncio.sleep(0.1)
+        assert cast.interrupt()
+        lines = await task
+    finally:
+        await cast.close(0)
+    assert [line.character for line in lines] == ["Luna"] and lines[0].result.interrupted
+    assert len(llm.prompts) == 1  # Kai was never asked
+
+
+async def test_each_character_keeps_its_own_memory_folder(tmp_path):
+    """The co-host's memory of people lives in characters/kai of the data folder, the host's where it always was."""
+    settings = group_settings(tmp_path)
+    settings.memory.enabled = True
+    made: list = []
+
+    def memory(own, llm, character):
+        made.append((character.name, own.data_path()))
+        return None
+
+    def host(own):
+        from companion.app import load_persona
+
+        return Companion(own, llm=ScriptedLLM(), character=load_persona(own), history=HistoryStore(own.data_path() / "h.sqlite3"))
+
+    build_cast(settings, host, memory)
+    assert made == [("Kai", tmp_path / "data" / "characters" / "kai")]
+
+
+async def test_chat_with_two_cards_prints_a_json_object_per_character(tmp_path, fake_openai):
+    """`companion chat -m ... --json` with two [[characters]] prints one JSON object from each character named."""
+    luna, kai = card(tmp_path, "Luna", "A cheerful streamer."), card(tmp_path, "Kai", "A sarcastic co-host.")
+    extra = f'[[characters]]\ncard = "{luna}"\nhost = true\n[[characters]]\ncard = "{kai}"\n[group]\nbanter = 0\n'
+    code, out, err = await run_companion(
+        "--config", config_file(tmp_path, fake_openai, extra), "chat", "-m", "Luna and Kai, which of you is better at chess?", "--json",
+    )
+    assert code == 0, err
+    replies = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert [r["character"] for r in replies] == ["Luna", "Kai"]
+    assert all(r["reply"] and not r["error"] for r in replies)
+    systems = [r["messages"][0]["content"] for r in fake_openai.requests if r.get("messages")]
+    assert any("cheerful streamer" in s for s in systems) and any("sarcastic co-host" in s for s in systems)
