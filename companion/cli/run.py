@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from companion.cli.common import EXIT_FAILURE, Command, user_error
 from companion.config import Settings
@@ -31,13 +33,24 @@ def _run(settings: Settings) -> int:
     except Exception as exc:  # noqa: BLE001 - turned into one clear line
         message = user_error(exc)
         if message is None:
-            import logging
-
             logging.getLogger("companion").exception("companion stopped on an unexpected error")
             message = f"unexpected {type(exc).__name__}: {exc} (details in {log_file})"
         print(f"error: {message}", file=sys.stderr)
         return EXIT_FAILURE
-    return 0
+    _leave_now()
+
+
+def _leave_now() -> NoReturn:
+    """A clean stop has saved and closed everything (history, the memory journal, the run file): leave at once.
+
+    Python's exit joins every worker thread first, and one may still be inside a model call nobody waits for
+    (whisper, llama.cpp, the embedder, a memory job journaled for the next start): measured under the soak's load,
+    0.4 s and more past the 2 s shutdown promise.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:
