@@ -147,21 +147,6 @@ def build_companion(settings: Settings, bus: EventBus | None = None) -> Companio
     )
 
 
-def group_host_settings(settings: Settings) -> Settings:
-    """``companion run`` with [[characters]]: the host speaks everywhere; the group answers in `companion chat` only
-    so far (the stage for voices, avatars, Discord and the web page is not built yet), which is said once."""
-    from companion.group.build import character_settings, host_index, is_group
-
-    if not is_group(settings):
-        return settings
-    entry = settings.characters[host_index(settings)]
-    log.warning(
-        "[[characters]]: %d characters are configured; `companion chat` answers with all of them, while `companion run` "
-        "is the host alone for now (card %r)", len(settings.characters), entry.card or "the default character",
-    )
-    return character_settings(settings, entry, host=True)
-
-
 def build_group(settings: Settings, bus: EventBus | None = None) -> "Cast":
     """The characters of ``[[characters]]`` (two or more) on one stage, nothing started yet."""
     from companion.group.build import build_cast
@@ -369,6 +354,7 @@ class Running:
         self.ports: dict[str, int | None] = {}  # written to run.json for `companion status`
         self.servers: list[Any] = []  # started servers, stopped (last first) at shutdown
         self.tasks: list[asyncio.Task[Any]] = []  # helpers cancelled at shutdown
+        self.cast: Cast | None = None  # [[characters]]: every character, the host being ``companion``
 
     async def serve(self, name: str, server: Any, url: str) -> int:
         """Start a server of ours (``start``/``stop``/``port``; host from ``[name]``): up until shutdown."""
@@ -399,7 +385,7 @@ class Part:
 async def _start_web(r: Running) -> None:
     from companion.adapters.web import WebChat
 
-    port = await r.serve("web", WebChat(r.companion, r.settings, voice_models=r.voice_models), "http://{host}:{port}/")
+    port = await r.serve("web", WebChat(r.companion, r.settings, voice_models=r.voice_models, cast=r.cast), "http://{host}:{port}/")
     r.say(f"{r.companion.character.name} is listening: open http://127.0.0.1:{port}/ in a browser (Ctrl+C to stop)")
 
 
@@ -486,17 +472,22 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     limit_malloc_arenas()  # days of uptime: glibc's per-thread arenas otherwise grow RSS with no object behind it
-    settings = group_host_settings(settings)
-    companion = build_companion(settings)
+    cast = build_group(settings) if len(settings.characters) >= 2 else None  # [[characters]]: a group on one stage
+    companion = cast.host if cast is not None else build_companion(settings)
+    settings = companion.settings  # in a group, the host's (its card)
     supervisor = Supervisor(companion.health)
     voice_models = VoiceModels(settings)  # one STT and one TTS for the microphone, the browser and Discord
     running = Running(companion, settings, supervisor, voice_models)
+    running.cast = cast
     lag_task: asyncio.Task[None] | None = None
     extensions: Extensions | None = None
     instance = InstanceFile(settings.data_path())
     try:
         log.info("starting: character %s, LLM %s", companion.character.name, companion.llm.name)
-        if not await _start_or_stop(companion.start(), stop):
+        if cast is not None:
+            log.warning("[[characters]]: %s answer together in the web chat and `companion chat`; voice, avatars, Discord, "
+                        "stream chat and games are the host's alone for now", " and ".join(cast.names))
+        if not await _start_or_stop((cast or companion).start(), stop):
             return
         supervisor.start(FunctionAdapter("llm", lambda s: watch_llm(companion, s)))
         parts = [part for part in PARTS if part.enabled(settings)]
@@ -528,7 +519,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
             async with asyncio.timeout_at(deadline):
                 # Stop replies first (queued ones and any still arriving too): one would otherwise hold its
                 # conversation's turn past the deadline.
-                companion.shut_down_replies()
+                for engine in cast.companions.values() if cast is not None else [companion]:
+                    engine.shut_down_replies()
                 await supervisor.stop(max(0.1, (deadline - loop.time()) / 2))
                 step("adapters")
                 if extensions is not None:
@@ -536,7 +528,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 for server in reversed(running.servers):
                     await server.stop()
                 step("servers")
-                await companion.close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)), whole_queue=False)
+                await (cast or companion).close(memory_grace=max(0.0, min(0.5, deadline - loop.time() - 0.5)), whole_queue=False)
                 await voice_models.close()
                 step("core")
             log.info("stopped in %.2f s (%s)", loop.time() - began, ", ".join(steps))

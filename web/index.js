@@ -6,11 +6,19 @@ const q = new URLSearchParams({ session });
 if (params.get("token")) q.set("token", params.get("token"));
 const logEl = document.getElementById("log"), statusEl = document.getElementById("status");
 const input = document.getElementById("text"), stopBtn = document.getElementById("stop");
-let ws, current = null, retry = 500;
+let ws, current = null, retry = 500, cast = [];
+const COLOURS = ["#c2185b", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a"];
 
-function bubble(role, text) {
+// In a group ([[characters]]) each reply says who speaks: a name in that character's colour above the text.
+function bubble(role, text, name) {
   const el = document.createElement("div");
-  el.className = "msg " + role; el.textContent = text;
+  el.className = "msg " + role;
+  if (name && cast.length > 1 && role === "assistant") {
+    const who = document.createElement("div"); who.className = "who"; who.textContent = name;
+    who.style.color = COLOURS[Math.max(0, cast.indexOf(name)) % COLOURS.length];
+    el.appendChild(who);
+  }
+  el.body = document.createElement("span"); el.body.textContent = text; el.appendChild(el.body);
   logEl.appendChild(el); logEl.scrollTop = logEl.scrollHeight; return el;
 }
 function connect() {
@@ -23,22 +31,23 @@ function connect() {
     const m = JSON.parse(ev.data);
     if (m.type === "hello") {
       document.getElementById("name").textContent = m.character; document.title = m.character;
+      cast = m.characters || [];
       logEl.innerHTML = "";
-      if (m.greeting) bubble("assistant", m.greeting.replace(/\[[A-Za-z][\w-]*\]\s*/g, ""));
-      for (const h of m.history) bubble(h.role, h.text);
+      if (m.greeting) bubble("assistant", m.greeting.replace(/\[[A-Za-z][\w-]*\]\s*/g, ""), m.host);
+      for (const h of m.history) bubble(h.role, h.text, h.name);
     } else if (m.type === "turn_start" && m.voice) {
       voiceBubble = bubble("assistant", ""); stopBtn.disabled = false; face.replying = true; face.listening = false;
     } else if (m.type === "turn_start") {
-      current = bubble("assistant", ""); stopBtn.disabled = false; face.replying = true;
+      current = bubble("assistant", "", m.character); stopBtn.disabled = false; face.replying = true;
     } else if (m.type === "token") {
       if (!current) current = bubble("assistant", "");
-      current.textContent += m.text; logEl.scrollTop = logEl.scrollHeight; face.wrote();
+      current.body.textContent += m.text; logEl.scrollTop = logEl.scrollHeight; face.wrote();
     } else if (m.type === "sentence") {
       face.emotions(m.emotions);
     } else if (m.type === "turn_end") {
       face.replying = false;
       if (current) {
-        current.textContent = m.reply || current.textContent;
+        current.body.textContent = m.reply || current.body.textContent;
         const meta = document.createElement("div"); meta.className = "meta";
         const t = m.timings || {};
         meta.textContent = (m.interrupted ? "stopped · " : "") + (m.error ? "error: " + m.error :
@@ -109,7 +118,7 @@ const medians = [];
 window.companionVoice = { framesPlayed: 0, turns: 0, playbackStarted: false };
 function voiceReply(text) {
   if (!voiceBubble) voiceBubble = bubble("assistant", "");
-  voiceBubble.textContent = (voiceBubble.textContent + " " + text).trim();
+  voiceBubble.body.textContent = (voiceBubble.body.textContent + " " + text).trim();
 }
 let analyser = null;
 function ctx() {

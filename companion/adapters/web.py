@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from aiohttp import WSMsgType, web
@@ -29,6 +29,7 @@ from companion.adapters.web_settings import SettingsAPI
 from companion.config import Settings, is_loopback
 from companion.config.masking import mask
 from companion.core.engine import Companion
+from companion.core.turn import TurnResult
 from companion.runtime import safejson
 from companion.runtime.events import AdapterStatus, Announcement, SentenceReady, TurnEnded
 from companion.runtime.resources import bundled
@@ -36,6 +37,9 @@ from companion.runtime.supervisor import normal_state
 from companion.runtime.tasks import spawn
 from companion.text.chunking import Sentence
 from companion.voice.build import VoiceModels
+
+if TYPE_CHECKING:
+    from companion.group.cast import Cast
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +56,11 @@ class WebChat:
     """Serves the chat page and websocket for one Companion."""
 
     def __init__(
-        self, companion: Companion, settings: Settings, *, web_root: Path | None = None, voice_models: VoiceModels | None = None
+        self, companion: Companion, settings: Settings, *, web_root: Path | None = None, voice_models: VoiceModels | None = None,
+        cast: Cast | None = None,
     ) -> None:
         self.companion = companion
+        self.cast = cast  # [[characters]]: the page's messages are answered by the group, each line with its name
         self.settings = settings
         self.web_root = web_root or bundled("web")
         self._settings_api = SettingsAPI(companion, settings)
@@ -236,6 +242,8 @@ class WebChat:
                             replying = asyncio.create_task(self._reply(ws, conversation, text.strip()))
                     elif kind == "stop":
                         self.companion.interrupt(conversation)
+                        if self.cast is not None:
+                            self.cast.interrupt()
                         if ws in self._voices:
                             self._voices[ws].stop_reply()
                     elif kind == "voice_start":
@@ -366,6 +374,8 @@ class WebChat:
 
     async def _api_stop(self, request: web.Request) -> web.Response:
         stopped = self.companion.interrupt_all()
+        if self.cast is not None and self.cast.interrupt():
+            stopped = stopped or ["group"]
         for voice in self._voices.values():
             voice.stop_reply()
         return web.json_response({"stopped": stopped})
@@ -436,53 +446,59 @@ class WebChat:
         recent = await self.companion.history.recent(conversation, 50)
         return {
             "type": "hello",
-            "character": self.companion.character.name,
+            "character": " & ".join(self.cast.names) if self.cast is not None else self.companion.character.name,
+            "characters": self.cast.names if self.cast is not None else [self.companion.character.name],
+            "host": self.companion.character.name,
             "greeting": self.companion.greeting(self._owner_name(), conversation_id=conversation),
-            "history": [{"role": m.role, "text": m.content} for m in recent if m.role in ("user", "assistant")],
+            "history": [
+                {"role": m.role, "text": m.content, "name": m.speaker_name} for m in recent if m.role in ("user", "assistant")
+            ],
         }
 
     async def _reply(self, ws: web.WebSocketResponse, conversation: str, text: str) -> None:
-        turn_id = {"id": ""}
+        turn = {"id": ""}  # the reply streaming now (in a group, one after another)
 
         async def on_token(chunk: str) -> None:
-            await self._send(ws, {"type": "token", "turn_id": turn_id["id"], "text": chunk})
+            await self._send(ws, {"type": "token", "turn_id": turn["id"], "text": chunk})
 
         async def on_sentence(sentence: Sentence) -> None:
             await self._send(
                 ws,
                 {
                     "type": "sentence",
-                    "turn_id": turn_id["id"],
+                    "turn_id": turn["id"],
                     "index": sentence.index,
                     "text": sentence.text,
                     "emotions": list(sentence.emotions),
                 },
             )
 
+        async def on_start(character: str, handle: Any) -> None:
+            turn["id"] = handle.id
+            await self._send(ws, {"type": "turn_start", "turn_id": handle.id, "character": character})
+
+        async def on_end(character: str, result: TurnResult) -> None:
+            await self._send(ws, {
+                "type": "turn_end", "turn_id": result.turn_id, "character": character, "reply": result.reply,
+                "emotions": result.emotions, "interrupted": result.interrupted, "error": result.error, "timings": result.timings_ms,
+            })
+
+        options: dict[str, Any] = {
+            "conversation_id": conversation, "speaker_id": "web", "speaker_name": self._owner_name(), "platform": "web",
+            "on_token": on_token, "on_sentence": on_sentence,
+        }
         try:
-            handle = self.companion.reply(
-                text, conversation_id=conversation, speaker_id="web", speaker_name=self._owner_name(), platform="web",
-                on_token=on_token, on_sentence=on_sentence,
-            )
-            turn_id["id"] = handle.id
-            await self._send(ws, {"type": "turn_start", "turn_id": handle.id})
+            if self.cast is not None:
+                await self.cast.respond(text, on_start=on_start, on_line=lambda line: on_end(line.character, line.result), **options)
+                return
+            handle = self.companion.reply(text, **options)
+            await on_start(self.companion.character.name, handle)
             result = await handle.wait()
         except Exception as exc:  # keep the socket alive whatever happens in a turn
             log.exception("web turn failed")
             await self._send(ws, {"type": "error", "message": f"the reply failed: {exc}"})
             return
-        await self._send(
-            ws,
-            {
-                "type": "turn_end",
-                "turn_id": result.turn_id,
-                "reply": result.reply,
-                "emotions": result.emotions,
-                "interrupted": result.interrupted,
-                "error": result.error,
-                "timings": result.timings_ms,
-            },
-        )
+        await on_end(self.companion.character.name, result)
 
     @staticmethod
     async def _send(ws: web.WebSocketResponse, data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ never over each other: a stage lock per cast, and each line waits for the one be
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class Cast:
         self._last: dict[str, str] = {}  # conversation -> the character who spoke last
         self._current: Any = None  # the reply on stage now (interrupt() stops it and what is queued)
         self._cancelled = False
+        self._on_start: Callable[[str, Any], Any] | None = None  # the group turn on stage: told as each reply starts
 
     @property
     def names(self) -> list[str]:
@@ -63,12 +65,13 @@ class Cast:
             if companion is not self.host:
                 await companion.start()
 
-    async def close(self, memory_grace: float = 0.5) -> None:
+    async def close(self, memory_grace: float = 0.5, *, whole_queue: bool = True) -> None:
         self.interrupt()
         for companion in self.companions.values():
             if companion is not self.host:
-                await companion.close(memory_grace)
-        await self.host.close(memory_grace)  # the shared LLM and history last
+                # at shutdown the host's grace is the one to spend: a co-host's queued memory work is journaled
+                await companion.close(memory_grace if whole_queue else 0.0, whole_queue=whole_queue)
+        await self.host.close(memory_grace, whole_queue=whole_queue)  # the shared LLM and history last
 
     def interrupt(self) -> bool:
         """Barge-in: stop whoever speaks and drop the lines still to come in this group turn."""
@@ -88,11 +91,13 @@ class Cast:
         speaker_name: str | None = None,
         platform: str = "cli",
         on_line: Callable[[Line], Any] | None = None,
+        on_start: Callable[[str, Any], Any] | None = None,
         **options: Any,
     ) -> list[Line]:
         """Every character's line for this message, in the order spoken (each heard before the next starts)."""
         async with self._stage:
             self._cancelled = False
+            self._on_start = on_start
             lines: list[Line] = []
             order = self.policy.answer_person(text, last_speaker=self._last.get(conversation_id, ""))
             for i, name in enumerate(order):
@@ -103,8 +108,7 @@ class Cast:
                 if line is None:
                     return lines
                 lines.append(line)
-                if on_line is not None:
-                    on_line(line)
+                await _call(on_line, line)
             exchanges = 0
             while lines and not self._cancelled:
                 nxt = self.policy.answer_character(lines[-1].character, lines[-1].text, exchanges=exchanges, quiet=self.quiet())
@@ -115,11 +119,11 @@ class Cast:
                     break
                 lines.append(line)
                 exchanges += 1
-                if on_line is not None:
-                    on_line(line)
+                await _call(on_line, line)
             return lines
 
     async def _answer(self, name: str, before: Line, conversation_id: str, speaker_id: str, platform: str, options: dict[str, Any]) -> Line | None:
+        """``name`` answers the line ``before`` (already in the history)."""
         if not before.text.strip():
             return None  # nothing was heard of it: nothing to answer
         return await self._say(name, before.text, conversation_id, speaker_id, before.character, platform, before.character, options)
@@ -137,6 +141,7 @@ class Cast:
             others=others, answering=answering, **options,
         )
         self._current = handle
+        await _call(self._on_start, name, handle)
         try:
             result = await handle.wait()
         finally:
@@ -145,3 +150,11 @@ class Cast:
         if result.interrupted:
             self._cancelled = True  # stopped while speaking: the queued lines go too
         return Line(name, result)
+
+
+async def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
+    """A callback that may be a coroutine function (a web page's socket) or a plain one (the terminal)."""
+    if callback is not None:
+        out = callback(*args)
+        if inspect.isawaitable(out):
+            await out

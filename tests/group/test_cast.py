@@ -133,3 +133,36 @@ async def test_chat_with_two_cards_prints_a_json_object_per_character(tmp_path, 
     assert all(r["reply"] and not r["error"] for r in replies)
     systems = [r["messages"][0]["content"] for r in fake_openai.requests if r.get("messages")]
     assert any("cheerful streamer" in s for s in systems) and any("sarcastic co-host" in s for s in systems)
+
+
+async def test_the_web_page_gets_each_line_with_its_characters_name(tmp_path, fake_openai, settings_for):
+    """Over the page's websocket, a message naming both is answered by each in turn, each turn with its name."""
+    import aiohttp
+
+    from companion.adapters.web import WebChat
+    from companion.app import build_group
+
+    settings = settings_for(fake_openai)
+    settings.characters = group_settings(tmp_path).characters
+    cast = build_group(settings)
+    await cast.start()
+    chat = WebChat(cast.host, cast.host.settings, cast=cast)
+    await chat.start()
+    seen: list = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(f"http://127.0.0.1:{chat.port}/ws?session=g1") as ws:
+                hello = json.loads((await ws.receive(timeout=5)).data)
+                await ws.send_str(json.dumps({"type": "chat", "text": "Kai and Luna, who wins at chess?"}))
+                while sum(m["type"] == "turn_end" for m in seen) < 2:
+                    seen.append(json.loads((await ws.receive(timeout=10)).data))
+            async with http.ws_connect(f"http://127.0.0.1:{chat.port}/ws?session=g1") as ws:
+                again = json.loads((await ws.receive(timeout=5)).data)
+    finally:
+        await chat.stop()
+        await cast.close(0)
+    assert hello["characters"] == ["Luna", "Kai"] and hello["host"] == "Luna"
+    starts = [m["character"] for m in seen if m["type"] == "turn_start"]
+    ends = [(m["character"], bool(m["reply"])) for m in seen if m["type"] == "turn_end"]
+    assert starts == ["Kai", "Luna"] and ends == [("Kai", True), ("Luna", True)]
+    assert [(h["role"], h["name"]) for h in again["history"]][-2:] == [("assistant", "Kai"), ("assistant", "Luna")]
