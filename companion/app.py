@@ -150,8 +150,9 @@ def build_companion(settings: Settings, bus: EventBus | None = None) -> Companio
 def build_group(settings: Settings, bus: EventBus | None = None) -> "Cast":
     """The characters of ``[[characters]]`` (two or more) on one stage, nothing started yet."""
     from companion.group.build import build_cast
+    from companion.voice.build import build_tts
 
-    return build_cast(settings, lambda own: build_companion(own, bus), build_memory)
+    return build_cast(settings, lambda own: build_companion(own, bus), build_memory, build_tts)
 
 
 def build_moderator(settings: Settings) -> Moderator | None:

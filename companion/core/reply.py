@@ -39,7 +39,7 @@ from companion.core.prompt import (
     prompt_language,
     window_step,
 )
-from companion.core.speech import Speech, Voice, VoiceRouter
+from companion.core.speech import Speech, Synthesizer, Voice, VoiceRouter
 from companion.core.turn import SentenceSink, TokenSink, Turn, TurnResult
 from companion.llm.base import LLM, GenerationOptions, Message, Priority
 from companion.llm.slot_state import conversation_key
@@ -147,6 +147,7 @@ class Reply:
         voices: Sequence[Voice] | None = None,
         others: Sequence[str] = (),
         answering: str = "",
+        tts: Synthesizer | None = None,
     ) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.host = host
@@ -167,6 +168,7 @@ class Reply:
         # an earlier character answered first): then the message is neither stored again nor learned from.
         self.others = tuple(others)
         self.answering = answering
+        self.tts = tts  # her own voice on the outputs the reply is routed to (a group's co-host), else theirs
         self.started = time.perf_counter()
         self.turn: Turn | None = None  # the LLM round in progress
         self.first_turn: Turn | None = None  # its marks time the reply (prompt_ready, first_sentence, ...)
@@ -411,7 +413,7 @@ class Reply:
             if voices:
                 # Where the reply is only heard, stopping the speech stops the reply; where it is also
                 # posted as text (Discord), it stops the audio only: the text was delivered whole.
-                self.speech = Speech(voices, on_interrupt=self._stop if self.traits.heard else None)
+                self.speech = Speech(voices, on_interrupt=self._stop if self.traits.heard else None, tts=self.tts)
         if self.speech is not None and not self.interrupted:
             self.speech.say(sentence)
 

@@ -148,10 +148,12 @@ class Speech:
         *,
         on_interrupt: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        tts: Synthesizer | None = None,
     ) -> None:
         self.voices = sorted(dict.fromkeys(voices), key=id)  # a fixed order to take floors in: no deadlock
         self.on_interrupt = on_interrupt  # a barge-in on an output stops the reply being written too
         self._clock = clock
+        self.tts = tts  # another voice than each output's own (a group's co-host speaks in hers, on the same outputs)
         self._queue: asyncio.Queue[Sentence | None] = asyncio.Queue()
         self.interrupted = False
         self.first_audio_at: float | None = None  # first synthesised chunk
@@ -255,7 +257,8 @@ class Speech:
         text = sentence.speech.strip()
         engines: dict[int, tuple[Synthesizer, list[Voice]]] = {}
         for voice in self._held:
-            engines.setdefault(id(voice.tts), (voice.tts, []))[1].append(voice)
+            tts = self.tts or voice.tts
+            engines.setdefault(id(tts), (tts, []))[1].append(voice)
         for tts, voices in engines.values():
             started = self._clock()
             try:

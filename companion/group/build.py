@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from companion.character.persona import Character, default_character, load_character, resolve_card
 from companion.config import Settings
 from companion.config.sections import CharacterEntry
-from companion.group.cast import Cast
+from companion.group.cast import Cast, OwnVoice
 from companion.group.policy import GroupMember, GroupPolicy
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def build_cast(
     settings: Settings,
     build_host: Callable[[Settings], Companion],
     build_memory: Callable[[Settings, LLM, Character], MemoryManager | None],
+    build_voice: Callable[[Settings], OwnVoice] | None = None,
     **cast_options: Any,
 ) -> Cast:
     """Every character's engine (nothing started yet): the host built as a single character would be, the
@@ -78,6 +79,7 @@ def build_cast(
     host = build_host(character_settings(settings, entries[hosting], host=True))
     companions: list[Companion] = []
     members: list[GroupMember] = []
+    voices: dict[str, OwnVoice] = {}
     for i, entry in enumerate(entries):
         if i == hosting:
             companion = host
@@ -91,5 +93,7 @@ def build_cast(
                 memory=build_memory(own, host.llm, character), moderator=host.moderator, owns_shared=False,
             )
         companions.append(companion)
+        if entry.voice and i != hosting and build_voice is not None:  # the host's voice is every output's own
+            voices[companion.character.display_name] = build_voice(companion.settings)
         members.append(GroupMember(companion.character.display_name, talkativeness(entry, companion.character), host=i == hosting))
-    return Cast(companions, GroupPolicy(members, banter=settings.group.banter), **cast_options)
+    return Cast(companions, GroupPolicy(members, banter=settings.group.banter), voices=voices, **cast_options)

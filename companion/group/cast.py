@@ -13,8 +13,9 @@ import inspect
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from companion.core.speech import Synthesizer
 from companion.core.turn import TurnResult
 from companion.group.policy import GroupPolicy
 
@@ -23,7 +24,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cast", "Line"]
+__all__ = ["Cast", "Line", "OwnVoice"]
+
+
+class OwnVoice(Synthesizer, Protocol):
+    """A character's own TTS engine (voice.tts.base.TTS): loaded at start, released at close."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +50,17 @@ class Line:
 class Cast:
     """Answers a person's message with one or more characters, then lets them talk among themselves a little."""
 
-    def __init__(self, companions: Sequence[Companion], policy: GroupPolicy, *, quiet: Callable[[], bool] = lambda: False) -> None:
+    def __init__(
+        self, companions: Sequence[Companion], policy: GroupPolicy, *, quiet: Callable[[], bool] = lambda: False,
+        voices: dict[str, OwnVoice] | None = None,
+    ) -> None:
         self.companions = {c.character.display_name: c for c in companions}
         missing = [m.name for m in policy.members if m.name not in self.companions]
         if missing:
             raise ValueError(f"no engine for {', '.join(missing)} in the group")
         self.policy = policy
         self.host = self.companions[policy.host.name]
+        self.voices = voices or {}  # character -> her own TTS ([[characters]] voice), spoken on the host's outputs
         self.quiet = quiet  # the stream's quiet mode: only the answer to the person, no banter
         self._stage = asyncio.Lock()  # one stage: two characters never talk over each other
         self._last: dict[str, str] = {}  # conversation -> the character who spoke last
@@ -60,6 +73,8 @@ class Cast:
         return [m.name for m in self.policy.members]
 
     async def start(self) -> None:
+        for tts in self.voices.values():
+            await tts.start()
         await self.host.start()  # opens the shared LLM and history first
         for companion in self.companions.values():
             if companion is not self.host:
@@ -72,6 +87,8 @@ class Cast:
                 # at shutdown the host's grace is the one to spend: a co-host's queued memory work is journaled
                 await companion.close(memory_grace if whole_queue else 0.0, whole_queue=whole_queue)
         await self.host.close(memory_grace, whole_queue=whole_queue)  # the shared LLM and history last
+        for tts in self.voices.values():
+            await tts.close()
 
     def interrupt(self) -> bool:
         """Barge-in: stop whoever speaks and drop the lines still to come in this group turn."""
@@ -136,9 +153,11 @@ class Cast:
             return None
         companion = self.companions[name]
         others = [n for n in self.names if n != name]
+        if companion is not self.host:  # one stage: every character is heard where the host is, in her own voice
+            options = {**options, "voices": self.host.voices.route(conversation_id, platform)}
         handle = companion.reply(
             text, conversation_id=conversation_id, speaker_id=speaker_id, speaker_name=speaker_name, platform=platform,
-            others=others, answering=answering, **options,
+            others=others, answering=answering, tts=self.voices.get(name), **options,
         )
         self._current = handle
         await _call(self._on_start, name, handle)

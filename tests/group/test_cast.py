@@ -166,3 +166,74 @@ async def test_the_web_page_gets_each_line_with_its_characters_name(tmp_path, fa
     ends = [(m["character"], bool(m["reply"])) for m in seen if m["type"] == "turn_end"]
     assert starts == ["Kai", "Luna"] and ends == [("Kai", True), ("Luna", True)]
     assert [(h["role"], h["name"]) for h in again["history"]][-2:] == [("assistant", "Kai"), ("assistant", "Luna")]
+
+
+class Recorder:
+    """An audio output that keeps what each sentence was written with (its text and its voice's rate)."""
+
+    first_play_at = None
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, int]] = []
+        self.busy = False
+
+    def begin(self) -> None: ...
+
+    def write(self, index, text, samples, rate) -> None:
+        if not self.written or self.written[-1] != (text, rate):
+            self.written.append((text, rate))
+
+    def end_sentence(self, index) -> None: ...
+
+    def clear(self) -> str:
+        return ""
+
+    def heard(self) -> str:
+        return " ".join(t for t, _ in self.written)
+
+    async def wait_for_playout(self) -> None: ...
+
+
+class Beep:
+    """A voice known by its rate: 16 kHz is the host's outputs' own, 22.05 kHz Kai's."""
+
+    def __init__(self, rate: int) -> None:
+        self.sample_rate = rate
+        self.started = self.closed = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def synthesize(self, text):
+        import numpy as np
+
+        yield np.full(160, 0.1, np.float32)
+
+
+async def test_each_character_speaks_in_her_own_voice_on_the_hosts_outputs(tmp_path):
+    """Both lines are heard on the speaker the host speaks on, one after the other, the co-host's in his own voice."""
+    from companion.core.speech import Voice
+
+    llm = ScriptedLLM(["I am, obviously.", "Luna, you lost to a toaster."])
+    settings = group_settings(tmp_path)
+    settings.characters[1].voice = "kai.onnx"
+    kai_voice = Beep(22_050)
+
+    def host(own: Settings) -> Companion:
+        from companion.app import load_persona
+
+        return Companion(own, llm=llm, character=load_persona(own), history=HistoryStore(own.data_path() / "h.sqlite3"))
+
+    cast = build_cast(settings, host, lambda *_: None, lambda own: kai_voice if own.voice.tts.voice == "kai.onnx" else None)
+    speaker = Recorder()
+    cast.host.voices.add(Voice("speaker", speaker, Beep(16_000), owns="voice".__eq__))
+    await cast.start()
+    try:
+        await cast.respond("Luna and Kai, who is better at chess?", conversation_id="voice", platform="voice")
+    finally:
+        await cast.close(0)
+    assert speaker.written == [("I am, obviously.", 16_000), ("Luna, you lost to a toaster.", 22_050)]
+    assert kai_voice.started and kai_voice.closed
