@@ -5,6 +5,7 @@
 (async () => {
   const params = new URLSearchParams(location.search);
   const token = params.get("token");
+  const who = (params.get("character") || "").toLowerCase();
   const tokenQuery = token ? "?token=" + encodeURIComponent(token) : "";
   const settings = await avatarSettings(tokenQuery);
   const el = document.getElementById("avatar");
@@ -25,9 +26,11 @@
     ws.onopen = () => { retry = 500; };
     ws.onmessage = (ev) => {
       const m = JSON.parse(ev.data);
-      if (m.type === "level") avatar.setLevel(m.value);
-      else if (m.type === "emotion") avatar.setEmotion(m.emotion);
-      else if (m.type === "state") avatar.setState(m.state);
+      // In a group, /avatar?character=NAME is one character's: another's speech leaves her mouth shut and her face idle.
+      const others = who && m.character && m.character.toLowerCase() !== who;
+      if (m.type === "level") avatar.setLevel(others ? 0 : m.value);
+      else if (m.type === "emotion") { if (!others) avatar.setEmotion(m.emotion); }
+      else if (m.type === "state") avatar.setState(others ? "idle" : m.state);
     };
     ws.onclose = () => { avatar.setLevel(0); setTimeout(connect, retry); retry = Math.min(retry * 2, 8000); };
   }

@@ -17,7 +17,7 @@ function connect() {
   const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/events?" + q);
   ws.onmessage = (ev) => {
     const m = JSON.parse(ev.data);
-    if (m.type === "caption") { show(sub, m.text); clearTimeout(clearTimer); }
+    if (m.type === "caption") { show(sub, m.character ? `${m.character}: ${m.text}` : m.text); clearTimeout(clearTimer); }
     else if (m.type === "answering" && p.get("chat") === "1") show(chat, m.user ? `${m.user}: ${m.text}` : m.text);
     else if (m.type === "turn_end") later();
   };

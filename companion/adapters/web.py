@@ -64,7 +64,7 @@ class WebChat:
         self.settings = settings
         self.web_root = web_root or bundled("web")
         self._settings_api = SettingsAPI(companion, settings)
-        self.avatar = AvatarFeed(companion, settings, self._broadcast, lambda: len(self._event_sockets))
+        self.avatar = AvatarFeed(companion, settings, self._broadcast, lambda: len(self._event_sockets), group=cast is not None)
         self.token = settings.web_token()
         self._runner: BoundedRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
@@ -105,6 +105,13 @@ class WebChat:
         app.router.add_static("/static/", self.web_root, show_index=False)
         return app
 
+    def _caption(self, event: SentenceReady) -> None:
+        """What she says now, for the overlay (OBS) and the avatar pages; in a group, with who says it."""
+        caption: dict[str, Any] = {"type": "caption", "text": event.text}
+        if self.cast is not None:
+            caption["character"] = self.avatar.character
+        self._broadcast(caption)
+
     def _announce(self, event: Announcement) -> None:
         """Reminders and timers reach the browsers showing that conversation."""
         for ws, conversation in list(self._conversation_of.items()):
@@ -117,7 +124,7 @@ class WebChat:
 
         bus = self.companion.bus
         self._undo_events = [
-            bus.subscribe(SentenceReady, lambda e: self._broadcast({"type": "caption", "text": e.text})),
+            bus.subscribe(SentenceReady, self._caption),
             bus.subscribe(TurnEnded, lambda e: self._broadcast({"type": "turn_end", "interrupted": e.interrupted})),
             bus.subscribe(ChatAnswering, lambda e: self._broadcast({"type": "answering", "user": e.user_name, "text": e.text, "platform": e.platform})),
             bus.subscribe(AdapterStatus, self._on_status),

@@ -34,7 +34,7 @@ _CONTENT_TYPES = {"png": "image/png", "webp": "image/webp", "gif": "image/gif", 
 
 class AvatarFeed:
     def __init__(self, companion: "Companion", settings: "Settings", broadcast: Callable[[dict[str, Any]], None],
-                 listeners: Callable[[], int]) -> None:
+                 listeners: Callable[[], int], *, group: bool = False) -> None:
         self.companion = companion
         self.settings = settings
         self.broadcast = broadcast
@@ -43,13 +43,16 @@ class AvatarFeed:
         self._undo: list[Any] = []
         self._task: asyncio.Task[None] | None = None
         self._last_level = 0.0
+        # a group ([[characters]]): every message says whose it is, and /avatar?character=NAME moves for hers only
+        self.group = group
+        self.character = ""  # who has the stage now
 
     def start(self) -> None:
         bus = self.companion.bus
         self._undo = [
-            bus.subscribe(EmotionCue, lambda e: self.broadcast({"type": "emotion", "emotion": e.emotion})),
+            bus.subscribe(EmotionCue, lambda e: self._send({"type": "emotion", "emotion": e.emotion})),
             bus.subscribe(SpeechStarted, lambda e: self._state(self.states.speech_started())),
-            bus.subscribe(TurnStarted, lambda e: self._state(self.states.turn_started())),
+            bus.subscribe(TurnStarted, self._turn_started),
             bus.subscribe(TurnEnded, lambda e: self._state(self.states.turn_ended(time.perf_counter()))),
             bus.subscribe(BargedIn, lambda e: self._level(0.0, force=True)),
         ]
@@ -62,12 +65,19 @@ class AvatarFeed:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
+    def _turn_started(self, event: TurnStarted) -> None:
+        self.character = event.character
+        self._state(self.states.turn_started())
+
+    def _send(self, message: dict[str, Any]) -> None:
+        self.broadcast({**message, "character": self.character} if self.group else message)
+
     def _state(self, state: str) -> None:
-        self.broadcast({"type": "state", "state": state})
+        self._send({"type": "state", "state": state})
 
     def _level(self, value: float, force: bool = False) -> None:
         if value > 0 or self._last_level > 0 or force:
-            self.broadcast({"type": "level", "value": round(value, 4)})
+            self._send({"type": "level", "value": round(value, 4)})
         self._last_level = value
 
     async def _levels(self) -> None:

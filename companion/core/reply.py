@@ -224,7 +224,7 @@ class Reply:
             prompt = await self._prepare()
             if self._voices is None:
                 self._voices = host.voices.route(self.conversation_id, self.platform)  # where this reply is heard
-            host.bus.publish(TurnStarted(self.id, self.conversation_id, self.speaker_id))
+            host.bus.publish(TurnStarted(self.id, self.conversation_id, self.speaker_id, host.character.display_name))
             try:
                 result = await self._generate(prompt)
                 heard = await self._hear_out(result)

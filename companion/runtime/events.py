@@ -30,6 +30,7 @@ class TurnStarted(Event):
     turn_id: str
     conversation_id: str
     speaker_id: str
+    character: str = ""  # who answers (a group has several; the avatar of each moves only for her own)
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,11 +151,16 @@ async def test_the_web_page_gets_each_line_with_its_characters_name(tmp_path, fa
     seen: list = []
     try:
         async with aiohttp.ClientSession() as http:
+            events = await http.ws_connect(f"http://127.0.0.1:{chat.port}/events")  # the overlay's and avatars' feed
             async with http.ws_connect(f"http://127.0.0.1:{chat.port}/ws?session=g1") as ws:
                 hello = json.loads((await ws.receive(timeout=5)).data)
                 await ws.send_str(json.dumps({"type": "chat", "text": "Kai and Luna, who wins at chess?"}))
                 while sum(m["type"] == "turn_end" for m in seen) < 2:
                     seen.append(json.loads((await ws.receive(timeout=10)).data))
+            feed: list = []
+            while not any(m["type"] == "caption" and m.get("character") == "Luna" for m in feed):
+                feed.append(json.loads((await events.receive(timeout=5)).data))
+            await events.close()
             async with http.ws_connect(f"http://127.0.0.1:{chat.port}/ws?session=g1") as ws:
                 again = json.loads((await ws.receive(timeout=5)).data)
     finally:
@@ -166,6 +171,11 @@ async def test_the_web_page_gets_each_line_with_its_characters_name(tmp_path, fa
     ends = [(m["character"], bool(m["reply"])) for m in seen if m["type"] == "turn_end"]
     assert starts == ["Kai", "Luna"] and ends == [("Kai", True), ("Luna", True)]
     assert [(h["role"], h["name"]) for h in again["history"]][-2:] == [("assistant", "Kai"), ("assistant", "Luna")]
+    # the overlay's captions and the avatars' cues say whose they are: Kai's first, then Luna's
+    said = [(m["character"], m["text"]) for m in feed if m["type"] == "caption"]
+    assert said[0][0] == "Kai" and said[-1][0] == "Luna" and all(text for _, text in said)
+    assert {m["character"] for m in feed if m["type"] in ("emotion", "state")} <= {"Kai", "Luna"}
+    assert [m["character"] for m in feed if m["type"] == "emotion"][:1] == ["Kai"]
 
 
 class Recorder:
