@@ -315,14 +315,16 @@ class InstanceFile:
             pass
 
 
-def _stream_parts(companion: Companion, settings: Settings, supervisor: Supervisor) -> Any:
+def _stream_parts(companion: Companion, settings: Settings, supervisor: Supervisor, cast: "Cast | None" = None) -> Any:
     """Twitch and/or YouTube chat into one StreamChat; each platform is its own supervised adapter (one failing
     does not stop the others, and each reconnects on the supervisor's delays). Returns the StreamChat."""
     from companion.stream.chat import StreamChat
     from companion.stream.twitch import TokenStore, TwitchEventSub
     from companion.stream.youtube import YouTubeChat
 
-    chat = StreamChat(companion, settings)
+    chat = StreamChat(companion, settings, cast=cast)
+    if cast is not None:
+        cast.quiet = lambda: settings.stream.quiet  # quiet mode: each answers when asked, no banter
 
     def status(name: str) -> Any:
         return lambda state, detail: companion.bus.publish(AdapterStatus(name, state, detail))
@@ -414,7 +416,7 @@ async def _start_avatar(r: Running) -> None:
 
 
 async def _start_stream(r: Running) -> None:
-    chat = _stream_parts(r.companion, r.settings, r.supervisor)
+    chat = _stream_parts(r.companion, r.settings, r.supervisor, r.cast)
     r.supervise("stream", lambda stop: chat.run(stop))
 
 
@@ -486,8 +488,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     try:
         log.info("starting: character %s, LLM %s", companion.character.name, companion.llm.name)
         if cast is not None:
-            log.warning("[[characters]]: %s answer together in the web chat and `companion chat`; voice, avatars, Discord, "
-                        "stream chat and games are the host's alone for now", " and ".join(cast.names))
+            log.warning("[[characters]]: %s answer together in the web chat, stream chat, `companion chat` and on the "
+                        "host's voices; VTube Studio, Discord and games are the host's alone for now", " and ".join(cast.names))
         if not await _start_or_stop((cast or companion).start(), stop):
             return
         supervisor.start(FunctionAdapter("llm", lambda s: watch_llm(companion, s)))

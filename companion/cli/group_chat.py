@@ -62,6 +62,8 @@ def _printer(args: argparse.Namespace) -> Any:
 
 
 async def _one_message(cast: Cast, args: argparse.Namespace, speaker_name: str | None, images: list[str]) -> int:
+    if args.platform in ("twitch", "youtube"):
+        return await _stream_message(cast, args, speaker_name)
     lines = await cast.respond(
         args.message, conversation_id=args.conversation, speaker_id=args.speaker, speaker_name=speaker_name,
         platform="cli", images=images, on_line=_printer(args),
@@ -92,3 +94,20 @@ async def _interactive(cast: Cast, args: argparse.Namespace, speaker_name: str |
                 current.uncancel()
             cast.interrupt()  # Ctrl+C stops whoever speaks and the lines still to come
             await task
+
+
+async def _stream_message(cast: Cast, args: argparse.Namespace, speaker_name: str | None) -> int:
+    """One chat message through the path a Twitch/YouTube message takes, answered by the group."""
+    from companion.stream.chat import StreamChat
+    from companion.stream.message import ChatMessage
+
+    chat = StreamChat(cast.host, cast.host.settings, cast=cast)
+    outcome = chat.ingest(ChatMessage(args.platform, args.speaker, speaker_name or args.speaker, args.message))
+    candidate = chat.prioritiser.next() if outcome == "queued" else None
+    if candidate is None:
+        out = {"answered": False, "reason": outcome, "platform": args.platform, "speaker": args.speaker}
+        print(json.dumps(out) if args.json else f"not answered: {outcome}")
+        return 0
+    chat.on_line = _printer(args)
+    result = await chat.answer(candidate)
+    return EXIT_FAILURE if result.error else 0

@@ -14,7 +14,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from companion.core.moderation import Moderator
 from companion.llm.base import Priority
@@ -65,9 +65,14 @@ class SpeakUpPolicy:
 
 
 class StreamChat:
-    def __init__(self, companion: "Companion", settings: "Settings", *, posters: dict[str, Poster] | None = None) -> None:
+    def __init__(
+        self, companion: "Companion", settings: "Settings", *, posters: dict[str, Poster] | None = None, cast: Any = None,
+    ) -> None:
         cfg = settings.stream
         self.companion = companion
+        # [[characters]] (companion.group.Cast): chat is answered by the group; a viewer may name one of them
+        self.cast = cast
+        self.on_line: Callable[[Any], Any] | None = None  # told of each character's line (`companion chat --platform`)
         self.settings = settings
         self.moderator = companion.moderator or Moderator(cfg.blocked_terms, blocked_users=cfg.blocked_users, replacement=cfg.replacement)
         known = {k: v for k, v in cfg.weights.items() if k in Weights.__dataclass_fields__}
@@ -107,6 +112,8 @@ class StreamChat:
         else:
             text, speaker, name = _event_text(msg), msg.speaker_id, msg.user_name
         self.companion.bus.publish(ChatAnswering(platform, name, text if msg is None else msg.text))
+        if self.cast is not None:
+            return await self._answer_as_group(candidate, text, platform, speaker, name)
         handle = self.companion.reply(
             text, conversation_id=f"stream:{platform}", speaker_id=speaker, speaker_name=name, platform=platform
         )
@@ -118,6 +125,26 @@ class StreamChat:
             except Exception as exc:  # noqa: BLE001 - chat posting is best effort
                 log.warning("stream: could not post to %s: %s", platform, exc)
         result = await handle.wait()
+        self.answers.append((candidate, result))
+        return result
+
+    async def _answer_as_group(self, candidate: Candidate, text: str, platform: str, speaker: str, name: str) -> "TurnResult":
+        """Each character who answers posts her line to chat under her name, once it has been said."""
+
+        async def post(line: Any) -> None:
+            if self.on_line is not None:
+                self.on_line(line)
+            poster = self.posters.get(platform)
+            if poster is not None and line.result.reply and not line.result.error:
+                try:
+                    await poster(platform, f"{line.character}: {line.result.reply}"[:500])
+                except Exception as exc:  # noqa: BLE001 - chat posting is best effort
+                    log.warning("stream: could not post to %s: %s", platform, exc)
+
+        lines = await self.cast.respond(
+            text, conversation_id=f"stream:{platform}", speaker_id=speaker, speaker_name=name, platform=platform, on_line=post,
+        )
+        result = lines[0].result if lines else _nothing_said()
         self.answers.append((candidate, result))
         return result
 
@@ -176,3 +203,9 @@ def _event_text(msg: ChatMessage) -> str:
     what = descriptions.get(msg.kind, msg.kind)
     return f"({what}) {msg.text}".strip()
 
+
+def _nothing_said() -> "TurnResult":
+    """A group turn stopped before anyone spoke (barge-in, shutdown)."""
+    from companion.core.turn import TurnResult
+
+    return TurnResult("", "", [], [], True, None, {})

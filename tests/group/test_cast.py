@@ -247,3 +247,29 @@ async def test_each_character_speaks_in_her_own_voice_on_the_hosts_outputs(tmp_p
         await cast.close(0)
     assert speaker.written == [("I am, obviously.", 16_000), ("Luna, you lost to a toaster.", 22_050)]
     assert kai_voice.started and kai_voice.closed
+
+
+async def test_stream_chat_is_answered_by_the_character_a_viewer_names(tmp_path):
+    """A viewer who names Kai gets Kai's answer, posted to chat under his name; quiet mode lets nobody banter."""
+    from companion.stream.chat import StreamChat
+    from companion.stream.message import ChatMessage
+
+    llm = ScriptedLLM(["Chess, obviously. Luna cheats.", "I do not!"])
+    settings = group_settings(tmp_path, banter=2, luna_talk="1.0", kai_talk="1.0")
+    posted: list[str] = []
+
+    async def post(platform: str, text: str) -> None:
+        posted.append(text)
+
+    cast = cast_on(settings, llm)
+    await cast.start()
+    try:
+        chat = StreamChat(cast.host, cast.host.settings, posters={"twitch": post}, cast=cast)
+        cast.quiet = lambda: True  # the stream's quiet mode
+        assert chat.ingest(ChatMessage("twitch", "v1", "viewer1", "hey Kai, what's your favourite game?")) == "queued"
+        await chat.answer(chat.prioritiser.next())
+        stored = await cast.host.history.recent("stream:twitch", 10)
+    finally:
+        await cast.close(0)
+    assert posted == ["Kai: Chess, obviously. Luna cheats."]  # named: Kai alone; quiet: Luna does not answer back
+    assert [m.speaker_name for m in stored] == ["viewer1", "Kai"]
