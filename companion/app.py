@@ -423,7 +423,7 @@ async def _start_stream(r: Running) -> None:
 async def _start_discord(r: Running) -> None:
     from companion.adapters.discord.bot import run_discord
 
-    r.supervise("discord", lambda stop: run_discord(r.companion, r.settings, stop, r.voice_models))
+    r.supervise("discord", lambda stop: run_discord(r.companion, r.settings, stop, r.voice_models, r.cast))
 
 
 async def _start_minecraft(r: Running) -> None:
@@ -488,8 +488,11 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     try:
         log.info("starting: character %s, LLM %s", companion.character.name, companion.llm.name)
         if cast is not None:
-            log.warning("[[characters]]: %s answer together in the web chat, stream chat, `companion chat` and on the "
-                        "host's voices; VTube Studio, Discord and games are the host's alone for now", " and ".join(cast.names))
+            log.warning(
+                "[[characters]]: %s answer together in the web chat, stream chat, Discord (one bot, each line under its "
+                "name), `companion chat` and on the host's voices; VTube Studio and games are the host's alone for now",
+                " and ".join(cast.names),
+            )
         if not await _start_or_stop((cast or companion).start(), stop):
             return
         supervisor.start(FunctionAdapter("llm", lambda s: watch_llm(companion, s)))

@@ -273,3 +273,27 @@ async def test_stream_chat_is_answered_by_the_character_a_viewer_names(tmp_path)
         await cast.close(0)
     assert posted == ["Kai: Chess, obviously. Luna cheats."]  # named: Kai alone; quiet: Luna does not answer back
     assert [m.speaker_name for m in stored] == ["viewer1", "Kai"]
+
+
+async def test_one_discord_bot_posts_each_characters_line_under_her_name(tmp_path, fake_openai, settings_for):
+    """In a group, the Discord bot answers a message naming both with two posts, each starting with who says it."""
+    from companion.adapters.discord.bot import DiscordAdapter
+    from companion.app import build_group
+    from tests.adapters.discord.fakes import Channel, Guild, Message, User
+
+    settings = settings_for(fake_openai)
+    settings.characters = group_settings(tmp_path).characters
+    settings.discord.debounce_seconds = 0.05
+    settings.discord.channels = [99]
+    cast = build_group(settings)
+    await cast.start()
+    adapter = DiscordAdapter(cast.host, cast.host.settings, bot_user_id=1, cast=cast)
+    channel = Channel(99, Guild())
+    try:
+        await adapter.on_message(Message(User(5, "Alice"), "Luna and Kai, who is better at chess?", channel))
+        await eventually(lambda: adapter.answered == 2, timeout=10, what="two answers")
+    finally:
+        await adapter.close()
+        await cast.close(0)
+    posts = [text for text, _ in channel.sent]
+    assert len(posts) == 2 and posts[0].startswith("**Luna**: Hello there!") and posts[1].startswith("**Kai**: "), posts

@@ -23,6 +23,7 @@ from companion.voice.playback import PlaybackBuffer
 if TYPE_CHECKING:
     from companion.config import Settings
     from companion.core.engine import Companion
+    from companion.core.turn import TurnResult
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,11 @@ class GuildVoice:
 
 
 class DiscordAdapter:
-    def __init__(self, companion: "Companion", settings: "Settings", *, bot_user_id: int = 0, voice_models: Any = None) -> None:
+    def __init__(
+        self, companion: "Companion", settings: "Settings", *, bot_user_id: int = 0, voice_models: Any = None, cast: Any = None,
+    ) -> None:
         self.companion = companion
+        self.cast = cast  # [[characters]] (companion.group.Cast): one bot, each character's line under her name
         self.settings = settings
         self.cfg = settings.discord
         self.bot_user_id = bot_user_id
@@ -144,19 +148,27 @@ class DiscordAdapter:
         if voice is not None:
             voice.conversations.add(conversation)  # the router speaks this channel's replies in the voice channel
             self.companion.voices.interrupt(voice.buffer)  # a new reply replaces what she was still saying
-        handle = self.companion.reply(
-            text or "(sent an image)",
-            conversation_id=conversation,
-            speaker_id=f"discord:{last.author.id}",
-            speaker_name=last.author.display_name,
-            platform="discord",
-            images=images,
-        )
+        options: dict[str, Any] = {
+            "conversation_id": conversation, "speaker_id": f"discord:{last.author.id}",
+            "speaker_name": last.author.display_name, "platform": "discord", "images": images,
+        }
+        if self.cast is not None:
+            async with channel.typing():
+                await self.cast.respond(
+                    text or "(sent an image)", on_line=lambda line: self._post(last, line.result, f"**{line.character}**: "), **options
+                )
+            return
+        handle = self.companion.reply(text or "(sent an image)", **options)
         async with channel.typing():
             result = await handle.written()  # posted at once; the voice channel goes on speaking it
+        await self._post(last, result)
+
+    async def _post(self, last: Any, result: "TurnResult", prefix: str = "") -> None:
+        """The reply to ``last`` in its channel, in pieces Discord accepts, with reactions for its emotions."""
         if result.error and not result.reply:
             return
-        pieces = split_reply(result.reply)
+        channel = last.channel
+        pieces = split_reply(prefix + result.reply)
         allowed = _allowed_mentions(self.cfg.ping_users)
         for i, piece in enumerate(pieces):
             if i == 0:
@@ -357,7 +369,9 @@ def build_commands(adapter: DiscordAdapter) -> list[Any]:
     return [ask, forget, persona, join, leave, mute]
 
 
-async def run_discord(companion: "Companion", settings: "Settings", stop: asyncio.Event, voice_models: Any = None) -> None:
+async def run_discord(
+    companion: "Companion", settings: "Settings", stop: asyncio.Event, voice_models: Any = None, cast: Any = None,
+) -> None:
     """Run the bot until ``stop``; discord.py reconnects the gateway itself, we report status."""
     try:
         import discord
@@ -375,7 +389,7 @@ async def run_discord(companion: "Companion", settings: "Settings", stop: asynci
     intents.voice_states = True
     client = discord.Client(intents=intents, allowed_mentions=_allowed_mentions(settings.discord.ping_users))
     tree = app_commands.CommandTree(client)
-    adapter = DiscordAdapter(companion, settings, voice_models=voice_models)
+    adapter = DiscordAdapter(companion, settings, voice_models=voice_models, cast=cast)
     for command in build_commands(adapter):
         tree.add_command(command)
 
