@@ -144,6 +144,7 @@ async def test_the_web_page_gets_each_line_with_its_characters_name(tmp_path, fa
 
     settings = settings_for(fake_openai)
     settings.characters = group_settings(tmp_path).characters
+    settings.group.banter = 0
     cast = build_group(settings)
     await cast.start()
     chat = WebChat(cast.host, cast.host.settings, cast=cast)
@@ -283,6 +284,7 @@ async def test_one_discord_bot_posts_each_characters_line_under_her_name(tmp_pat
 
     settings = settings_for(fake_openai)
     settings.characters = group_settings(tmp_path).characters
+    settings.group.banter = 0
     settings.discord.debounce_seconds = 0.05
     settings.discord.channels = [99]
     cast = build_group(settings)

@@ -165,8 +165,8 @@ class DiscordAdapter:
 
     async def _post(self, last: Any, result: "TurnResult", prefix: str = "") -> None:
         """The reply to ``last`` in its channel, in pieces Discord accepts, with reactions for its emotions."""
-        if result.error and not result.reply:
-            return
+        if not result.reply.strip():
+            return  # nothing to post (a failure with no text, or everything left out as a repeat)
         channel = last.channel
         pieces = split_reply(prefix + result.reply)
         allowed = _allowed_mentions(self.cfg.ping_users)
