@@ -198,8 +198,9 @@ async def local_server_hint(settings: Settings) -> str | None:
     return None
 
 
-def build_game_server(companion: Companion, settings: Settings, *, port: int | None = None) -> "NeuroGameServer":
-    """The Neuro game API server, deciding with the companion's LLM and commenting in its voice."""
+def build_game_server(companion: Companion, settings: Settings, *, port: int | None = None, cast: "Cast | None" = None) -> "NeuroGameServer":
+    """The Neuro game API server, deciding with the companion's LLM and commenting in its voice (in a group, the
+    host plays and a co-host comments; the host may answer within [group] banter)."""
     from companion.adapters.neuro_api import NeuroGameServer
     from companion.games.decider import ActionDecider
 
@@ -213,14 +214,14 @@ def build_game_server(companion: Companion, settings: Settings, *, port: int | N
 
     async def comment(conversation: str, text: str) -> None:
         game = conversation.split(":", 1)[-1]
-        await companion.respond(
-            f"(in the game {game}) {text}",
-            conversation_id=conversation,
-            speaker_id=conversation,
-            speaker_name=game,
-            platform="game",
-            priority=Priority.COMMENTARY,  # a forced action or a person's message preempts it
-        )
+        options: dict[str, Any] = {
+            "conversation_id": conversation, "speaker_id": conversation, "speaker_name": game, "platform": "game",
+            "priority": Priority.COMMENTARY,  # a forced action or a person's message preempts it
+        }
+        if cast is not None:
+            await cast.respond(f"(in the game {game}) {text}", first=cast.commentator(), **options)
+            return
+        await companion.respond(f"(in the game {game}) {text}", **options)
 
     return NeuroGameServer(
         decider,
@@ -393,7 +394,7 @@ async def _start_web(r: Running) -> None:
 
 
 async def _start_games(r: Running) -> None:
-    port = await r.serve("games", build_game_server(r.companion, r.settings), "ws://{host}:{port}")
+    port = await r.serve("games", build_game_server(r.companion, r.settings, cast=r.cast), "ws://{host}:{port}")
     r.say(f"games can connect: NEURO_SDK_WS_URL=ws://127.0.0.1:{port}")
 
 
@@ -490,7 +491,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if cast is not None:
             log.warning(
                 "[[characters]]: %s answer together in the web chat, stream chat, Discord (one bot, each line under its "
-                "name), `companion chat` and on the host's voices; VTube Studio and games are the host's alone for now",
+                "name), games (the host plays), `companion chat` and on the host's voices; VTube Studio moves the host's "
+                "model alone for now",
                 " and ".join(cast.names),
             )
         if not await _start_or_stop((cast or companion).start(), stop):

@@ -72,6 +72,11 @@ class Cast:
     def names(self) -> list[str]:
         return [m.name for m in self.policy.members]
 
+    def commentator(self) -> str:
+        """Who comments on what the host does in a game: the most talkative of the others."""
+        others = [m for m in self.policy.members if m.name != self.policy.host.name]
+        return max(others, key=lambda m: m.talkativeness).name if others else self.policy.host.name
+
     async def start(self) -> None:
         for tts in self.voices.values():
             await tts.start()
@@ -109,14 +114,18 @@ class Cast:
         platform: str = "cli",
         on_line: Callable[[Line], Any] | None = None,
         on_start: Callable[[str, Any], Any] | None = None,
+        first: str = "",
         **options: Any,
     ) -> list[Line]:
-        """Every character's line for this message, in the order spoken (each heard before the next starts)."""
+        """Every character's line for this message, in the order spoken (each heard before the next starts).
+
+        ``first``: who answers (a game event: the co-host comments while the host plays); else the policy picks.
+        """
         async with self._stage:
             self._cancelled = False
             self._on_start = on_start
             lines: list[Line] = []
-            order = self.policy.answer_person(text, last_speaker=self._last.get(conversation_id, ""))
+            order = [first] if first else self.policy.answer_person(text, last_speaker=self._last.get(conversation_id, ""))
             for i, name in enumerate(order):
                 if i == 0:
                     line = await self._say(name, text, conversation_id, speaker_id, speaker_name, platform, "", options)

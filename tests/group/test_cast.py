@@ -299,3 +299,21 @@ async def test_one_discord_bot_posts_each_characters_line_under_her_name(tmp_pat
         await cast.close(0)
     posts = [text for text, _ in channel.sent]
     assert len(posts) == 2 and posts[0].startswith("**Luna**: Hello there!") and posts[1].startswith("**Kai**: "), posts
+
+
+async def test_in_a_game_the_host_plays_and_the_co_host_comments(tmp_path):
+    """The game server decides as the host; what happens in the game is commented on by the co-host."""
+    from companion.app import build_game_server
+
+    llm = ScriptedLLM(["Nice move, Luna. Almost competent."])
+    cast = cast_on(group_settings(tmp_path), llm)
+    await cast.start()
+    try:
+        server = build_game_server(cast.host, cast.host.settings, port=0, cast=cast)
+        assert server.display_name == "Luna"  # the host plays
+        await server.commentator("game:chess", "I did move: e2e4 opens the centre")
+        stored = await cast.host.history.recent("game:chess", 5)
+    finally:
+        await cast.close(0)
+    assert [(m.role, m.speaker_name) for m in stored] == [("user", "chess"), ("assistant", "Kai")]
+    assert "sarcastic co-host" in llm.prompts[0][0]["content"]
