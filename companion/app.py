@@ -402,6 +402,7 @@ async def _start_avatar(r: Running) -> None:
     try:
         from companion.avatar.avatar import RETRY_CAP_S, Avatar
         from companion.avatar.cli import resolve_url, token_path
+        from companion.group.build import host_index, slug
     except ImportError as exc:
         log.error("avatar is off: %s; pip install 'companion[avatar]'", exc)
         return
@@ -409,11 +410,24 @@ async def _start_avatar(r: Running) -> None:
 
     async def run(stop: asyncio.Event) -> None:
         if not avatars:
-            url = await resolve_url(r.settings)
-            avatars.append(Avatar(r.settings.avatar, r.companion.bus, r.companion.audio_level, token_path=token_path(r.settings), url=url))
+            host = r.settings.characters[host_index(r.settings)] if r.cast is not None else None
+            url = host.vts_url if host is not None and host.vts_url else await resolve_url(r.settings)
+            avatars.append(Avatar(
+                r.settings.avatar, r.companion.bus, r.companion.audio_level, token_path=token_path(r.settings), url=url,
+                character=r.companion.character.display_name if r.cast is not None else "", name="avatar",
+            ))
         await avatars[0].run(stop)
 
     r.supervise("avatar", run, max_delay=RETRY_CAP_S)
+    if r.cast is None:
+        return
+    for entry, name in zip(r.settings.characters, r.cast.names, strict=True):  # a co-host's own VTube Studio model
+        if entry.vts_url and name != r.companion.character.display_name:
+            own = Avatar(
+                r.settings.avatar, r.companion.bus, r.companion.audio_level, url=entry.vts_url, character=name,
+                token_path=token_path(r.settings).with_name(f"vtube_studio_token_{slug(name)}"),
+            )
+            r.supervise(own.name, own.run, max_delay=RETRY_CAP_S)
 
 
 async def _start_stream(r: Running) -> None:
@@ -491,8 +505,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if cast is not None:
             log.warning(
                 "[[characters]]: %s answer together in the web chat, stream chat, Discord (one bot, each line under its "
-                "name), games (the host plays), `companion chat` and on the host's voices; VTube Studio moves the host's "
-                "model alone for now",
+                "name), games (the host plays), `companion chat`, on the host's voices and on each VTube Studio model",
                 " and ".join(cast.names),
             )
         if not await _start_or_stop((cast or companion).start(), stop):

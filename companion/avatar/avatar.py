@@ -48,9 +48,13 @@ class Avatar(Adapter):
 
     def __init__(
         self, cfg: "AvatarSection", bus: "EventBus", level: AudioLevel, *, token_path: Any, url: str | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, character: str = "", name: str = "",
     ) -> None:
         self.cfg = cfg
+        # In a group ([[characters]]), each character's model is its own Avatar: it moves for her lines only.
+        self.character = character
+        self.on_stage = ""  # who speaks now (TurnStarted.character)
+        self.name = name or (f"avatar:{character}" if character else "avatar")  # its line on /health
         self.clock = level.clock  # lip sync reads the level on the clock it was recorded with
         self.sleep = sleep
         self.bus = bus
@@ -80,22 +84,22 @@ class Avatar(Adapter):
         of the app coming back), and waits 30 s after a refused authorisation, which only the user can fix.
         """
         self._unsubscribe = [
-            self.bus.subscribe(EmotionCue, self._on_emotion),
+            self.bus.subscribe(EmotionCue, lambda e: self._on_emotion(e) if self._mine() else None),
             # The same state rules as the built-in web avatar (avatar/states.py), so both can run at once and agree.
-            self.bus.subscribe(TurnStarted, lambda e: self._set_state(self.states.turn_started())),
+            self.bus.subscribe(TurnStarted, self._turn_started),
             self.bus.subscribe(SpeechStarted, lambda e: self._set_state(self.states.speech_started())),
             self.bus.subscribe(TurnEnded, lambda e: self._set_state(self.states.turn_ended(self.clock()))),
         ]
         try:
             await self._session(stop)
             if not stop.is_set():
-                self.bus.publish(AdapterStatus("avatar", "reconnecting", "VTube Studio went away"))
+                self.bus.publish(AdapterStatus(self.name, "reconnecting", "VTube Studio went away"))
                 raise AvatarUnavailable("VTube Studio went away")
         except AvatarAuthError as exc:
-            self.bus.publish(AdapterStatus("avatar", "error", str(exc)))
+            self.bus.publish(AdapterStatus(self.name, "error", str(exc)))
             raise RetryLater(str(exc), 30.0) from None
         except (AvatarError, ApiError, OSError) as exc:
-            self.bus.publish(AdapterStatus("avatar", "reconnecting", str(exc)))
+            self.bus.publish(AdapterStatus(self.name, "reconnecting", str(exc)))
             raise
         finally:
             self.connected.clear()
@@ -109,7 +113,7 @@ class Avatar(Adapter):
         await self.client.request("EventSubscriptionRequest", {"eventName": "ModelLoadedEvent", "subscribe": True, "config": {}})
         await self._load_hotkeys()
         self.connected.set()
-        self.bus.publish(AdapterStatus("avatar", "connected", f"VTube Studio at {self.client.url}"))
+        self.bus.publish(AdapterStatus(self.name, "connected", f"VTube Studio at {self.client.url}"))
         log.info("avatar: connected to VTube Studio (%d hotkeys)", len(self.hotkeys))
         lips = asyncio.create_task(self._lipsync(), name="avatar-lipsync")
         closed = asyncio.create_task(self.client.closed.wait())
@@ -143,6 +147,15 @@ class Avatar(Adapter):
             else:
                 self.emotion_map[emotion] = hotkey
 
+    def _turn_started(self, event: TurnStarted) -> None:
+        self.on_stage = event.character
+        if self._mine():
+            self._set_state(self.states.turn_started())
+
+    def _mine(self) -> bool:
+        """Whether what is said now is this avatar's to act out (always, outside a group)."""
+        return not self.character or not self.on_stage or self.on_stage == self.character
+
     # -- lip sync -----------------------------------------------------------------
 
     async def _lipsync(self) -> None:
@@ -151,7 +164,7 @@ class Avatar(Adapter):
         last_sent, last_value = 0.0, -1.0
         while True:
             now = self.clock()
-            level = self.level.at(now)
+            level = self.level.at(now) if self._mine() else 0.0  # another character's voice: her mouth stays shut
             value = self.mouth.step(level)
             speaking = value > 0 or level > 0
             self._set_state(self.states.level(level, now))

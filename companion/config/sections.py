@@ -57,6 +57,11 @@ class CharacterEntry(_Section):
         description="How readily she joins in unnamed, 0-1 (SillyTavern's talkativeness); -1: the card's, else 0.5.",
     )
     max_tokens: int = Field(0, ge=0, description="Reply budget; 0: [llm] max_tokens for the host, [group] cohost_max_tokens for the others.")
+    vts_url: str = Field(
+        "",
+        description="VTube Studio API of this character's model (a second VTube Studio on its own port, e.g. "
+        "ws://127.0.0.1:8002); it moves for her lines only. Empty: the host's is [avatar] url; a co-host has none.",
+    )
 
 
 class GroupSection(_Section):

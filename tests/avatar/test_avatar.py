@@ -165,3 +165,44 @@ async def test_reconnects_reauthenticates_and_resubscribes(vts, tmp_path):
     assert avatar.emotion_map["embarrassed"].hotkey_id == "hk-blush"
     stop.set()
     await task
+
+
+async def test_in_a_group_each_model_moves_its_mouth_for_its_own_character_only(tmp_path):
+    """Two characters, two VTube Studio models: while Kai speaks only Kai's mouth opens, then only Luna's."""
+    clock = VirtualClock()
+    bus, level = EventBus(), AudioLevel(clock=clock)
+    servers = [await FakeVTS().start(), await FakeVTS().start()]
+    avatars = [
+        Avatar(AvatarSection(enabled=True, lipsync_hz=20), bus, level, token_path=tmp_path / f"tok{i}", url=server.url,
+               sleep=clock.sleep, character=name)
+        for i, (server, name) in enumerate(zip(servers, ("Luna", "Kai"), strict=True))
+    ]
+    supervisor = Supervisor(HealthBoard().attach(bus), first_delay=0.1)
+    for avatar in avatars:
+        supervisor.start(avatar)
+    task = asyncio.create_task(supervisor.done())
+    for avatar in avatars:
+        await asyncio.wait_for(avatar.connected.wait(), 5)
+    assert [a.name for a in avatars] == ["avatar:Luna", "avatar:Kai"]  # each its own line on /health
+    buffer, output = await paced(clock, level)
+
+    async def speak(name: str) -> list[float]:
+        """The loudest mouth each model showed while ``name`` spoke a second."""
+        before = [len(s.injections) for s in servers]
+        bus.publish(TurnStarted("t-" + name, "stage", "local", name))
+        buffer.push(0, "line", tone(1.0), 16000, final=True)
+        await clock.advance(1.2)
+        for server, avatar in zip(servers, avatars, strict=True):
+            await received(server, avatar)
+        return [max((v["MouthOpen"] for _, v in s.injections[b:]), default=0.0) for s, b in zip(servers, before, strict=True)]
+
+    try:
+        kai_speaks, luna_speaks = await speak("Kai"), await speak("Luna")
+    finally:
+        await output.close()
+        supervisor.stop_event.set()
+        await task
+        for server in servers:
+            await server.stop()
+    assert kai_speaks[0] == 0.0 and kai_speaks[1] > 0.5
+    assert luna_speaks[0] > 0.5 and luna_speaks[1] == 0.0
