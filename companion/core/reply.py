@@ -291,7 +291,8 @@ class Reply:
             tools=tuple(host.tool_specs(ctx)),
             priority=self.priority,
             stop=tuple(stop_strings(names, host.character.name)),
-            cache_key=conversation_key(conversation_id),
+            # a group: each character's prompt differs from its first token, so each keeps her own cached state
+            cache_key=conversation_key(f"{conversation_id}#{host.character.display_name}" if self.others else conversation_id),
         )
         prompt = _Prompt(
             name, items, [], lore, memory_block, person, forget, ctx, options,

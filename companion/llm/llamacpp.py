@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 __all__ = ["LlamaCppLLM"]
 
 _END = object()
+MAX_PREFIXES = 8  # warmed prompt starts remembered (one per character of a group; a persona switch adds one)
 
 
 def _import_xllamacpp() -> Any:
@@ -102,6 +103,7 @@ class LlamaCppLLM(LLM):
         self._states: SlotStates | None = None  # saved slot states (None: not kept)
         self._slots = SlotPicker(parallel)
         self._prefix = ""  # the key of the stable prompt start warmed last
+        self._prefixes: dict[str, int] = {}  # every warmed prompt start (a group warms one per character): key -> messages
         self._api_key = secrets.token_urlsafe(24)
         self._saving: set[asyncio.Task[None]] = set()
         self._token_counts: dict[str, int] = {}
@@ -278,6 +280,9 @@ class LlamaCppLLM(LLM):
         """
         key = prefix_key(messages)
         self._prefix = key
+        self._prefixes[key] = len(messages)
+        while len(self._prefixes) > MAX_PREFIXES:
+            del self._prefixes[next(iter(self._prefixes))]
         if self._server is None:
             await self.start()
         if self._states is not None and self._states.has(key):
@@ -293,6 +298,17 @@ class LlamaCppLLM(LLM):
         await self._save_speed()
         if self._saving:  # the first reply should find the prefix's slot free (and the file written)
             await asyncio.wait(set(self._saving), timeout=5.0)
+
+    def _prefix_for(self, messages: list[Message]) -> str:
+        """The warmed prompt start ``messages`` begin with: a new conversation starts from it, not from nothing.
+
+        In a group each character has her own system prompt, so her own start; checked by hashing the first
+        messages (a few kB), not assumed from the last one warmed.
+        """
+        for key, count in reversed(self._prefixes.items()):
+            if len(messages) > count and prefix_key(messages[:count]) == key:
+                return key
+        return self._prefix
 
     # -- slot states on disk ---------------------------------------------------------------
 
@@ -389,7 +405,7 @@ class LlamaCppLLM(LLM):
         request = self._request(messages, options)
         slot: int | None = None
         if self._states is not None:
-            picked = self._slots.acquire(options.cache_key, self._saved, self._prefix)
+            picked = self._slots.acquire(options.cache_key, self._saved, self._prefix_for(messages))
             if picked is not None:
                 slot, restore = picked
                 if restore is not None:

@@ -66,6 +66,8 @@ async def test_both_named_both_answer_in_order_and_each_reads_the_other_as_someo
     last = kai_prompt[-1]
     assert last["role"] == "user" and "Sam: Luna and Kai, which of you" in last["content"] and "Luna: I am, obviously." in last["content"]
     assert llm.options[1].max_tokens == 40  # the co-host's shorter budget
+    # each keeps her own cached prompt state: two prompts that differ from the first token never share one slot
+    assert llm.options[0].cache_key == "conversation:default#Luna" and llm.options[1].cache_key == "conversation:default#Kai"
     assert any(s.startswith("\nLuna:") for s in llm.options[1].stop)  # he does not write her next line
 
 

@@ -104,3 +104,18 @@ def test_a_state_is_only_there_once_written_whole(tmp_path: Path):
     assert not states.has("k")
     states.commit("k")
     assert states.has("k") and states.path("k").read_bytes() == b"state"
+
+
+def test_each_character_of_a_group_starts_from_her_own_warmed_prefix():
+    """Two system prompts warmed: a new conversation picks the one its prompt begins with, not the last warmed."""
+    from companion.llm.llamacpp import LlamaCppLLM
+
+    llm = LlamaCppLLM()
+    luna = [{"role": "system", "content": "You are Luna."}]
+    kai = [{"role": "system", "content": "You are Kai."}, {"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    for start in (luna, kai):  # what warm() records, in the order the characters start
+        llm._prefix = prefix_key(start)
+        llm._prefixes[llm._prefix] = len(start)
+    assert llm._prefix_for([*luna, {"role": "user", "content": "Sam: hello"}]) == prefix_key(luna)
+    assert llm._prefix_for([*kai, {"role": "user", "content": "Sam: hello"}]) == prefix_key(kai)
+    assert llm._prefix_for([{"role": "system", "content": "someone else"}, {"role": "user", "content": "x"}]) == prefix_key(kai)
