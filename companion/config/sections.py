@@ -57,6 +57,11 @@ class CharacterEntry(_Section):
         description="How readily she joins in unnamed, 0-1 (SillyTavern's talkativeness); -1: the card's, else 0.5.",
     )
     max_tokens: int = Field(0, ge=0, description="Reply budget; 0: [llm] max_tokens for the host, [group] cohost_max_tokens for the others.")
+    discord_token_env: str = Field(
+        "",
+        description="Environment variable with this co-host's own Discord bot token: her lines are posted by her bot. "
+        "Empty: the host's bot posts them under her name.",
+    )
     vts_url: str = Field(
         "",
         description="VTube Studio API of this character's model (a second VTube Studio on its own port, e.g. "

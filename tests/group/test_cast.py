@@ -319,3 +319,47 @@ async def test_in_a_game_the_host_plays_and_the_co_host_comments(tmp_path):
         await cast.close(0)
     assert [(m.role, m.speaker_name) for m in stored] == [("user", "chess"), ("assistant", "Kai")]
     assert "sarcastic co-host" in llm.prompts[0][0]["content"]
+
+
+class StandInBot:
+    """A co-host's own logged-in bot, as discord.py's Client: it sees the same channel under its own connection."""
+
+    def __init__(self, channel_id: int) -> None:
+        from tests.adapters.discord.fakes import Channel, Guild
+
+        self.channel = Channel(channel_id, Guild())
+
+    def get_channel(self, channel_id: int):
+        return self.channel if channel_id == self.channel.id else None
+
+
+async def test_a_co_host_with_her_own_discord_bot_posts_her_lines_herself(tmp_path, fake_openai, settings_for):
+    """@-mentioning Kai's bot addresses Kai: the host's bot hears it, and Kai's line is posted by Kai's bot, unprefixed."""
+    from companion.adapters.discord.bot import DiscordAdapter
+    from companion.app import build_group
+    from tests.adapters.discord.fakes import Channel, Guild, Message, User
+
+    settings = settings_for(fake_openai)
+    settings.characters = group_settings(tmp_path).characters
+    settings.group.banter = 0
+    settings.discord.debounce_seconds = 0.05
+    cast = build_group(settings)
+    await cast.start()
+    adapter = DiscordAdapter(cast.host, cast.host.settings, bot_user_id=1, cast=cast)
+    kai_bot, kai_user = StandInBot(42), User(77, "Kai", bot=True)
+    adapter.bots["Kai"], adapter.bot_names[kai_user.id] = kai_bot, "Kai"
+    channel = Channel(42, Guild())
+    asked = Message(User(5, "Alice"), "<@77> what's your favourite game?", channel, mentions=[kai_user])
+    try:
+        await adapter.on_message(asked)
+        await eventually(lambda: adapter.answered == 1, timeout=10, what="Kai's answer")
+        await adapter.on_message(Message(kai_user, "Hello there!", channel))  # her own post: never answered
+        await asyncio.sleep(0.2)
+    finally:
+        await adapter.close()
+        await cast.close(0)
+    assert channel.sent == []  # the host's bot said nothing itself
+    assert [text for text, _ in kai_bot.channel.sent] == ["Hello there! It is lovely to see you again, friend. How was your day?"]
+    assert kai_bot.channel.references == [asked]  # a reply to Alice's message
+    assert "Kai what's your favourite game?" in fake_openai.requests[0]["messages"][-1]["content"]  # @Kai named him
+    assert adapter.answered == 1

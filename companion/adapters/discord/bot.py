@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,7 +70,9 @@ class DiscordAdapter:
         self, companion: "Companion", settings: "Settings", *, bot_user_id: int = 0, voice_models: Any = None, cast: Any = None,
     ) -> None:
         self.companion = companion
-        self.cast = cast  # [[characters]] (companion.group.Cast): one bot, each character's line under her name
+        self.cast = cast  # [[characters]] (companion.group.Cast): the host's bot hears, each line is posted by...
+        self.bots: dict[str, Any] = {}  # ...the co-host's own bot (a logged-in discord.Client) where she has one,
+        self.bot_names: dict[int, str] = {}  # (their user ids: naming or answering one addresses that character)
         self.settings = settings
         self.cfg = settings.discord
         self.bot_user_id = bot_user_id
@@ -89,14 +92,15 @@ class DiscordAdapter:
     def facts(self, message: Any) -> MessageFacts:
         ref = getattr(message, "reference", None)
         resolved = getattr(ref, "resolved", None) if ref is not None else None
-        replies_to_bot = getattr(getattr(resolved, "author", None), "id", None) == self.bot_user_id
+        replied_to = getattr(getattr(resolved, "author", None), "id", None)
+        replies_to_bot = replied_to == self.bot_user_id or replied_to in self.bot_names
         channel = message.channel
         return MessageFacts(
             author_id=message.author.id,
             author_is_bot=bool(getattr(message.author, "bot", False)),
-            is_self=message.author.id == self.bot_user_id,
+            is_self=message.author.id == self.bot_user_id or message.author.id in self.bot_names,
             is_dm=getattr(message, "guild", None) is None,
-            mentions_bot=any(getattr(m, "id", None) == self.bot_user_id for m in getattr(message, "mentions", [])),
+            mentions_bot=any(getattr(m, "id", None) in (self.bot_user_id, *self.bot_names) for m in getattr(message, "mentions", [])),
             replies_to_bot=replies_to_bot,
             channel_id=channel.id,
             text=message.content or "",
@@ -131,6 +135,8 @@ class DiscordAdapter:
                 del self._timers[channel_id]  # one entry per channel with a burst in progress, not per channel ever seen
 
     def _clean(self, text: str) -> str:
+        for bot_id, name in self.bot_names.items():  # @Kai's bot: the message names Kai
+            text = re.sub(rf"<@!?{bot_id}>", name, text)
         return re.sub(rf"<@!?{self.bot_user_id}>", "", text).strip()
 
     async def answer(self, messages: list[Any]) -> None:
@@ -155,13 +161,25 @@ class DiscordAdapter:
         if self.cast is not None:
             async with channel.typing():
                 await self.cast.respond(
-                    text or "(sent an image)", on_line=lambda line: self._post(last, line.result, f"**{line.character}**: "), **options
+                    text or "(sent an image)", on_line=lambda line: self._post_line(last, line), **options
                 )
             return
         handle = self.companion.reply(text or "(sent an image)", **options)
         async with channel.typing():
             result = await handle.written()  # posted at once; the voice channel goes on speaking it
         await self._post(last, result)
+
+    async def _post_line(self, last: Any, line: Any) -> None:
+        """A group's line: by the character's own bot when she has one, else by this bot under her name."""
+        bot = self.bots.get(line.character)
+        if bot is None or not line.result.reply.strip():
+            await self._post(last, line.result, f"**{line.character}**: ")
+            return
+        channel = bot.get_channel(last.channel.id) or await bot.fetch_channel(last.channel.id)
+        allowed = _allowed_mentions(self.cfg.ping_users)
+        for i, piece in enumerate(split_reply(line.result.reply)):
+            await channel.send(piece, allowed_mentions=allowed, reference=last if i == 0 else None)
+        self.answered += 1
 
     async def _post(self, last: Any, result: "TurnResult", prefix: str = "") -> None:
         """The reply to ``last`` in its channel, in pieces Discord accepts, with reactions for its emotions."""
@@ -412,6 +430,7 @@ async def run_discord(
         await adapter.on_voice_state_update(member, before, after)
 
     runner = asyncio.create_task(client.start(token))
+    co_hosts = _co_host_bots(discord, adapter, settings, cast)
     stopping = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait({runner, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -430,3 +449,46 @@ async def run_discord(
         await client.close()
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+        for bot, task in co_hosts:
+            await bot.close()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def _co_host_bots(discord: Any, adapter: DiscordAdapter, settings: "Settings", cast: Any) -> list[tuple[Any, asyncio.Task[None]]]:
+    """A group's co-hosts with a token of their own ([[characters]] discord_token_env) log in as their own bots.
+
+    They only post their character's lines (the host's bot hears and decides); a token that is missing or
+    refused leaves that character's lines to the host's bot, under her name, and is said once.
+    """
+    if cast is None:
+        return []
+    started = []
+    for entry, name in zip(settings.characters, cast.names, strict=True):
+        if not entry.discord_token_env or name == cast.host.character.display_name:
+            continue
+        token = os.environ.get(entry.discord_token_env, "")
+        if not token:
+            log.warning("discord: %s has no bot token in %s; the host's bot posts her lines", name, entry.discord_token_env)
+            continue
+        bot = discord.Client(intents=discord.Intents.default(), allowed_mentions=_allowed_mentions(settings.discord.ping_users))
+
+        def ready(bot: Any = bot, name: str = name) -> Any:
+            async def on_ready() -> None:
+                adapter.bots[name] = bot
+                adapter.bot_names[bot.user.id] = name
+                log.info("discord: %s posts as %s", name, bot.user)
+
+            return on_ready
+
+        bot.event(ready())
+
+        async def login(bot: Any = bot, token: str = token, name: str = name) -> None:
+            try:
+                await bot.start(token)
+            except Exception as exc:  # noqa: BLE001 - her lines go on through the host's bot
+                log.warning("discord: %s's bot could not log in (%s); the host's bot posts her lines", name, type(exc).__name__)
+            adapter.bots.pop(name, None)
+
+        started.append((bot, asyncio.create_task(login(), name=f"discord-{name}")))
+    return started

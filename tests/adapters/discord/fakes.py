@@ -34,6 +34,7 @@ class Channel:
     guild: Guild | None = None
     name: str = "general"
     sent: list[tuple[str, Any]] = field(default_factory=list)
+    references: list[Any] = field(default_factory=list)
     typing_count: int = 0
 
     @contextlib.asynccontextmanager
@@ -41,8 +42,9 @@ class Channel:
         self.typing_count += 1
         yield
 
-    async def send(self, text: str, allowed_mentions: Any = None) -> None:
+    async def send(self, text: str, allowed_mentions: Any = None, reference: Any = None) -> None:
         self.sent.append((text, allowed_mentions))
+        self.references.append(reference)
 
 
 @dataclass
