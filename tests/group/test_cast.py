@@ -3,10 +3,13 @@
 import asyncio
 import json
 
+import pytest
+
 from companion.config import Settings
 from companion.core.engine import Companion
 from companion.core.history import HistoryStore
 from companion.group.build import build_cast
+from companion.group.cast import Line
 from companion.testing import ScriptedLLM, eventually
 from tests.cli.test_cli import companion as run_companion
 from tests.cli.test_cli import config_file
@@ -363,3 +366,37 @@ async def test_a_co_host_with_her_own_discord_bot_posts_her_lines_herself(tmp_pa
     assert kai_bot.channel.references == [asked]  # a reply to Alice's message
     assert "Kai what's your favourite game?" in fake_openai.requests[0]["messages"][-1]["content"]  # @Kai named him
     assert adapter.answered == 1
+
+
+@pytest.mark.slow
+async def test_two_characters_on_the_embedded_model_talk_like_two_people(tmp_path):
+    """On the embedded model and the defaults: each named character answers in her own words, with no script lines,
+    stage directions, or the other's lines written for her, and the co-host keeps it short."""
+    from companion.app import build_group
+    from companion.text.review import review_reply
+
+    settings = Settings()
+    settings.companion.data_dir = str(tmp_path / "data")
+    settings.characters = group_settings(tmp_path).characters
+    settings.group.banter = 0
+    cast = build_group(settings)
+    await cast.start()
+    spoken: list[Line] = []
+    try:
+        for text in ("Luna and Kai, which of you is better at chess?", "Kai, what do you do for fun?", "Luna, any plans for tonight?"):
+            spoken += await cast.respond(text, conversation_id="sam", speaker_id="sam", speaker_name="Sam")
+    finally:
+        await cast.close(0)
+    shown = "\n".join(f"- {line.character}: {line.text!r}" for line in spoken)
+    assert [line.character for line in spoken] == ["Luna", "Kai", "Kai", "Luna"], shown
+    problems: dict[str, int] = {}
+    for i, line in enumerate(spoken):
+        assert line.result.error is None, shown
+        earlier = [x.text for x in spoken[:i] if x.character == line.character][-3:]
+        review = review_reply(line.result.reply, [s.speech for s in line.result.sentences], earlier, line.character)
+        for key, value in review.counts().items():
+            problems[key] = problems.get(key, 0) + value
+        other = "Kai" if line.character == "Luna" else "Luna"
+        assert f"{other}:" not in line.text, shown  # never the other's line, written for her
+    assert {k: v for k, v in problems.items() if k != "copied" and v} == {}, shown
+    assert all(len(line.text) <= 350 for line in spoken if line.character == "Kai"), shown  # his 60-token budget

@@ -198,3 +198,47 @@ async def test_control_page_pulls_a_model_with_a_progress_bar(tmp_path, fake_ope
     finally:
         hub.stop()
     assert list((tmp_path / "hf").rglob(entry.file))
+
+
+async def test_a_group_shows_each_characters_name_in_the_page_and_overlay(tmp_path, fake_openai, settings_for):
+    """Two [[characters]]: the page shows each reply under its character's name, the overlay says who speaks."""
+    need_browser()
+    from playwright.async_api import async_playwright
+
+    from companion.app import build_group
+    from tests.group.test_cast import group_settings
+
+    settings = settings_for(fake_openai)
+    settings.characters = group_settings(tmp_path).characters
+    settings.group.banter = 0
+    cast = build_group(settings)
+    await cast.start()
+    chat = WebChat(cast.host, cast.host.settings, cast=cast)
+    await chat.start()
+    base = f"http://127.0.0.1:{chat.port}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+            try:
+                page = await browser.new_page()
+                overlay = await browser.new_page()
+                listening = len(chat._event_sockets)  # noqa: SLF001
+                await overlay.goto(base + "/overlay")
+                await eventually(lambda: len(chat._event_sockets) > listening, what="the overlay's /events socket")  # noqa: SLF001
+                await page.goto(base + "/")
+                await page.wait_for_function("() => document.getElementById('status').textContent === 'connected'")
+                assert await page.text_content("#name") == "Luna & Kai"
+                await page.fill("#text", "Luna and Kai, which of you is better at chess?")
+                await page.click("#send")
+                await page.wait_for_function("() => document.querySelectorAll('.assistant .who').length >= 2")
+                names = await page.eval_on_selector_all(".assistant .who", "els => els.map(e => e.textContent)")
+                colours = await page.eval_on_selector_all(".assistant .who", "els => els.map(e => getComputedStyle(e).color)")
+                await overlay.wait_for_function("() => document.getElementById('sub').textContent.startsWith('Kai: ')")
+                await page.screenshot(path=str(ARTIFACTS / "group-chat.png"))
+            finally:
+                await browser.close()
+    finally:
+        await chat.stop()
+        await cast.close(0)
+    assert names[-2:] == ["Luna", "Kai"] and colours[-2] != colours[-1]
