@@ -1,6 +1,7 @@
 """Who speaks next in a group of characters: pure logic, after SillyTavern's group activation.
 
-A person's message is answered first by the characters it names, in the order it names them; otherwise by
+A person's message is answered first by the characters it names, in the order it names them; one to all of
+them ("which of you...", "you two", "everyone") by all of them, the most talkative first; otherwise by
 "natural" order: each character joins with the chance of its talkativeness (a card's
 ``extensions.talkativeness``, 0.5 when it has none), and the host answers when nobody else would. After a
 character speaks, another may answer it: one it named first, else one who is talkative enough, up to
@@ -15,6 +16,12 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["GroupMember", "GroupPolicy"]
+
+# "Which of you...?", "you two", "everyone": a question to the whole group, which each of them answers.
+_EVERYONE = re.compile(
+    r"\b(?:(?:which|both|all|each|either|any|one|none|who) of you|you (?:two|both|all|guys)|everyone|everybody|y'all)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +58,8 @@ class GroupPolicy:
             return named
         # most talkative first; a tie keeps the configured order
         ranked = sorted(self.members, key=lambda m: -m.talkativeness)
+        if _EVERYONE.search(text):
+            return [m.name for m in ranked if m.name != last_speaker] + [m.name for m in ranked if m.name == last_speaker]
         joined = [m.name for m in ranked if m.name != last_speaker and self.rng.random() < m.talkativeness]
         if joined:
             return joined

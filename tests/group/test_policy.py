@@ -18,11 +18,19 @@ def test_a_character_named_answers_first_in_the_order_named():
     assert policy.named("Kaiser rolls are great") == []  # a longer word does not name Kai
 
 
+def test_a_question_to_all_of_them_is_answered_by_each():
+    """"Which of you...?" and "you two" get an answer from every character, the most talkative first."""
+    policy = GroupPolicy([GroupMember("Luna", 0.2, host=True), GroupMember("Kai", 0.7)], rng=random.Random(5))
+    for text in ("Which of you is better at chess?", "What are you two up to?", "Hi everyone!"):
+        assert policy.answer_person(text) == ["Kai", "Luna"]
+    assert policy.answer_person("Which of you is better at chess?", last_speaker="Kai") == ["Luna", "Kai"]
+
+
 def test_natural_order_follows_talkativeness_and_someone_always_answers():
     """Unnamed, the talkative join more often than the quiet, and the host answers when nobody else would."""
     chatty, shy = GroupMember("Ana", 0.9, host=False), GroupMember("Bo", 0.1, host=True)
     policy = GroupPolicy([chatty, shy], rng=random.Random(1))
-    answers = [policy.answer_person("how is everyone?") for _ in range(400)]
+    answers = [policy.answer_person("how is it going?") for _ in range(400)]
     assert all(answers)
     first_ana = sum(a[0] == "Ana" for a in answers)
     assert first_ana > 300
