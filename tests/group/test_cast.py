@@ -130,7 +130,7 @@ async def test_chat_with_two_cards_prints_a_json_object_per_character(tmp_path, 
     luna, kai = card(tmp_path, "Luna", "A cheerful streamer."), card(tmp_path, "Kai", "A sarcastic co-host.")
     extra = f'[[characters]]\ncard = "{luna}"\nhost = true\n[[characters]]\ncard = "{kai}"\n[group]\nbanter = 0\n'
     code, out, err = await run_companion(
-        "--config", config_file(tmp_path, fake_openai, extra), "chat", "-m", "Luna and Kai, which of you is better at chess?", "--json",
+        "--config", config_file(tmp_path, fake_openai, extra), "chat", "-m", "Which of you is better at chess?", "--json",
     )
     assert code == 0, err
     replies = [json.loads(line) for line in out.splitlines() if line.strip()]
