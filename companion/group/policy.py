@@ -67,6 +67,13 @@ class GroupPolicy:
             return [self.host.name]
         return [next(m.name for m in ranked if m.name != last_speaker)]
 
+    def starter(self) -> str:
+        """Who starts something in a quiet moment: one of them, the talkative more often; the host if none is."""
+        weights = [m.talkativeness for m in self.members]
+        if sum(weights) <= 0:
+            return self.host.name
+        return self.rng.choices(self.members, weights=weights)[0].name
+
     def answer_character(self, speaker: str, text: str, *, exchanges: int, quiet: bool = False) -> str | None:
         """Who answers what character ``speaker`` just said (the ``exchanges``-th line between characters since
         a person last spoke), or None: the characters let the person speak."""

@@ -179,14 +179,15 @@ class StreamChat:
         prompt = (f"(Nobody has said anything for a while. Start something yourself: {random.choice(topics)}. "
                   "One or two sentences.)")
         self.companion.bus.publish(ChatAnswering("stream", "", "(speaking up)"))
-        await self.companion.respond(
-            prompt,
-            conversation_id="stream:twitch",
-            speaker_id="stream:director",
-            speaker_name="Director",
-            platform="stream",
-            priority=Priority.COMMENTARY,
-        )
+        options = {
+            "conversation_id": "stream:twitch", "speaker_id": "stream:director", "speaker_name": "Director",
+            "platform": "stream", "priority": Priority.COMMENTARY,
+        }
+        if self.cast is not None:  # a group: one of them starts, the others may answer (within [group] banter)
+            starter = self.cast.policy.starter()
+            await self.cast.respond(prompt.replace("yourself", "yourself, to the others or to chat"), first=starter, **options)
+            return
+        await self.companion.respond(prompt, **options)
 
 
 def _event_text(msg: ChatMessage) -> str:

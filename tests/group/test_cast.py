@@ -400,3 +400,19 @@ async def test_two_characters_on_the_embedded_model_talk_like_two_people(tmp_pat
         assert f"{other}:" not in line.text, shown  # never the other's line, written for her
     assert {k: v for k, v in problems.items() if k != "copied" and v} == {}, shown
     assert all(len(line.text) <= 350 for line in spoken if line.character == "Kai"), shown  # his 60-token budget
+
+
+async def test_when_chat_is_quiet_one_starts_something_and_another_answers(tmp_path):
+    """A quiet stream: one character speaks up by herself and the other may answer her, within [group] banter."""
+    from companion.stream.chat import StreamChat
+
+    llm = ScriptedLLM(["Chat, who here likes chess? Kai thinks he is good.", "I am good, Luna."])
+    cast = cast_on(group_settings(tmp_path, banter=1, luna_talk="1.0", kai_talk="0.0"), llm)  # Luna starts; Kai only when named
+    await cast.start()
+    try:
+        chat = StreamChat(cast.host, cast.host.settings, cast=cast)
+        await chat._speak_up()  # noqa: SLF001 - what run() does after [stream] speak_up_after seconds of silence
+        stored = await cast.host.history.recent("stream:twitch", 10)
+    finally:
+        await cast.close(0)
+    assert [m.speaker_name for m in stored] == ["Director", "Luna", "Kai"]

@@ -59,6 +59,14 @@ def test_banter_stops_at_its_limit_and_in_quiet_mode():
     assert lone.answer_character("Luna", "anyone?", exchanges=0) is None
 
 
+def test_the_talkative_start_something_more_often():
+    """In a quiet moment one of them starts, chosen by talkativeness; nobody talkative: the host."""
+    policy = GroupPolicy([GroupMember("Luna", 0.1, host=True), GroupMember("Kai", 0.9)], rng=random.Random(6))
+    starts = [policy.starter() for _ in range(300)]
+    assert 240 < starts.count("Kai") < 300
+    assert GroupPolicy([GroupMember("Luna", 0.0), GroupMember("Kai", 0.0, host=True)]).starter() == "Kai"
+
+
 def test_a_group_with_two_characters_of_one_name_is_refused():
     """Two cards with the same name cannot be told apart: a clear error names them."""
     with pytest.raises(ValueError, match="share a name"):
