@@ -450,7 +450,7 @@ async def _start_minecraft(r: Running) -> None:
 async def _start_voice(r: Running) -> None:
     from companion.voice.local import run_local_voice
 
-    r.supervise("voice", lambda stop: run_local_voice(r.companion, r.settings, stop, r.voice_models))
+    r.supervise("voice", lambda stop: run_local_voice(r.companion, r.settings, stop, r.voice_models, r.cast))
     r.say(f"{r.companion.character.name} is listening on the microphone")
 
 

@@ -300,7 +300,9 @@ class WebChat:
                 except (ConnectionError, RuntimeError):
                     pass
 
-        voice = BrowserVoice(self.companion, self.settings, self.voice_models, conversation, lambda m: self._send(ws, m), send_bytes)
+        voice = BrowserVoice(
+            self.companion, self.settings, self.voice_models, conversation, lambda m: self._send(ws, m), send_bytes, cast=self.cast,
+        )
         self._voices[ws] = voice
         try:
             await voice.start()

@@ -36,8 +36,10 @@ SendBytes = Callable[[bytes], Awaitable[None]]
 
 class BrowserVoice:
     def __init__(
-        self, companion: "Companion", settings: "Settings", models: VoiceModels, conversation: str, send_json: SendJson, send_bytes: SendBytes
+        self, companion: "Companion", settings: "Settings", models: VoiceModels, conversation: str, send_json: SendJson, send_bytes: SendBytes,
+        cast: Any = None,
     ) -> None:
+        self.cast = cast  # [[characters]]: what this page says is answered by the group
         self.processing: dict[str, bool] = {}  # what the page's browser does to the microphone (echo cancellation...)
         self.companion = companion
         self.settings = settings
@@ -66,7 +68,8 @@ class BrowserVoice:
         self.source = QueueSource()
         self.pipeline = build_pipeline(self.companion, self.settings, stt=stt, tts=tts, buffer=buffer,
                                        conversation_id=self.conversation, speaker_id="web",
-                                       speaker_name=self.settings.owner_display_name() if is_loopback(self.settings.web.host) else None)
+                                       speaker_name=self.settings.owner_display_name() if is_loopback(self.settings.web.host) else None,
+                                       cast=self.cast)
         bus = self.companion.bus
         self._unsubscribe = [bus.subscribe(kind, self._on_event) for kind in (Transcript, VoiceTimings, BargedIn, TurnStarted, SentenceReady)]
         # This page hears its own conversation and what is said to the audience (the router decides).

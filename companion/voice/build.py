@@ -60,6 +60,7 @@ def build_pipeline(
     conversation_id: str | None = None,
     speaker_id: str = "local",
     speaker_name: str | None = None,
+    cast: Any = None,
 ) -> "VoicePipeline":
     from companion.voice.pipeline import VoicePipeline
 
@@ -77,6 +78,7 @@ def build_pipeline(
         speaker_name=speaker_name,
         commit_seconds=v.commit_seconds,
         first_words=v.first_chunk_words,
+        cast=cast,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from companion.core.speech import Voice
 from companion.voice.errors import VoiceError
@@ -48,7 +48,9 @@ def echo_for(mode: str, output_name: str) -> "tuple[EchoCanceller | None, FarEnd
     return EchoCanceller(backend), FarEndTap()
 
 
-async def run_local_voice(companion: "Companion", settings: "Settings", stop: asyncio.Event, models: "VoiceModels | None" = None) -> None:
+async def run_local_voice(
+    companion: "Companion", settings: "Settings", stop: asyncio.Event, models: "VoiceModels | None" = None, cast: Any = None,
+) -> None:
     """Listen and speak until ``stop`` is set; raise when the devices cannot be opened or go away.
 
     Run under the supervisor (``companion run`` does): it logs the outage once and opens the devices again with
@@ -86,7 +88,7 @@ async def run_local_voice(companion: "Companion", settings: "Settings", stop: as
             "voice: listening on the microphone (barge-in %s, echo cancellation %s)", settings.voice.barge_in,
             "on" if canceller is not None else "off",
         )
-        pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
+        pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer, cast=cast)  # cast: [[characters]]
         # The speaker speaks its own conversation and whatever is said to the audience (stream answers,
         # game commentary, announcements): the router sends those here.
         conversation = pipeline.conversation_id

@@ -167,8 +167,10 @@ class VoicePipeline:
         first_words: int = 0,
         on_turn: Callable[[VoiceTurn], Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        cast: Any = None,
     ) -> None:
         self.companion = companion
+        self.cast = cast  # [[characters]] (companion.group.Cast): what is said is answered by the group
         self.clock = clock  # a test's VirtualClock, or real time: every timestamp of the pipeline is read from it
         self.bus = companion.bus
         self.vad = vad
@@ -421,6 +423,8 @@ class VoicePipeline:
         """Barge-in: stop writing, stop synthesising, drop queued audio. Returns what the person had heard."""
         voice = self._current
         heard = self.companion.voices.interrupt(self.buffer)  # whatever plays here: our reply, commentary, chat answers
+        if self.cast is not None:
+            self.cast.interrupt()  # the group's lines still to come go too
         handle = voice.handle if voice is not None else None
         if handle is not None and voice is not None and not handle.done:
             heard = handle.interrupt() or heard
@@ -431,6 +435,16 @@ class VoicePipeline:
             log.info("voice: barge-in after %r", heard[-60:])
         return heard
 
+    async def _group_reply(self, voice: VoiceTurn, options: dict[str, Any]) -> None:
+        """The group answers; the voice turn's timings are its first line's, and a barge-in stops them all."""
+
+        def started(name: str, handle: Any) -> None:
+            if voice.handle is None:
+                voice.handle = handle
+
+        lines = await self.cast.respond(voice.transcript, on_start=started, **options)
+        voice.result = lines[0].result if lines else None
+
     async def _reply(self, voice: VoiceTurn) -> None:
         self._current = voice
 
@@ -440,22 +454,26 @@ class VoicePipeline:
                 turn = voice.handle.turn if voice.handle is not None else None
                 voice.llm_seconds_to_first_sentence = turn.provider_seconds if turn is not None else 0.0
 
-        handle = self.companion.reply(
-            voice.transcript, conversation_id=self.conversation_id, speaker_id=self.speaker_id,
-            speaker_name=self.speaker_name, platform=self.platform, on_sentence=on_sentence, first_words=self.first_words,
-        )
-        voice.handle = handle
+        options: dict[str, Any] = {
+            "conversation_id": self.conversation_id, "speaker_id": self.speaker_id, "speaker_name": self.speaker_name,
+            "platform": self.platform, "on_sentence": on_sentence, "first_words": self.first_words,
+        }
         voice.mark("llm_start")
         try:
-            voice.result = await handle.wait()  # a failure is logged by the engine, once
+            if self.cast is not None:
+                await self._group_reply(voice, options)
+            else:
+                voice.handle = self.companion.reply(voice.transcript, **options)
+                voice.result = await voice.handle.wait()  # a failure is logged by the engine, once
         finally:
             self._current = None
-        first = handle.first_turn
+        handle = voice.handle  # None only when a group turn was stopped before anyone started
+        first = handle.first_turn if handle is not None else None
         if first is not None:
             voice.recall_seconds = max(0.0, first.marks.get("prompt_ready", first.t0) - first.t0)
             if "first_token" in first.marks:
                 voice.mark("first_token", first.marks["first_token"])
-        speech = handle.speech
+        speech = handle.speech if handle is not None else None
         if speech is not None:
             voice.tts_first_seconds = speech.tts_first_seconds
             if speech.first_audio_at is not None:

@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import numpy as np
 import pytest
 
 from companion.config import Settings
@@ -416,3 +417,50 @@ async def test_when_chat_is_quiet_one_starts_something_and_another_answers(tmp_p
     finally:
         await cast.close(0)
     assert [m.speaker_name for m in stored] == ["Director", "Luna", "Kai"]
+
+
+async def test_talking_over_the_group_stops_the_speaker_and_the_lines_still_to_come(tmp_path):
+    """By voice the group answers (both named: Luna, then Kai); talking over Luna stops her, and Kai's line never starts."""
+    from companion.testing import VirtualClock, feed_virtual
+    from companion.voice.pipeline import VoicePipeline
+    from companion.voice.playback import PacedOutput, PlaybackBuffer
+    from companion.voice.policy import BargeIn
+    from companion.voice.sources import QueueSource
+    from companion.voice.vad import SileroVAD
+    from tests.voice.conftest import speech_16k
+    from tests.voice.test_pipeline import REPLY, ListSTT, ToneTTS, settle, silence
+
+    clock = VirtualClock()
+    llm = ScriptedLLM(["Hi there.", "Hey.", REPLY, "Okay, I will stop."], token_delay=0.01, sleep=clock.sleep)
+    cast = cast_on(group_settings(tmp_path, banter=0, luna_talk="1.0", kai_talk="0.0"), llm)
+    await cast.start()
+    buffer = PlaybackBuffer(16000, clock=clock)
+    output = PacedOutput(buffer, realtime=True, clock=clock, sleep=clock.sleep)
+    output.start()
+    stt = ListSTT(["Luna and Kai, hello.", "Luna and Kai, who is better at chess?", "Wait, stop."])
+    pipeline = VoicePipeline(cast.host, vad=SileroVAD(), stt=stt, tts=ToneTTS(), buffer=buffer, barge_in=BargeIn("on"), clock=clock, cast=cast)
+    stt.pipeline, stt.clock = pipeline, clock
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    try:
+        hello = speech_16k("Luna and Kai, hello", tmp_path, "h")
+        await feed_virtual(source, np.concatenate([silence(0.3), hello, silence(0.5)]), clock)
+        await settle(clock, lambda: len(pipeline.turns) >= 1 and len(llm.prompts) >= 2 and not pipeline.speaking(), source=source)
+        buffer.first_play_at = None
+        question = speech_16k("Luna and Kai, who is better at chess", tmp_path, "q")
+        await feed_virtual(source, np.concatenate([silence(0.3), question, silence(0.5)]), clock)
+        await settle(clock, lambda: buffer.first_play_at is not None, source=source)
+        await feed_virtual(source, silence(1.5), clock)
+        await feed_virtual(source, np.concatenate([speech_16k("Wait, stop", tmp_path, "i"), silence(0.6)]), clock)
+        await settle(clock, lambda: len(pipeline.turns) >= 3 and not pipeline.speaking(), source=source)
+        source.close()
+        await settle(clock, run.done)
+        stored = await cast.host.history.recent("voice", 10)
+    finally:
+        await output.close()
+        await cast.close(0)
+    said = [(m.role, m.speaker_name, m.interrupted) for m in stored]
+    assert said[:3] == [("user", "User", False), ("assistant", "Luna", False), ("assistant", "Kai", False)], said
+    # then Luna was cut off and Kai's line for the chess question never came: the next thing is the person again
+    assert said[3:6] == [("user", "User", False), ("assistant", "Luna", True), ("user", "User", False)], said
+    assert len(llm.prompts) == 4, said  # hello (both), chess (Luna only), "Wait, stop." (whoever's turn it is)
