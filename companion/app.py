@@ -107,15 +107,16 @@ def build_embedder(settings: Settings) -> "Embedder":
     return SentenceTransformerEmbedder(cfg.embedder_model)
 
 
-def build_memory(settings: Settings, llm: "LLM", character: Character) -> "MemoryManager | None":
-    """Long-term memory as configured (None when disabled)."""
+def build_memory(settings: Settings, llm: "LLM", character: Character, embedder: "Embedder | None" = None) -> "MemoryManager | None":
+    """Long-term memory as configured (None when disabled); ``embedder``: one already built (a group shares it)."""
     cfg = settings.memory
     if not cfg.enabled:
         return None
+    from companion.memory.embed import Borrowed
     from companion.memory.manager import MemoryManager
     from companion.memory.store import MemoryStore, RankWeights
 
-    embedder = build_embedder(settings)
+    embedder = Borrowed(embedder) if embedder is not None else build_embedder(settings)
     store = MemoryStore(settings.data_path() / "memory.sqlite3", weights=RankWeights(half_life_days=cfg.half_life_days))
     return MemoryManager(
         store,

@@ -15,6 +15,7 @@ from companion.group.policy import GroupMember, GroupPolicy
 if TYPE_CHECKING:
     from companion.core.engine import Companion
     from companion.llm.base import LLM
+    from companion.memory.embed import Embedder
     from companion.memory.manager import MemoryManager
 
 DEFAULT_TALKATIVENESS = 0.5
@@ -66,7 +67,7 @@ def slug(name: str) -> str:
 def build_cast(
     settings: Settings,
     build_host: Callable[[Settings], Companion],
-    build_memory: Callable[[Settings, LLM, Character], MemoryManager | None],
+    build_memory: Callable[[Settings, LLM, Character, Embedder | None], MemoryManager | None],
     build_voice: Callable[[Settings], OwnVoice] | None = None,
     **cast_options: Any,
 ) -> Cast:
@@ -90,7 +91,8 @@ def build_cast(
             own.data_path().mkdir(parents=True, exist_ok=True)
             companion = Companion(
                 own, llm=host.llm, character=character, history=host.history, bus=host.bus,
-                memory=build_memory(own, host.llm, character), moderator=host.moderator, owns_shared=False,
+                memory=build_memory(own, host.llm, character, host.memory.embedder if host.memory is not None else None),
+                moderator=host.moderator, owns_shared=False,
             )
         companions.append(companion)
         if entry.voice and i != hosting and build_voice is not None:  # the host's voice is every output's own

@@ -53,6 +53,23 @@ class Embedder(ABC):
     async def _embed(self, texts: list[str]) -> np.ndarray: ...
 
 
+class Borrowed(Embedder):
+    """Another's embedder, used but not owned: a group's characters share one model (one load, one copy in RAM);
+    its owner closes it."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.dim = inner.dim
+
+    async def start(self) -> None:
+        await self.inner.start()
+        self.dim = self.inner.dim
+
+    async def _embed(self, texts: list[str]) -> np.ndarray:
+        return await self.inner.embed(texts)
+
+
 class SentenceTransformerEmbedder(Embedder):
     name = "sentence-transformers"
 

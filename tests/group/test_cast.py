@@ -113,7 +113,7 @@ async def test_each_character_keeps_its_own_memory_folder(tmp_path):
     settings.memory.enabled = True
     made: list = []
 
-    def memory(own, llm, character):
+    def memory(own, llm, character, embedder):
         made.append((character.name, own.data_path()))
         return None
 
