@@ -32,7 +32,7 @@ from companion.core.moderation import Moderator
 from companion.llm import create_llm
 from companion.llm.base import Priority
 from companion.runtime.allocations import ENV as ALLOCATIONS_ENV
-from companion.runtime.allocations import limit_malloc_arenas, track_allocations
+from companion.runtime.allocations import limit_malloc_arenas, track_allocations, trim_malloc_periodically
 from companion.runtime.bus import EventBus
 from companion.runtime.events import AdapterStatus
 from companion.runtime.supervisor import FunctionAdapter, LoopLag, Supervisor
@@ -525,6 +525,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         # Measured from here: start-up (loading models, spawning servers) is not serving.
         companion.health.lag = LoopLag()
         lag_task = asyncio.create_task(companion.health.lag.run(supervisor.stop_event), name="loop-lag")
+        running.tasks.append(asyncio.create_task(trim_malloc_periodically(supervisor.stop_event), name="malloc-trim"))
         if os.environ.get(ALLOCATIONS_ENV):  # bench/soak.py: where memory grows
             running.tasks.append(asyncio.create_task(track_allocations(supervisor.stop_event), name="allocations"))
         await stop.wait()

@@ -12,6 +12,7 @@ import json
 import os
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 __all__ = ["ENV", "track_allocations"]
 
@@ -67,13 +68,48 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     half went from about 27 to 16 MiB per hour with two arenas. Called once, before those threads start; the
     ``MALLOC_ARENA_MAX`` environment variable, when set, wins.
     """
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    libc = _libc()
+    try:
+        return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas))
+    except AttributeError:  # musl: its own allocator, nothing to set
+        return False
+
+
+TRIM_EVERY_S = 300.0
+
+
+def _libc() -> Any:
     import ctypes
     import sys
 
-    if not sys.platform.startswith("linux") or os.environ.get("MALLOC_ARENA_MAX"):
-        return False
+    if not sys.platform.startswith("linux"):
+        return None
     try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):  # musl, or no libc.so.6: its own allocator, nothing to set
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def trim_malloc() -> bool:
+    """Hand the free pages of every malloc arena back to the system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    What stays after a burst of work (a reply's strings, a JSON body, SQLite's scratch space) is freed but kept
+    by glibc in holes between live blocks, so RSS creeps up for hours with nothing alive behind it. Takes a few
+    milliseconds; run off the event loop.
+    """
+    libc = _libc()
+    try:
+        return bool(libc is not None and libc.malloc_trim(0))
+    except AttributeError:  # musl: no malloc_trim
         return False
+
+
+async def trim_malloc_periodically(stop: asyncio.Event, every: float = TRIM_EVERY_S) -> None:
+    """``trim_malloc`` every ``every`` seconds until ``stop`` (``companion run`` on Linux)."""
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            await asyncio.to_thread(trim_malloc)
