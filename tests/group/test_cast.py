@@ -97,8 +97,7 @@ async def test_barge_in_stops_the_speaker_and_the_lines_still_to_come(tmp_path):
     await cast.start()
     try:
         task = asyncio.ensure_future(cast.respond("Luna and Kai, say something long."))
-        await eventually(lambda: cast._current is not None and llm.prompts, timeout=5, what="Luna speaking")
-        await asyncio.sleep(0.1)
+        await eventually(lambda: cast._current is not None and cast._current.turn is not None, timeout=5, what="Luna writing")
         assert cast.interrupt()
         lines = await task
     finally:
@@ -358,7 +357,7 @@ async def test_a_co_host_with_her_own_discord_bot_posts_her_lines_herself(tmp_pa
         await adapter.on_message(asked)
         await eventually(lambda: adapter.answered == 1, timeout=10, what="Kai's answer")
         await adapter.on_message(Message(kai_user, "Hello there!", channel))  # her own post: never answered
-        await asyncio.sleep(0.2)
+        assert not adapter._pending and not adapter._timers  # noqa: SLF001 - not even queued for an answer
     finally:
         await adapter.close()
         await cast.close(0)
