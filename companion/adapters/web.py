@@ -250,7 +250,7 @@ class WebChat:
                     elif kind == "stop":
                         self.companion.interrupt(conversation)
                         if self.cast is not None:
-                            self.cast.interrupt()
+                            self.cast.interrupt(conversation)
                         if ws in self._voices:
                             self._voices[ws].stop_reply()
                     elif kind == "voice_start":

@@ -66,6 +66,7 @@ class Cast:
         self._last: dict[str, str] = {}  # conversation -> the character who spoke last
         self._current: Any = None  # the reply on stage now (interrupt() stops it and what is queued)
         self._cancelled = False
+        self._conversation: str | None = None  # of the group turn on stage
         self._on_start: Callable[[str, Any], Any] | None = None  # the group turn on stage: told as each reply starts
 
     @property
@@ -95,8 +96,11 @@ class Cast:
         for tts in self.voices.values():
             await tts.close()
 
-    def interrupt(self) -> bool:
-        """Barge-in: stop whoever speaks and drop the lines still to come in this group turn."""
+    def interrupt(self, conversation_id: str | None = None) -> bool:
+        """Barge-in: stop whoever speaks and drop the lines still to come in this group turn (only if it is in
+        ``conversation_id``, when given: a page's stop button does not stop a Discord channel's turn)."""
+        if conversation_id is not None and conversation_id != self._conversation:
+            return False
         self._cancelled = True
         current = self._current
         if current is not None and not current.done:
@@ -123,6 +127,7 @@ class Cast:
         """
         async with self._stage:
             self._cancelled = False
+            self._conversation = conversation_id
             self._on_start = on_start
             lines: list[Line] = []
             order = [first] if first else self.policy.answer_person(text, last_speaker=self._last.get(conversation_id, ""))

@@ -424,7 +424,7 @@ class VoicePipeline:
         voice = self._current
         heard = self.companion.voices.interrupt(self.buffer)  # whatever plays here: our reply, commentary, chat answers
         if self.cast is not None:
-            self.cast.interrupt()  # the group's lines still to come go too
+            self.cast.interrupt(self.conversation_id)  # the group's lines still to come go too
         handle = voice.handle if voice is not None else None
         if handle is not None and voice is not None and not handle.done:
             heard = handle.interrupt() or heard
