@@ -122,7 +122,7 @@ class FasterWhisperSTT(STT):
         device: str = "cpu",
         compute_type: str = "int8",
         language: str = "en",
-        beam_size: int = 1,
+        beam_size: int = 5,
         threads: int = 0,
         context_s: float = 10.0,
     ) -> None:
