@@ -46,7 +46,9 @@ function connect() {
       face.emotions(m.emotions);
     } else if (m.type === "turn_end") {
       face.replying = false;
-      if (current) {
+      if (current && !m.reply && !m.error && !m.interrupted && !current.body.textContent) {
+        current.remove(); // in a group, a character with nothing to add leaves no empty bubble
+      } else if (current) {
         current.body.textContent = m.reply || current.body.textContent;
         const meta = document.createElement("div"); meta.className = "meta";
         const t = m.timings || {};

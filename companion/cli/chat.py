@@ -9,10 +9,13 @@ import json
 import mimetypes
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from companion.cli.common import EXIT_FAILURE, EXIT_USAGE, Command, report
 from companion.config import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from companion.group.cast import Cast, Line
 
 
 def register(sub: Any) -> None:
@@ -68,9 +71,7 @@ async def _chat_async(settings: Settings, args: argparse.Namespace, images: list
     from companion.group.build import is_group
 
     if is_group(settings):
-        from companion.cli.group_chat import group_chat
-
-        return await group_chat(settings, args, images)
+        return await _group_chat(settings, args, images)
 
     companion = build_companion(settings)
     speaker_name = args.name or (args.speaker if args.speaker != "local" else None)
@@ -206,3 +207,106 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
         print()
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
+
+
+# -- a group of characters ([[characters]]): each line says who speaks -----------------------------
+
+
+async def _group_chat(settings: Settings, args: argparse.Namespace, images: list[str]) -> int:
+    from companion.app import build_group
+
+    cast = build_group(settings)
+    speaker_name = args.name or (args.speaker if args.speaker != "local" else None)
+    await cast.start()
+    try:
+        if args.message is not None:
+            return await _group_message(cast, args, speaker_name, images)
+        return await _group_interactive(cast, args, speaker_name)
+    finally:
+        pending = any(c.memory is not None and c.memory.pending() for c in cast.companions.values())
+        if pending and not args.json:
+            print("(saving memories…)", file=sys.stderr)
+        await cast.close(memory_grace=120.0)
+
+
+def _line_json(line: Line, args: argparse.Namespace) -> str:
+    result = line.result
+    return json.dumps(
+        {
+            "character": line.character,
+            "reply": result.reply,
+            "emotions": result.emotions,
+            "sentences": [{"text": s.text, "speech": s.speech, "emotions": list(s.emotions)} for s in result.sentences],
+            "timings": result.timings_ms,
+            "turn_id": result.turn_id,
+            "interrupted": result.interrupted,
+            "error": result.error,
+            "speaker": args.speaker,
+            "conversation": args.conversation,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _line_printer(args: argparse.Namespace) -> Any:
+    def show(line: Line) -> None:
+        if args.json:
+            print(_line_json(line, args), flush=True)  # one object per character, as each finishes
+        else:
+            print(f"{line.character}: {line.text}", flush=True)
+            if line.result.error:
+                print(f"error: {line.result.error}", file=sys.stderr)
+
+    return show
+
+
+async def _group_message(cast: Cast, args: argparse.Namespace, speaker_name: str | None, images: list[str]) -> int:
+    if args.platform in ("twitch", "youtube"):
+        return await _group_stream_message(cast, args, speaker_name)
+    lines = await cast.respond(
+        args.message, conversation_id=args.conversation, speaker_id=args.speaker, speaker_name=speaker_name,
+        platform="cli", images=images, on_line=_line_printer(args),
+    )
+    return EXIT_FAILURE if any(line.result.error for line in lines) else 0
+
+
+async def _group_interactive(cast: Cast, args: argparse.Namespace, speaker_name: str | None) -> int:
+    host = cast.host
+    print(f"Talking to {' and '.join(cast.names)}. Empty line or Ctrl+D to quit; Ctrl+C stops them.")
+    you = speaker_name or (args.speaker if args.speaker != "local" else host.settings.owner_display_name())
+    while True:
+        try:
+            text = await asyncio.to_thread(input, f"{you}: ")
+        except EOFError:
+            print()
+            return 0
+        if not text.strip():
+            return 0
+        task = asyncio.ensure_future(
+            cast.respond(text, conversation_id=args.conversation, speaker_id=args.speaker, speaker_name=speaker_name, on_line=_line_printer(args))
+        )
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            cast.interrupt()  # Ctrl+C stops whoever speaks and the lines still to come
+            await task
+
+
+async def _group_stream_message(cast: Cast, args: argparse.Namespace, speaker_name: str | None) -> int:
+    """One chat message through the path a Twitch/YouTube message takes, answered by the group."""
+    from companion.stream.chat import StreamChat
+    from companion.stream.message import ChatMessage
+
+    chat = StreamChat(cast.host, cast.host.settings, cast=cast)
+    outcome = chat.ingest(ChatMessage(args.platform, args.speaker, speaker_name or args.speaker, args.message))
+    candidate = chat.prioritiser.next() if outcome == "queued" else None
+    if candidate is None:
+        out = {"answered": False, "reason": outcome, "platform": args.platform, "speaker": args.speaker}
+        print(json.dumps(out) if args.json else f"not answered: {outcome}")
+        return 0
+    chat.on_line = _line_printer(args)
+    result = await chat.answer(candidate)
+    return EXIT_FAILURE if result.error else 0

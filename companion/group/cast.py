@@ -134,12 +134,23 @@ class Cast:
             for i, name in enumerate(order):
                 if i == 0:
                     line = await self._say(name, text, conversation_id, speaker_id, speaker_name, platform, "", options)
-                else:
+                elif lines:
                     line = await self._answer(name, lines[-1], conversation_id, speaker_id, platform, options)
+                else:  # the first had nothing to add: the person's message (stored already) is answered as it is
+                    line = await self._say(name, text, conversation_id, speaker_id, speaker_name, platform, speaker_name or "someone", options)
                 if line is None:
-                    return lines
+                    if self._cancelled:
+                        return lines
+                    continue  # nothing to add: the next one named still answers
                 lines.append(line)
                 await _call(on_line, line)
+            if not lines and not self._cancelled:  # a person is never left with silence: someone else answers
+                spare = next((m.name for m in self.policy.members if m.name not in order), None)
+                if spare is not None:
+                    line = await self._say(spare, text, conversation_id, speaker_id, speaker_name, platform, speaker_name or "someone", options)
+                    if line is not None:
+                        lines.append(line)
+                        await _call(on_line, line)
             exchanges = 0
             while lines and not self._cancelled:
                 nxt = self.policy.answer_character(lines[-1].character, lines[-1].text, exchanges=exchanges, quiet=self.quiet())
@@ -179,9 +190,13 @@ class Cast:
             result = await handle.wait()
         finally:
             self._current = None
-        self._last[conversation_id] = name
         if result.interrupted:
             self._cancelled = True  # stopped while speaking: the queued lines go too
+        if not result.reply.strip() and not result.error and not result.interrupted:
+            # all of it left out (a repeat, a line of someone else's): in a group she simply has nothing to add
+            log.info("group: %s had nothing to add", name)
+            return None
+        self._last[conversation_id] = name
         return Line(name, result)
 
 
