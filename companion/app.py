@@ -491,7 +491,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     raise_fd_limit()  # many browser tabs, games and clients must never mean "too many open files"
     limit_malloc_arenas()  # days of uptime: glibc's per-thread arenas otherwise grow RSS with no object behind it
-    cast = build_group(settings) if len(settings.characters) >= 2 else None  # [[characters]]: a group on one stage
+    from companion.group.build import is_group
+
+    cast = build_group(settings) if is_group(settings) else None  # [[characters]]: a group on one stage
     companion = cast.host if cast is not None else build_companion(settings)
     settings = companion.settings  # in a group, the host's (its card)
     supervisor = Supervisor(companion.health)

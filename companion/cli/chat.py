@@ -137,15 +137,10 @@ async def _one_turn(companion: Any, args: argparse.Namespace, speaker_name: str 
 async def _stream_chat_turn(companion: Any, args: argparse.Namespace, speaker_name: str | None) -> int:
     """One chat message through exactly the path a Twitch/YouTube message takes."""
     from companion.stream.chat import StreamChat
-    from companion.stream.message import ChatMessage
 
     chat = StreamChat(companion, companion.settings)
-    name = speaker_name or args.speaker
-    outcome = chat.ingest(ChatMessage(args.platform, args.speaker, name, args.message))
-    candidate = chat.prioritiser.next() if outcome == "queued" else None
+    candidate = _stream_candidate(chat, args, speaker_name)
     if candidate is None:
-        out = {"answered": False, "reason": outcome, "platform": args.platform, "speaker": args.speaker}
-        print(json.dumps(out) if args.json else f"not answered: {outcome}")
         return 0
     result = await chat.answer(candidate)
     if args.json:
@@ -165,6 +160,28 @@ async def _stream_chat_turn(companion: Any, args: argparse.Namespace, speaker_na
     return EXIT_FAILURE if result.error else 0
 
 
+def _stream_candidate(chat: Any, args: argparse.Namespace, speaker_name: str | None) -> Any:
+    """The message through the prioritiser as stream chat takes it; None (said why) when it would not be answered."""
+    from companion.stream.message import ChatMessage
+
+    outcome = chat.ingest(ChatMessage(args.platform, args.speaker, speaker_name or args.speaker, args.message))
+    candidate = chat.prioritiser.next() if outcome == "queued" else None
+    if candidate is None:
+        out = {"answered": False, "reason": outcome, "platform": args.platform, "speaker": args.speaker}
+        print(json.dumps(out) if args.json else f"not answered: {outcome}")
+    return candidate
+
+
+async def _ask(you: str) -> str | None:
+    """The next line typed, or None when the person is done (an empty line or Ctrl+D)."""
+    try:
+        text = await asyncio.to_thread(input, f"{you}: ")
+    except EOFError:
+        print()
+        return None
+    return text if text.strip() else None
+
+
 async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: str | None, images: list[str]) -> int:
     name = companion.character.name
     count = await companion.history.count(args.conversation)
@@ -174,14 +191,7 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
 
         print(f"{name}: {extract_emotions(companion.greeting(speaker_name or companion.settings.owner_display_name(), args.conversation))[0]}")
     you = speaker_name or (args.speaker if args.speaker != "local" else companion.settings.owner_display_name())
-    while True:
-        try:
-            line = await asyncio.to_thread(input, f"{you}: ")
-        except EOFError:
-            print()
-            return 0
-        if not line.strip():
-            return 0
+    while (line := await _ask(you)) is not None:
         sys.stdout.write(f"{name}: ")
         sys.stdout.flush()
         task = asyncio.ensure_future(
@@ -207,6 +217,7 @@ async def _interactive(companion: Any, args: argparse.Namespace, speaker_name: s
         print()
         if result.error:
             print(f"error: {result.error}", file=sys.stderr)
+    return 0
 
 
 # -- a group of characters ([[characters]]): each line says who speaks -----------------------------
@@ -274,14 +285,7 @@ async def _group_interactive(cast: Cast, args: argparse.Namespace, speaker_name:
     host = cast.host
     print(f"Talking to {' and '.join(cast.names)}. Empty line or Ctrl+D to quit; Ctrl+C stops them.")
     you = speaker_name or (args.speaker if args.speaker != "local" else host.settings.owner_display_name())
-    while True:
-        try:
-            text = await asyncio.to_thread(input, f"{you}: ")
-        except EOFError:
-            print()
-            return 0
-        if not text.strip():
-            return 0
+    while (text := await _ask(you)) is not None:
         task = asyncio.ensure_future(
             cast.respond(text, conversation_id=args.conversation, speaker_id=args.speaker, speaker_name=speaker_name, on_line=_line_printer(args))
         )
@@ -291,21 +295,18 @@ async def _group_interactive(cast: Cast, args: argparse.Namespace, speaker_name:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            cast.interrupt()  # Ctrl+C stops whoever speaks and the lines still to come
+            cast.interrupt(args.conversation)  # Ctrl+C stops whoever speaks and the lines still to come
             await task
+    return 0
 
 
 async def _group_stream_message(cast: Cast, args: argparse.Namespace, speaker_name: str | None) -> int:
     """One chat message through the path a Twitch/YouTube message takes, answered by the group."""
     from companion.stream.chat import StreamChat
-    from companion.stream.message import ChatMessage
 
     chat = StreamChat(cast.host, cast.host.settings, cast=cast)
-    outcome = chat.ingest(ChatMessage(args.platform, args.speaker, speaker_name or args.speaker, args.message))
-    candidate = chat.prioritiser.next() if outcome == "queued" else None
+    candidate = _stream_candidate(chat, args, speaker_name)
     if candidate is None:
-        out = {"answered": False, "reason": outcome, "platform": args.platform, "speaker": args.speaker}
-        print(json.dumps(out) if args.json else f"not answered: {outcome}")
         return 0
     chat.on_line = _line_printer(args)
     result = await chat.answer(candidate)

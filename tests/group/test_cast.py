@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from contextlib import asynccontextmanager
 
 import numpy as np
 import pytest
@@ -45,13 +46,29 @@ def cast_on(settings: Settings, llm: ScriptedLLM, **options):
     return build_cast(settings, host, lambda *_: None, **options)
 
 
-def system_of(prompt) -> str:
-    return prompt[0]["content"]
+@asynccontextmanager
+async def served_group(tmp_path, fake_openai, settings_for):
+    """Luna and Kai (no banter) on the fake OpenAI server, behind a started WebChat: yields the WebChat."""
+    from companion.adapters.web import WebChat
+    from companion.app import build_group
+
+    settings = settings_for(fake_openai)
+    settings.characters = group_settings(tmp_path).characters
+    settings.group.banter = 0
+    cast = build_group(settings)
+    await cast.start()
+    chat = WebChat(cast.host, cast.host.settings, cast=cast)
+    await chat.start()
+    try:
+        yield chat
+    finally:
+        await chat.stop()
+        await cast.close(0)
 
 
-async def test_both_named_both_answer_in_order_and_each_reads_the_other_as_someone_else(tmp_path):
-    """Naming both gets a reply from each, in order; the second reads the first's line as said by her, by name."""
-    llm = ScriptedLLM(["I am, obviously.", "Luna, you lost to a toaster yesterday."])
+async def ask_both_about_chess(tmp_path, replies: list[str]):
+    """Sam asks Luna and Kai who plays chess better, on a scripted LLM: (lines, the history, the LLM)."""
+    llm = ScriptedLLM(replies)
     cast = cast_on(group_settings(tmp_path), llm)
     await cast.start()
     try:
@@ -59,6 +76,16 @@ async def test_both_named_both_answer_in_order_and_each_reads_the_other_as_someo
         stored = await cast.host.history.recent("default", 10)
     finally:
         await cast.close(0)
+    return lines, stored, llm
+
+
+def system_of(prompt) -> str:
+    return prompt[0]["content"]
+
+
+async def test_both_named_both_answer_in_order_and_each_reads_the_other_as_someone_else(tmp_path):
+    """Naming both gets a reply from each, in order; the second reads the first's line as said by her, by name."""
+    lines, stored, llm = await ask_both_about_chess(tmp_path, ["I am, obviously.", "Luna, you lost to a toaster yesterday."])
     assert [(line.character, line.text) for line in lines] == [
         ("Luna", "I am, obviously."), ("Kai", "Luna, you lost to a toaster yesterday."),
     ]
@@ -145,18 +172,8 @@ async def test_the_web_page_gets_each_line_with_its_characters_name(tmp_path, fa
     """Over the page's websocket, a message naming both is answered by each in turn, each turn with its name."""
     import aiohttp
 
-    from companion.adapters.web import WebChat
-    from companion.app import build_group
-
-    settings = settings_for(fake_openai)
-    settings.characters = group_settings(tmp_path).characters
-    settings.group.banter = 0
-    cast = build_group(settings)
-    await cast.start()
-    chat = WebChat(cast.host, cast.host.settings, cast=cast)
-    await chat.start()
     seen: list = []
-    try:
+    async with served_group(tmp_path, fake_openai, settings_for) as chat:
         async with aiohttp.ClientSession() as http:
             events = await http.ws_connect(f"http://127.0.0.1:{chat.port}/events")  # the overlay's and avatars' feed
             async with http.ws_connect(f"http://127.0.0.1:{chat.port}/ws?session=g1") as ws:
@@ -170,9 +187,6 @@ async def test_the_web_page_gets_each_line_with_its_characters_name(tmp_path, fa
             await events.close()
             async with http.ws_connect(f"http://127.0.0.1:{chat.port}/ws?session=g1") as ws:
                 again = json.loads((await ws.receive(timeout=5)).data)
-    finally:
-        await chat.stop()
-        await cast.close(0)
     assert hello["characters"] == ["Luna", "Kai"] and hello["host"] == "Luna"
     starts = [m["character"] for m in seen if m["type"] == "turn_start"]
     ends = [(m["character"], bool(m["reply"])) for m in seen if m["type"] == "turn_end"]
@@ -474,14 +488,7 @@ async def test_talking_over_the_group_stops_the_speaker_and_the_lines_still_to_c
 
 async def test_a_character_with_nothing_to_add_is_silent_and_the_next_still_answers(tmp_path):
     """A reply that came out empty is no line at all (no empty message); the next character named answers the person."""
-    llm = ScriptedLLM(["", "Kai here, and I am better."])
-    cast = cast_on(group_settings(tmp_path), llm)
-    await cast.start()
-    try:
-        lines = await cast.respond("Luna and Kai, which of you is better at chess?", speaker_name="Sam")
-        stored = await cast.host.history.recent("default", 10)
-    finally:
-        await cast.close(0)
+    lines, stored, llm = await ask_both_about_chess(tmp_path, ["", "Kai here, and I am better."])
     assert [(line.character, line.text) for line in lines] == [("Kai", "Kai here, and I am better.")]
     assert [(m.role, m.speaker_name) for m in stored] == [("user", "Sam"), ("assistant", "Kai")]
     assert llm.prompts[1][-1]["content"].endswith("Luna and Kai, which of you is better at chess?")  # Sam's, once

@@ -205,19 +205,11 @@ async def test_a_group_shows_each_characters_name_in_the_page_and_overlay(tmp_pa
     need_browser()
     from playwright.async_api import async_playwright
 
-    from companion.app import build_group
-    from tests.group.test_cast import group_settings
+    from tests.group.test_cast import served_group
 
-    settings = settings_for(fake_openai)
-    settings.characters = group_settings(tmp_path).characters
-    settings.group.banter = 0
-    cast = build_group(settings)
-    await cast.start()
-    chat = WebChat(cast.host, cast.host.settings, cast=cast)
-    await chat.start()
-    base = f"http://127.0.0.1:{chat.port}"
     ARTIFACTS.mkdir(exist_ok=True)
-    try:
+    async with served_group(tmp_path, fake_openai, settings_for) as chat:
+        base = f"http://127.0.0.1:{chat.port}"
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
             try:
@@ -238,7 +230,4 @@ async def test_a_group_shows_each_characters_name_in_the_page_and_overlay(tmp_pa
                 await page.screenshot(path=str(ARTIFACTS / "group-chat.png"))
             finally:
                 await browser.close()
-    finally:
-        await chat.stop()
-        await cast.close(0)
     assert names[-2:] == ["Luna", "Kai"] and colours[-2] != colours[-1]
