@@ -3,7 +3,7 @@
 # Any arguments go to pytest (e.g. ./test.sh -k config).
 set -euo pipefail
 cd "$(dirname "$0")"
-scripts/setup.sh local-llm,memory,voice,avatar,tools,discord,dev
+scripts/setup.sh local-llm,memory,voice,avatar,tools,discord,pet,dev
 # Lint first (ruff, configured in pyproject.toml): a few seconds, and it fails the run like a test would.
 .venv/bin/python -m ruff check --quiet companion plugins tests bench || { echo "error: ruff found problems (see above)" >&2; exit 1; }
 # Type check the package and the bundled plugins (mypy, configured in pyproject.toml; cached in .mypy_cache after the first run).

@@ -44,6 +44,7 @@ esac
 case ",$extras," in
   *,dev,*) scripts/apt-packages.sh test ;;
   *,minecraft,*) scripts/apt-packages.sh minecraft ;;
+  *,pet,*) scripts/apt-packages.sh pet ;;
   *,voice,*|*,tools,*) scripts/apt-packages.sh ;;
 esac
 case ",$extras," in

@@ -90,7 +90,7 @@ class CompanionAvatar {
     this.tokenQuery = opts.tokenQuery || "";
     this.level = 0; this.open = 0; this.round = false;
     this.emotion = "neutral"; this.emotionUntil = 0;
-    this.state = "idle";
+    this.state = "idle"; this.gaze = null;
     this.blinkAt = performance.now() + 1500; this.blinkUntil = 0;
     this.frames = 0; this.frameTimes = [];
     this.levelSource = null; // optional () => {level, round}: read every frame (the page's own audio)
@@ -116,6 +116,8 @@ class CompanionAvatar {
     this.emotion = emotion; this.emotionUntil = performance.now() + EMOTION_HOLD_MS;
   }
   setState(state) { if (["idle", "listening", "thinking", "speaking"].includes(state)) this.state = state; }
+  // Where to look: {x, y} in -1..1 (the desktop pet passes the pointer's direction), or null to look ahead.
+  setGaze(gaze) { this.gaze = gaze ? { x: Math.max(-1, Math.min(1, gaze.x)), y: Math.max(-1, Math.min(1, gaze.y)) } : null; }
 
   // ---- rendering ------------------------------------------------------------------------
   _buildSvg() {
@@ -191,7 +193,9 @@ class CompanionAvatar {
       const x = eye.classList.contains("eye-l") ? 122 : 178;
       eye.setAttribute("transform", `translate(${x} 168) scale(1 ${squash})`);
     }
-    const look = this.state === "thinking" ? "translate(4 -5)" : this.state === "listening" ? "translate(-2 0)" : "translate(0 0)";
+    const g = this.gaze;
+    const look = this.state === "thinking" ? "translate(4 -5)" : g ? `translate(${(4.5 * g.x).toFixed(1)} ${(4 * g.y).toFixed(1)})`
+      : this.state === "listening" ? "translate(-2 0)" : "translate(0 0)";
     for (const iris of this.irises) iris.setAttribute("transform", look);
   }
 

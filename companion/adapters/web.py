@@ -86,6 +86,7 @@ class WebChat:
         app.router.add_get("/health", self._health)
         app.router.add_get("/overlay", self._page("overlay.html"))
         app.router.add_get("/avatar", self._page("avatar.html"))
+        app.router.add_get("/pet", self._page("pet.html"))
         app.router.add_get("/api/avatar", self.avatar.config)
         app.router.add_get("/avatar-files/{name}", self.avatar.file)
         app.router.add_get("/control", self._page("control.html"))

@@ -20,6 +20,15 @@ def register(sub: Any) -> None:
     status = sub.add_parser("status", help="ask a running companion how each adapter is doing (its /health)")
     status.add_argument("--json", action="store_true", help="print the health report as JSON")
     status.set_defaults(handler=Command(_status))
+    pet = sub.add_parser(
+        "pet", help="her own window on the desktop, beside a running companion (starts one when none runs)",
+        description="A frameless, transparent, always-on-top window with her avatar, a speech bubble, a box to type to her "
+        "and push-to-talk. Drag her to move, scroll over her to resize; both are remembered. Needs the pet extra: "
+        "pip install 'companion[pet]'.",
+    )
+    pet.add_argument("--url", help="the companion's address (default: the one this data folder's companion runs on)")
+    pet.add_argument("--no-start", action="store_true", help="do not start a companion when none answers; say so")
+    pet.set_defaults(handler=Command(_pet))
 
 
 def _run(settings: Settings) -> int:
@@ -51,6 +60,19 @@ def _leave_now() -> NoReturn:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _pet(settings: Settings, args: argparse.Namespace) -> int:
+    from companion.pet.launch import PetError, run_pet
+    from companion.pet.platform import NoDisplay
+
+    try:
+        return run_pet(settings, url=args.url, start=not args.no_start, say=lambda line: print(line, file=sys.stderr))
+    except (PetError, NoDisplay) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
 
 
 def _status(settings: Settings, args: argparse.Namespace) -> int:

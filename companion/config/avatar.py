@@ -23,6 +23,15 @@ class WebAvatarSection(_Section):
     mouth_gain: float = Field(8.0, gt=0, le=100, description="Loudness to mouth opening for the web avatar.")
 
 
+class PetSection(_Section):
+    enabled: bool = Field(False, description="Open her desktop window (`companion pet`) with `companion run`.")
+    scale: float = Field(1.0, ge=0.4, le=2.5, description="Her size the first time (scroll over her to resize; remembered).")
+    hotkey: str = Field(
+        "<ctrl>+<alt>+p", description='Hide or show her from anywhere (pynput syntax, e.g. "<ctrl>+<shift>+h"; "" for none). '
+        "Not on Wayland without XWayland.",
+    )
+
+
 class AvatarSection(_Section):
     enabled: bool = Field(False, description="Drive a VTube Studio model: lip sync, expressions, states (`companion run`).")
     url: str = Field("ws://127.0.0.1:8001", description="VTube Studio API address (Settings > 'Start API').")

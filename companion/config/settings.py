@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args, get_origin
 import platformdirs
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
-from companion.config.avatar import AvatarSection
+from companion.config.avatar import AvatarSection, PetSection
 from companion.config.base import ConfigError, _Section, _token_like, is_loopback, secret_value
 from companion.config.llm import LLMSection
 from companion.config.masking import looks_secret
@@ -40,6 +40,7 @@ class Settings(_Section):
     memory: MemorySection = Field(default_factory=MemorySection)
     voice: VoiceSection = Field(default_factory=VoiceSection)
     avatar: AvatarSection = Field(default_factory=AvatarSection)
+    pet: PetSection = Field(default_factory=PetSection)
     tools: ToolsSection = Field(default_factory=ToolsSection)
     plugins: PluginsSection = Field(default_factory=PluginsSection)
     discord: DiscordSection = Field(default_factory=DiscordSection)

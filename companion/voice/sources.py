@@ -60,11 +60,13 @@ class QueueSource:
     def __init__(self, max_chunks: int = 500) -> None:
         self._queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue(max_chunks)
         self.dropped = 0
+        self.received = 0  # samples at 16 kHz pushed so far (what a page's microphone has sent)
 
     def feed(self, samples: np.ndarray, rate: int = INPUT_RATE) -> None:
         data = to_float(np.asarray(samples))
         if rate != INPUT_RATE:
             data = resample(data, rate, INPUT_RATE)
+        self.received += len(data)
         try:
             self._queue.put_nowait(data)
         except asyncio.QueueFull:  # the pipeline fell behind: drop rather than grow without bound
