@@ -31,6 +31,7 @@ from companion.core.history import HistoryStore
 from companion.core.moderation import Moderator
 from companion.llm import create_llm
 from companion.llm.base import Priority
+from companion.pet.launch import CHILD_ENV as PET_CHILD_ENV
 from companion.runtime.allocations import ENV as ALLOCATIONS_ENV
 from companion.runtime.allocations import limit_malloc_arenas, track_allocations, trim_malloc_periodically
 from companion.runtime.bus import EventBus
@@ -457,33 +458,20 @@ async def _start_voice(r: Running) -> None:
 
 async def _start_pet(r: Running) -> None:
     """Her desktop window ([pet] enabled): its own process (a GUI wants its main thread), closed at shutdown."""
+    from companion.pet.launch import window_beside
+
     port = r.ports.get("web_port")
     if port is None:
         log.error("the desktop pet shows the web server's /pet page: set [web] enabled = true to open it")
         return
-    command = [sys.executable, "-m", "companion"]
-    if r.settings.source is not None:
-        command += ["--config", str(r.settings.source)]
-    command += ["pet", "--url", f"http://127.0.0.1:{port}", "--no-start"]
-
-    async def window() -> None:
-        child = await asyncio.create_subprocess_exec(*command)
-        try:
-            code = await child.wait()
-            if code not in (0, 130, -signal.SIGTERM):
-                log.error("her desktop window closed with exit code %s (run `companion pet` to see why)", code)
-        finally:
-            if child.returncode is None:
-                child.terminate()
-
-    r.tasks.append(asyncio.create_task(window(), name="pet-window"))
+    r.tasks.append(asyncio.create_task(window_beside(r.settings, port), name="pet-window"))
     r.say(f"{r.companion.character.name} is on the desktop in her own window (close it any time; `companion pet` opens it again)")
 
 
 # Everything `companion run` can start, in start order. A new adapter is one entry here and its own module.
 PARTS: tuple[Part, ...] = (
     Part("web", lambda s: s.web.enabled, _start_web),
-    Part("pet", lambda s: s.pet.enabled and not os.environ.get("COMPANION_PET_CHILD"), _start_pet),
+    Part("pet", lambda s: s.pet.enabled and not os.environ.get(PET_CHILD_ENV), _start_pet),  # not in one it started
     Part("games", lambda s: s.games.enabled, _start_games),
     Part("avatar", lambda s: s.avatar.enabled, _start_avatar),
     Part("stream", lambda s: s.stream.twitch.enabled or s.stream.youtube.enabled, _start_stream),

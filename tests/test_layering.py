@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("memory", "models"),  # long-term memory (uses the model for extraction); model files: catalog, hub, local stores
     ("core",),  # the conversation: engine, reply, turn, speech, prompt, history
     ("voice", "avatar", "stream", "games", "minecraft", "group"),  # adapters to one part of the world each
-    ("init",),  # the set-up wizard (checks voice and avatar devices)
+    ("init", "pet"),  # the set-up wizard (checks voice and avatar devices); the desktop pet's window (a client of the web server)
     ("adapters",),  # web, Discord, the Neuro game server: they combine the adapters above
     ("plugins", "testing"),  # the plugin API and the test helpers shipped in the package
     ("app",),  # builds everything from config and runs it

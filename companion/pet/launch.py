@@ -6,7 +6,9 @@ server, and a companion this command started is stopped when the window closes, 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -20,6 +22,8 @@ from urllib.parse import urlencode
 from companion.config import Settings
 from companion.pet.platform import decide
 from companion.pet.window import PetUnavailable, PetWindow, read_desktop
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 600.0  # the first start may load (or download) a model
 CHILD_ENV = "COMPANION_PET_CHILD"  # set in a companion the pet started: its [pet] enabled opens no second window
@@ -92,6 +96,22 @@ def stop_companion(child: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+
+
+async def window_beside(settings: Settings, port: int) -> None:
+    """`companion run`'s side of [pet] enabled: her window as a child process, until it is closed or we stop."""
+    command = [sys.executable, "-m", "companion"]
+    if settings.source is not None:
+        command += ["--config", str(settings.source)]
+    command += ["pet", "--url", f"http://127.0.0.1:{port}", "--no-start"]
+    child = await asyncio.create_subprocess_exec(*command)
+    try:
+        code = await child.wait()
+        if code not in (0, 130):
+            log.error("her desktop window closed with exit code %s (run `companion pet` to see why)", code)
+    finally:
+        if child.returncode is None:
+            child.terminate()  # the companion is stopping: so does her window
 
 
 def run_pet(settings: Settings, *, url: str | None = None, start: bool = True, say: Callable[[str], None] = print) -> int:

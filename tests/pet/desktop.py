@@ -115,6 +115,11 @@ class PageProbe:
                     raise AssertionError(f"{expression}: {result['exceptionDetails']}")
                 return result.get("result", {}).get("value")
 
+    async def centre(self, element_id: str) -> list[float]:
+        """The middle of an element, in the window's pixels (where a person would click it)."""
+        return await self.js(f"(() => {{ const r = document.getElementById({element_id!r}).getBoundingClientRect(); "
+                             "return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+
     async def close(self) -> None:
         if self._ws is not None:
             await self._ws.close()

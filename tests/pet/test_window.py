@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +142,7 @@ async def test_pet_window_shows_talks_listens_reconnects_and_closes(settings_for
 
             # typing with the real keyboard reaches the conversation; the reply shows in the bubble, the mouth moves
             fake_openai.reply = "[happy] Hello there! I am standing right here on your desktop, next to your work."
-            box = await page.js("(() => { const r = document.getElementById('text').getBoundingClientRect(); return [r.left + 10, r.top + r.height / 2]; })()")
+            box = await page.centre("text")
             screen.xdotool("mousemove", str(int(x + box[0])), str(int(y + box[1])), "click", "1")
             await eventually(lambda: page.js("document.activeElement && document.activeElement.id === 'text'"), timeout=10, what="the box focused")
             screen.xdotool("type", "--delay", "20", "Hi Mika, are you there?")
@@ -159,14 +160,15 @@ async def test_pet_window_shows_talks_listens_reconnects_and_closes(settings_for
 
             await eventually(lambda: page.js("petStatus().bubble.includes('Hello there! I am standing')"), timeout=20, what="her reply in the bubble")
             await eventually(mouth_open, timeout=10, every=0.02, what="her mouth opening on the screen")
-            screen.grab().save(ARTIFACTS / "pet-talking.png")
+            screen.grab().crop((max(0, x - 30), max(0, y - 20), min(screen.width, x + w + 30), min(screen.height, y + h + 10))).save(
+                ARTIFACTS / "pet-talking.png")  # the README's picture (docs/pet.png)
             await eventually(lambda: page.js("!petStatus().talking && petStatus().mouth === 'closed'"), timeout=30, what="her mouth settling")
             await eventually(lambda: _not(mouth_open()), timeout=3, what="her mouth shut on the screen")
 
             # push-to-talk on the window's microphone (no local voice path here): hold, speak, release -> one voice turn
             assert await page.js("petStatus().mic") == "window"
             fake_openai.reply = "It is sunny in Paris today, perfect for a walk."
-            talk = await page.js("(() => { const r = document.getElementById('talk').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+            talk = await page.centre("talk")
             screen.xdotool("mousemove", str(int(x + talk[0])), str(int(y + talk[1])), "mousedown", "1")
             fed = lambda: sum(int(getattr(v.source, "received", 0)) for v in chat._voices.values())  # noqa: E731, SLF001
             await eventually(lambda: fed() >= len(question) + 12000, timeout=30, what="the question streamed from the window's microphone")
@@ -190,7 +192,7 @@ async def test_pet_window_shows_talks_listens_reconnects_and_closes(settings_for
 
             # closing her window (its own button) ends the process and every helper it started
             helpers = psutil.Process(pet.pid).children(recursive=True)
-            close = await page.js("(() => { const r = document.getElementById('close').getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+            close = await page.centre("close")
             await page.close()
             screen.xdotool("mousemove", str(int(x + close[0])), str(int(y + close[1])), "click", "1")
             await eventually(lambda: pet.poll() is not None, timeout=20, what="the pet process ending")
@@ -208,3 +210,72 @@ async def test_pet_window_shows_talks_listens_reconnects_and_closes(settings_for
             if pet.stdout is not None:  # what the window said, for a failure's report
                 print(pet.stdout.read().decode(errors="replace")[-4000:])
             await stop(chat)
+
+
+def pet_config(tmp_path: Path, fake_openai, *, pet_enabled: bool) -> Path:
+    """A companion.toml for a companion process of its own on the OpenAI stand-in, on a free port."""
+    config = tmp_path / f"companion-{int(pet_enabled)}.toml"
+    config.write_text(
+        f'[companion]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[llm]\nprovider = "openai"\n[llm.openai]\nbase_url = "{fake_openai.base_url}"\nmodel = "test-model"\n'
+        f'[memory]\nenabled = false\n[web]\nport = {free_port()}\n[pet]\nenabled = {str(pet_enabled).lower()}\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def family(proc: subprocess.Popen) -> list[psutil.Process]:
+    """The process and everything it started (a companion, web engine helpers)."""
+    root = psutil.Process(proc.pid)
+    return [root, *root.children(recursive=True)]
+
+
+def all_gone(processes: list[psutil.Process]) -> bool:
+    return not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes)
+
+
+@asynccontextmanager
+async def companion_process(args: list[str], env: dict[str, str], devtools: int):
+    """`python -m companion ARGS` and a probe of the pet page it shows; it and all it started are gone afterwards."""
+    proc = subprocess.Popen([sys.executable, "-m", "companion", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    page = PageProbe(devtools)
+    seen: list[psutil.Process] = []
+    try:
+        await eventually(page.ready, timeout=120, what=f"her window from `companion {' '.join(args[2:])}`")
+        await eventually(lambda: page.js("window.petStatus ? petStatus().connected : false"), timeout=30, what="the page connected")
+        seen.extend(family(proc))
+        yield proc, page, seen
+    finally:
+        await page.close()
+        for p in seen:
+            if p.is_running():
+                p.kill()
+        if proc.poll() is None:
+            proc.kill()
+
+
+async def test_pet_alone_starts_the_companion_and_run_opens_the_pet(fake_openai, tmp_path):
+    """`companion pet` with no companion running starts one and stops it when her window closes; `[pet] enabled`
+    opens her window with `companion run`, and stopping the companion closes it. Nothing is left behind either way."""
+    need_desktop()
+    fake_openai.reply = "Hello from the desktop."
+    with virtual_desktop() as screen:
+        devtools = free_port()
+        env = {**screen.env(), "COMPANION_PET_DEVTOOLS_PORT": str(devtools)}
+        config = str(pet_config(tmp_path, fake_openai, pet_enabled=True))
+        async with companion_process(["--config", config, "pet"], env, devtools) as (alone, page, started):
+            assert any("run" in p.cmdline() for p in started), "no companion was started"
+            assert sum("pet" in p.cmdline() for p in started) == 1  # the started companion's [pet] enabled opened no second window
+            close = await page.centre("close")
+            rect = window_rect(screen, alone.pid)
+            await page.close()
+            screen.xdotool("mousemove", str(int(rect[0] + close[0])), str(int(rect[1] + close[1])), "click", "1")
+            await eventually(lambda: alone.poll() is not None, timeout=30, what="`companion pet` ending")
+            assert alone.returncode == 0
+            await eventually(lambda: all_gone(started), timeout=15, what="the companion it started stopping too")
+
+        async with companion_process(["--config", config, "run"], env, devtools) as (run, page, everything):
+            await page.close()
+            run.send_signal(signal.SIGTERM)
+            await eventually(lambda: run.poll() is not None, timeout=15, what="`companion run` stopping")
+            await eventually(lambda: all_gone(everything), timeout=15, what="her window closing with it")
