@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+from pydantic import SecretStr
 
 from companion.adapters.web import WebChat
 from companion.app import build_companion
@@ -83,8 +84,9 @@ async def test_pet_window_shows_talks_listens_reconnects_and_closes(settings_for
     need_desktop()
     ARTIFACTS.mkdir(exist_ok=True)
     settings = settings_for(fake_openai)
+    settings.web.token = SecretStr("pet-secret-token")  # the window must bring it to every page, socket and API call
     config = tmp_path / "companion.toml"
-    config.write_text(f'[companion]\ndata_dir = "{settings.data_path()}"\n', encoding="utf-8")
+    config.write_text(f'[companion]\ndata_dir = "{settings.data_path()}"\n[web]\ntoken = "pet-secret-token"\n', encoding="utf-8")
     mic = tmp_path / "mic.wav"
     question = speech_16k("What is the weather like in Paris today", tmp_path)
     write_wav(mic, Audio(np.concatenate([np.zeros(4000, np.float32), question, np.zeros(24000, np.float32)]), 16000))
@@ -105,6 +107,8 @@ async def test_pet_window_shows_talks_listens_reconnects_and_closes(settings_for
         try:
             await eventually(page.ready, timeout=90, what="the pet window's page")
             await eventually(lambda: page.js("window.petStatus ? petStatus().connected : false"), timeout=30, what="the page connected")
+            loaded = await page.js("performance.getEntriesByType('resource').map(e => e.name).concat([location.href])")
+            assert loaded and all(u.startswith(f"http://127.0.0.1:{chat.port}/") or u.startswith(f"ws://127.0.0.1:{chat.port}/") for u in loaded), loaded
             placed = lambda: (r := window_rect(screen, pet.pid)) is not None and r[0] > screen.width // 2 and r  # noqa: E731
             await eventually(placed, timeout=20, what="her window at the bottom right of the screen")
             x, y, w, h = placed()
