@@ -210,5 +210,5 @@
   };
   window.petStatus = () => ({ bubble: bubbleEl.classList.contains("hidden") ? "" : bubbleEl.textContent, connected: eventsUp && chatUp, heard,
                               mic: talkBtn.dataset.mic, note: noteEl.textContent, mouth: avatar.svg ? avatar.svg.dataset.mouth : avatar._shown,
-                              talking: avatar.open > 0.02 || performance.now() < face.talkUntil });
+                              talking: avatar.open > 0.02 || performance.now() < face.talkUntil, gaze: avatar.gaze });
 })();

@@ -124,6 +124,10 @@ async def test_pet_window_shows_talks_listens_reconnects_and_closes(settings_for
             assert np.abs(pixels[y:y + 12, x:x + 12] - desktop).max() == 0, "the window's empty corner is not see-through"
             assert x + w <= screen.width and y + h <= screen.height
 
+            # the pointer near her, outside her window: she looks toward it
+            screen.xdotool("mousemove", str(x - 150), str(y + h // 3))
+            await eventually(lambda: page.js("(g => g && g.x < -0.5)(petStatus().gaze)"), timeout=10, what="her looking toward the pointer")
+
             # dragged by the real pointer, she follows and the place is remembered; the wheel over her resizes her
             hx, hy = x + w // 2, y + int(h * 0.5)
             screen.xdotool("mousemove", str(hx), str(hy), "mousedown", "1")
