@@ -190,6 +190,7 @@ class VoicePipeline:
         self.turns: list[VoiceTurn] = []
         self.heard_nothing = 0  # utterances that turned out empty (noise, or nothing whisper could read)
         self._merge_from: int | None = None  # start of earlier speech the current utterance continues
+        self._last_ended = 0  # the number of the last utterance whose end was detected
         self._reset_utterance()
         self._current: VoiceTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
@@ -266,6 +267,7 @@ class VoicePipeline:
                 spec.task.cancel()  # stale: the person went on talking
                 self._speculative = None
         elif step.act is Act.END_OF_UTTERANCE and event is not None:
+            self._last_ended = self.taking.utterances
             previous = self._last_finish
             task = asyncio.create_task(
                 self._finish_utterance(event, self.clock(), self.taking.utterances, previous), name="voice-utterance"
@@ -367,8 +369,11 @@ class VoicePipeline:
         if merged:
             self.taking.drop_carry()  # the transcript already holds what was carried: decoded with it, as one
         verdict = self.taking.verdict(transcript, seq)
-        if verdict.carried:
-            self._merge_with(cut)  # they already go on: decode this again with what follows
+        if verdict.carried and self._last_ended == seq:
+            # They already go on: decode this again with what follows. Not when what follows has ended too (this
+            # decode was slower than their pause and their next words): its decode has begun without this audio,
+            # the words carried in text join it, and a merge left behind would glue these words to the next question.
+            self._merge_with(cut)
         if verdict.empty:
             self.heard_nothing += 1
             log.info("voice: heard sound but no words")

@@ -190,6 +190,43 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
     await companion.close()
 
 
+async def test_a_pause_decoded_slowly_does_not_glue_the_first_words_onto_the_next_question(tmp_path):
+    """Whisper still reading part one when part two has already ended: the answer covers both, and the next question
+    is heard alone (the merge meant for part two once leaked into it: the old words came back in front of it)."""
+    part1 = speech_16k("My friend Anna is visiting from Reykjavik", tmp_path, "a")
+    part2 = speech_16k("next weekend", tmp_path, "b")
+    part3 = speech_16k("What should we cook tonight", tmp_path, "c")
+    heard: list[int] = []
+    stt = ListSTT([])
+    clock_box: list[VirtualClock] = []
+
+    async def slow(samples, *, partial=False, prompt=""):
+        heard.append(len(samples))
+        await clock_box[0].sleep(3.0)  # slower than the pause and part two together
+        return f"words {len(samples) // 1600}"
+
+    stt.transcribe = slow  # type: ignore[method-assign]
+    companion, pipeline, output, clock = await make(tmp_path, stt, BargeIn("on"), ["Sounds fun.", "Pasta."])
+    clock_box.append(clock)
+    finals: list[str] = []
+    companion.bus.subscribe(Transcript, lambda e: finals.append(e.text) if e.final else None)
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    await feed_virtual(source, np.concatenate([silence(0.3), part1, silence(0.45), part2, silence(0.5)]), clock)
+    await settle(clock, lambda: len(finals) == 1 and not pipeline.speaking() and pipeline.buffer.first_play_at is not None, source=source)
+    await settle(clock, lambda: not pipeline.speaking(), source=source)
+    before = len(heard)
+    await feed_virtual(source, np.concatenate([silence(0.5), part3, silence(0.6)]), clock)
+    await settle(clock, lambda: len(finals) == 2, source=source)
+    source.close()
+    await settle(clock, run.done)
+    await output.close()
+    assert finals[0].count("words") == 2, finals  # one answer to both parts: part one's words carried in front of part two's
+    assert max(heard[before:]) < len(part3) + 1.0 * INPUT_RATE, "the next question was decoded with the old words in front"
+    assert finals[1].count("words") == 1, finals
+    await companion.close()
+
+
 async def test_announcements_play_in_order_on_the_voice_and_count_as_speaking(tmp_path):
     """Unprompted lines (reminders) play one after the other on the voice; while heard, the companion counts as speaking."""
     from companion.core.speech import Voice
