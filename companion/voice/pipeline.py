@@ -191,6 +191,7 @@ class VoicePipeline:
         self.heard_nothing = 0  # utterances that turned out empty (noise, or nothing whisper could read)
         self._merge_from: int | None = None  # start of earlier speech the current utterance continues
         self._last_ended = 0  # the number of the last utterance whose end was detected
+        self._holding: dict[asyncio.Task[None], int] = {}  # ended utterances not yet judged: where their audio starts
         self._reset_utterance()
         self._current: VoiceTurn | None = None
         self._turn_task: asyncio.Task[None] | None = None
@@ -226,6 +227,8 @@ class VoicePipeline:
             keep = self._commit_cut if self._commit_cut is not None else position - INPUT_RATE
             if self._merge_from is not None:
                 keep = min(keep, self._merge_from)  # the speech this one continues is decoded again with it
+            if self._holding:
+                keep = min(keep, *self._holding.values())  # an ended utterance not yet judged may be merged
             self.ring.trim(keep)
             if max_turns is not None and sum(t.has_audio() for t in self.turns) >= max_turns:
                 break
@@ -275,6 +278,10 @@ class VoicePipeline:
             self._last_finish = task
             self._end_tasks.add(task)
             task.add_done_callback(self._end_tasks.discard)
+            # Its audio stays in the ring until its verdict: speech that goes on may yet be merged with it.
+            hold = self._commit_cut if self._commit_cut is not None else event.speech_start
+            self._holding[task] = hold if self._merge_from is None else min(hold, self._merge_from)
+            task.add_done_callback(lambda t: self._holding.pop(t, None))
         elif step.act is Act.FORGET_UTTERANCE:
             self._reset_utterance()
 
@@ -350,7 +357,9 @@ class VoicePipeline:
         if commit is not None:
             await asyncio.gather(commit.task, return_exceptions=True)
             self._on_committed_into(commit, committed)
-        hit = spec is not None and not spec.commit and spec.stop == event.speech_end and not spec.task.cancelled()
+        # The decode started at the pause is the transcript, if it read all of it: one started before this speech
+        # was known to continue earlier words (a merge) began too late and would drop them.
+        hit = spec is not None and not spec.commit and spec.stop == event.speech_end and spec.start <= cut and not spec.task.cancelled()
         if hit and spec is not None:
             tail = await spec.task
         elif commit is not None and commit.stop >= event.speech_end:

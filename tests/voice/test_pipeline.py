@@ -7,10 +7,12 @@ output plays and the person talks over it at the audio times the test gives, on 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from companion.character.persona import default_character
 from companion.config import Settings
@@ -190,9 +192,12 @@ async def test_talking_on_after_a_pause_merges_into_one_turn(tmp_path):
     await companion.close()
 
 
-async def test_a_pause_decoded_slowly_does_not_glue_the_first_words_onto_the_next_question(tmp_path):
-    """Whisper still reading part one when part two has already ended: the answer covers both, and the next question
-    is heard alone (the merge meant for part two once leaked into it: the old words came back in front of it)."""
+@pytest.mark.parametrize("stt_seconds", [0.9, 1.2, 1.5, 1.8, 2.1, 3.0])
+async def test_a_pause_decoded_slowly_loses_no_words_and_glues_none_onto_the_next_question(tmp_path, stt_seconds):
+    """However long whisper takes to read part one (while part two is spoken, ends, or is being read), the answer
+    covers both parts, and the next question is heard alone. Two bugs lived here: part two's decode, started before
+    part one was known to go on, became the transcript without part one's words; and a merge meant for part two,
+    set after it had ended, glued part one's words to the next question."""
     part1 = speech_16k("My friend Anna is visiting from Reykjavik", tmp_path, "a")
     part2 = speech_16k("next weekend", tmp_path, "b")
     part3 = speech_16k("What should we cook tonight", tmp_path, "c")
@@ -202,7 +207,7 @@ async def test_a_pause_decoded_slowly_does_not_glue_the_first_words_onto_the_nex
 
     async def slow(samples, *, partial=False, prompt=""):
         heard.append(len(samples))
-        await clock_box[0].sleep(3.0)  # slower than the pause and part two together
+        await clock_box[0].sleep(stt_seconds)
         return f"words {len(samples) // 1600}"
 
     stt.transcribe = slow  # type: ignore[method-assign]
@@ -221,9 +226,10 @@ async def test_a_pause_decoded_slowly_does_not_glue_the_first_words_onto_the_nex
     source.close()
     await settle(clock, run.done)
     await output.close()
-    assert finals[0].count("words") == 2, finals  # one answer to both parts: part one's words carried in front of part two's
+    read = [sum(int(n) for n in re.findall(r"\d+", text)) * 1600 for text in finals]  # audio behind each transcript
+    assert read[0] >= 0.8 * (len(part1) + len(part2)), finals  # one answer to both parts: merged, or carried in front
     assert max(heard[before:]) < len(part3) + 1.0 * INPUT_RATE, "the next question was decoded with the old words in front"
-    assert finals[1].count("words") == 1, finals
+    assert read[1] < len(part3) + 1.0 * INPUT_RATE, finals
     await companion.close()
 
 
