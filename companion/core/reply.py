@@ -250,8 +250,13 @@ class Reply:
             for m in recent
             if m.role in ("user", "assistant") and (m.content.strip() or not m.interrupted)
         ]
-        if self.answering and items and items[-1].content == text:
-            items = items[:-1]  # the line she answers is the new message, not history as well
+        if self.answering:
+            # The line she answers is the new message, not history as well. It is the last line, or the one before a
+            # line that came after it meanwhile (another character's, cut off by a barge-in): looked for in both.
+            for back in range(len(items) - 1, max(-1, len(items) - 3), -1):
+                if items[back].content.strip() == text.strip():
+                    items = items[:back] + items[back + 1:]
+                    break
         budget = history_budget(settings, getattr(host.llm, "history_tokens", None))
         sizes = await host.llm.count_tokens([i.content for i in items]) if items and budget > 0 else None
         budgeted = fit_history(items, budget, first_index=total - len(items), step=window_step(window), sizes=sizes)

@@ -89,6 +89,7 @@ class PetWindow:
         self._remembered = geometry.load(place_file) if plan.remember_position else None
         self.geometry: geometry.Geometry | None = None  # where she stands, once placed
         self._first_scale = scale
+        self._scale = scale  # her size now (the wheel changes it)
         self._window: Any = None
         self._gui: _OnGui | None = None
         self._save_timer: threading.Timer | None = None
@@ -187,7 +188,7 @@ class PetWindow:
         """Tell the page where the pointer is and take what it asked of the window.
 
         The page cannot call us (its Content-Security-Policy forbids the eval a script bridge needs, and we keep
-        it), so it leaves requests in ``petOutbox`` and this asks for them; script run by the host is not the
+        it), so it queues its requests and this takes them with ``petExchange``; script the host runs is not the
         page's eval."""
         from qtpy.QtGui import QCursor
 

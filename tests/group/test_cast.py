@@ -494,3 +494,24 @@ async def test_a_character_with_nothing_to_add_is_silent_and_the_next_still_answ
     assert [(m.role, m.speaker_name) for m in stored] == [("user", "Sam"), ("assistant", "Kai")]
     assert llm.prompts[1][-1]["content"].endswith("Luna and Kai, which of you is better at chess?")  # Sam's, once
     assert sum("which of you" in str(m["content"]) for m in llm.prompts[1]) == 1
+
+
+async def test_a_message_answered_after_a_line_cut_off_is_in_the_prompt_once(tmp_path):
+    """The person talked over Kai; Luna answers the person: her prompt has their words once, not once as history and
+    once as the new message (a cut-off line had come after them in the history)."""
+    llm = ScriptedLLM(["Okay, stopping."])
+    cast = cast_on(group_settings(tmp_path), llm)
+    await cast.start()
+    try:
+        history = cast.host.history
+        await history.add("default", "user", "Wait, stop.", speaker_id="local", speaker_name="Sam")
+        await history.add("default", "assistant", "Actually Luna, you", speaker_id="local", speaker_name="Kai", interrupted=True)
+        handle = cast.companions["Luna"].reply(
+            "Wait, stop.", speaker_name="Sam", others=["Kai"], answering="Sam",
+        )
+        await handle.wait()
+    finally:
+        await cast.close(0)
+    prompt = " ".join(str(m["content"]) for m in llm.prompts[0][1:])
+    assert prompt.count("Wait, stop.") == 1, llm.prompts[0]
+    assert "Actually Luna, you" in prompt  # the cut-off line is still history
