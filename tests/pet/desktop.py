@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from companion.testing import eventually
+
 
 @dataclass
 class Screen:
@@ -116,9 +118,23 @@ class PageProbe:
                 return result.get("result", {}).get("value")
 
     async def centre(self, element_id: str) -> list[float]:
-        """The middle of an element, in the window's pixels (where a person would click it)."""
-        return await self.js(f"(() => {{ const r = document.getElementById({element_id!r}).getBoundingClientRect(); "
-                             "return [r.left + r.width / 2, r.top + r.height / 2]; })()")
+        """The middle of an element, in the window's pixels (where a person would click it), once it is shown.
+
+        The window's own controls (the close button) appear only when the native window has first spoken to the
+        page: asked before that, a hidden element's middle is the window's see-through corner.
+        """
+        where = (f"(() => {{ const e = document.getElementById({element_id!r}), r = e.getBoundingClientRect(); "
+                 "return e.hidden || r.width === 0 ? null : [r.left + r.width / 2, r.top + r.height / 2]; })()")
+        found: list[list[float]] = []
+
+        async def shown() -> bool:
+            middle = await self.js(where)
+            if middle is not None:
+                found.append(middle)
+            return middle is not None
+
+        await eventually(shown, timeout=30, every=0.05, what=f"#{element_id} shown in her window")
+        return found[-1]
 
     async def close(self) -> None:
         if self._ws is not None:

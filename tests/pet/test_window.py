@@ -275,7 +275,9 @@ async def test_pet_alone_starts_the_companion_and_run_opens_the_pet(fake_openai,
             assert any("run" in p.cmdline() for p in started), "no companion was started"
             assert sum("pet" in p.cmdline() for p in started) == 1  # the started companion's [pet] enabled opened no second window
             close = await page.centre("close")
-            rect = window_rect(screen, alone.pid)
+            placed = lambda: (r := window_rect(screen, alone.pid)) is not None and r[0] > screen.width // 2 and r  # noqa: E731
+            await eventually(placed, timeout=20, what="her window at the bottom right of the screen")
+            rect = placed()
             await page.close()
             screen.xdotool("mousemove", str(int(rect[0] + close[0])), str(int(rect[1] + close[1])), "click", "1")
             await eventually(lambda: alone.poll() is not None, timeout=30, what="`companion pet` ending")
