@@ -51,29 +51,12 @@ CONVERSATION = [
 SPEAKER, NAME, CONVERSATION_ID = "robin", "Robin", "bench-reply-quality"
 
 
-def _apply(settings, assignments: list[str]):  # noqa: ANN001, ANN202 - settings model, kept loose for the bench
-    """``section.field=value`` overrides, as a user would write them in companion.toml."""
-    data = settings.model_dump()
-    for item in assignments:
-        path, _, raw = item.partition("=")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        node = data
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    return type(settings).model_validate(data)
-
-
 async def worker(job: dict) -> list[dict]:
     from companion.app import build_companion
-    from companion.config import Settings, load_settings
+    from companion.config import Settings, load_settings, with_overrides
 
     settings = load_settings(Path(job["config"])) if job["config"] else Settings()
-    settings = _apply(settings, job["set"])
+    settings = with_overrides(settings, job["set"])
     settings = settings.model_copy(update={"companion": settings.companion.model_copy(update={"data_dir": job["data"]})})
     started = time.perf_counter()
     companion = build_companion(settings)

@@ -12,6 +12,11 @@ Words: each question is also transcribed whole, at once, by the same whisper
 model with its full 30 s window (what faster-whisper does by default); the
 words that decode heard and the voice turn did not are printed per question.
 
+--fresh starts a new process for every question (models loaded and warmed as
+`companion run` does, the same data folder, so the conversation goes on): the
+first turn after a start, every time, as a person who starts her for one
+question meets it.
+
 - voice_to_voice_ms: end of speech -> first reply sample played (the
   end-of-speech wait included).
 - overhead_ms: voice-to-voice minus the end-of-speech wait and the time spent
@@ -21,6 +26,7 @@ words that decode heard and the voice turn did not are printed per question.
   whose first audio was ready while the LLM was still writing.
 
     .venv/bin/python bench/voice_latency.py                       # both providers, 10 questions
+    .venv/bin/python bench/voice_latency.py --providers llamacpp --fresh   # a new process for every question
     .venv/bin/python bench/voice_latency.py --providers llamacpp --max-tokens 60   # other settings: say so
 """
 
@@ -28,15 +34,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
 
 from companion.app import build_companion
-from companion.config import Settings
+from companion.config import Settings, with_overrides
 from companion.voice.audio import INPUT_RATE, Audio
 from companion.voice.build import build_pipeline, build_stt, build_tts
 from companion.voice.pipeline import VoiceTurn
@@ -72,7 +81,7 @@ async def speak_questions(tts, n: int) -> list[np.ndarray]:
     return out
 
 
-async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, tts, questions) -> list[VoiceTurn]:
+def bench_settings(provider: str, args: argparse.Namespace, tmp: str) -> Settings:
     llm: dict = {"provider": provider}
     if args.max_tokens:
         llm["max_tokens"] = args.max_tokens
@@ -83,12 +92,19 @@ async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, t
         **({"voice": {"commit_seconds": args.commit_seconds}} if args.commit_seconds else {}),
         **({"text": {"first_clause_chars": args.first_clause}} if args.first_clause is not None else {}),
     })
+    return with_overrides(settings, args.set)
+
+
+async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, tts, questions, quiet: bool = False) -> list[dict]:
+    settings = bench_settings(provider, args, tmp)
     companion = build_companion(settings)
     t = time.perf_counter()
     await companion.start()
-    print(f"\n== {provider}: loaded and warmed in {time.perf_counter() - t:.1f} s; one conversation of {len(questions)} questions")
+    if not quiet:
+        print(f"\n== {provider}: loaded and warmed in {time.perf_counter() - t:.1f} s; one conversation of {len(questions)} questions")
     buffer = PlaybackBuffer(tts.sample_rate)
-    output = PacedOutput(buffer, realtime=True)
+    blocks: list[tuple[float, int]] = []  # (when, samples) of every block played: the gaps inside a reply
+    output = PacedOutput(buffer, realtime=True, on_audio=lambda data: blocks.append((time.perf_counter(), len(data))))
     output.start()
     turns: list[VoiceTurn] = []
     pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
@@ -96,25 +112,81 @@ async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, t
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
     silence = np.zeros(INPUT_RATE // 10, np.float32)
+    stalls: list[float] = []
     for i, q in enumerate(questions):
+        del blocks[:]
         await feed(source, np.concatenate([np.zeros(INPUT_RATE // 2, np.float32), q]))
         while len(turns) <= i:  # until the reply has been played out
             await feed(source, silence)
+        stalls.append(stalled_ms(blocks, tts.sample_rate))
         spoken = turns[-1].result.reply if turns[-1].result else ""
-        print(f"  {i + 1}: v2v {turns[-1].timings_ms().get('voice_to_voice_ms')} ms, reply {len(spoken)} chars, "
-              f"heard {turns[-1].transcript[:50]!r}")
+        if not quiet:
+            print(f"  {i + 1}: v2v {turns[-1].timings_ms().get('voice_to_voice_ms')} ms, reply {len(spoken)} chars, "
+                  f"heard {turns[-1].transcript[:50]!r}")
     source.close()
     await run
     await output.close()
     await companion.close(memory_grace=0)
-    report(provider, turns)
-    return turns
+    rows = [row(t) for t in turns]
+    for r, stall in zip(rows, stalls, strict=False):
+        r["stall_ms"] = stall
+    if not quiet:
+        report(provider, rows)
+    return rows
 
 
-def report(provider: str, turns: list[VoiceTurn]) -> None:
+async def worker(job: dict) -> dict:
+    """One question in this fresh process: voice models and the companion started as `companion run` starts them."""
+    args = argparse.Namespace(**job["args"])
+    settings = bench_settings(job["provider"], args, job["tmp"])
+    t = time.perf_counter()
+    stt, tts = build_stt(settings), build_tts(settings)
+    await stt.start()
+    await tts.start()
+    question = np.load(job["question"])
+    [turn] = await run_provider(job["provider"], args, job["tmp"], stt, tts, [question], quiet=True)
+    await stt.close()
+    await tts.close()
+    turn["started_s"] = time.perf_counter() - t
+    return turn
+
+
+def run_fresh(provider: str, args: argparse.Namespace, tmp: str, questions: list[np.ndarray]) -> list[dict]:
+    print(f"\n== {provider}: a fresh process for each of {len(questions)} questions (one data folder: the conversation goes on)")
+    rows = []
+    for i, question in enumerate(questions):
+        path = f"{tmp}/question-{i}.npy"
+        np.save(path, question)
+        job = {"provider": provider, "tmp": tmp, "question": path, "args": {k: v for k, v in vars(args).items() if k != "worker"}}
+        proc = subprocess.run([sys.executable, __file__, "--worker", json.dumps(job)], capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            raise SystemExit(f"question {i + 1}: the worker failed:\n{proc.stderr[-3000:]}")
+        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        print(f"  {i + 1}: v2v {rows[-1]['timings'].get('voice_to_voice_ms')} ms (process start to answer "
+              f"{rows[-1]['started_s']:.1f} s), reply {len(rows[-1]['reply'])} chars, heard {rows[-1]['transcript'][:50]!r}")
+    report(f"{provider}, a fresh process each", rows)
+    return rows
+
+
+def stalled_ms(blocks: list[tuple[float, int]], rate: int) -> float:
+    """Silence the listener heard inside a reply, after its first audio: the next piece was not ready in time."""
+    gaps = (b[0] - a[0] - a[1] / rate for a, b in zip(blocks, blocks[1:], strict=False))
+    return round(sum(g for g in gaps if g > 0.03) * 1000, 1)
+
+
+def row(turn: VoiceTurn) -> dict:
+    """What the report needs of one voice turn, as JSON (a --fresh worker sends it to the parent)."""
+    multi = bool(turn.result and len(turn.result.sentences) > 1)
+    llm_done = turn.handle.turn.marks.get("llm_done", float("inf")) if turn.handle and turn.handle.turn else float("inf")
+    return {"timings": turn.timings_ms(), "transcript": turn.transcript, "reply": turn.result.reply if turn.result else "",
+            "multi": multi, "early": multi and "first_audio" in turn.marks and turn.marks["first_audio"] < llm_done,
+            "speculative_hit": turn.speculative_hit}
+
+
+def report(provider: str, turns: list[dict]) -> None:
     stages = ["end_detected", "transcript", "first_token", "first_sentence", "first_audio", "playback_start",
-              "stt_after_end_ms", "llm_to_first_sentence_ms", "tts_first_chunk_ms", "voice_to_voice_ms", "overhead_ms"]
-    rows = [t.timings_ms() for t in turns]
+              "stt_after_end_ms", "recall_ms", "llm_to_first_sentence_ms", "tts_first_chunk_ms", "voice_to_voice_ms", "overhead_ms"]
+    rows = [t["timings"] for t in turns]
     print(f"\nvoice turns through {provider} ({len(rows)} questions, ms from the end of speech)")
     for stage in stages:
         values = [r[stage] for r in rows if stage in r]
@@ -125,30 +197,37 @@ def report(provider: str, turns: list[VoiceTurn]) -> None:
         print(f"  turn 1 voice-to-voice {v2v[0]:.0f} ms, turn {len(v2v)} {v2v[-1]:.0f} ms "
               f"(ratio {v2v[-1] / v2v[0]:.2f}; median of the last 3 / first 3: "
               f"{statistics.median(v2v[-3:]) / statistics.median(v2v[:3]):.2f})")
-    chars = [len(t.result.reply) for t in turns if t.result]
+    stalls = [t["stall_ms"] for t in turns if "stall_ms" in t]
+    if stalls:
+        print(f"  silence inside replies after the first audio: median {statistics.median(stalls):.0f} ms, "
+              f"max {max(stalls):.0f} ms; replies with more than 100 ms: {sum(s > 100 for s in stalls)}/{len(stalls)}")
+    chars = [len(t["reply"]) for t in turns if t["reply"]]
     if chars:
         print(f"  spoken reply length: median {statistics.median(chars):.0f} characters")
-    multi = [t for t in turns if t.result and len(t.result.sentences) > 1]
-    early = [t for t in multi if t.handle and t.handle.turn and "first_audio" in t.marks and t.marks["first_audio"] < t.handle.turn.marks.get("llm_done", float("inf"))]
-    print(f"  first audio before the LLM finished: {len(early)}/{len(multi)} multi-sentence replies")
-    print(f"  speculative transcript used: {sum(t.speculative_hit for t in turns)}/{len(turns)}")
+    multi = [t for t in turns if t["multi"]]
+    print(f"  first audio before the LLM finished: {sum(t['early'] for t in multi)}/{len(multi)} multi-sentence replies")
+    print(f"  speculative transcript used: {sum(t['speculative_hit'] for t in turns)}/{len(turns)}")
 
 
 def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9']+", text.lower()))
 
 
-async def compare_words(provider: str, turns: list[VoiceTurn], questions: list[np.ndarray], whole: FasterWhisperSTT) -> None:
-    """Words the whole-utterance decode (30 s window) heard that the voice turn lost, per question."""
-    lost_total = 0
+async def compare_words(provider: str, turns: list[dict], questions: list[np.ndarray], whole: FasterWhisperSTT) -> None:
+    """Words the whole-utterance decode (30 s window) heard that the voice turn lost, per question; and of those,
+    the ones the script has (piper speaks a little differently each run, and the whole decode mishears too)."""
+    lost_total = lost_right = 0
     print(f"\nwords against a whole-utterance decode with the full 30 s window ({provider})")
     for i, (turn, audio) in enumerate(zip(turns, questions, strict=False)):
         reference = await whole.transcribe(audio)
-        lost = sorted(_words(reference) - _words(turn.transcript))
-        gained = sorted(_words(turn.transcript) - _words(reference))
+        lost = sorted(_words(reference) - _words(turn["transcript"]))
+        gained = sorted(_words(turn["transcript"]) - _words(reference))
         lost_total += len(lost)
+        lost_right += len(set(lost) & _words(QUESTIONS[i]))
         print(f"  {i + 1}: lost {lost or '-'}, gained {gained or '-'} | whole: {reference[:70]!r}")
-    print(f"  words lost: {lost_total} over {len(turns)} questions")
+        if lost or gained:
+            print(f"       whole: {reference!r}\n       heard: {turn['transcript']!r}")
+    print(f"  words lost: {lost_total} over {len(turns)} questions ({lost_right} of them in the script)")
 
 
 async def main() -> None:
@@ -159,7 +238,13 @@ async def main() -> None:
     parser.add_argument("--no-memory", action="store_true", help="long-term memory off (default: on, as the product)")
     parser.add_argument("--commit-seconds", type=float, default=0.0, help="voice.commit_seconds (default: the config default)")
     parser.add_argument("--first-clause", type=int, default=None, help="text.first_clause_chars (default: the config default)")
+    parser.add_argument("--set", action="append", default=[], help="override a setting: section.field=value (repeatable)")
+    parser.add_argument("--fresh", action="store_true", help="a new process for every question (the first turn after a start)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(await worker(json.loads(args.worker))))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings.model_validate({"companion": {"data_dir": tmp}})
         stt, tts = build_stt(settings), build_tts(settings)
@@ -169,7 +254,10 @@ async def main() -> None:
         print("questions: " + ", ".join(f"{len(q) / INPUT_RATE:.1f}s" for q in questions))
         results = {}
         for provider in args.providers.split(","):
-            results[provider] = await run_provider(provider, args, tmp, stt, tts, questions)
+            if args.fresh:
+                results[provider] = run_fresh(provider, args, tmp, questions)
+            else:
+                results[provider] = await run_provider(provider, args, tmp, stt, tts, questions)
         whole = FasterWhisperSTT("", cache_dir=settings.cache_path() / "models", context_s=0)
         await whole.start()
         for provider, turns in results.items():
@@ -179,8 +267,8 @@ async def main() -> None:
         await tts.close()
     if len(results) == 2:
         (a, ta), (b, tb) = results.items()
-        va = statistics.median(t.timings_ms()["voice_to_voice_ms"] for t in ta if "voice_to_voice_ms" in t.timings_ms())
-        vb = statistics.median(t.timings_ms()["voice_to_voice_ms"] for t in tb if "voice_to_voice_ms" in t.timings_ms())
+        va = statistics.median(t["timings"]["voice_to_voice_ms"] for t in ta if "voice_to_voice_ms" in t["timings"])
+        vb = statistics.median(t["timings"]["voice_to_voice_ms"] for t in tb if "voice_to_voice_ms" in t["timings"])
         print(f"\nvoice-to-voice median: {a} {va:.0f} ms, {b} {vb:.0f} ms ({vb / va:.2f}x)")
 
 

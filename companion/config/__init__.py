@@ -25,7 +25,7 @@ from companion.config.sections import (
     ToolsSection,
     WebSection,
 )
-from companion.config.settings import Settings, format_validation_error, load_settings, resolve_config_path
+from companion.config.settings import Settings, format_validation_error, load_settings, resolve_config_path, with_overrides
 from companion.config.toml import CONFIG_HEADER, deep_merge, example_toml, read_config_data, render_config, save_config
 from companion.config.voice import STTSection, TTSSection, VoiceSection
 
@@ -35,5 +35,5 @@ __all__ = [
     "PersonaSection", "PluginsSection", "STTSection", "Settings", "StreamSection", "TTSSection", "TextSection",
     "ToolsSection", "TransformersSection", "TwitchSection", "VoiceSection", "WebAvatarSection", "WebSection",
     "YouTubeSection", "deep_merge", "example_toml", "format_validation_error", "is_loopback", "load_settings",
-    "read_config_data", "render_config", "resolve_config_path", "save_config", "secret_value",
+    "read_config_data", "render_config", "resolve_config_path", "save_config", "secret_value", "with_overrides",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -191,6 +192,28 @@ def load_settings(path: Path | None, explicit: bool = True) -> Settings:
         raise ConfigError(format_validation_error(exc, where)) from None
     settings.source = path if (path is not None and path.exists()) else None
     return settings
+
+
+def with_overrides(settings: Settings, assignments: list[str]) -> Settings:
+    """``section.field=value`` assignments over ``settings`` (values read as JSON, else as text), validated again:
+    how a benchmark tries another setting without a config file of its own."""
+    data = settings.model_dump()
+    for item in assignments:
+        path, sep, raw = item.partition("=")
+        node: Any = data
+        *parents, leaf = path.split(".")
+        try:
+            for part in parents:
+                node = node[part]
+        except (KeyError, TypeError):
+            node = None
+        if not sep or not isinstance(node, dict) or leaf not in node:
+            raise ConfigError(f"{item!r}: not a setting (write section.field=value, e.g. voice.silence_ms=400)")
+        try:
+            node[leaf] = json.loads(raw)
+        except json.JSONDecodeError:
+            node[leaf] = raw
+    return type(settings).model_validate(data)
 
 
 def format_validation_error(exc: ValidationError, where: str) -> str:

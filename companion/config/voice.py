@@ -77,6 +77,16 @@ class VoiceSection(_Section):
     commit_seconds: float = Field(
         8.0, ge=2, le=28, description="Long speech is transcribed in stretches of about this length at its pauses, while it goes on."
     )
+    pause_ms: int = Field(
+        64, ge=0, le=1000,
+        description="Silence inside speech after which what was said so far is transcribed, in case it is the end "
+        "(shorter gaps, between words, are not worth a decode that would be thrown away). Below silence_ms.",
+    )
+    stretch_pause_ms: int = Field(
+        128, ge=0, le=2000,
+        description="A pause this long inside speech (between sentences) ends a stretch that is transcribed while the "
+        "person goes on, so the transcript at the end reads only the rest and is ready sooner (0: only commit_seconds).",
+    )
     first_chunk_words: int = Field(
         6, ge=0, le=50,
         description="Speak the first words of a reply after this many words even before any punctuation "

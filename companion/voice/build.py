@@ -47,6 +47,7 @@ def build_policy(settings: Settings) -> TurnPolicy:
         release=min(v.vad_threshold, max(0.05, v.vad_threshold - 0.15)),
         silence_ms=v.silence_ms,
         min_speech_ms=v.min_speech_ms,
+        pause_ms=min(v.pause_ms, v.silence_ms - 32),
     )
 
 
@@ -77,6 +78,7 @@ def build_pipeline(
         speaker_id=speaker_id,
         speaker_name=speaker_name,
         commit_seconds=v.commit_seconds,
+        stretch_pause_ms=v.stretch_pause_ms,
         first_words=v.first_chunk_words,
         cast=cast,
     )

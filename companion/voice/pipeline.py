@@ -134,6 +134,7 @@ class VoiceTurn:
         out["stt_after_end_ms"] = round(self.stt_seconds * 1000, 1)
         out["llm_to_first_sentence_ms"] = round(self.llm_seconds_to_first_sentence * 1000, 1)
         out["tts_first_chunk_ms"] = round(self.tts_first_seconds * 1000, 1)
+        out["recall_ms"] = round(self.recall_seconds * 1000, 1)  # memory and prompt, before the model is asked
         return out
 
 
@@ -146,6 +147,17 @@ class _Stretch:
     task: asyncio.Task[str]
     commit: bool  # a long stretch ending at a pause: kept even if speech resumes
     started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Ended:
+    """What was decoded of an utterance when its end was detected: its finishing task reads it from here."""
+
+    commit: _Stretch | None  # a stretch kept at a pause, maybe still decoding
+    spec: _Stretch | None  # the decode started at the last pause
+    committed: list[str]  # the words of the stretches kept before
+    cut: int  # where the audio still to read starts
+    merged: bool  # it continues earlier speech, decoded again with it
 
 
 class VoicePipeline:
@@ -164,6 +176,7 @@ class VoicePipeline:
         speaker_name: str | None = None,
         platform: str = "voice",
         commit_seconds: float = 8.0,
+        stretch_pause_ms: int = 128,
         first_words: int = 0,
         on_turn: Callable[[VoiceTurn], Any] | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -184,6 +197,9 @@ class VoicePipeline:
         self.speaker_name = speaker_name
         self.platform = platform
         self.commit_samples = int(commit_seconds * INPUT_RATE)
+        # A pause this long inside speech (a sentence's end) keeps the decode that began at it: the final decode
+        # then reads only what followed, and is ready sooner. 0 keeps only stretches of commit_seconds.
+        self.stretch_pause = stretch_pause_ms * INPUT_RATE // 1000
         self.on_turn = on_turn
         self.first_words = first_words
         self.ring = InputRing(clock=clock)
@@ -264,26 +280,53 @@ class VoicePipeline:
             self.interrupt_reply()
         elif step.act is Act.TRANSCRIBE and event is not None:
             self._transcribe_to(event.speech_end)
-        elif step.act is Act.CANCEL_SPECULATION:
+        elif step.act is Act.CANCEL_SPECULATION and event is not None:
             spec = self._speculative
             if spec is not None and not spec.commit:
-                spec.task.cancel()  # stale: the person went on talking
+                if self._keeps(spec, event.sample):
+                    self._keep(spec)
+                else:
+                    spec.task.cancel()  # stale: the person went on talking
                 self._speculative = None
         elif step.act is Act.END_OF_UTTERANCE and event is not None:
             self._last_ended = self.taking.utterances
             previous = self._last_finish
+            # Its audio stays in the ring until its verdict: speech that goes on may yet be merged with it.
+            hold = self._commit_cut if self._commit_cut is not None else event.speech_start
+            hold = hold if self._merge_from is None else min(hold, self._merge_from)
+            ended = self._end_utterance(event)  # now, not in the task: the next utterance may begin before it runs
             task = asyncio.create_task(
-                self._finish_utterance(event, self.clock(), self.taking.utterances, previous), name="voice-utterance"
+                self._finish_utterance(ended, event, self.clock(), self.taking.utterances, previous), name="voice-utterance"
             )
             self._last_finish = task
             self._end_tasks.add(task)
             task.add_done_callback(self._end_tasks.discard)
-            # Its audio stays in the ring until its verdict: speech that goes on may yet be merged with it.
-            hold = self._commit_cut if self._commit_cut is not None else event.speech_start
-            self._holding[task] = hold if self._merge_from is None else min(hold, self._merge_from)
+            self._holding[task] = hold
             task.add_done_callback(lambda t: self._holding.pop(t, None))
         elif step.act is Act.FORGET_UTTERANCE:
             self._reset_utterance()
+
+    def _keeps(self, spec: _Stretch, resumed: int) -> bool:
+        """Is the decode that began at this pause worth keeping now that the person goes on?
+
+        After a real pause (a sentence's end) whisper read a whole stretch with silence after it, so the words are
+        final: keeping them means the decode at the end reads only what follows. A gap between words is too short
+        to cut at (the seam would split a word), and speech that continues earlier words (a merge) is left whole.
+        """
+        return (
+            self.stretch_pause > 0
+            and resumed - spec.stop >= self.stretch_pause
+            and spec.stop - spec.start >= INPUT_RATE
+            and self._commit_task is None
+            and self._merge_from is None
+            and not spec.task.cancelled()
+        )
+
+    def _keep(self, spec: _Stretch) -> None:
+        spec.commit = True
+        self._commit_task = spec
+        self._commit_cut = spec.stop
+        spec.task.add_done_callback(lambda _t: self._on_committed(spec))
 
     def _merge_with(self, start: int) -> None:
         """The person went on after a pause that ended an utterance: that speech (from ``start``) and what follows
@@ -305,11 +348,10 @@ class VoicePipeline:
         if self._speculative is not None and not self._speculative.task.done() and not self._speculative.commit:
             self._speculative.task.cancel()
         commit = stop - start >= self.commit_samples and self._commit_task is None
-        prompt = " ".join(self._committed)
         audio = self.ring.slice(start, stop + POST_ROLL)  # what has arrived of the pause: whisper wants a tail
         # The final decode, started early: when the pause turns out to end the utterance its result is the
         # transcript, so it runs with the final settings ([voice.stt] beam_size), not a cheaper partial's.
-        task = asyncio.create_task(self._stt(audio, partial=False, prompt=prompt), name="voice-stt")
+        task = asyncio.create_task(self._decode_after(audio, self._committed, self._commit_task), name="voice-stt")
         stretch = _Stretch(start, stop, task, commit, self.clock())
         self._speculative = stretch
         if commit:
@@ -319,15 +361,25 @@ class VoicePipeline:
         else:
             task.add_done_callback(lambda t: self._publish_partial(t))
 
+    async def _decode_after(self, audio: np.ndarray, committed: list[str], pending: _Stretch | None) -> str:
+        """Decode a stretch once the stretch before it is read: its words are the prompt (whisper keeps names and
+        spelling consistent across the seam). One worker decodes in order anyway, so this waits for nothing more."""
+        if pending is not None:
+            await asyncio.wait([pending.task])  # not gather: cancelling this decode must not cancel the kept one
+            self._on_committed_into(pending, committed)
+        return await self._stt(audio, partial=False, prompt=" ".join(committed))
+
     def _on_committed(self, stretch: _Stretch) -> None:
+        if self._commit_task is not stretch:
+            return  # its utterance has ended: _finish_utterance gathers its words, not the next utterance
         if stretch.task.cancelled() or stretch.task.exception() is not None:
+            self._commit_task = None
             return
         text = stretch.task.result()
         if text:
             self._committed.append(text)
             self.bus.publish(Transcript(self.conversation_id, self.speaker_id, " ".join(self._committed), False))
-        if self._commit_task is stretch:
-            self._commit_task = None
+        self._commit_task = None
 
     def _publish_partial(self, task: asyncio.Task[str]) -> None:
         if task.cancelled() or task.exception() is not None or not task.result():
@@ -342,18 +394,22 @@ class VoicePipeline:
             log.error("stt: %s", exc)
             return ""
 
-    async def _finish_utterance(
-        self, event: PolicyEvent, detected_at: float, seq: int, previous: asyncio.Task[None] | None
-    ) -> None:
-        end_of_speech = self.ring.time_of(event.speech_end)
-        commit, spec = self._commit_task, self._speculative
-        committed = self._committed
+    def _end_utterance(self, event: PolicyEvent) -> _Ended:
+        """Hand what was decoded of the utterance that just ended to its finishing task, and start afresh."""
+        commit, spec, committed = self._commit_task, self._speculative, self._committed
         cut = self._commit_cut if self._commit_cut is not None else event.speech_start
         merged = self._merge_from is not None and not committed and commit is None
         if merged and self._merge_from is not None:
             cut = min(cut, self._merge_from)
         self._merge_from = None
         self._reset_utterance()
+        return _Ended(commit, spec, committed, cut, merged)
+
+    async def _finish_utterance(
+        self, ended: _Ended, event: PolicyEvent, detected_at: float, seq: int, previous: asyncio.Task[None] | None
+    ) -> None:
+        end_of_speech = self.ring.time_of(event.speech_end)
+        commit, spec, committed, cut, merged = ended.commit, ended.spec, ended.committed, ended.cut, ended.merged
         if commit is not None:
             await asyncio.gather(commit.task, return_exceptions=True)
             self._on_committed_into(commit, committed)

@@ -35,7 +35,10 @@ class TurnPolicy:
 
     ``silence_ms`` is the end-of-speech wait (default 300 ms, as a person's
     natural gap); ``min_speech_ms`` filters clicks; ``start_ms`` of voiced
-    frames in a row are needed before speech counts as started.
+    frames in a row are needed before speech counts as started. ``pause_ms``
+    of silence make a pause worth transcribing: gaps between words are shorter,
+    and each decode started there would be thrown away while it holds the
+    recogniser that the decode at the real end then waits for.
     """
 
     def __init__(
@@ -48,9 +51,12 @@ class TurnPolicy:
         silence_ms: int = 300,
         min_speech_ms: int = 250,
         pre_roll_ms: int = 200,
+        pause_ms: int = 0,
     ) -> None:
         if not 0 < release <= threshold < 1:
             raise ValueError("need 0 < release <= threshold < 1")
+        if not 0 <= pause_ms < silence_ms:
+            raise ValueError("need 0 <= pause_ms < silence_ms")
         self.rate = rate
         self.threshold = threshold
         self.release = release
@@ -58,6 +64,7 @@ class TurnPolicy:
         self.silence_samples = rate * silence_ms // 1000
         self.min_speech_samples = rate * min_speech_ms // 1000
         self.pre_roll = rate * pre_roll_ms // 1000
+        self.pause_samples = rate * pause_ms // 1000
         self.reset()
 
     def reset(self) -> None:
@@ -68,6 +75,7 @@ class TurnPolicy:
         self._last_voiced_end = 0
         self._voiced_total = 0
         self._paused = False
+        self._pause_told = False  # a PAUSE was sent for the current silence
 
     @property
     def speech_samples(self) -> int:
@@ -99,11 +107,14 @@ class TurnPolicy:
             self._last_voiced_end = end
             if self._paused:
                 self._paused = False
-                events.append(PolicyEvent(Signal.RESUME, start, self._utt_start, end))
+                if self._pause_told:
+                    self._pause_told = False
+                    events.append(PolicyEvent(Signal.RESUME, start, self._utt_start, end))
             return events
-        if not self._paused:
-            self._paused = True
+        self._paused = True
+        if not self._pause_told and end - self._last_voiced_end >= self.pause_samples:
             if self._voiced_total >= self.min_speech_samples:
+                self._pause_told = True
                 events.append(PolicyEvent(Signal.PAUSE, start, self._utt_start, self._last_voiced_end))
         if end - self._last_voiced_end >= self.silence_samples:
             signal = Signal.END if self._voiced_total >= self.min_speech_samples else Signal.DISCARD

@@ -3,8 +3,9 @@ import sys
 import tomllib
 
 import pytest
+from pydantic import ValidationError
 
-from companion.config import ConfigError, Settings, example_toml, load_settings
+from companion.config import ConfigError, Settings, example_toml, load_settings, with_overrides
 
 
 def write(tmp_path, text):
@@ -117,3 +118,13 @@ def test_whisper_listens_for_the_language_she_speaks(tmp_path):
     assert load_settings(write(tmp_path, "")).voice.stt.language == "en"
     with pytest.raises(ConfigError, match="persona.language.*ISO code"):
         load_settings(write(tmp_path, '[persona]\nlanguage = "Chinese"\n'))
+
+
+def test_overrides_set_one_setting_and_refuse_a_wrong_name():
+    """`section.field=value` sets that setting (JSON values typed, others as text); a wrong name is a clear error."""
+    settings = with_overrides(Settings(), ["voice.pause_ms=0", "llm.provider=openai", "voice.stt.beam_size=1"])
+    assert (settings.voice.pause_ms, settings.llm.provider, settings.voice.stt.beam_size) == (0, "openai", 1)
+    with pytest.raises(ConfigError, match="voice.pause=1.*section.field=value"):
+        with_overrides(Settings(), ["voice.pause=1"])
+    with pytest.raises(ValidationError):
+        with_overrides(Settings(), ["voice.pause_ms=5000"])  # validated like the file

@@ -51,7 +51,8 @@ class ListSTT(STT):
         seq = self.pipeline._speech_seq  # noqa: SLF001 - which utterance this is
         assert self.clock is not None
         await self.clock.sleep(0.05)  # whisper takes a moment
-        return self.texts[min(seq - 1, len(self.texts) - 1)]
+        text = self.texts[min(seq - 1, len(self.texts) - 1)]
+        return text[len(prompt):].strip() if prompt and text.startswith(prompt) else text  # after a kept stretch: the rest
 
 
 class ToneTTS(TTS):
@@ -253,4 +254,74 @@ async def test_announcements_play_in_order_on_the_voice_and_count_as_speaking(tm
     stored = await companion.history.recent("announcements", 5)
     assert [m.content for m in stored] == ["first line here", "and the second"]
     await output.close()
+    await companion.close()
+
+
+def trimmed(samples: np.ndarray) -> np.ndarray:
+    """Speech without the silence espeak puts around it: the test then sets the pauses itself."""
+    loud = np.flatnonzero(np.abs(samples) > 0.02)
+    return samples[loud[0]:loud[-1] + 1]
+
+
+async def test_a_sentence_pause_keeps_its_decode_and_the_last_one_reads_only_the_rest(tmp_path, whisper):
+    """Two sentences with a short breath between them (shorter than the end-of-speech wait): the stretch read at the
+    breath is kept, the decode at the end reads only the second sentence with the first one's words as its prompt,
+    and the transcript holds every word that whisper hears when it reads the whole question at once."""
+    first = trimmed(speech_16k("My cat Biscuit keeps waking me up at five in the morning.", tmp_path, "a"))
+    second = trimmed(speech_16k("What can I do so that we both sleep longer?", tmp_path, "b"))
+    question = np.concatenate([first, silence(0.24), second])
+    decodes: list[tuple[int, str]] = []
+
+    class Recording(ListSTT):
+        async def transcribe(self, samples, *, partial=False, prompt=""):
+            decodes.append((len(samples), prompt))
+            return await whisper.transcribe(samples, partial=partial, prompt=prompt)
+
+    stt = Recording([])
+    companion, pipeline, output, clock = await make(tmp_path, stt, BargeIn("on"), ["Try a later dinner for Biscuit."])
+    finals: list[str] = []
+    companion.bus.subscribe(Transcript, lambda e: finals.append(e.text) if e.final else None)
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    await feed_virtual(source, np.concatenate([silence(0.3), question, silence(0.6)]), clock)
+    await settle(clock, lambda: len(finals) == 1, source=source)
+    source.close()
+    await settle(clock, run.done)
+    await output.close()
+    whole = await whisper.transcribe(np.concatenate([silence(0.3), question, silence(0.6)]))
+    words = lambda text: set(re.findall(r"[a-z0-9']+", text.lower()))  # noqa: E731
+    assert words(whole) <= words(finals[0]), (whole, finals[0])
+    last_read, last_prompt = decodes[-1]
+    assert last_read < len(second) + 0.8 * INPUT_RATE, "the decode at the end read the first sentence again"
+    assert "biscuit" in last_prompt.lower(), last_prompt
+    assert len(finals) == 1 and finals[0].lower().index("biscuit") < finals[0].lower().index("sleep")
+    await companion.close()
+
+
+async def test_a_gap_between_words_is_not_a_place_to_cut(tmp_path):
+    """A gap shorter than a breath (between two words) keeps the whole question in one decode: a cut there would
+    split the words around it."""
+    part1 = trimmed(speech_16k("I would like to visit", tmp_path, "a"))
+    part2 = trimmed(speech_16k("Edinburgh in the spring", tmp_path, "b"))
+    heard: list[int] = []
+    stt = ListSTT(["I would like to visit Edinburgh in the spring."])
+    transcribe = stt.transcribe
+
+    async def recording(samples, *, partial=False, prompt=""):
+        heard.append(len(samples))
+        return await transcribe(samples, partial=partial, prompt=prompt)
+
+    stt.transcribe = recording  # type: ignore[method-assign]
+    companion, pipeline, output, clock = await make(tmp_path, stt, BargeIn("on"), ["Lovely."])
+    finals: list[str] = []
+    companion.bus.subscribe(Transcript, lambda e: finals.append(e.text) if e.final else None)
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    await feed_virtual(source, np.concatenate([silence(0.3), part1, silence(0.03), part2, silence(0.6)]), clock)
+    await settle(clock, lambda: len(finals) == 1, source=source)
+    source.close()
+    await settle(clock, run.done)
+    await output.close()
+    assert finals == ["I would like to visit Edinburgh in the spring."]
+    assert heard[-1] >= len(part1) + len(part2), "the last decode did not read the whole question"
     await companion.close()

@@ -29,6 +29,25 @@ def test_pause_comes_first_then_end_and_resume_cancels_the_end():
     assert signals == [Signal.SPEECH_START, Signal.PAUSE, Signal.RESUME, Signal.PAUSE, Signal.END]
 
 
+def test_a_gap_between_words_is_no_pause_worth_transcribing():
+    """With pause_ms, a one-frame gap between words sends nothing; a longer silence sends one pause (after pause_ms,
+    pointing at the last voiced sample), and speech after it a resume."""
+    policy = TurnPolicy(silence_ms=300, pause_ms=64)
+    events = []
+    probs = [0.9] * 20 + [0.0] + [0.9] * 10 + [0.0] * 4 + [0.9] * 10 + [0.0] * 12
+    for i, p in enumerate(probs):
+        events += [(e, i) for e in policy.feed(p, i * FRAME, FRAME)]
+    assert [e.signal for e, _ in events] == [Signal.SPEECH_START, Signal.PAUSE, Signal.RESUME, Signal.PAUSE, Signal.END]
+    pause, frame = events[1]
+    assert frame == 32 and pause.speech_end == 31 * FRAME  # the second silent frame of the 4-frame gap
+    try:
+        TurnPolicy(silence_ms=300, pause_ms=300)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("a pause as long as the end-of-speech wait was accepted")
+
+
 def test_clicks_are_not_speech_and_short_sounds_are_discarded():
     """A single voiced frame never starts speech; a sound shorter than min_speech_ms is discarded."""
     policy = TurnPolicy(min_speech_ms=250)
