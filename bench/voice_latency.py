@@ -108,7 +108,13 @@ async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, t
     output.start()
     turns: list[VoiceTurn] = []
     pipeline = build_pipeline(companion, settings, stt=stt, tts=tts, buffer=buffer)
-    pipeline.on_turn = turns.append
+    prompts: list[dict] = []  # llama.cpp's own timings of each reply's request: tokens cached and read
+
+    def on_turn(turn: VoiceTurn) -> None:
+        turns.append(turn)
+        prompts.append(dict(getattr(companion.llm, "last_timings", {}) or {}))
+
+    pipeline.on_turn = on_turn
     source = QueueSource()
     run = asyncio.create_task(pipeline.run(source))
     silence = np.zeros(INPUT_RATE // 10, np.float32)
@@ -128,8 +134,9 @@ async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, t
     await output.close()
     await companion.close(memory_grace=0)
     rows = [row(t) for t in turns]
-    for r, stall in zip(rows, stalls, strict=False):
+    for r, stall, prompt in zip(rows, stalls, prompts, strict=False):
         r["stall_ms"] = stall
+        r["prompt"] = {k: prompt.get(k) for k in ("cache_n", "prompt_n", "prompt_ms", "predicted_per_second")}
     if not quiet:
         report(provider, rows)
     return rows
@@ -201,6 +208,11 @@ def report(provider: str, turns: list[dict]) -> None:
     if stalls:
         print(f"  silence inside replies after the first audio: median {statistics.median(stalls):.0f} ms, "
               f"max {max(stalls):.0f} ms; replies with more than 100 ms: {sum(s > 100 for s in stalls)}/{len(stalls)}")
+    read = [t["prompt"] for t in turns if t.get("prompt", {}).get("prompt_n") is not None]
+    if read:
+        print(f"  prompt tokens from the cache: median {statistics.median(p['cache_n'] or 0 for p in read):.0f}, read: median "
+              f"{statistics.median(p['prompt_n'] for p in read):.0f} in {statistics.median(p['prompt_ms'] or 0 for p in read):.0f} ms; "
+              f"generation {statistics.median(p['predicted_per_second'] or 0 for p in read):.0f} tokens/s")
     chars = [len(t["reply"]) for t in turns if t["reply"]]
     if chars:
         print(f"  spoken reply length: median {statistics.median(chars):.0f} characters")
