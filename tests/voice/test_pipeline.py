@@ -22,6 +22,7 @@ from companion.core.history import HistoryStore
 from companion.runtime.events import BargedIn, SpeechStarted, Transcript, VoiceTimings
 from companion.testing import ScriptedLLM, VirtualClock, feed_virtual
 from companion.voice.audio import INPUT_RATE
+from companion.voice.build import build_policy
 from companion.voice.pipeline import VoicePipeline
 from companion.voice.playback import PacedOutput, PlaybackBuffer
 from companion.voice.policy import BargeIn
@@ -78,7 +79,9 @@ async def make(tmp_path: Path, stt: ListSTT, barge_in: BargeIn, script: list[str
     buffer = PlaybackBuffer(16000, clock=clock)
     output = PacedOutput(buffer, realtime=True, clock=clock, sleep=clock.sleep)  # plays in (virtual) real time
     output.start()
-    pipeline = VoicePipeline(companion, vad=SileroVAD(), stt=stt, tts=ToneTTS(), buffer=buffer, barge_in=barge_in, clock=clock)
+    pipeline = VoicePipeline(  # the product's turn policy ([voice] defaults: pause_ms, silence_ms, thresholds)
+        companion, vad=SileroVAD(), stt=stt, tts=ToneTTS(), buffer=buffer, policy=build_policy(settings), barge_in=barge_in, clock=clock,
+    )
     stt.pipeline, stt.clock = pipeline, clock
     return companion, pipeline, output, clock
 

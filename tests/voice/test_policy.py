@@ -1,5 +1,7 @@
 """The end-of-turn and barge-in policies, as pure logic over VAD probabilities."""
 
+import pytest
+
 from companion.voice.policy import BargeIn, Signal, TurnPolicy
 
 FRAME = 512  # 32 ms at 16 kHz
@@ -40,12 +42,8 @@ def test_a_gap_between_words_is_no_pause_worth_transcribing():
     assert [e.signal for e, _ in events] == [Signal.SPEECH_START, Signal.PAUSE, Signal.RESUME, Signal.PAUSE, Signal.END]
     pause, frame = events[1]
     assert frame == 32 and pause.speech_end == 31 * FRAME  # the second silent frame of the 4-frame gap
-    try:
-        TurnPolicy(silence_ms=300, pause_ms=300)
-    except ValueError:
-        pass
-    else:
-        raise AssertionError("a pause as long as the end-of-speech wait was accepted")
+    with pytest.raises(ValueError, match="pause_ms < silence_ms"):
+        TurnPolicy(silence_ms=300, pause_ms=300)  # a pause as long as the end-of-speech wait would never be one
 
 
 def test_clicks_are_not_speech_and_short_sounds_are_discarded():
