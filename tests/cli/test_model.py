@@ -35,7 +35,10 @@ async def test_pull_use_and_chat_through_the_pulled_file(tmp_path, hub):
     """pull shows progress and checks the file; use switches the LLM (keeping the old config); chat answers through it."""
     env = env_for(tmp_path, hub)
     config = tmp_path / "companion.toml"
-    config.write_text('[llm]\nprovider = "openai"\n')
+    # One llama.cpp thread: the suite runs beside this test, and threads that wait for each other at every step
+    # crawl on a CPU that is busy (a reply took 10-30 s on two threads with the other cores taken, 2-4 s on one).
+    before = '[llm]\nprovider = "openai"\n[llm.llamacpp]\nthreads = 1\n'
+    config.write_text(before)
     code, out, err = await companion("model", "pull", f"{REPO}:{FILE}", env=env, timeout=120)
     assert code == 0, err
     assert "ok:" in out and "checked" in out and "companion model use" in out
@@ -43,8 +46,8 @@ async def test_pull_use_and_chat_through_the_pulled_file(tmp_path, hub):
     code, out, err = await companion("--config", str(config), "model", "use", f"{REPO}:{FILE}", env=env, timeout=120)
     assert code == 0, err
     assert "checked: it loads and answers" in out and "'openai' -> 'llamacpp'" in out
-    assert (tmp_path / "companion.toml.bak").read_text() == '[llm]\nprovider = "openai"\n'
-    assert FILE in config.read_text()
+    assert (tmp_path / "companion.toml.bak").read_text() == before
+    assert FILE in config.read_text() and tomllib.loads(config.read_text())["llm"]["llamacpp"]["threads"] == 1
     code, out, err = await companion("--config", str(config), "chat", "-m", "hi", "--json", env=env, timeout=120)
     assert code == 0, err
     assert json.loads(out.strip().splitlines()[-1])["reply"]
