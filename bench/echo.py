@@ -6,7 +6,8 @@ installed (``webrtc``: pywebrtc-audio, the product's; ``livekit``: its AudioProc
 
 - the echo return loss enhancement (ERLE) after 2 s of convergence at 20, 80 and 200 ms of delay, the canceller
   alone and with the product's residual gate (what the speech detector hears);
-- the ERLE in each second after the echo path grows by 100 ms mid-speech;
+- the ERLE in each second after the echo path grows by 100 ms mid-speech, and how long after it every 250 ms
+  block she is audible in is 25 dB down for good;
 - the CPU time per second of audio (one core).
 
     .venv/bin/python bench/echo.py
@@ -63,6 +64,18 @@ def run(backend: str, far: np.ndarray, near: np.ndarray, *, gate: bool) -> tuple
     return clean, cpu / (len(near) / INPUT_RATE)
 
 
+def recovered_after(near: np.ndarray, clean: np.ndarray, far: np.ndarray, change: int, step_s: float = 0.25) -> float | None:
+    """Seconds after ``change`` from which every ``step_s`` block she is audible in is at least 25 dB down (None: never)."""
+    step = int(step_s * INPUT_RATE)
+    blocks = range(change, len(near) - step + 1, step)
+    bad = [i for i, start in enumerate(blocks)
+           if (erle := echo_return_loss_enhancement(near[start : start + step], clean[start : start + step], far[start : start + step])) is not None
+           and erle < 25]
+    if bad and bad[-1] == len(blocks) - 1:
+        return None
+    return round((bad[-1] + 1) * step_s, 2) if bad else 0.0
+
+
 def measure(backend: str, far: np.ndarray) -> dict[str, object]:
     rng = np.random.default_rng(0)
     noise = rng.standard_normal(len(far)).astype(np.float32) * 0.001
@@ -87,6 +100,7 @@ def measure(backend: str, far: np.ndarray) -> dict[str, object]:
             erle = echo_return_loss_enhancement(near[part], clean[part], far[part])
             per_second.append(None if erle is None else round(min(erle, 99.0), 1))
         out["after_delay_change_db_per_s" + ("_gated" if gate else "")] = per_second
+        out["recovered_after_s" + ("_gated" if gate else "")] = recovered_after(near, clean, far, change)
     out["cpu_share_of_one_core"] = round(statistics.median(costs), 4)
     return out
 
@@ -113,6 +127,9 @@ def main() -> None:
             print(f"  delay {delay:3d} ms: ERLE {r[f'erle_db_{delay}ms']:5.1f} dB alone, {r[f'erle_db_{delay}ms_gated']:5.1f} dB with the gate (99: silence)")
         print(f"  echo path +100 ms: ERLE per second after it {r['after_delay_change_db_per_s']} alone, "
               f"{r['after_delay_change_db_per_s_gated']} with the gate (99: silence)")
+        print(f"  echo path +100 ms: what the speech detector hears is 25 dB down in every 250 ms from "
+              f"{r['recovered_after_s_gated']} s after it (the canceller alone: {r['recovered_after_s']} s; it leaks "
+              "a little where she starts a phrase)")
         print(f"  CPU: {100 * float(r['cpu_share_of_one_core']):.1f}% of one core")  # type: ignore[arg-type]
 
 

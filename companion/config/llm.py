@@ -51,6 +51,11 @@ class LlamaCppSection(_Section):
         8192, ge=256, le=1_048_576, description="Context window in tokens, shared by all slots (a longer prompt leaves older messages out)."
     )
     threads: int = Field(0, ge=0, le=256, description="CPU threads for generation. 0: one per physical core this process may use, at most 8.")
+    nice: int = Field(
+        10, ge=0, le=19, description="Linux: how far the model's CPU threads stand back for the voice (the nice value "
+        "they run at). Her first words are synthesised while the model writes the next ones, on the same cores; "
+        "0: the model competes on equal terms (when a game or another program shares this CPU, say).",
+    )
     parallel: int = Field(
         2, ge=1, le=64, description="Slots: requests decoded at once (a reply and a game action side by side)."
     )

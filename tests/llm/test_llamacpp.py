@@ -304,3 +304,34 @@ async def test_the_window_is_capped_at_what_the_model_was_trained_on():
     await llm.start()
     assert llm.n_ctx == trained
     await llm.close()
+
+
+def _threads() -> dict[str, tuple[int, int]]:
+    """This process's threads: id -> (nice value, CPU ticks used so far), from /proc."""
+    found = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[task.name] = (int(fields[16]), int(fields[11]) + int(fields[12]))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="per-thread nice values are Linux's")
+async def test_the_model_thinks_at_a_lower_priority_than_the_rest_of_the_process():
+    """The threads that do llama.cpp's arithmetic run at the configured nice value; the event loop's thread does not."""
+    import os
+
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    llm = LlamaCppLLM(n_ctx=1024, parallel=1, nice=7)
+    await llm.start()
+    try:
+        before = _threads()
+        await _collect(llm, MESSAGES, GenerationOptions(max_tokens=48, temperature=0.0))
+        after = _threads()
+    finally:
+        await llm.close()
+    busy = [nice for tid, (nice, ticks) in after.items() if ticks - before.get(tid, (0, 0))[1] >= 5]
+    assert busy and all(nice == min(19, base + 7) for nice in busy), (busy, base)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base
