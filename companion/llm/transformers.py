@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 import threading
 from collections.abc import AsyncIterator
@@ -55,7 +56,7 @@ def _import_stack() -> tuple[Any, Any]:
 def convert_default_model(cache_root: Path) -> Path:
     """Dequantise the packaged GGUF once into ``cache_root``; returns the model folder."""
     target = cache_root / "models" / DEFAULT_MODEL_NAME
-    if (target / "config.json").exists() and any(target.glob("*.safetensors")):
+    if _complete(target):
         return target
     _torch, transformers = _import_stack()
     gguf = default_gguf_path()
@@ -65,14 +66,25 @@ def convert_default_model(cache_root: Path) -> Path:
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = transformers.AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model.hf_quantizer = None  # the weights are plain tensors now; save them as such
-    tmp = target.with_name(target.name + ".partial")
+    # A folder of this process's own: two processes preparing the model at once (two test workers, a second
+    # companion started meanwhile) must not delete each other's files mid-write.
+    tmp = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)  # atomic: a crash mid-way leaves no half-written cache behind
+    try:
+        tmp.rename(target)  # atomic: a crash mid-way leaves no half-written cache behind
+    except OSError:  # the folder is there: another process finished first (theirs is as good, and may be in use)...
+        if not _complete(target):  # ...or a folder left without its weights
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+    shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "config.json").exists() and any(folder.glob("*.safetensors"))
 
 
 class TransformersLLM(LLM):
