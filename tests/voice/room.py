@@ -98,12 +98,24 @@ class Room:
                 out[lo - self.t : hi - self.t] += voice[lo - start : hi - start]
         return out
 
+    async def _wait_for_synthesis(self) -> None:
+        """Virtual time runs as fast as the CPU allows, a sound card in real time, and piper writes a sentence in a
+        tenth of the time it lasts: where the sentence being written has not reached the buffer yet, the room waits
+        for it (up to 1 s of real time), or a slow machine would hear gaps in her voice that no real one does."""
+        for _ in range(200):
+            segments = self.buffer._segments  # type: ignore[attr-defined]  # noqa: SLF001
+            writing = any(not s.final for s in segments)
+            if not writing or self.buffer.queued_seconds() * INPUT_RATE >= BLOCK:  # type: ignore[attr-defined]
+                return
+            await asyncio.sleep(0.005)
+
     async def run_for(self, seconds: float) -> None:
         """Play, record and cancel for ``seconds`` of virtual time, one 20 ms block after another."""
         for _ in range(int(round(seconds * INPUT_RATE / BLOCK))):
             await self.tick()
 
     async def tick(self) -> None:
+        await self._wait_for_synthesis()
         now = float(self.clock())  # type: ignore[operator]
         played = self.buffer.read(BLOCK)  # type: ignore[attr-defined]
         if self.mic.tap is not None:
