@@ -107,7 +107,7 @@ class Room:
             writing = any(not s.final for s in segments)
             if not writing or self.buffer.queued_seconds() * INPUT_RATE >= BLOCK:  # type: ignore[attr-defined]
                 return
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # real time on purpose: piper writes on its own thread, in real time
 
     async def run_for(self, seconds: float) -> None:
         """Play, record and cancel for ``seconds`` of virtual time, one 20 ms block after another."""
