@@ -511,10 +511,12 @@ def stand_back(nice: int) -> None:
     """Lower the calling thread's priority by ``nice`` (Linux: threads it starts inherit it; elsewhere nothing).
 
     The model's threads and piper's share the cores while she speaks her first words and writes the next: on two
-    cores piper took 276 ms for a short sentence beside the model's two threads at equal priority, 121 ms with
-    them at nice 10 (bench: ``bench/voice_latency.py``'s tts_first_chunk_ms). The model loses little: the audio of
-    the first words lasts seconds, and the rest of the time nothing else wants the CPU. On Linux a thread's nice
-    value is its own; elsewhere it would lower the whole process, the voice included, so it is left alone.
+    cores piper took 266 ms for a short sentence beside the model's two threads at equal priority, 157 ms with
+    them at nice 10 (``bench/tts_beside_llm.py``; 104 ms alone), and a voice turn's first chunk 231-306 ms against
+    112-133 ms (``bench/voice_latency.py``). The model nearly pauses meanwhile (6 pieces/s instead of 39), which
+    costs little: the first words' audio lasts seconds, and no silence inside replies was measured. On Linux a
+    thread's nice value is its own; elsewhere it would lower the whole process, the voice included, so it is
+    left alone.
     """
     if nice <= 0 or sys.platform != "linux":
         return

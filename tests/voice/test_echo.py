@@ -215,6 +215,7 @@ async def test_room_check_on_recordings_reports_the_figure_and_writes_the_clean_
     )
     got = json.loads(out)
     assert code == 0 and got["works"] and got["erle_db"] >= 20, got
+    assert got["worst_second_db"] <= got["erle_db"] and got["erle_db_overall"] is not None, got
     clean = read_wav(tmp_path / "clean.wav").samples
     assert len(clean) == pytest.approx(len(near), abs=320)
     # After converging her voice is a tenth as loud, or less, in most seconds of the file written (the median:

@@ -36,8 +36,9 @@ def _session(path: Path) -> Any:
     """The voice's ONNX session, its threads waiting on the CPU without spinning.
 
     onnxruntime's default keeps idle threads spinning for the next operator; beside the model writing her next
-    words on the same cores, that spinning took the time both needed: a short sentence took 276 ms instead of
-    232 ms (and 121 ms with the model's threads standing back, ``[llm.llamacpp] nice``).
+    words on the same cores, that spinning takes time both need (a one-off measurement on two cores: a short
+    sentence 276 ms spinning, 232 ms not; ``bench/tts_beside_llm.py`` measures the product's session beside the
+    model at each ``[llm.llamacpp] nice``).
     """
     import onnxruntime
 
