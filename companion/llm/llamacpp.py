@@ -275,7 +275,9 @@ class LlamaCppLLM(LLM):
         if self._saving:  # a one-shot command exits right after its reply: let the state reach the disk
             await asyncio.wait(set(self._saving), timeout=5.0)
         await self._save_speed()
-        self._server = None  # the C++ server stops when its last reference goes
+        held, self._server = [self._server], None
+        if held[0] is not None:
+            await _release(held)  # no other reference here: the last one goes in its thread
 
     async def warm(self, messages: list[Message]) -> None:
         """Prefill ``messages`` (the stable prompt start) into a slot now, so the first reply only reads the new message.
@@ -505,6 +507,25 @@ def compute_threads() -> int:
         except OSError:
             cores.add(str(cpu))  # no topology (not Linux, a container hiding it): count the CPU itself
     return max(1, min(8, len(cores)))
+
+
+async def _release(held: list[Any], wait: float = 5.0) -> None:
+    """Stop the C++ server (``held``'s one item) by dropping its last reference in a daemon thread, waiting at most
+    ``wait`` seconds.
+
+    Its destructor joins llama.cpp's threads: that takes a moment, which must not stall the event loop, and it
+    was seen to deadlock now and then (a server closed right after it started, in the test suite), which must not
+    hang shutdown: the thread is left behind, and the process exits without it.
+    """
+    done = threading.Event()
+
+    def drop() -> None:
+        held.clear()
+        done.set()
+
+    threading.Thread(target=drop, name="llamacpp-stop", daemon=True).start()
+    if not await asyncio.to_thread(done.wait, wait):
+        log.warning("llamacpp: the model's server did not stop within %.0f s; leaving it behind", wait)
 
 
 def stand_back(nice: int) -> None:

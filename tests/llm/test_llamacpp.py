@@ -335,3 +335,39 @@ async def test_the_model_thinks_at_a_lower_priority_than_the_rest_of_the_process
     busy = [nice for tid, (nice, ticks) in after.items() if ticks - before.get(tid, (0, 0))[1] >= 5]
     assert busy and all(nice == min(19, base + 7) for nice in busy), (busy, base)
     assert os.getpriority(os.PRIO_PROCESS, 0) == base
+
+
+
+async def test_a_server_that_will_not_stop_does_not_hang_close(caplog):
+    """The server is dropped in a thread of its own: a destructor that hangs (seen in llama.cpp) costs `wait` seconds
+    and one warning, and the event loop keeps turning meanwhile."""
+    import threading
+
+    from companion.llm.llamacpp import _release
+
+    release = threading.Event()
+    dropped_in: list[int] = []
+
+    class Stuck:
+        def __del__(self) -> None:
+            dropped_in.append(threading.get_ident())
+            release.wait(10)
+
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="companion.llm.llamacpp"):
+        await _release([Stuck()], wait=0.3)
+    took = time.perf_counter() - started
+    release.set()
+    ticker.cancel()
+    assert 0.3 <= took < 2.0 and ticks >= 10
+    assert dropped_in and dropped_in[0] != threading.get_ident()
+    assert "did not stop" in caplog.text
