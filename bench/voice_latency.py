@@ -10,7 +10,8 @@ the end of the person's speech (the last voiced sample): median and p90.
 
 Words: each question is also transcribed whole, at once, by the same whisper
 model with its full 30 s window (what faster-whisper does by default); the
-words that decode heard and the voice turn did not are printed per question.
+words of the script that each lost are printed per question and counted
+(bench/transcript_words.py does the same over many renderings, quickly).
 
 --fresh starts a new process for every question (models loaded and warmed as
 `companion run` does, the same data folder, so the conversation goes on): the
@@ -35,7 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -43,6 +43,7 @@ import tempfile
 import time
 
 import numpy as np
+from transcript_words import QUESTIONS, words  # bench/: one list of questions, one way of counting words
 
 from companion.app import build_companion
 from companion.config import Settings, with_overrides
@@ -53,19 +54,6 @@ from companion.voice.playback import PacedOutput, PlaybackBuffer
 from companion.voice.sources import QueueSource
 from companion.voice.sources import feed_realtime as feed
 from companion.voice.stt.faster_whisper import FasterWhisperSTT
-
-QUESTIONS = [
-    "Hi there, I just got home from work and I am really tired. What should I cook for dinner tonight?",
-    "My friend Anna is visiting from Reykjavik next weekend. Can you suggest something fun we could do together?",
-    "I have been learning to play the guitar for three months. How can I practise better every day?",
-    "The weather has been cold and rainy all week long. Do you know any good books for a cosy evening?",
-    "I want to start running in the mornings before work. How far should I run during the first week?",
-    "My cat Biscuit keeps waking me up at five in the morning. What can I do so that we both sleep longer?",
-    "Tomorrow I have an important job interview at a bank in Edinburgh. Could you help me feel less nervous?",
-    "We are planning a trip to the mountains in the summer. What should we pack for a long hike there?",
-    "My teacher Haruki says my Japanese pronunciation is improving. How can I practise with my bonsai club?",
-    "Can you tell me a short story about a dragon who is afraid of the dark and wants to make friends?",
-]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -129,6 +117,7 @@ async def run_provider(provider: str, args: argparse.Namespace, tmp: str, stt, t
         if not quiet:
             print(f"  {i + 1}: v2v {turns[-1].timings_ms().get('voice_to_voice_ms')} ms, reply {len(spoken)} chars, "
                   f"heard {turns[-1].transcript[:50]!r}")
+            print(f"      {stages_line({'timings': turns[-1].timings_ms(), 'prompt': prompts[-1] if prompts else {}})}")
     source.close()
     await run
     await output.close()
@@ -171,8 +160,18 @@ def run_fresh(provider: str, args: argparse.Namespace, tmp: str, questions: list
         rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
         print(f"  {i + 1}: v2v {rows[-1]['timings'].get('voice_to_voice_ms')} ms (process start to answer "
               f"{rows[-1]['started_s']:.1f} s), reply {len(rows[-1]['reply'])} chars, heard {rows[-1]['transcript'][:50]!r}")
+        print(f"      {stages_line(rows[-1])}")
     report(f"{provider}, a fresh process each", rows)
     return rows
+
+
+def stages_line(turn: dict) -> str:
+    """One question's stages, and what llama.cpp read of its prompt: where a slow turn lost its time."""
+    t, p = turn["timings"], turn.get("prompt", {})
+    parts = [f"{k.removesuffix('_ms')} {t[k]:.0f}" for k in ("stt_after_end_ms", "recall_ms", "llm_to_first_sentence_ms", "tts_first_chunk_ms") if k in t]
+    if p.get("prompt_n") is not None:
+        parts.append(f"prompt read {p['prompt_n']} tokens in {p.get('prompt_ms') or 0:.0f} ms ({p.get('cache_n')} cached)")
+    return ", ".join(parts)
 
 
 def stalled_ms(blocks: list[tuple[float, int]], rate: int) -> float:
@@ -221,25 +220,24 @@ def report(provider: str, turns: list[dict]) -> None:
     print(f"  speculative transcript used: {sum(t['speculative_hit'] for t in turns)}/{len(turns)}")
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9']+", text.lower()))
-
-
 async def compare_words(provider: str, turns: list[dict], questions: list[np.ndarray], whole: FasterWhisperSTT) -> None:
-    """Words the whole-utterance decode (30 s window) heard that the voice turn lost, per question; and of those,
-    the ones the script has (piper speaks a little differently each run, and the whole decode mishears too)."""
-    lost_total = lost_right = 0
-    print(f"\nwords against a whole-utterance decode with the full 30 s window ({provider})")
+    """Words of the script each lost: the voice turn, and a whole-utterance decode of the same audio (30 s window).
+
+    Counted against the script, not against the whole decode: whisper-base is on a knife-edge for some words
+    (piper's "Biscuit"), and the two decodes miss them now one way, now the other. bench/transcript_words.py
+    counts the same over many renderings."""
+    lost_turn = lost_whole = 0
+    print(f"\nwords of the script lost: the voice turn against a whole-utterance decode, 30 s window ({provider})")
     for i, (turn, audio) in enumerate(zip(turns, questions, strict=False)):
         reference = await whole.transcribe(audio)
-        lost = sorted(_words(reference) - _words(turn["transcript"]))
-        gained = sorted(_words(turn["transcript"]) - _words(reference))
-        lost_total += len(lost)
-        lost_right += len(set(lost) & _words(QUESTIONS[i]))
-        print(f"  {i + 1}: lost {lost or '-'}, gained {gained or '-'} | whole: {reference[:70]!r}")
-        if lost or gained:
-            print(f"       whole: {reference!r}\n       heard: {turn['transcript']!r}")
-    print(f"  words lost: {lost_total} over {len(turns)} questions ({lost_right} of them in the script)")
+        missed_turn = sorted(words(QUESTIONS[i]) - words(turn["transcript"]))
+        missed_whole = sorted(words(QUESTIONS[i]) - words(reference))
+        lost_turn += len(missed_turn)
+        lost_whole += len(missed_whole)
+        if missed_turn or missed_whole:
+            print(f"  {i + 1}: turn lost {missed_turn or '-'}, whole decode lost {missed_whole or '-'}\n"
+                  f"       whole: {reference!r}\n       heard: {turn['transcript']!r}")
+    print(f"  words of the script lost over {len(turns)} questions: voice turn {lost_turn}, whole decode {lost_whole}")
 
 
 async def main() -> None:

@@ -103,6 +103,7 @@ class VoiceTurn:
     continued: bool = False  # the person went on talking before hearing anything: merged into the next turn
     speculative_hit: bool = False
     audio_start: int = 0  # input sample where the speech of this transcript starts (a merge decodes from there)
+    words_before: list[str] = field(default_factory=list)  # its words said before audio_start (stretches kept earlier)
     stt_seconds: float = 0.0  # transcription compute still running after the end-of-speech wait
     llm_seconds_to_first_sentence: float = 0.0
     tts_first_seconds: float = 0.0
@@ -158,6 +159,7 @@ class _Ended:
     committed: list[str]  # the words of the stretches kept before
     cut: int  # where the audio still to read starts
     merged: bool  # it continues earlier speech, decoded again with it
+    prefix: list[str]  # a merge's words said before the earlier speech's audio (its stretches kept before)
 
 
 class VoicePipeline:
@@ -206,6 +208,7 @@ class VoicePipeline:
         self.turns: list[VoiceTurn] = []
         self.heard_nothing = 0  # utterances that turned out empty (noise, or nothing whisper could read)
         self._merge_from: int | None = None  # start of earlier speech the current utterance continues
+        self._merge_words: list[str] = []  # what that speech said before _merge_from (stretches kept before it)
         self._last_ended = 0  # the number of the last utterance whose end was detected
         self._holding: dict[asyncio.Task[None], int] = {}  # ended utterances not yet judged: where their audio starts
         self._reset_utterance()
@@ -220,6 +223,7 @@ class VoicePipeline:
         self._commit_cut: int | None = None  # input sample where uncommitted speech starts
         self._commit_task: _Stretch | None = None
         self._speculative: _Stretch | None = None
+        self._read_merge = False  # a decode of this utterance began at _merge_from: the earlier speech is in it
 
     # -- input ------------------------------------------------------------------
 
@@ -245,6 +249,8 @@ class VoicePipeline:
                 keep = min(keep, self._merge_from)  # the speech this one continues is decoded again with it
             if self._holding:
                 keep = min(keep, *self._holding.values())  # an ended utterance not yet judged may be merged
+            if (pending := self._unheard_turn()) is not None:
+                keep = min(keep, pending.audio_start)  # its reply may yet be taken back: its speech is decoded again
             self.ring.trim(keep)
             if max_turns is not None and sum(t.has_audio() for t in self.turns) >= max_turns:
                 break
@@ -256,6 +262,14 @@ class VoicePipeline:
     @property
     def _speech_seq(self) -> int:
         return self.taking.utterances
+
+    def _unheard_turn(self) -> VoiceTurn | None:
+        """The last turn, while its reply is being prepared and nobody has heard a word of it: if the person goes
+        on, it is taken back and its speech decoded again with what follows, so its audio must still be here."""
+        if self._turn_task is None or self._turn_task.done() or not self.turns:
+            return None
+        voice = self.turns[-1]
+        return None if voice.audible() or voice.barged_in or voice.continued else voice
 
     def _reply_state(self) -> ReplyState:
         voice = self._current
@@ -273,7 +287,7 @@ class VoicePipeline:
             voice = self._current
             if voice is not None:
                 voice.continued = True
-                self._merge_with(voice.audio_start)
+                self._merge_with(voice.audio_start, voice.words_before)
                 if voice.handle is not None:
                     voice.handle.interrupt()
         elif step.act is Act.BARGE_IN:
@@ -328,10 +342,15 @@ class VoicePipeline:
         self._commit_cut = spec.stop
         spec.task.add_done_callback(lambda _t: self._on_committed(spec))
 
-    def _merge_with(self, start: int) -> None:
+    def _merge_with(self, start: int, words: list[str] | None = None) -> None:
         """The person went on after a pause that ended an utterance: that speech (from ``start``) and what follows
-        are one thing said, and whisper reads them as one (two halves decoded apart lose the words at the seam)."""
-        self._merge_from = start if self._merge_from is None else min(self._merge_from, start)
+        are one thing said, and whisper reads them as one (two halves decoded apart lose the words at the seam).
+
+        ``words``: what that utterance said before ``start``, in stretches already read (its audio is gone).
+        """
+        if self._merge_from is None or start < self._merge_from:
+            self._merge_from = start
+            self._merge_words = list(words or [])
 
     def _span_start(self) -> int:
         """Where the audio to decode starts: the uncommitted speech, or the earlier speech it continues."""
@@ -339,6 +358,12 @@ class VoicePipeline:
         if self._merge_from is not None and not self._committed and self._commit_task is None:
             start = min(start, self._merge_from)
         return start
+
+    def _words_before(self, start: int) -> list[str]:
+        """The words said before ``start`` in this utterance: a merge's earlier words, then its kept stretches."""
+        if self._merge_from is not None and start == self._merge_from and not self._committed:
+            self._read_merge = True
+        return [*self._merge_words, *self._committed] if self._read_merge else self._committed
 
     def _transcribe_to(self, stop: int) -> None:
         """Start transcribing the uncommitted speech up to ``stop`` (a pause), speculatively."""
@@ -351,7 +376,7 @@ class VoicePipeline:
         audio = self.ring.slice(start, stop + POST_ROLL)  # what has arrived of the pause: whisper wants a tail
         # The final decode, started early: when the pause turns out to end the utterance its result is the
         # transcript, so it runs with the final settings ([voice.stt] beam_size), not a cheaper partial's.
-        task = asyncio.create_task(self._decode_after(audio, self._committed, self._commit_task), name="voice-stt")
+        task = asyncio.create_task(self._decode_after(audio, self._words_before(start), self._commit_task), name="voice-stt")
         stretch = _Stretch(start, stop, task, commit, self.clock())
         self._speculative = stretch
         if commit:
@@ -398,12 +423,14 @@ class VoicePipeline:
         """Hand what was decoded of the utterance that just ended to its finishing task, and start afresh."""
         commit, spec, committed = self._commit_task, self._speculative, self._committed
         cut = self._commit_cut if self._commit_cut is not None else event.speech_start
-        merged = self._merge_from is not None and not committed and commit is None
-        if merged and self._merge_from is not None:
+        reads_merge = self._merge_from is not None and not committed and commit is None  # the final decode will
+        if reads_merge and self._merge_from is not None:
             cut = min(cut, self._merge_from)
-        self._merge_from = None
+        merged = reads_merge or self._read_merge
+        prefix = self._merge_words if merged else []
+        self._merge_from, self._merge_words = None, []
         self._reset_utterance()
-        return _Ended(commit, spec, committed, cut, merged)
+        return _Ended(commit, spec, committed, cut, merged, prefix)
 
     async def _finish_utterance(
         self, ended: _Ended, event: PolicyEvent, detected_at: float, seq: int, previous: asyncio.Task[None] | None
@@ -413,6 +440,7 @@ class VoicePipeline:
         if commit is not None:
             await asyncio.gather(commit.task, return_exceptions=True)
             self._on_committed_into(commit, committed)
+        before = [*ended.prefix, *committed]  # the words said before the audio still to read, in order
         # The decode started at the pause is the transcript, if it read all of it: one started before this speech
         # was known to continue earlier words (a merge) began too late and would drop them.
         hit = spec is not None and not spec.commit and spec.stop == event.speech_end and spec.start <= cut and not spec.task.cancelled()
@@ -422,9 +450,9 @@ class VoicePipeline:
             tail = ""
         else:
             tail = await self._stt(
-                self.ring.slice(cut, event.speech_end + POST_ROLL), partial=False, prompt=" ".join(committed)
+                self.ring.slice(cut, event.speech_end + POST_ROLL), partial=False, prompt=" ".join(before)
             )
-        transcript = " ".join(p for p in [*committed, tail] if p).strip()
+        transcript = " ".join(p for p in [*before, tail] if p).strip()
         if previous is not None:
             await asyncio.gather(previous, return_exceptions=True)
         if self._turn_task is not None and not self._turn_task.done():
@@ -438,7 +466,7 @@ class VoicePipeline:
             # They already go on: decode this again with what follows. Not when what follows has ended too (this
             # decode was slower than their pause and their next words): its decode has begun without this audio,
             # the words carried in text join it, and a merge left behind would glue these words to the next question.
-            self._merge_with(cut)
+            self._merge_with(cut, before)
         if verdict.empty:
             self.heard_nothing += 1
             log.info("voice: heard sound but no words")
@@ -446,7 +474,7 @@ class VoicePipeline:
             return
         transcript = verdict.answer
         done = self.clock()
-        voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit, audio_start=cut, clock=self.clock)
+        voice = VoiceTurn(transcript, end_of_speech, speculative_hit=hit, audio_start=cut, words_before=before, clock=self.clock)
         voice.mark("end_detected", detected_at)
         voice.mark("transcript", done)
         voice.stt_seconds = max(0.0, done - detected_at)

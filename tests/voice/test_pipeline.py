@@ -20,7 +20,7 @@ from companion.core.audio_level import AudioLevel
 from companion.core.engine import Companion
 from companion.core.history import HistoryStore
 from companion.runtime.events import BargedIn, SpeechStarted, Transcript, VoiceTimings
-from companion.testing import ScriptedLLM, VirtualClock, feed_virtual
+from companion.testing import ScriptedLLM, VirtualClock, eventually, feed_virtual
 from companion.voice.audio import INPUT_RATE
 from companion.voice.build import build_policy
 from companion.voice.pipeline import VoicePipeline
@@ -298,6 +298,45 @@ async def test_a_sentence_pause_keeps_its_decode_and_the_last_one_reads_only_the
     assert last_read < len(second) + 0.8 * INPUT_RATE, "the decode at the end read the first sentence again"
     assert "biscuit" in last_prompt.lower(), last_prompt
     assert len(finals) == 1 and finals[0].lower().index("biscuit") < finals[0].lower().index("sleep")
+    await companion.close()
+
+
+async def test_going_on_after_a_turn_ending_pause_keeps_every_word_said_before_it(tmp_path, whisper):
+    """A breath inside the first sentence (a stretch read while they talk), then a pause long enough to end the
+    turn, then a question once its transcript is in: the reply is taken back and the one answer holds every word
+    of both, as whisper hears them: the merged decode reads the speech again, and the stretch read before it."""
+    rest = trimmed(speech_16k("It is really annoying.", tmp_path, "b"))
+    first = np.concatenate([trimmed(speech_16k("My cat Biscuit keeps waking me up at five in the morning.", tmp_path, "a")), silence(0.24), rest])
+    second = trimmed(speech_16k("What can I do so that we both sleep longer?", tmp_path, "c"))
+    decodes: list[int] = []
+
+    class Recording(ListSTT):
+        async def transcribe(self, samples, *, partial=False, prompt=""):
+            decodes.append(len(samples))
+            return await whisper.transcribe(samples, partial=partial, prompt=prompt)
+
+    stt = Recording([])
+    companion, pipeline, output, clock = await make(  # the model slow enough that nothing plays before the question
+        tmp_path, stt, BargeIn("on"), ["Try a later dinner for Biscuit, then."], 0.3,
+    )
+    source = QueueSource()
+    run = asyncio.create_task(pipeline.run(source))
+    await feed_virtual(source, np.concatenate([silence(0.3), first, silence(0.5)]), clock)
+    await eventually(lambda: pipeline.turns, timeout=60, what="the first part's transcript")  # virtual time stands still
+    kept_before_pause = len(decodes)
+    await feed_virtual(source, np.concatenate([second, silence(0.6)]), clock)
+    await settle(clock, lambda: not pipeline.speaking() and pipeline.buffer.first_play_at is not None, source=source)
+    source.close()
+    await settle(clock, run.done)
+    await output.close()
+
+    assert kept_before_pause >= 2, "no stretch was read at the breath: the test no longer covers kept words"
+    users = [m.content for m in await companion.history.recent("voice", 10) if m.role == "user"]
+    assert len(users) == 1, users
+    said = set(re.findall(r"[a-z']+", users[0].lower()))
+    for word in ("cat", "waking", "morning", "annoying", "sleep", "longer"):
+        assert word in said, (word, users[0])
+    assert max(decodes) > len(second) + 0.5 * INPUT_RATE + len(rest), "the merged decode did not read the first part again"
     await companion.close()
 
 
