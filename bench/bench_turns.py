@@ -77,6 +77,10 @@ async def measure(companion: Companion, turns: int, tag: str, pause: float = 0.0
         figures["overhead"].append(total - t["provider"])
         figures["total"].append(total)
         figures["chars"].append(len(result.reply))
+        read = dict(getattr(companion.llm, "last_timings", {}) or {})
+        if read.get("prompt_n") is not None:  # a local model's own figures: what each turn read of its prompt
+            print(f"  turn {i + 1}: first token {t.get('first_token', float('nan')):.0f} ms, "
+                  f"prompt read {read['prompt_n']} tokens ({read.get('cache_n')} from the cache)")
         if pause:
             await asyncio.sleep(pause)  # the person reads, thinks, types: memory work runs here
     return figures

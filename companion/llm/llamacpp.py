@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message
+from companion.llm.base import LLM, PROVIDERS, GenerationOptions, LLMChunk, LLMContextOverflow, LLMError, Message, Priority
 from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages, tool_calls
 from companion.llm.gguf_meta import DEFAULT_MODEL_NAME, GGUFError, default_gguf_path, read_metadata
 from companion.llm.sampling import SMALL_MODEL_BYTES, SpeedRecord, history_tokens_for, measured_prompt_speed, sampling_for
@@ -67,6 +67,7 @@ def _import_xllamacpp() -> Any:
 
 class LlamaCppLLM(LLM):
     name = "llamacpp"
+    prefills_ahead = True  # each conversation's cache is kept under its key: reading its next prompt early pays
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class LlamaCppLLM(LLM):
         self._template = ""
         self._load_lock = asyncio.Lock()
         self._warned_images = False
-        self.last_timings: dict[str, Any] = {}  # llama.cpp's own figures for the last finished request
+        self.last_timings: dict[str, Any] = {}  # llama.cpp's own figures for the last request not in the background
         self.last_release_ms: float | None = None  # cancel requested -> slot free, for the last cancelled request
         self.state_dir = Path(state_dir).expanduser() if state_dir else None
         self.state_cache_mib = state_cache_mib
@@ -460,8 +461,9 @@ class LlamaCppLLM(LLM):
                     raise _error(item)
                 prefilled = True
                 if item.get("timings"):
-                    self.last_timings = dict(item["timings"])
-                    self._measured(self.last_timings)
+                    if options.priority is not Priority.BACKGROUND:  # a reply's figures, not memory's or a read-ahead's
+                        self.last_timings = dict(item["timings"])
+                    self._measured(dict(item["timings"]))
                 for choice in item.get("choices") or []:
                     chunk, _done = read_choice(choice, tools)
                     if chunk is not None and (chunk.text or not tools):

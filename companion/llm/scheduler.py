@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMPreempted, Message, Priority, aclose
+from companion.llm.base import LLM, GenerationOptions, LLMChunk, LLMError, LLMPreempted, Message, Priority, aclose
 from companion.llm.chunks import clean_messages
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,23 @@ class LLMScheduler(LLM):
 
     async def check(self) -> str:
         return await self.inner.check()
+
+    async def prefill(self, messages: list[Message], cache_key: str) -> bool:
+        """Read ``messages`` into the cache kept under ``cache_key`` now, so the request that continues them reads
+        only what is new. Only for a provider that keeps a cache per key (``prefills_ahead``: llama.cpp); background
+        work, stopped by the first reply or action that arrives. True if the prompt was read."""
+        if not getattr(self.inner, "prefills_ahead", False):
+            return False
+        options = GenerationOptions(max_tokens=1, temperature=0.0, priority=Priority.BACKGROUND, cache_key=cache_key)
+        try:
+            async for _ in self.stream(messages, options):
+                pass
+        except LLMPreempted:
+            return False
+        except LLMError as exc:
+            log.debug("scheduler: prefill failed: %s", exc)
+            return False
+        return True
 
     async def count_tokens(self, texts: list[str]) -> list[int]:
         return await self.inner.count_tokens(texts)

@@ -14,6 +14,7 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 
 from companion.llm.base import LLM, GenerationOptions, LLMError, LLMPreempted, Priority
@@ -152,11 +153,15 @@ class MemoryManager:
         speaker_name: str = "",
         earlier: bool = False,
         recalled: list[tuple[str, float]] | None = None,
+        shown: Collection[str] = (),
     ) -> tuple[str, str | None, str]:
         """(person id, forget intent or None, memory block for the prompt).
 
         ``recalled``, when given, receives their own remembered sentences with their similarity to ``text``,
         best first (``grounding.opening_for`` answers a question about them from it).
+        ``shown``: what the prompt's history already shows them saying. Their words recalled from it are not
+        quoted again in the block: the model would read them twice (a small one then repeats them), and each
+        such line costs the reply its reading time on every turn.
         """
         person = await self.store.person_for(speaker_id, platform=platform, display_name=speaker_name)
         intent = forget_intent(text)
@@ -186,6 +191,8 @@ class MemoryManager:
                 if r.memory.kind == "episode"
             )
         name = speaker_name or speaker_id
+        visible = {" ".join(t.split())[:400] for t in shown}  # as _store_episode keeps them
+        about_user = [r for r in about_user if not (r.memory.kind == "episode" and r.memory.content in visible)]
         lines = [self._line(m, name) for m in _newest_first(about_user, self.budget_chars)]
         if earlier:  # the prompt's history no longer reaches the start: the latest summary stands in for it
             summary = await self.store.latest(person, kind="summary", conversation_id=conversation_id)

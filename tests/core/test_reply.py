@@ -201,6 +201,32 @@ async def test_text_only_callers_get_the_same_handle_without_audio(tmp_path):
         await companion.close()
 
 
+class CachingLLM(ScriptedLLM):
+    """A scripted model that says it keeps a cache per conversation: the reply path reads its next prompt ahead."""
+
+    prefills_ahead = True
+
+
+async def test_after_a_reply_the_next_prompt_is_read_ahead_up_to_the_new_message(tmp_path):
+    """Once a reply is stored, the model reads the next turn's prompt up to its new message, in the background and
+    under the conversation's cache key: the next reply's prompt starts with exactly those messages."""
+    llm = CachingLLM(["Pasta with lemon is quick.", ".", "Try a fruit salad."])
+    companion = await make_companion(tmp_path, llm)
+    try:
+        first = await companion.reply("What should I cook tonight?", conversation_id="web:x", platform="web").wait()
+        assert first.reply == "Pasta with lemon is quick."
+        await eventually(lambda: len(llm.prompts) == 2, what="the read-ahead")
+        ahead, options = llm.prompts[1], llm.options[1]
+        assert ahead[-1] == {"role": "assistant", "content": "Pasta with lemon is quick."}  # the history as stored
+        assert options.cache_key == llm.options[0].cache_key and options.max_tokens == 1
+        await companion.reply("And for dessert?", conversation_id="web:x", platform="web").wait()
+        following = llm.prompts[2]
+        assert following[: len(ahead)] == ahead
+        assert following[len(ahead)] == {"role": "user", "content": "And for dessert?"}
+    finally:
+        await companion.close()
+
+
 async def test_audience_replies_are_spoken_on_every_broadcasting_voice_and_only_there(tmp_path):
     """Stream answers and game commentary reach every voice that broadcasts; a private conversation only its own."""
     llm = ScriptedLLM(["Hi chat."])

@@ -11,6 +11,8 @@ import pytest
 
 from companion.llm.base import GenerationOptions, LLMError
 from companion.llm.llamacpp import LlamaCppLLM
+from companion.llm.scheduler import LLMScheduler
+from companion.testing import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -255,6 +257,31 @@ async def test_a_new_process_reads_only_the_new_message(tmp_path: Path):
     timings = second.last_timings
     assert timings["cache_n"] > 150 and timings["prompt_n"] < 30, timings  # only the new message was read
     await second.close()
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+async def test_reading_the_next_prompt_ahead_spares_the_next_reply_the_last_exchange(tmp_path: Path, ahead: bool):
+    """A turn whose message carried recalled memories leaves a cache the next prompt does not continue (history shows
+    the message plain): read ahead after the turn, the next reply reads only its new message; without, the last
+    exchange again."""
+    llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
+    await llm.warm(SYSTEM)
+    key = "conversation:robin"
+    notes = "What you remember about Robin, newest first:\n- Robin loves hiking.\n- Robin has a dog called Pickles.\n\n"
+    question = "What should I cook tonight after a long walk?"
+    reply = await _turn(llm, [*SYSTEM, {"role": "user", "content": notes + question}], key)
+    history = [*SYSTEM, {"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    await eventually(lambda: not llm.inner._saving, what="the turn's slot saved")  # noqa: SLF001
+    if ahead:
+        assert await llm.prefill(history, key)
+        await eventually(lambda: not llm.inner._saving, what="the read-ahead's slot saved")  # noqa: SLF001
+    await _turn(llm, [*history, {"role": "user", "content": "And for dessert?"}], key)
+    read = llm.last_timings["prompt_n"]
+    if ahead:
+        assert read < 20, llm.last_timings  # the new message and the template's few tokens
+    else:
+        assert read > 25, llm.last_timings  # the question and her reply again: what the read-ahead spares
+    await llm.close()
 
 
 async def test_a_changed_card_or_model_does_not_reuse_a_saved_state(tmp_path: Path):

@@ -234,6 +234,25 @@ async def test_a_changed_statement_replaces_the_older_one(tmp_path, fake_openai)
     assert teal and all(m.superseded_by is not None for m in teal)
 
 
+async def test_words_the_history_still_shows_are_not_quoted_again(tmp_path, fake_openai):
+    """What they said a few turns ago is in the prompt's history: the memory note does not quote it a second time,
+    though a new conversation (whose history does not show it) still gets it; the next turn's prompt reads each once."""
+    fake_openai.extraction_reply = '{"facts": []}'
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    said = "My cat is called Pepper, she is black and white."
+    await comp.respond(said, conversation_id="c", speaker_id="robin")
+    await comp.memory.drain()
+    _, _, shown = await comp.memory.prepare("robin", "What is my cat called?", conversation_id="c", shown=[said])
+    _, _, elsewhere = await comp.memory.prepare("robin", "What is my cat called?", conversation_id="d")
+    await comp.respond("What is my cat called?", conversation_id="c", speaker_id="robin")
+    prompt = [r for r in fake_openai.requests if "response_format" not in r][-1]["messages"]
+    await comp.close()
+    assert "Pepper" not in shown
+    assert "Pepper" in elsewhere
+    assert sum("Pepper" in str(m["content"]) for m in prompt) == 1, prompt
+
+
 async def test_forgetting_a_topic_removes_words_and_queued_extraction(tmp_path, fake_openai):
     """'forget my allergy' removes the episodic item and the extraction still queued for it; other memories stay."""
     fake_openai.extraction_reply = json.dumps({"facts": [
