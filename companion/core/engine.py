@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from companion.character.persona import Character
@@ -104,6 +105,10 @@ class Companion:
         """
         for handle in list(self._replies):
             handle.interrupt()
+        for task in list(self._background):  # reading a next prompt ahead: nobody will ask now
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         if not await self.floor.wait_idle(1.0):
             log.warning("a reply did not stop within 1 s at shutdown")
         if self.memory is not None:
@@ -118,6 +123,16 @@ class Companion:
         if self.owns_shared:
             await self.llm.close()
             await self.history.close()
+
+    def read_ahead(self, work: Coroutine[Any, Any, None]) -> None:
+        """A reply's reading ahead of its conversation's next prompt (``Reply._prefill_next``): in the background,
+        kept until it ends, stopped when the companion closes."""
+        if self.closing:
+            work.close()
+            return
+        task = spawn(work, "llm-read-ahead")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def switch_llm(self, settings: Settings) -> str:
         """Think with the model ``settings.llm`` names from now on (the settings panel); returns its name.

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -68,7 +68,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Reply", "ReplyHost", "MAX_TOOL_ROUNDS", "reply_budget", "as_prompted"]
 
 MAX_TOOL_ROUNDS = 4
-_PREFILLS: set[asyncio.Task[None]] = set()  # the next turns' prompts being read ahead (kept from the garbage collector)
 
 
 class ReplyHost(Protocol):
@@ -107,6 +106,10 @@ class ReplyHost(Protocol):
 
     def context_overflowed(self, error: str) -> None:
         """The conversation outgrew the model's context (older messages will be left out): say so once."""
+        ...
+
+    def read_ahead(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run the reading ahead of a conversation's next prompt in the background; stopped at shutdown."""
         ...
 
 
@@ -237,9 +240,7 @@ class Reply:
                     host.memory.turn_ended()
             await self._remember(prompt, result, heard)
             if not self.others and not self.answering and prompt.forget is None and prompt.options.cache_key:
-                task = asyncio.create_task(self._prefill_next(prompt), name="llm-prefill")
-                _PREFILLS.add(task)
-                task.add_done_callback(_PREFILLS.discard)
+                host.read_ahead(self._prefill_next(prompt))
             return result
 
     async def _prepare(self) -> _Prompt:

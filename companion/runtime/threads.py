@@ -25,12 +25,21 @@ async def run_in_daemon_thread(fn: Callable[[], T]) -> T:
         try:
             result = fn()
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
-            loop.call_soon_threadsafe(_set_exception, future, exc)
+            _hand_back(loop, _set_exception, future, exc)
         else:
-            loop.call_soon_threadsafe(_set_result, future, result)
+            _hand_back(loop, _set_result, future, result)
 
     threading.Thread(target=runner, name="model-worker", daemon=True).start()
     return await future
+
+
+def _hand_back(loop: asyncio.AbstractEventLoop, setter: Callable[..., None], future: asyncio.Future[Any], value: Any) -> None:
+    """Give the outcome to the loop that waits for it, unless that loop has closed meanwhile (the process is
+    shutting down, or whoever waited is gone): then nobody is left to tell."""
+    try:
+        loop.call_soon_threadsafe(setter, future, value)
+    except RuntimeError:
+        pass
 
 
 def _set_result(future: asyncio.Future[Any], value: Any) -> None:
