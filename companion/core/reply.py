@@ -238,8 +238,9 @@ class Reply:
                 host.floor.release(self.conversation_id, self)
                 if host.memory is not None:
                     host.memory.turn_ended()
-            await self._remember(prompt, result, heard)
-            if not self.others and not self.answering and prompt.forget is None and prompt.options.cache_key:
+            stored = await self._remember(prompt, result, heard)
+            # Nothing stored (taken back before a word was heard): the cache already ends where the next prompt goes on.
+            if stored and not self.others and not self.answering and prompt.forget is None and prompt.options.cache_key:
                 host.read_ahead(self._prefill_next(prompt))
             return result
 
@@ -429,8 +430,9 @@ class Reply:
             await self.speech.wait()  # posted as text too: history keeps what was written
         return None
 
-    async def _remember(self, prompt: _Prompt, result: TurnResult, heard: str | None) -> None:
-        """History keeps what was heard (or written); memory gets the exchange; a cut reply is kept as a fragment."""
+    async def _remember(self, prompt: _Prompt, result: TurnResult, heard: str | None) -> bool:
+        """History keeps what was heard (or written); memory gets the exchange; a cut reply is kept as a fragment.
+        True if her reply was stored."""
         host = self.host
         stored = result.reply
         if heard is not None:
@@ -451,6 +453,7 @@ class Reply:
             )
         if result.error:
             log.error("reply %s in %s failed: %s", result.turn_id, self.conversation_id, result.error)
+        return bool(stored)
 
     def _sentence(self, sentence: Sentence) -> None:
         if self.speech is None and not self.interrupted:
