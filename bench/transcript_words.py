@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import re
 import shutil
+import statistics
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator
@@ -101,7 +102,7 @@ async def renderings(voices: list[str], count: int, settings: Settings, tmp: Pat
     return out
 
 
-async def turn_transcript(settings: Settings, stt: FasterWhisperSTT, audio: np.ndarray, tmp: Path, n: int) -> str:
+async def turn_transcript(settings: Settings, stt: FasterWhisperSTT, audio: np.ndarray, tmp: Path, n: int) -> tuple[str, float]:
     """What the voice pipeline answers to ``audio`` spoken into the microphone at real-time pace."""
     companion = Companion(
         settings, llm=ScriptedLLM([REPLY], token_delay=0.1), character=default_character(), history=HistoryStore(tmp / f"h{n}.sqlite3")
@@ -125,7 +126,8 @@ async def turn_transcript(settings: Settings, stt: FasterWhisperSTT, audio: np.n
     await run
     await output.close()
     await companion.close(memory_grace=0)
-    return finals[-1] if finals else ""
+    after = pipeline.turns[-1].timings_ms().get("stt_after_end_ms", float("nan")) if pipeline.turns else float("nan")
+    return (finals[-1] if finals else ""), after
 
 
 async def main() -> None:
@@ -150,9 +152,12 @@ async def main() -> None:
             await model.start()
         lost = {"voice turn": 0, **dict.fromkeys(wholes, 0)}
         differs = 0
+        waits: list[float] = []  # transcript after end detection, ms
         pad = np.zeros(INPUT_RATE // 5, np.float32)
         for n, (voice, script, audio) in enumerate(clips):
-            heard = {"voice turn": await turn_transcript(settings, stt, audio, tmp, n)}
+            text, after = await turn_transcript(settings, stt, audio, tmp, n)
+            waits.append(after)
+            heard = {"voice turn": text}
             for name, whole in wholes.items():
                 heard[name] = await whole.transcribe(np.concatenate([pad, audio, pad]))
             missed = {name: sorted(words(script) - words(text)) for name, text in heard.items()}
@@ -172,6 +177,7 @@ async def main() -> None:
     for name, count in lost.items():
         print(f"| {name} | {count} |")
     print(f"utterances where the voice turn and the 30 s whole decode lost different words: {differs}")
+    print(f"transcript after end detection: median {statistics.median(waits):.0f} ms, worst {max(waits):.0f} ms")
 
 
 if __name__ == "__main__":
