@@ -303,7 +303,12 @@ class LlamaCppLLM(LLM):
         async for _ in self.stream(messages, GenerationOptions(max_tokens=2, temperature=0.0, cache_key=key)):
             pass
         await self._save_speed()
-        if self._saving:  # the first reply should find the prefix's slot free (and the file written)
+        await self.saved()  # the first reply should find the prefix's slot free (and the file written)
+
+    async def saved(self) -> None:
+        """Wait (at most 5 s) for the slot states being written: a request for a conversation then finds its own slot
+        free, with its cache, instead of another slot that must load the state from disk first."""
+        if self._saving:
             await asyncio.wait(set(self._saving), timeout=5.0)
 
     def _prefix_for(self, messages: list[Message]) -> str:

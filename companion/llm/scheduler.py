@@ -130,6 +130,9 @@ class LLMScheduler(LLM):
         if not getattr(self.inner, "prefills_ahead", False):
             return False
         options = GenerationOptions(max_tokens=1, temperature=0.0, priority=Priority.BACKGROUND, cache_key=cache_key)
+        saved = getattr(self.inner, "saved", None)
+        if saved is not None:
+            await saved()  # the reply just ended may still be writing its slot: read ahead in that slot, not another
         try:
             async for _ in self.stream(messages, options):
                 pass

@@ -271,10 +271,10 @@ async def test_reading_the_next_prompt_ahead_spares_the_next_reply_the_last_exch
     question = "What should I cook tonight after a long walk?"
     reply = await _turn(llm, [*SYSTEM, {"role": "user", "content": notes + question}], key)
     history = [*SYSTEM, {"role": "user", "content": question}, {"role": "assistant", "content": reply}]
-    await eventually(lambda: not llm.inner._saving, what="the turn's slot saved")  # noqa: SLF001
     if ahead:
-        assert await llm.prefill(history, key)
-        await eventually(lambda: not llm.inner._saving, what="the read-ahead's slot saved")  # noqa: SLF001
+        assert await llm.prefill(history, key)  # at once: it waits for the turn's slot to be saved, and reads there
+    # the next question comes seconds later, a slot state takes milliseconds to write
+    await eventually(lambda: not llm.inner._saving, what="the slot states saved")  # noqa: SLF001
     await _turn(llm, [*history, {"role": "user", "content": "And for dessert?"}], key)
     read = llm.last_timings["prompt_n"]
     if ahead:
