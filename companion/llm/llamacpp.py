@@ -527,7 +527,13 @@ async def _release(held: list[Any], wait: float = 5.0) -> None:
     done = threading.Event()
 
     def drop() -> None:
-        held.clear()
+        server = held.pop()
+        # The event loop may still hold it for a moment (the future that brought it back from the loading thread,
+        # in a callback not yet released): wait for that to go, or the destructor would run on the loop after all.
+        deadline = time.monotonic() + wait
+        while sys.getrefcount(server) > 2 and time.monotonic() < deadline:  # 2: ``server`` and the call's argument
+            time.sleep(0.01)  # real time on purpose: another thread's reference, no event to wait on
+        del server
         done.set()
 
     threading.Thread(target=drop, name="llamacpp-stop", daemon=True).start()

@@ -398,3 +398,28 @@ async def test_a_server_that_will_not_stop_does_not_hang_close(caplog):
     assert 0.3 <= took < 2.0 and ticks >= 10
     assert dropped_in and dropped_in[0] != threading.get_ident()
     assert "did not stop" in caplog.text
+
+
+async def test_the_server_is_stopped_off_the_loop_even_when_the_loop_lets_go_of_it_last():
+    """The loop may hold the server a moment longer than close() (the future that brought it back from its loading
+    thread): the stop waits for that, so the destructor, which can deadlock, still runs in the stopping thread."""
+    import threading
+
+    from companion.llm.llamacpp import _release
+
+    dropped_in: list[int] = []
+
+    class Server:
+        def __del__(self) -> None:
+            dropped_in.append(threading.get_ident())
+
+    server = Server()
+    lingering = [server]  # what the loop still holds
+    held = [server]
+    del server
+    stopping = asyncio.create_task(_release(held, wait=5.0))
+    for _ in range(3):
+        await asyncio.sleep(0)  # a few loop turns, then the loop lets go
+    lingering.clear()
+    await stopping
+    assert dropped_in and dropped_in[0] != threading.get_ident()
