@@ -100,8 +100,12 @@ def opening_for(message: str, remembered: Sequence[tuple[str, float]], min_simil
     return None
 
 
+# "Hi, my cat is called Pepper." is quoted from "my cat...": "You told me hi, your cat..." reads oddly.
+_GREETING = re.compile(r"^(?:hi|hello|hey|hiya|oh|well|so|okay|ok|yes|yeah|um|uh)(?:\s+\w+)?\s*[,!]\s+", re.IGNORECASE)
+
+
 def _first_sentence(text: str) -> str:
-    parts = re.split(r"(?<=[.!?])\s+", text.strip(), maxsplit=1)
+    parts = re.split(r"(?<=[.!?])\s+", _GREETING.sub("", text.strip(), count=1), maxsplit=1)
     return parts[0]
 
 

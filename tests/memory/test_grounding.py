@@ -19,6 +19,15 @@ def test_a_direct_question_about_them_opens_with_their_answer():
     )
 
 
+def test_a_greeting_before_their_words_is_not_quoted():
+    """'Hi, my cat is called Pepper.' is said back from 'my cat', not as 'You told me Hi, your cat...'."""
+    assert opening_for("What is my cat called?", [("Hi, my cat is called Pepper.", 0.6)]) == "You told me your cat is called Pepper."
+    assert opening_for("What is my cat called?", [("Hey Mika! My cat is called Pepper.", 0.6)]) == "You told me your cat is called Pepper."
+    assert opening_for("What is my favourite song?", [("Hey Jude is my favourite song.", 0.6)]) == (
+        "You told me Hey Jude is your favourite song."  # a title, not a greeting: no comma after it
+    )
+
+
 def test_no_opening_without_a_clear_answer():
     """Small talk, questions about her, and remembered words on another subject get no opening."""
     remembered = [("I work as a pharmacist in Leeds.", 0.9)]
