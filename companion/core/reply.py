@@ -275,11 +275,7 @@ class Reply:
             if forget == "all":
                 await host.history.forget_speaker(speaker_id)  # memories went in prepare(); the log goes too
                 items = [i for i in items if i.role != "user" or i.speaker_name != name]
-        book = host.character.book
-        lore = None
-        if book is not None and book.uses_regex:
-            # Card regexes are time-limited, but still run off the loop: other replies keep flowing.
-            lore = await asyncio.to_thread(book.activate, lore_scan(items, NewMessage(text, name)))
+        lore = await self._lore(items, NewMessage(text, name))
         # Stored before the LLM runs: a message is never lost to a failing provider (except the request to be forgotten).
         if forget != "all" and not self.answering:
             await host.history.add(conversation_id, "user", text, speaker_id=speaker_id, speaker_name=name, platform=platform)
@@ -347,10 +343,8 @@ class Reply:
         try:
             items, total = await self._history()
             items, start = await self._fit(items, total)
-            messages = build_messages(
-                self.host.character, items, NewMessage("", prompt.name), conversation_start=start, seed=self.conversation_id,
-                chat_mode=self.traits.audience_chat, language=prompt_language(self.host.settings.persona.language),
-            )
+            new_message = NewMessage("", prompt.name)
+            messages = self._build(items, new_message, start, lore=await self._lore(items, new_message))
             new = max(i for i, m in enumerate(messages) if m["role"] == "user")
             await prefill(messages[:new], prompt.options.cache_key)
         except Exception as exc:  # noqa: BLE001 - an optimisation, never a failure of the reply
@@ -360,11 +354,27 @@ class Reply:
         mode = self.host.settings.memory.quote_answers
         return mode == "on" or (mode == "auto" and bool(getattr(self.host.llm, "small_model", False)))
 
+    async def _lore(self, items: list[HistoryItem], new: NewMessage) -> ActivatedLore | None:
+        """The lorebook entries the text activates, where the card's regexes need it done off the loop (else None:
+        ``build_messages`` activates plain keywords itself)."""
+        book = self.host.character.book
+        if book is None or not book.uses_regex:
+            return None
+        # Card regexes are time-limited, but still run off the loop: other replies keep flowing.
+        return await asyncio.to_thread(book.activate, lore_scan(items, new))
+
+    def _build(
+        self, items: list[HistoryItem], new: NewMessage, start: bool, *, memories: str = "", lore: ActivatedLore | None = None
+    ) -> list[Message]:
+        return build_messages(
+            self.host.character, items, new, conversation_start=start, seed=self.conversation_id, memories=memories,
+            chat_mode=self.traits.audience_chat, lore=lore, language=prompt_language(self.host.settings.persona.language),
+            others=self.others,
+        )
+
     def _messages(self, prompt: _Prompt, start: bool) -> list[Message]:
-        messages = build_messages(
-            self.host.character, prompt.items, NewMessage(self.text, prompt.name, self.images), conversation_start=start,
-            seed=self.conversation_id, memories=prompt.memory_block, chat_mode=self.traits.audience_chat, lore=prompt.lore,
-            language=prompt_language(self.host.settings.persona.language), others=self.others,
+        messages = self._build(
+            prompt.items, NewMessage(self.text, prompt.name, self.images), start, memories=prompt.memory_block, lore=prompt.lore
         )
         if prompt.opening:  # an assistant message last: the model continues it (llama.cpp's assistant prefill)
             messages.append({"role": "assistant", "content": prompt.opening})
