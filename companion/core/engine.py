@@ -23,6 +23,7 @@ from companion.core.speech import VoiceRouter, speak_text
 from companion.core.turn import TurnResult
 from companion.llm.base import LLM, Message
 from companion.llm.scheduler import LLMScheduler
+from companion.runtime.blas import one_blas_thread
 from companion.runtime.bus import EventBus
 from companion.runtime.events import Announcement, ToolCalled
 from companion.runtime.supervisor import HealthBoard
@@ -76,6 +77,7 @@ class Companion:
         self.health = HealthBoard().attach(self.bus)  # every adapter's state, for /health and `companion status`
 
     async def start(self) -> None:
+        one_blas_thread()  # recall's NumPy must not spin on the cores the model reads the new message with
         if self.owns_shared:
             await self.history.open()
             await self.llm.start()

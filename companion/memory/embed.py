@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,9 +34,13 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
+RECENT_TEXTS = 64  # vectors of the texts embedded last, kept for the same text asked again
+
+
 class Embedder(ABC):
     name = "embedder"
     dim: int = 0
+    _recent: OrderedDict[str, np.ndarray] | None = None
 
     async def start(self) -> None:
         """Load the model (off the event loop)."""
@@ -47,7 +52,21 @@ class Embedder(ABC):
         """Normalised float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        return normalise(await self._embed(list(texts)))
+        # The same words come back at once: recall embeds a message, and keeping it as their own words (an
+        # episode) embeds it again while the model reads the prompt, on the same cores. Asked again, it is free.
+        recent = self._recent if self._recent is not None else OrderedDict()
+        self._recent = recent
+        missing = list(dict.fromkeys(t for t in texts if t not in recent))
+        if missing:
+            for text, vector in zip(missing, normalise(await self._embed(missing))):
+                recent[text] = vector
+        rows = []
+        for text in texts:
+            recent.move_to_end(text)
+            rows.append(recent[text])
+        while len(recent) > RECENT_TEXTS:
+            recent.popitem(last=False)
+        return np.stack(rows)
 
     @abstractmethod
     async def _embed(self, texts: list[str]) -> np.ndarray: ...

@@ -386,3 +386,26 @@ async def test_thousands_of_conversations_do_not_grow_the_summary_state(tmp_path
         assert f"chat-{MAX_TRANSCRIPTS + 499}" in comp.memory._transcripts and "chat-0" not in comp.memory._transcripts
     finally:
         await comp.close(memory_grace=0)
+
+
+async def test_what_a_person_says_is_embedded_once_per_turn(tmp_path, fake_openai):
+    """Recall and keeping their own words share one embedding of the message, so nothing embeds beside the model's read."""
+    fake_openai.extraction_reply = '{"facts": []}'
+    comp = build_companion(mem_settings(tmp_path, fake_openai))
+    await comp.start()
+    asked: list[str] = []
+    model_embed = comp.memory.embedder._embed
+
+    async def counting(texts):
+        asked.extend(texts)
+        return await model_embed(texts)
+
+    comp.memory.embedder._embed = counting
+    try:
+        await comp.respond("My neighbour Marguerite grows giant pumpkins", conversation_id="a", speaker_id="alice")
+        await comp.memory.drain()
+        kept = [m.content for m in await comp.memory.store.list("alice") if m.kind == "episode"]
+    finally:
+        await comp.close()
+    assert kept == ["My neighbour Marguerite grows giant pumpkins"]  # kept in their words, from the shared vector
+    assert asked.count("My neighbour Marguerite grows giant pumpkins") == 1
