@@ -16,6 +16,18 @@ from collections.abc import Iterable
 __all__ = ["worth_remembering", "topic_key", "is_change", "grounded", "age_words", "content_words"]
 
 _GREETING = re.compile(r"^\W*(hi|hello|hey|yo|good (morning|evening|night|afternoon)|thanks?|thank you|bye|ok(ay)?)\b", re.I)
+# Asked of her rather than told about them ("Tell me something funny.", "what do you think about space travel"): a
+# transcript or a chat line often has no "?". Kept as their words, a request came back in every later recall
+# (bench/bench_turns.py: "Tell me something funny." in each memory note from the thirteenth turn on).
+_OPENER = re.compile(r"^\W*(?:(?:hey|hi|ok(?:ay)?|so|well|oh|and|please)\b(?: \w+,|,)?\s+)*", re.I)
+_ASKED = re.compile(
+    r"(?:tell|give|show|sing|say|read|write|make|help|teach|explain|describe|recommend|suggest|guess|list|name)"
+    r" (?:me|us|a|an|some|something|anything|another|one|more|the|your|what|how|who|why)\b"
+    r"|(?:let'?s|let us)\b"
+    r"|(?:do|does|did|can|could|would|will|are|is|should|have|has|shall) (?:you|u|we)\b"
+    r"|(?:what|who|where|which|why|how) (?:is|are|was|were|do|does|did|can|could|would|should|will|about)\b",
+    re.I,
+)
 _CHANGE = re.compile(
     r"\b(now|anymore|any more|no longer|actually|changed|switched|moved|instead|these days|nowadays|not \w+ any ?more)\b",
     re.I,
@@ -42,9 +54,12 @@ _WORD = re.compile(r"[a-zà-ÿ0-9]+", re.I)
 
 
 def worth_remembering(text: str) -> bool:
-    """A statement of some substance: not a question, a greeting or a two-word reply."""
+    """A statement of some substance: not a question, a request to her, a greeting or a two-word reply."""
     words = text.split()
     if len(words) < 4 or text.rstrip().endswith("?"):
+        return False
+    opener = _OPENER.match(text)  # "Hey Mika, ", "ok so ": may be empty, always matches
+    if _ASKED.match(text, opener.end() if opener else 0):
         return False
     return not (_GREETING.match(text) and len(words) < 6)
 

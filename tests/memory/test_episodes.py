@@ -14,6 +14,21 @@ def test_statements_are_kept_questions_and_greetings_are_not():
     assert not worth_remembering("ok sure")
 
 
+def test_requests_and_unmarked_questions_to_her_are_not_kept_as_their_words():
+    """'Tell me something funny.' or a transcript's 'what do you think about space travel' says nothing about them."""
+    for asked in (
+        "Tell me something funny.", "Please sing me a song about cats", "Hey Mika, tell me a joke.",
+        "What do you think about space travel", "Can you cheer me up a bit", "Let's play a game together now",
+        "ok so how about we play chess",
+    ):
+        assert not worth_remembering(asked), asked
+    for told in (
+        "When I was a kid I had a dog named Rex.", "Tell you what, I really love pizza.", "My sister can sing really well.",
+        "Hey Mika, my cat is called Pepper.", "I can play the guitar a little now.",
+    ):
+        assert worth_remembering(told), told
+
+
 def test_topics_and_changes_are_recognised():
     """'my favourite colour is now lavender' names the topic and says it changed; 'I like dogs' names none."""
     assert topic_key("My favourite colour is teal.") == topic_key("My favourite colour is now lavender.") == "favourite colour"
