@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from companion.memory.manager import MemoryManager
     from companion.runtime.bus import EventBus
 
+NEXT_WORDS = "\u2063next words\u2063"  # where the next message's words will stand: a read-ahead stops there
 RECENT_REPLIES = 3  # her replies a new one may not copy a sentence from
 SMALL_MODEL_WRITTEN_TOKENS = 90  # about 350 characters
 QUOTED_FOLLOW_UP_TOKENS = 48  # after an answer from their own words: a sentence or two, not a story that may contradict it
@@ -336,6 +337,10 @@ class Reply:
         reply as it was written; the next prompt shows that message plain and the reply as it was heard. Without
         this, the next reply would read the last exchange again before the new message (80-90 tokens, 0.3-0.4 s
         on two cores) on every turn after memories were recalled. Background work: a reply that comes first stops it.
+
+        When memories were recalled, the next message's start is read too, with the same memories: once the history
+        no longer reaches back to the conversation's start they are about 50 tokens, often the same from turn to
+        turn (bench/bench_turns.py), which the next reply then need not read.
         """
         prefill = getattr(self.host.llm, "prefill", None)
         if prefill is None:
@@ -344,7 +349,16 @@ class Reply:
             items, total = await self._history()
             items, start = await self._fit(items, total)
             new_message = NewMessage("", prompt.name)
-            messages = self._build(items, new_message, start, lore=await self._lore(items, new_message))
+            lore = await self._lore(items, new_message)
+            if prompt.memory_block:
+                # The memories recalled for this message mostly come back with the next one: read them too, up to
+                # where the person's words will stand. If other memories come, the reply reads from the first change.
+                ahead = NewMessage(NEXT_WORDS, prompt.name)
+                messages = self._build(items, ahead, start, memories=prompt.memory_block, lore=lore)
+                new = max(i for i, m in enumerate(messages) if m["role"] == "user")
+                await prefill(messages[: new + 1], prompt.options.cache_key, read_to=NEXT_WORDS)
+                return
+            messages = self._build(items, new_message, start, lore=lore)
             new = max(i for i, m in enumerate(messages) if m["role"] == "user")
             await prefill(messages[:new], prompt.options.cache_key)
         except Exception as exc:  # noqa: BLE001 - an optimisation, never a failure of the reply

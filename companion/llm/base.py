@@ -110,6 +110,9 @@ class GenerationOptions:
     # What this prompt continues ("conversation:<id>"): a local model keeps that conversation's cache
     # in one place (and on disk), so the next turn, even in a new process, reads only what is new.
     cache_key: str = ""
+    # Read the prompt into the cache only up to where this text stands in it (a read-ahead of the next turn, whose
+    # new message is not known yet): nothing is generated. Providers that keep a cache per key (``prefills_ahead``).
+    read_to: str = ""
 
 
 class LLM(ABC):

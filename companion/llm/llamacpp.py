@@ -305,6 +305,27 @@ class LlamaCppLLM(LLM):
         await self._save_speed()
         await self.saved()  # the first reply should find the prefix's slot free (and the file written)
 
+    async def _read_to(self, request: dict[str, Any], text: str) -> dict[str, Any]:
+        """A request that reads the chat prompt only up to ``text`` in it: the template's own rendering, cut there.
+
+        The next turn's new message is not known while she waits for it, but its start often is (the memories
+        recalled for the last one come back with the next: bench/bench_turns.py); reading them ahead leaves the
+        reply only the person's words. The cut prompt is tokenised alone, so at most its last token differs from
+        the whole prompt's: llama.cpp reads from there.
+        """
+        body: dict[str, Any] = {"messages": request["messages"]}
+        if request.get("tools"):
+            body["tools"] = request["tools"]
+        try:
+            rendered = await asyncio.to_thread(self._http, "/apply-template", body)
+        except Exception as exc:  # noqa: BLE001 - surfaced as the provider's error: a read-ahead skipped
+            raise LLMError(f"llamacpp: could not render the prompt to read ahead: {exc}") from None
+        prompt = str(rendered.get("prompt", ""))
+        at = prompt.find(text)
+        if at <= 0:
+            raise LLMError("llamacpp: the point to read the prompt up to is not in it")
+        return {"prompt": prompt[:at], "n_predict": 1, "temperature": 0.0, "cache_prompt": True, "stream": True}
+
     async def saved(self) -> None:
         """Wait (at most 5 s) for the slot states being written: a request for a conversation then finds its own slot
         free, with its cache, instead of another slot that must load the state from disk first."""
@@ -415,6 +436,8 @@ class LlamaCppLLM(LLM):
             await self.start()
         server = self._server
         request = self._request(messages, options)
+        if options.read_to:
+            request = await self._read_to(request, options.read_to)
         slot: int | None = None
         if self._states is not None:
             picked = self._slots.acquire(options.cache_key, self._saved, self._prefix_for(messages))
@@ -441,7 +464,10 @@ class LlamaCppLLM(LLM):
 
         def generate() -> None:
             try:
-                result = server.handle_chat_completions(request, on_chunk)
+                if "prompt" in request:  # a prompt read up to a point (_read_to): raw text, as the template wrote it
+                    result = server.handle_completions(request, on_chunk)
+                else:
+                    result = server.handle_chat_completions(request, on_chunk)
                 if isinstance(result, dict) and "error" in result:
                     put(_error(result))
             except BaseException as exc:  # noqa: BLE001 - handed to the event loop
@@ -469,6 +495,8 @@ class LlamaCppLLM(LLM):
                     if options.priority is not Priority.BACKGROUND:  # a reply's figures, not memory's or a read-ahead's
                         self.last_timings = dict(item["timings"])
                     self._measured(dict(item["timings"]))
+                if options.read_to:
+                    continue  # only read: its one token is not an answer
                 for choice in item.get("choices") or []:
                     chunk, _done = read_choice(choice, tools)
                     if chunk is not None and (chunk.text or not tools):

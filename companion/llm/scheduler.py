@@ -123,13 +123,17 @@ class LLMScheduler(LLM):
     async def check(self) -> str:
         return await self.inner.check()
 
-    async def prefill(self, messages: list[Message], cache_key: str) -> bool:
+    async def prefill(self, messages: list[Message], cache_key: str, read_to: str = "") -> bool:
         """Read ``messages`` into the cache kept under ``cache_key`` now, so the request that continues them reads
         only what is new. Only for a provider that keeps a cache per key (``prefills_ahead``: llama.cpp); background
-        work, stopped by the first reply or action that arrives. True if the prompt was read."""
+        work, stopped by the first reply or action that arrives. True if the prompt was read.
+
+        ``read_to``: text in the last message where reading stops (what follows is not known yet)."""
         if not getattr(self.inner, "prefills_ahead", False):
             return False
-        options = GenerationOptions(max_tokens=1, temperature=0.0, priority=Priority.BACKGROUND, cache_key=cache_key)
+        options = GenerationOptions(
+            max_tokens=1, temperature=0.0, priority=Priority.BACKGROUND, cache_key=cache_key, read_to=read_to
+        )
         saved = getattr(self.inner, "saved", None)
         if saved is not None:
             await saved()  # the reply just ended may still be writing its slot: read ahead in that slot, not another

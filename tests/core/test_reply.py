@@ -227,6 +227,39 @@ async def test_after_a_reply_the_next_prompt_is_read_ahead_up_to_the_new_message
         await companion.close()
 
 
+async def test_memories_recalled_for_a_message_are_read_ahead_for_the_next_up_to_its_words(tmp_path):
+    """After a reply whose message recalled memories, the read-ahead reads those memories as the next message's start and
+    stops where its words will stand; the next message, recalling the same, begins with exactly what was read."""
+    from companion.app import build_memory
+    from companion.core.reply import NEXT_WORDS
+
+    settings = Settings.model_validate({"companion": {"data_dir": str(tmp_path)}, "memory": {"extract": False}})
+    llm = CachingLLM(["Pepper sounds lovely.", ".", "Pepper is a lovely name.", ".", "I remember Pepper.", "."])
+    character = default_character()
+    companion = Companion(
+        settings, llm=llm, character=character, history=HistoryStore(tmp_path / "h.sqlite3"),
+        memory=build_memory(settings, llm, character),
+    )
+    await companion.start()
+    try:
+        # told in another chat: this one's history does not show it, so the memory note brings it
+        await companion.respond("My cat is called Pepper and she is black and white.", conversation_id="web:a", platform="web")
+        await companion.memory.drain()  # their words are kept: the next messages recall them
+        await eventually(lambda: len(llm.prompts) == 2, what="the first read-ahead")
+        await companion.respond("Do you remember my cat?", conversation_id="web:x", platform="web")
+        await eventually(lambda: len(llm.prompts) == 4, what="the read-ahead with memories")
+        ahead, options = llm.prompts[3], llm.options[3]
+        assert options.read_to == NEXT_WORDS and options.cache_key == llm.options[2].cache_key
+        noted = ahead[-1]["content"]
+        assert "My cat is called Pepper" in noted and noted.endswith("\n\n" + NEXT_WORDS)
+        await companion.respond("What colour is my cat?", conversation_id="web:x", platform="web")
+        following = llm.prompts[4]
+        assert following[: len(ahead) - 1] == ahead[:-1]  # the history as read ahead
+        assert following[len(ahead) - 1]["content"] == noted.replace(NEXT_WORDS, "What colour is my cat?")
+    finally:
+        await companion.close()
+
+
 async def test_audience_replies_are_spoken_on_every_broadcasting_voice_and_only_there(tmp_path):
     """Stream answers and game commentary reach every voice that broadcasts; a private conversation only its own."""
     llm = ScriptedLLM(["Hi chat."])

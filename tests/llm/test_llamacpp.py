@@ -284,6 +284,38 @@ async def test_reading_the_next_prompt_ahead_spares_the_next_reply_the_last_exch
     await llm.close()
 
 
+@pytest.mark.parametrize("same_memories", [True, False])
+async def test_memories_read_ahead_leave_the_next_reply_only_the_persons_words(tmp_path: Path, same_memories: bool):
+    """Read ahead with this turn's memories, up to where the next message's words will stand: when the next message
+    recalls the same memories the reply reads only its words; when others come, it reads them, and no more than that."""
+    llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
+    await llm.warm(SYSTEM)
+    key = "conversation:robin"
+    notes = "What you remember about Robin, newest first:\n- Robin loves hiking.\n- Robin has a dog called Pickles.\n\n"
+    question = "What should I cook tonight after a long walk?"
+    reply = await _turn(llm, [*SYSTEM, {"role": "user", "content": notes + question}], key)
+    history = [*SYSTEM, {"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    marker = "\u2063next words\u2063"
+    assert await llm.prefill([*history, {"role": "user", "content": notes + marker}], key, read_to=marker)
+    await eventually(lambda: not llm.inner._saving, what="the slot states saved")  # noqa: SLF001
+    recalled = notes if same_memories else "What you remember about Robin, newest first:\n- Robin works nights at a bakery in the old town and sings in a choir every Sunday.\n\n"
+    await _turn(llm, [*history, {"role": "user", "content": recalled + "And for dessert?"}], key)
+    read = llm.last_timings["prompt_n"]
+    if same_memories:
+        assert read < 20, llm.last_timings  # the words and the template's few tokens
+    else:
+        assert 25 < read < 40, llm.last_timings  # the other memory too, from where it differs: not the notes' start
+    await llm.close()
+
+
+async def test_a_read_ahead_to_a_point_not_in_the_prompt_is_refused_and_reads_nothing(tmp_path: Path):
+    """A read-ahead whose stopping point is not in the prompt fails (debug-logged by the caller), leaving the cache as it was."""
+    llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
+    await llm.warm(SYSTEM)
+    assert not await llm.prefill([*SYSTEM, {"role": "user", "content": "Hello"}], "conversation:x", read_to="\u2063absent\u2063")
+    await llm.close()
+
+
 async def test_a_changed_card_or_model_does_not_reuse_a_saved_state(tmp_path: Path):
     """A changed system prompt or another model file prefills from the start: a saved state never stands in for another prompt."""
     llm = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path / "states")
