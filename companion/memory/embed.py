@@ -68,6 +68,10 @@ class Embedder(ABC):
             recent.popitem(last=False)
         return np.stack(rows)
 
+    def clear_recent(self) -> None:
+        """Drop the recently embedded texts kept with their vectors (a person asked to be forgotten)."""
+        self._recent = None
+
     @abstractmethod
     async def _embed(self, texts: list[str]) -> np.ndarray: ...
 

@@ -173,6 +173,7 @@ class MemoryManager:
             recent = await self.store.recent(person, conversation_id=conversation_id, since=time.time() - 900)
             await self.store.forget([m.id for m in recent])
             self._drop_queued(person, conversation_id)
+            self.embedder.clear_recent()
             log.info("memory: forgot %d recent memories of %s on request", len(recent), person)
         try:
             query = (await self.embedder.embed([text]))[0]
@@ -226,11 +227,13 @@ class MemoryManager:
     async def forget_person(self, person: str) -> int:
         """Everything about ``person``: memories (words and facts, superseded ones too) and work queued for them."""
         self._cancel_work_for(person)
+        self.embedder.clear_recent()  # their recent words, kept with their vectors, go too
         return await self.store.forget_person(person)
 
     async def forget_topic(self, person: str, topic: str) -> int:
         """Memories of ``person`` about ``topic`` (facts and their own words), and their queued extraction."""
         self._cancel_work_for(person)
+        self.embedder.clear_recent()
         words = content_words(topic)
         if not words:
             return 0

@@ -121,6 +121,7 @@ async def test_forget_requests_remove_memories(tmp_path, fake_openai):
     assert await comp.memory.store.list("alice", include_superseded=True) == []
     said = [m.content for m in await comp.history.recent("c", 50) if m.speaker_id == "alice"]
     assert said == []
+    assert not any("Ottilie" in text for text in comp.memory.embedder._recent or {})  # nor the embedder's recent texts
     await comp.close()
     with sqlite3.connect(tmp_path / "d" / "memory.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM memories WHERE person_id = 'alice'").fetchone()[0] == 0
