@@ -5,7 +5,7 @@ the person's own words embeds it again. NumPy's BLAS (OpenBLAS) leaves its worke
 call it split across them, on the cores the model's threads (standing back at nice 10) then read with. Printed:
 the median milliseconds per prompt token of a 40-word message read alone, right after an embedding, and with an
 embedding started 20 ms into the read, with NumPy's BLAS at its default threads and at one (what the companion
-sets when it starts, companion/runtime/blas.py); and one sentence's embedding time under each.
+sets when it starts, companion/runtime/threads.py); and one sentence's embedding time under each.
 
     .venv/bin/python bench/blas_beside_llm.py
     .venv/bin/python bench/blas_beside_llm.py --repeat 12
@@ -28,7 +28,7 @@ async def measure(repeat: int, one_thread: bool) -> None:
     from companion.llm.base import GenerationOptions
     from companion.llm.llamacpp import LlamaCppLLM
     from companion.memory.embed import SentenceTransformerEmbedder
-    from companion.runtime.blas import one_blas_thread
+    from companion.runtime.threads import one_blas_thread
 
     if one_thread:
         one_blas_thread()

@@ -23,11 +23,11 @@ from companion.core.speech import VoiceRouter, speak_text
 from companion.core.turn import TurnResult
 from companion.llm.base import LLM, Message
 from companion.llm.scheduler import LLMScheduler
-from companion.runtime.blas import one_blas_thread
 from companion.runtime.bus import EventBus
 from companion.runtime.events import Announcement, ToolCalled
 from companion.runtime.supervisor import HealthBoard
 from companion.runtime.tasks import spawn
+from companion.runtime.threads import one_blas_thread
 from companion.tools.registry import ToolContext, ToolRegistry
 
 if TYPE_CHECKING:

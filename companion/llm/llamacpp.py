@@ -41,7 +41,7 @@ from companion.llm.chunks import ToolCallDeltas, read_choice, text_only_messages
 from companion.llm.gguf_meta import DEFAULT_MODEL_NAME, GGUFError, default_gguf_path, read_metadata
 from companion.llm.sampling import SMALL_MODEL_BYTES, SpeedRecord, history_tokens_for, measured_prompt_speed, sampling_for
 from companion.llm.slot_state import SlotPicker, SlotStates, model_id, prefix_key
-from companion.runtime.threads import run_in_daemon_thread
+from companion.runtime.threads import compute_threads, run_in_daemon_thread, stand_back
 
 if TYPE_CHECKING:
     from companion.config import Settings
@@ -524,26 +524,6 @@ class LlamaCppLLM(LLM):
                         self._slots.release(slot, holds=None)
 
 
-def compute_threads() -> int:
-    """Threads for llama.cpp: one per physical core this process may use, at most 8.
-
-    A second hyperthread on a core adds no arithmetic to a matrix multiply and steals time from whisper and the
-    embedder; past 8 threads memory bandwidth, not cores, bounds the speed.
-    """
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = list(range(os.cpu_count() or 2))
-    cores = set()
-    for cpu in cpus:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            cores.add((topology / "physical_package_id").read_text().strip() + ":" + (topology / "core_id").read_text().strip())
-        except OSError:
-            cores.add(str(cpu))  # no topology (not Linux, a container hiding it): count the CPU itself
-    return max(1, min(8, len(cores)))
-
-
 async def _release(held: list[Any], wait: float = 5.0) -> None:
     """Stop the C++ server (``held``'s one item) by dropping its last reference in a daemon thread, waiting at most
     ``wait`` seconds.
@@ -567,25 +547,6 @@ async def _release(held: list[Any], wait: float = 5.0) -> None:
     threading.Thread(target=drop, name="llamacpp-stop", daemon=True).start()
     if not await asyncio.to_thread(done.wait, wait):
         log.warning("llamacpp: the model's server did not stop within %.0f s; leaving it behind", wait)
-
-
-def stand_back(nice: int) -> None:
-    """Lower the calling thread's priority by ``nice`` (Linux: threads it starts inherit it; elsewhere nothing).
-
-    The model's threads and piper's share the cores while she speaks her first words and writes the next: on two
-    cores piper took 266 ms for a short sentence beside the model's two threads at equal priority, 157 ms with
-    them at nice 10 (``bench/tts_beside_llm.py``; 104 ms alone), and a voice turn's first chunk 231-306 ms against
-    112-133 ms (``bench/voice_latency.py``). The model nearly pauses meanwhile (6 pieces/s instead of 39), which
-    costs little: the first words' audio lasts seconds, and no silence inside replies was measured. On Linux a
-    thread's nice value is its own; elsewhere it would lower the whole process, the voice included, so it is
-    left alone.
-    """
-    if nice <= 0 or sys.platform != "linux":
-        return
-    try:
-        os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + nice))
-    except OSError as exc:  # a sandbox without setpriority: equal terms, as before
-        log.debug("llamacpp: cannot lower the model's priority: %s", exc)
 
 
 def accelerators() -> str:
