@@ -305,6 +305,14 @@ class LlamaCppLLM(LLM):
         await self._save_speed()
         await self.saved()  # the first reply should find the prefix's slot free (and the file written)
 
+    async def _own_slot_free(self, key: str, wait: float = 0.5) -> None:
+        """Wait (at most ``wait`` s) while the slot holding ``key``'s cache is still busy: a read-ahead a reply
+        stopped, or the state of the request before being written (tens of ms). Taking another slot instead
+        would load the state from disk, without what the last request read after it was saved."""
+        deadline = time.perf_counter() + wait
+        while key and self._slots.holding_busy(key) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+
     async def _read_to(self, request: dict[str, Any], text: str) -> dict[str, Any]:
         """A request that reads the chat prompt only up to ``text`` in it: the template's own rendering, cut there.
 
@@ -440,6 +448,7 @@ class LlamaCppLLM(LLM):
             request = await self._read_to(request, options.read_to)
         slot: int | None = None
         if self._states is not None:
+            await self._own_slot_free(options.cache_key)
             picked = self._slots.acquire(options.cache_key, self._saved, self._prefix_for(messages))
             if picked is not None:
                 slot, restore = picked

@@ -177,6 +177,10 @@ class SlotPicker:
             self.owner.pop(slot, None)
         return slot, restore
 
+    def holding_busy(self, key: str) -> bool:
+        """True while the slot whose cache holds ``key`` is in use (it will be free again soon)."""
+        return any(self.owner.get(s) == key for s in self.busy)
+
     def _oldest(self, idle: list[int]) -> int:
         return min(idle, key=lambda s: self.used.get(s, -1))
 

@@ -308,6 +308,28 @@ async def test_memories_read_ahead_leave_the_next_reply_only_the_persons_words(t
     await llm.close()
 
 
+async def test_a_request_right_after_another_of_its_conversation_waits_for_its_own_slot(tmp_path: Path):
+    """A reply that comes while its conversation's last request is still being saved uses that slot once it is free,
+    with everything it read, rather than loading an older state from disk into another slot."""
+    llm = LlamaCppLLM(n_ctx=2048, state_dir=tmp_path)
+    await llm.warm(SYSTEM)
+    key = "conversation:robin"
+    history = [*SYSTEM, {"role": "user", "content": "Tell me about hiking with a dog in the mountains."}]
+    reply = await _turn(llm, history, key)
+    loaded: list[str] = []
+    restore = llm._restore  # noqa: SLF001
+
+    async def counted(slot: int, state: str) -> bool:
+        loaded.append(state)
+        return await restore(slot, state)
+
+    llm._restore = counted  # type: ignore[method-assign]  # noqa: SLF001
+    assert llm._saving  # noqa: SLF001 - the state of the turn just ended is still being written
+    await _turn(llm, [*history, {"role": "assistant", "content": reply}, {"role": "user", "content": "And in winter?"}], key)
+    assert loaded == [] and llm.last_timings["prompt_n"] < 20, (loaded, llm.last_timings)
+    await llm.close()
+
+
 async def test_a_read_ahead_to_a_point_not_in_the_prompt_is_refused_and_reads_nothing(tmp_path: Path):
     """A read-ahead whose stopping point is not in the prompt fails (debug-logged by the caller), leaving the cache as it was."""
     llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
