@@ -65,6 +65,9 @@ def _import_xllamacpp() -> Any:
     return xllamacpp
 
 
+CPU_BATCH = 128  # prompt tokens per decode on a CPU: about 0.6 s of reading on a slow 2-core machine
+
+
 class LlamaCppLLM(LLM):
     name = "llamacpp"
     prefills_ahead = True  # each conversation's cache is kept under its key: reading its next prompt early pays
@@ -228,6 +231,10 @@ class LlamaCppLLM(LLM):
         else:
             params.n_gpu_layers = int(self.gpu_layers) if int(self.gpu_layers) >= 0 else 999
             params.fit_params = False
+        if self._devices.startswith("CPU only") or str(self.gpu_layers) == "0":
+            # A reply that comes while memory work reads a long prompt waits for one batch of it (a stop is seen between
+            # batches): 0.2 s, not 1.5-2 s on two cores. A CPU reads as fast in these; a GPU keeps llama.cpp's large ones.
+            params.n_batch = params.n_ubatch = CPU_BATCH
         params.n_threads_http = 1
         params.kv_unified = True  # slots share the whole window: one long conversation may use all of n_ctx
         params.n_cache_reuse = 64  # reuse cached chunks after a changed part (memories, a history window that slid) by shifting them
@@ -306,21 +313,16 @@ class LlamaCppLLM(LLM):
         await self.saved()  # the first reply should find the prefix's slot free (and the file written)
 
     async def _own_slot_free(self, key: str, wait: float = 0.5) -> None:
-        """Wait (at most ``wait`` s) while the slot holding ``key``'s cache is still busy: a read-ahead a reply
-        stopped, or the state of the request before being written (tens of ms). Taking another slot instead
-        would load the state from disk, without what the last request read after it was saved."""
+        """Wait (at most ``wait`` s) while the slot holding ``key``'s cache is busy (a stopped read-ahead, a state being
+        written: tens of ms). Another slot would load the state from disk, without what was read since it was saved."""
         deadline = time.perf_counter() + wait
         while key and self._slots.holding_busy(key) and time.perf_counter() < deadline:
             await asyncio.sleep(0.005)
 
     async def _read_to(self, request: dict[str, Any], text: str) -> dict[str, Any]:
-        """A request that reads the chat prompt only up to ``text`` in it: the template's own rendering, cut there.
-
-        The next turn's new message is not known while she waits for it, but its start often is (the memories
-        recalled for the last one come back with the next: bench/bench_turns.py); reading them ahead leaves the
-        reply only the person's words. The cut prompt is tokenised alone, so at most its last token differs from
-        the whole prompt's: llama.cpp reads from there.
-        """
+        """A request that reads the chat prompt only up to ``text`` in it: the template's own rendering, cut there (a
+        next message's start, its memories, read ahead). Tokenised alone, at most its last token differs from the
+        whole prompt's: llama.cpp reads from there."""
         body: dict[str, Any] = {"messages": request["messages"]}
         if request.get("tools"):
             body["tools"] = request["tools"]
@@ -425,6 +427,7 @@ class LlamaCppLLM(LLM):
             "max_tokens": options.max_tokens,
             "temperature": options.temperature,
             "cache_prompt": True,
+            "return_progress": True,  # a chunk after each batch of the prompt read: a stop is seen there, not after it all
         }
         stop = [*options.stop, *self.extra_stop]
         if stop:

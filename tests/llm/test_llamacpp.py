@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from companion.llm.base import GenerationOptions, LLMError
+from companion.llm.base import GenerationOptions, LLMError, LLMPreempted, Priority
 from companion.llm.llamacpp import LlamaCppLLM
 from companion.llm.scheduler import LLMScheduler
 from companion.testing import eventually
@@ -327,6 +327,33 @@ async def test_a_request_right_after_another_of_its_conversation_waits_for_its_o
     assert llm._saving  # noqa: SLF001 - the state of the turn just ended is still being written
     await _turn(llm, [*history, {"role": "assistant", "content": reply}, {"role": "user", "content": "And in winter?"}], key)
     assert loaded == [] and llm.last_timings["prompt_n"] < 20, (loaded, llm.last_timings)
+    await llm.close()
+
+
+async def test_a_reply_arriving_while_memory_work_reads_a_long_prompt_starts_within_a_batch():
+    """Memory work reading a long prompt is stopped between batches when a reply arrives: the reply's first words come
+    long before that prompt alone takes to read (on a CPU it is read in batches of 128 tokens)."""
+    llm = LLMScheduler(LlamaCppLLM(n_ctx=4096))
+    await llm.start()
+    facts = " ".join(f"My neighbour number {i} keeps {i + 2} chickens and a small grey goat." for i in range(45))
+    memory_work = [{"role": "user", "content": "Summarise what I said: " + facts}]
+    started = time.perf_counter()
+    async for _ in llm.stream(memory_work, GenerationOptions(max_tokens=1, priority=Priority.BACKGROUND)):
+        pass
+    alone = time.perf_counter() - started
+
+    async def background() -> None:
+        with pytest.raises(LLMPreempted):
+            async for _ in llm.stream([{"role": "user", "content": "Again: " + facts}], GenerationOptions(max_tokens=50, priority=Priority.BACKGROUND)):
+                pass
+
+    work = asyncio.create_task(background())
+    await asyncio.sleep(alone / 5)  # well into reading its prompt
+    asked, first = time.perf_counter(), None
+    async for chunk in llm.stream([{"role": "user", "content": "Hello! How are you?"}], GenerationOptions(max_tokens=4)):
+        first = first or time.perf_counter()
+    await work
+    assert first is not None and first - asked < alone / 2, (first - asked, alone)
     await llm.close()
 
 
