@@ -350,7 +350,7 @@ async def test_a_reply_arriving_while_memory_work_reads_a_long_prompt_starts_wit
     work = asyncio.create_task(background())
     await asyncio.sleep(alone / 5)  # well into reading its prompt
     asked, first = time.perf_counter(), None
-    async for chunk in llm.stream([{"role": "user", "content": "Hello! How are you?"}], GenerationOptions(max_tokens=4)):
+    async for _ in llm.stream([{"role": "user", "content": "Hello! How are you?"}], GenerationOptions(max_tokens=4)):
         first = first or time.perf_counter()
     await work
     assert first is not None and first - asked < alone / 2, (first - asked, alone)
