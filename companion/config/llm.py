@@ -113,7 +113,7 @@ class LLMSection(_Section):
     max_tokens: int = Field(
         150, gt=0, le=32768,
         description="Longest written reply (web, Discord text, terminal), in tokens (150: about 600 characters, a chat "
-        "message rather than an essay; a small model gets at most 90).",
+        "message rather than an essay; a small model gets at most 80).",
     )
     spoken_max_tokens: int = Field(
         60,
