@@ -56,17 +56,17 @@ class Embedder(ABC):
         # episode) embeds it again while the model reads the prompt, on the same cores. Asked again, it is free.
         recent = self._recent if self._recent is not None else OrderedDict()
         self._recent = recent
-        missing = list(dict.fromkeys(t for t in texts if t not in recent))
+        # taken before the model runs: another call may push them out of ``recent`` meanwhile
+        found = {t: recent[t] for t in texts if t in recent}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            for text, vector in zip(missing, normalise(await self._embed(missing))):
-                recent[text] = vector
-        rows = []
-        for text in texts:
+            found.update(zip(missing, normalise(await self._embed(missing))))
+        for text in dict.fromkeys(texts):  # a forget meanwhile replaced ``recent``: these go to the dropped one
+            recent[text] = found[text]
             recent.move_to_end(text)
-            rows.append(recent[text])
         while len(recent) > RECENT_TEXTS:
             recent.popitem(last=False)
-        return np.stack(rows)
+        return np.stack([found[t] for t in texts])
 
     def clear_recent(self) -> None:
         """Drop the recently embedded texts kept with their vectors (a person asked to be forgotten)."""
