@@ -348,19 +348,17 @@ class Reply:
         try:
             items, total = await self._history()
             items, start = await self._fit(items, total)
-            new_message = NewMessage("", prompt.name)
-            lore = await self._lore(items, new_message)
-            if prompt.memory_block:
-                # The memories recalled for this message mostly come back with the next one: read them too, up to
-                # where the person's words will stand. If other memories come, the reply reads from the first change.
-                ahead = NewMessage(NEXT_WORDS, prompt.name)
-                messages = self._build(items, ahead, start, memories=prompt.memory_block, lore=lore)
-                new = max(i for i, m in enumerate(messages) if m["role"] == "user")
-                await prefill(messages[: new + 1], prompt.options.cache_key, read_to=NEXT_WORDS)
-                return
-            messages = self._build(items, new_message, start, lore=lore)
+            lore = await self._lore(items, NewMessage("", prompt.name))
+            # The memories recalled for this message mostly come back with the next one: read them too, up to where
+            # the person's words will stand. If other memories come, the reply reads from the first change.
+            ahead = bool(prompt.memory_block)
+            new_message = NewMessage(NEXT_WORDS if ahead else "", prompt.name)
+            messages = self._build(items, new_message, start, memories=prompt.memory_block, lore=lore)
             new = max(i for i, m in enumerate(messages) if m["role"] == "user")
-            await prefill(messages[:new], prompt.options.cache_key)
+            if ahead:  # the new message's start is read too, up to the marker
+                await prefill(messages[: new + 1], prompt.options.cache_key, read_to=NEXT_WORDS)
+            else:
+                await prefill(messages[:new], prompt.options.cache_key)
         except Exception as exc:  # noqa: BLE001 - an optimisation, never a failure of the reply
             log.debug("prefill of the next turn skipped: %s", exc)
 

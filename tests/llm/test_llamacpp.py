@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from companion.core.reply import NEXT_WORDS
 from companion.llm.base import GenerationOptions, LLMError, LLMPreempted, Priority
 from companion.llm.llamacpp import LlamaCppLLM
 from companion.llm.scheduler import LLMScheduler
@@ -260,18 +261,25 @@ async def test_a_new_process_reads_only_the_new_message(tmp_path: Path):
     await second.close()
 
 
+NOTES = "What you remember about Robin, newest first:\n- Robin loves hiking.\n- Robin has a dog called Pickles.\n\n"
+
+
+async def _turn_with_memories(tmp_path: Path) -> tuple[LLMScheduler, str, list]:
+    """A turn whose message carried recalled memories: the model, the conversation's key, and its history after it."""
+    llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
+    await llm.warm(SYSTEM)
+    key = "conversation:robin"
+    question = "What should I cook tonight after a long walk?"
+    reply = await _turn(llm, [*SYSTEM, {"role": "user", "content": NOTES + question}], key)
+    return llm, key, [*SYSTEM, {"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+
+
 @pytest.mark.parametrize("ahead", [False, True])
 async def test_reading_the_next_prompt_ahead_spares_the_next_reply_the_last_exchange(tmp_path: Path, ahead: bool):
     """A turn whose message carried recalled memories leaves a cache the next prompt does not continue (history shows
     the message plain): read ahead after the turn, the next reply reads only its new message; without, the last
     exchange again."""
-    llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
-    await llm.warm(SYSTEM)
-    key = "conversation:robin"
-    notes = "What you remember about Robin, newest first:\n- Robin loves hiking.\n- Robin has a dog called Pickles.\n\n"
-    question = "What should I cook tonight after a long walk?"
-    reply = await _turn(llm, [*SYSTEM, {"role": "user", "content": notes + question}], key)
-    history = [*SYSTEM, {"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    llm, key, history = await _turn_with_memories(tmp_path)
     if ahead:
         assert await llm.prefill(history, key)  # at once: it waits for the turn's slot to be saved, and reads there
     # the next question comes seconds later, a slot state takes milliseconds to write
@@ -289,17 +297,10 @@ async def test_reading_the_next_prompt_ahead_spares_the_next_reply_the_last_exch
 async def test_memories_read_ahead_leave_the_next_reply_only_the_persons_words(tmp_path: Path, same_memories: bool):
     """Read ahead with this turn's memories, up to where the next message's words will stand: when the next message
     recalls the same memories the reply reads only its words; when others come, it reads them, and no more than that."""
-    llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
-    await llm.warm(SYSTEM)
-    key = "conversation:robin"
-    notes = "What you remember about Robin, newest first:\n- Robin loves hiking.\n- Robin has a dog called Pickles.\n\n"
-    question = "What should I cook tonight after a long walk?"
-    reply = await _turn(llm, [*SYSTEM, {"role": "user", "content": notes + question}], key)
-    history = [*SYSTEM, {"role": "user", "content": question}, {"role": "assistant", "content": reply}]
-    marker = "\u2063next words\u2063"
-    assert await llm.prefill([*history, {"role": "user", "content": notes + marker}], key, read_to=marker)
+    llm, key, history = await _turn_with_memories(tmp_path)
+    assert await llm.prefill([*history, {"role": "user", "content": NOTES + NEXT_WORDS}], key, read_to=NEXT_WORDS)
     await eventually(lambda: not llm.inner._saving, what="the slot states saved")  # noqa: SLF001
-    recalled = notes if same_memories else "What you remember about Robin, newest first:\n- Robin works nights at a bakery in the old town and sings in a choir every Sunday.\n\n"
+    recalled = NOTES if same_memories else "What you remember about Robin, newest first:\n- Robin works nights at a bakery in the old town and sings in a choir every Sunday.\n\n"
     await _turn(llm, [*history, {"role": "user", "content": recalled + "And for dessert?"}], key)
     read = llm.last_timings["prompt_n"]
     if same_memories:
@@ -415,6 +416,16 @@ async def test_the_window_is_capped_at_what_the_model_was_trained_on():
     await llm.close()
 
 
+def _name(tid: str) -> str:
+    python = {str(t.native_id): t.name for t in threading.enumerate()}
+    if tid in python:
+        return python[tid]
+    try:
+        return (Path("/proc/self/task") / tid / "comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
 def _threads() -> dict[str, tuple[int, int]]:
     """This process's threads: id -> (nice value, CPU ticks used so far), from /proc."""
     found = {}
@@ -433,8 +444,10 @@ async def test_the_model_thinks_at_a_lower_priority_than_the_rest_of_the_process
     import os
 
     base = os.getpriority(os.PRIO_PROCESS, 0)
-    # threads an earlier test left winding down (a server being freed) are not this model's: left out
-    earlier = set(_threads()) - {str(threading.get_native_id())}
+    loop_thread = str(threading.get_native_id())
+    # threads an earlier test left winding down (a server being freed) are not this model's: left out, as is the
+    # loop's own thread, whose work in the meantime (a garbage collection, say) is not the model's arithmetic
+    earlier = set(_threads())
     llm = LlamaCppLLM(n_ctx=1024, parallel=1, nice=7)
     await llm.start()
     try:
@@ -444,8 +457,10 @@ async def test_the_model_thinks_at_a_lower_priority_than_the_rest_of_the_process
     finally:
         await llm.close()
     mine = {tid: figures for tid, figures in after.items() if tid not in earlier}
-    busy = [nice for tid, (nice, ticks) in mine.items() if ticks - before.get(tid, (0, 0))[1] >= 5]
-    assert busy and all(nice == min(19, base + 7) for nice in busy), (busy, base)
+    busy = {tid: nice for tid, (nice, ticks) in mine.items() if ticks - before.get(tid, (0, 0))[1] >= 5}
+    names = {tid: _name(tid) for tid in busy}
+    assert busy and all(nice == min(19, base + 7) for nice in busy.values()), (busy, names, base)
+    assert after[loop_thread][0] == base  # the loop itself does not stand back
     assert os.getpriority(os.PRIO_PROCESS, 0) == base
 
 
