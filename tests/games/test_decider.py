@@ -86,7 +86,10 @@ async def test_embedded_llamacpp_model_moves_vary_and_are_valid_first_try():
     """With the packaged GGUF in llama.cpp and a JSON schema, every decision is valid at once and cells vary."""
     from companion.llm.llamacpp import LlamaCppLLM
 
-    llm = LlamaCppLLM(n_ctx=2048)
+    # One thread: with the cores shared by other test workers, llama.cpp's threads spin at a barrier after every
+    # layer while a sibling waits for a core, and a 20-token answer took 8 s (30 times its speed alone). The moves'
+    # validity and variety, which this checks, do not depend on the thread count.
+    llm = LlamaCppLLM(n_ctx=2048, threads=1)
     await llm.start()
     decider = ActionDecider(llm, attempts=2, timeout=30)
     cells = []
