@@ -6,8 +6,8 @@ installed (``webrtc``: pywebrtc-audio, the product's; ``livekit``: its AudioProc
 
 - the echo return loss enhancement (ERLE) after 2 s of convergence at 20, 80 and 200 ms of delay, the canceller
   alone and with the product's residual gate (what the speech detector hears);
-- the ERLE in each second after the echo path grows by 100 ms mid-speech, and how long after it every 250 ms
-  block she is audible in is 25 dB down for good;
+- the ERLE in each second after the echo path grows by 100 ms mid-speech, and how long after it (and after it
+  shrinks by 100 ms) every 250 ms block she is audible in is 25 dB down for good;
 - the CPU time per second of audio (one core).
 
     .venv/bin/python bench/echo.py
@@ -90,17 +90,18 @@ def measure(backend: str, far: np.ndarray) -> dict[str, object]:
         gated_erle = echo_return_loss_enhancement(near, gated, far, skip_s=2.0) or 0.0
         out[f"erle_db_{int(delay * 1000)}ms_gated"] = round(min(gated_erle, 99.0), 1)  # 99: all of her was silenced
     change = 4 * INPUT_RATE
-    near = through_room(far, delay_s=0.06, gain=0.6) + noise
-    near[change:] = (through_room(far, delay_s=0.16, gain=0.6) + noise)[change:]
-    for gate in (False, True):
-        clean, _ = run(backend, far, near, gate=gate)
-        per_second = []
-        for s in range(4):
-            part = slice(change + s * INPUT_RATE, change + (s + 1) * INPUT_RATE)
-            erle = echo_return_loss_enhancement(near[part], clean[part], far[part])
-            per_second.append(None if erle is None else round(min(erle, 99.0), 1))
-        out["after_delay_change_db_per_s" + ("_gated" if gate else "")] = per_second
-        out["recovered_after_s" + ("_gated" if gate else "")] = recovered_after(near, clean, far, change)
+    for before, after, name in ((0.06, 0.16, ""), (0.16, 0.06, "_shrunk")):
+        near = through_room(far, delay_s=before, gain=0.6) + noise
+        near[change:] = (through_room(far, delay_s=after, gain=0.6) + noise)[change:]
+        for gate in (False, True):
+            clean, _ = run(backend, far, near, gate=gate)
+            per_second = []
+            for s in range(4):
+                part = slice(change + s * INPUT_RATE, change + (s + 1) * INPUT_RATE)
+                erle = echo_return_loss_enhancement(near[part], clean[part], far[part])
+                per_second.append(None if erle is None else round(min(erle, 99.0), 1))
+            out["after_delay_change_db_per_s" + name + ("_gated" if gate else "")] = per_second
+            out["recovered_after_s" + name + ("_gated" if gate else "")] = recovered_after(near, clean, far, change)
     out["cpu_share_of_one_core"] = round(statistics.median(costs), 4)
     return out
 
@@ -127,9 +128,10 @@ def main() -> None:
             print(f"  delay {delay:3d} ms: ERLE {r[f'erle_db_{delay}ms']:5.1f} dB alone, {r[f'erle_db_{delay}ms_gated']:5.1f} dB with the gate (99: silence)")
         print(f"  echo path +100 ms: ERLE per second after it {r['after_delay_change_db_per_s']} alone, "
               f"{r['after_delay_change_db_per_s_gated']} with the gate (99: silence)")
-        print(f"  echo path +100 ms: what the speech detector hears is 25 dB down in every 250 ms from "
-              f"{r['recovered_after_s_gated']} s after it (the canceller alone: {r['recovered_after_s']} s; it leaks "
-              "a little where she starts a phrase)")
+        for name, change in (("", "+100"), ("_shrunk", "-100")):
+            print(f"  echo path {change} ms: what the speech detector hears is 25 dB down in every 250 ms from "
+                  f"{r['recovered_after_s' + name + '_gated']} s after it (the canceller alone: {r['recovered_after_s' + name]} s; "
+                  "it leaks a little where she starts a phrase)")
         print(f"  CPU: {100 * float(r['cpu_share_of_one_core']):.1f}% of one core")  # type: ignore[arg-type]
 
 

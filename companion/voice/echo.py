@@ -12,8 +12,10 @@ and a 12 MB library, and has no current build for Linux on ARM (a Raspberry Pi).
 What the canceller needs is the far end: exactly what the speaker played, at the moment it left the sound card.
 :class:`FarEndTap` keeps that on one 16 kHz timeline: the speaker's callback writes each block at the time the
 sound device says it reaches the converter, the microphone's callback reads the far end for the time its block
-was captured. The canceller's own delay estimator covers what the devices did not report. Everything here runs on
-the sound devices' callback threads, in 10 ms frames, never on the event loop.
+was captured. The canceller's own delay estimator covers what the devices did not report; when the echo path
+moves later (a Bluetooth or USB device re-buffering), :class:`DelayTracker` finds the new lag in under a second and
+her voice is handed over that much later, where WebRTC's estimator alone takes 2-2.5 s to re-lock. Everything here
+runs on the sound devices' callback threads, in 10 ms frames, never on the event loop.
 """
 
 from __future__ import annotations
@@ -41,11 +43,24 @@ COUPLING_FRAMES = 500  # the echo left over is measured over the last 5 s she wa
 GATE_ABOVE_RESIDUAL = 4.0  # while she is audible, a person must be this much louder than what is left of her (12 dB)
 MIN_GATE_RATIO = 0.02  # ...and at least this loud relative to her far-end level (-34 dB)
 SUSTAIN_FRAMES = 8  # ...for this many frames in a row (80 ms): the canceller's leaks last 50 ms at most
+TRACK_DIVIDE = 4  # the delay tracker listens at 4 kHz: speech's energy is there, and the lag needs ~1 ms at most
+TRACK_NEAR_FRAMES = 50  # it looks for her in the last half second the microphone heard...
+TRACK_LAG_FRAMES = 50  # ...up to 0.5 s after she played (beyond, the canceller's own estimator is on its own)
+TRACK_EVERY = 10  # frames between two estimates (100 ms)
+TRACK_PEAK = 6.0  # a lag counts where the correlation's peak stands this many deviations above its others
+TRACK_RUN = 3  # estimates in a row within 8 ms of each other (a reflection can outdo the direct path now and
+TRACK_AGREE = 8 * INPUT_RATE // 1000  # then, and be taken for it twice): the echo path is there
+TRACK_MOVED = 20 * INPUT_RATE // 1000  # ...and more than 20 ms from the canceller's: it moved (less, its filter follows)
+TRACK_ALIGNED = 20 * INPUT_RATE // 1000  # after a path shrank, the canceller is kept at this lag (see _follow)
+TRACK_RECENT = 30  # a move is followed only if her last 300 ms came out less than 20 dB down:
+TRACK_KEPT_DB = 20.0  # the canceller did not re-lock on its own meanwhile
 HEADPHONE_WORDS = ("headphone", "headset", "earphone", "earbud", "airpods", "buds", "casque", "kopfhörer")
 
 
 class Backend(Protocol):
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray: ...
+
+    def reset(self) -> None: ...
 
 
 class _PyWebRTC:
@@ -62,6 +77,9 @@ class _PyWebRTC:
     def process(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         return np.asarray(self._apm.process(near, far), dtype=np.float32).reshape(-1)
 
+    def reset(self) -> None:
+        self._apm.reset()
+
 
 class _LiveKit:
     name = "livekit"
@@ -70,9 +88,11 @@ class _LiveKit:
         from livekit import rtc
 
         self._rtc = rtc
-        self._apm = rtc.AudioProcessingModule(
-            echo_cancellation=True, noise_suppression=noise_suppression, high_pass_filter=True, auto_gain_control=gain_control
-        )
+        self._options = {"noise_suppression": noise_suppression, "auto_gain_control": gain_control}
+        self.reset()
+
+    def reset(self) -> None:
+        self._apm = self._rtc.AudioProcessingModule(echo_cancellation=True, high_pass_filter=True, **self._options)
 
     def _frame(self, samples: np.ndarray) -> Any:
         pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
@@ -110,6 +130,58 @@ def make_backend(name: str = "auto", *, noise_suppression: bool = True, gain_con
     )
 
 
+class DelayTracker:
+    """Where her voice is in what the microphone hears: the lag of the far end in the near end.
+
+    WebRTC's canceller re-locks onto a changed echo path (a Bluetooth or USB device that re-buffers, a driver that
+    changes its latency) in 2-2.5 s, leaking her voice meanwhile. A generalised cross-correlation with phase
+    transform (GCC-PHAT) over the last half second finds the new lag in 0.3-0.6 s; :class:`EchoCanceller` then
+    hands the canceller her voice that much later, so it meets the alignment it had converged on. Pure NumPy at
+    4 kHz: one 8k-point FFT pair every 100 ms while she is audible (0.2% of a core).
+    """
+
+    def __init__(self) -> None:
+        self._near: deque[np.ndarray] = deque(maxlen=TRACK_NEAR_FRAMES)
+        self._far: deque[np.ndarray] = deque(maxlen=TRACK_NEAR_FRAMES + TRACK_LAG_FRAMES)
+        self._audible: deque[bool] = deque(maxlen=TRACK_NEAR_FRAMES)
+        self._frames = 0
+        self._last: deque[int | None] = deque(maxlen=TRACK_RUN)  # the latest estimates (samples at 16 kHz)
+
+    def add(self, near: np.ndarray, far: np.ndarray, audible: bool) -> int | None:
+        """Take one 10 ms frame of each; every 100 ms, the lag (16 kHz samples) the last estimates agree on, if they do."""
+        self._near.append(near.reshape(-1, TRACK_DIVIDE).mean(axis=1))
+        self._far.append(far.reshape(-1, TRACK_DIVIDE).mean(axis=1))
+        self._audible.append(audible)
+        self._frames += 1
+        if self._frames % TRACK_EVERY or len(self._far) < self._far.maxlen:  # type: ignore[operator]
+            return None
+        self._last.append(self.estimate())
+        lags = [lag for lag in self._last if lag is not None]
+        if len(lags) < TRACK_RUN or max(lags) - min(lags) > TRACK_AGREE:
+            return None
+        return sorted(lags)[TRACK_RUN // 2]
+
+    def estimate(self) -> int | None:
+        """The far end's lag in the near end now (16 kHz samples), or None: she was too seldom audible in the last
+        half second, or no lag stands out (someone talking over her, nothing of her reaching the microphone)."""
+        if sum(self._audible) < len(self._audible) // 3:
+            return None
+        near = np.concatenate(self._near)
+        far = np.concatenate(self._far)
+        size = 1 << int(len(near) + len(far) - 1).bit_length()
+        spectrum = np.fft.rfft(near, size) * np.conj(np.fft.rfft(far, size))
+        spectrum /= np.maximum(np.abs(spectrum), 1e-12)
+        corr = np.fft.irfft(spectrum, size)
+        # near[i] is far[i + offset - lag]: lags 0..offset sit at indices -offset..0 of the circular correlation
+        offset = len(far) - len(near)
+        values = corr[(np.arange(offset + 1) - offset) % size]
+        peak = int(np.argmax(values))
+        others = np.delete(values, slice(max(0, peak - 2), peak + 3))
+        if not len(others) or values[peak] - others.mean() < TRACK_PEAK * max(float(others.std()), 1e-12):
+            return None
+        return peak * TRACK_DIVIDE
+
+
 class EchoCanceller:
     """Near-end (microphone) blocks of any length in, the same audio without her voice out, 10 ms at a time.
 
@@ -122,7 +194,7 @@ class EchoCanceller:
     short, they become silence. A quiet room, or she silent, passes through unchanged.
     """
 
-    def __init__(self, backend: Backend | None = None, *, gate: bool = True) -> None:
+    def __init__(self, backend: Backend | None = None, *, gate: bool = True, track_delay: bool = True) -> None:
         self.backend = backend if backend is not None else make_backend()
         self.gate = gate
         self._near = np.zeros(0, dtype=np.float32)
@@ -132,6 +204,13 @@ class EchoCanceller:
         self._held: list[np.ndarray] = []  # frames above the gate, waiting to be sustained
         self._open = False  # a sustained sound is passing
         self._lock = threading.Lock()
+        self.tracker = DelayTracker() if track_delay else None
+        # Her voice is handed to the canceller ``extra`` samples later than it played when the echo path has grown
+        # since the canceller converged (``aligned``: the lag it converged on, as the canceller sees it).
+        self._played = np.zeros((TRACK_LAG_FRAMES + 1) * FRAME, dtype=np.float32)
+        self.extra = 0
+        self.aligned: int | None = None
+        self._recent: deque[tuple[float, float]] = deque(maxlen=TRACK_RECENT)  # (in, out) energy of her latest frames
         self.frames = 0
         self.far_frames = 0
         self.gated_frames = 0
@@ -155,10 +234,14 @@ class EchoCanceller:
             return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
     def _frame(self, near: np.ndarray, far: np.ndarray) -> list[np.ndarray]:
-        clean = self.backend.process(np.ascontiguousarray(near), np.ascontiguousarray(far))
-        self.frames += 1
         self._far_levels.append(float(np.sqrt(np.mean(far * far))))
         level = max(self._far_levels)
+        clean = self.backend.process(np.ascontiguousarray(near), self._delayed(far))
+        self.frames += 1
+        if self.tracker is not None:
+            if level >= ACTIVE_FAR_RMS:
+                self._recent.append((float(np.sum(near * near)), float(np.sum(clean * clean))))
+            self._follow(self.tracker.add(near, far, level >= ACTIVE_FAR_RMS))
         if level < ACTIVE_FAR_RMS:  # she is not audible: nothing to take out
             self._open = False
             return [*self._release(), clean]
@@ -185,6 +268,36 @@ class EchoCanceller:
             self._open = True
             return self._release()
         return []
+
+    def _delayed(self, far: np.ndarray) -> np.ndarray:
+        """``far`` as the canceller gets it: ``extra`` samples later than it played."""
+        self._played = np.concatenate([self._played[FRAME:], far])
+        end = len(self._played) - self.extra
+        return np.ascontiguousarray(self._played[end - FRAME : end])
+
+    def _follow(self, lag: int | None) -> None:
+        """Keep the canceller on the alignment it converged on when the echo path's lag moves (``lag``: the
+        tracker's agreed estimate, or None). The first one is where it converged; a later one more than 20 ms from
+        it delays her voice by the difference. A path that shrank below it cannot be met that way (her voice cannot
+        be handed over before it played): the canceller starts afresh, kept at 20 ms from then on, which it
+        converges on in under a second, where its own delay estimator takes 2 s to re-lock."""
+        if lag is None:
+            return
+        if self.aligned is None:
+            self.aligned = lag
+            return
+        if abs(lag - self.extra - self.aligned) <= TRACK_MOVED:
+            return
+        near, out = (sum(energies) for energies in zip(*self._recent)) if self._recent else (0.0, 0.0)
+        if near > 0 and near >= out * 10 ** (TRACK_KEPT_DB / 10):  # it re-locked already (it does, now and then, at once):
+            self.aligned = lag - self.extra  # moving her voice now would undo that
+            return
+        if lag >= self.aligned:
+            self.extra = lag - self.aligned
+            return
+        self.aligned = min(lag, TRACK_ALIGNED)
+        self.extra = lag - self.aligned
+        self.backend.reset()
 
     def _release(self) -> list[np.ndarray]:
         held, self._held = self._held, []
