@@ -104,14 +104,23 @@ async def test_embedded_llamacpp_model_moves_vary_and_are_valid_first_try():
 @pytest.mark.slow
 async def test_tiny_local_model_chooses_valid_actions_first_try():
     """With the packaged SmolLM2 and constrained decoding, every decision is valid on the first try."""
+    import torch
+
     from companion.llm.transformers import TransformersLLM
 
-    llm = TransformersLLM(cache_dir=Path(platformdirs.user_cache_dir("companion")), device="cpu")
-    await llm.start()
-    decider = ActionDecider(llm, attempts=2, max_tokens=40, timeout=30)
-    for query in ("Your turn: pick a cell.", "Pick again."):
-        decision = await decider.decide("Tic-tac-toe", [PLACE, PASS], query=query, state="board: empty")
-        assert decision.name in ("place", "pass")
-        assert decision.first_try_valid and not decision.fallback, decision.problems
-        assert validation_error(decision.data, {"place": PLACE.schema, "pass": None}[decision.name]) is None
-    await llm.close()
+    # One torch thread, as the llama.cpp test above has one model thread: torch's threads wait for each other too,
+    # and on cores shared with other test workers a decision took 26-32 s instead of 3.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        llm = TransformersLLM(cache_dir=Path(platformdirs.user_cache_dir("companion")), device="cpu")
+        await llm.start()
+        decider = ActionDecider(llm, attempts=2, max_tokens=40, timeout=30)
+        for query in ("Your turn: pick a cell.", "Pick again."):
+            decision = await decider.decide("Tic-tac-toe", [PLACE, PASS], query=query, state="board: empty")
+            assert decision.name in ("place", "pass")
+            assert decision.first_try_valid and not decision.fallback, decision.problems
+            assert validation_error(decision.data, {"place": PLACE.schema, "pass": None}[decision.name]) is None
+        await llm.close()
+    finally:
+        torch.set_num_threads(threads)
