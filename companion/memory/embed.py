@@ -89,6 +89,13 @@ class Borrowed(Embedder):
         await self.inner.start()
         self.dim = self.inner.dim
 
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        # The owner keeps the recently embedded texts: one copy, which a forget through any character clears.
+        return await self.inner.embed(texts)
+
+    def clear_recent(self) -> None:
+        self.inner.clear_recent()
+
     async def _embed(self, texts: list[str]) -> np.ndarray:
         return await self.inner.embed(texts)
 

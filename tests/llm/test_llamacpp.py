@@ -364,6 +364,7 @@ async def test_a_read_ahead_to_a_point_not_in_the_prompt_is_refused_and_reads_no
     llm = LLMScheduler(LlamaCppLLM(n_ctx=2048, state_dir=tmp_path))
     await llm.warm(SYSTEM)
     assert not await llm.prefill([*SYSTEM, {"role": "user", "content": "Hello"}], "conversation:x", read_to="\u2063absent\u2063")
+    assert "conversation:x" not in llm.inner._slots.owner.values()  # noqa: SLF001 - no slot took it in
     await llm.close()
 
 
@@ -503,8 +504,6 @@ async def test_a_server_that_will_not_stop_does_not_hang_close(caplog):
 async def test_the_server_is_stopped_off_the_loop_even_when_the_loop_lets_go_of_it_last():
     """The loop may hold the server a moment longer than close() (the future that brought it back from its loading
     thread): the stop waits for that, so the destructor, which can deadlock, still runs in the stopping thread."""
-    import threading
-
     from companion.llm.llamacpp import _release
 
     dropped_in: list[int] = []

@@ -47,3 +47,20 @@ async def test_a_text_pushed_out_of_the_recent_ones_while_another_is_embedded_st
     first, second = await asyncio.gather(embedder.embed(["kept", "new words"]), others())
     assert first.shape == (2, 4) and second.shape == (RECENT_TEXTS + 1, 4)
     assert np.allclose(first, normalise(np.array([[4, 1, 0, 0], [9, 1, 0, 0]], dtype=np.float32)))  # each its own
+
+
+async def test_a_forget_through_a_borrowing_character_clears_the_owners_recent_texts():
+    """In a group, a person forgotten through one character leaves none of their words in the shared embedder."""
+
+    class Plain(Embedder):
+        dim = 2
+
+        async def _embed(self, texts: list[str]) -> np.ndarray:
+            return np.ones((len(texts), 2), dtype=np.float32)
+
+    owner = Plain()
+    borrowed = Borrowed(owner)
+    await borrowed.embed(["my secret words"])
+    borrowed.clear_recent()
+    assert "my secret words" not in (owner._recent or {})
+    assert borrowed._recent is None  # kept once, by the owner
